@@ -1,0 +1,163 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// Client calls a vigil server's API.
+type Client struct {
+	// BaseURL is the server, such as http://127.0.0.1:8420.
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// ResponseError is an error the server answered with. Its message already
+// says what to do next.
+type ResponseError struct {
+	Status  int
+	Message string
+}
+
+func (e *ResponseError) Error() string { return e.Message }
+
+// UnreachableError means no answer came from the server at all.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the vigil server at %s: %v: is 'vigil serve' running? (set --server or VIGIL_SERVER)", e.URL, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	base := strings.TrimRight(c.BaseURL, "/")
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &UnreachableError{URL: base, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		}
+		return &ResponseError{Status: resp.StatusCode, Message: e.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s %s response: %w", method, path, err)
+	}
+	return nil
+}
+
+// Health reports whether the server answers.
+func (c *Client) Health(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.BaseURL, "/")+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return &UnreachableError{URL: c.BaseURL, Err: err}
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &ResponseError{Status: resp.StatusCode, Message: "health check answered " + resp.Status}
+	}
+	return nil
+}
+
+func (c *Client) Resources(ctx context.Context) (out []Resource, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/resources", nil, &out)
+}
+
+func (c *Client) Vaults(ctx context.Context) (out []Vault, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/vaults", nil, &out)
+}
+
+func (c *Client) VerifyVault(ctx context.Context, name string, req VerifyRequest) (out VerifyResult, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/vaults/"+url.PathEscape(name)+"/verify", req, &out)
+}
+
+func (c *Client) StartBackup(ctx context.Context, req StartBackupRequest) (out vigil.BackupJob, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/backup-jobs", req, &out)
+}
+
+func (c *Client) BackupJob(ctx context.Context, id string) (out vigil.BackupJob, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/backup-jobs/"+url.PathEscape(id), nil, &out)
+}
+
+func (c *Client) BackupJobs(ctx context.Context, q url.Values) (out []vigil.BackupJob, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/backup-jobs?"+q.Encode(), nil, &out)
+}
+
+func (c *Client) StartRestore(ctx context.Context, req StartRestoreRequest) (out vigil.RestoreJob, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/restore-jobs", req, &out)
+}
+
+func (c *Client) RestoreJob(ctx context.Context, id string) (out vigil.RestoreJob, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/restore-jobs/"+url.PathEscape(id), nil, &out)
+}
+
+func (c *Client) RestoreJobs(ctx context.Context, q url.Values) (out []vigil.RestoreJob, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/restore-jobs?"+q.Encode(), nil, &out)
+}
+
+func (c *Client) RecoveryPoints(ctx context.Context, q url.Values) (out []vigil.RecoveryPoint, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points?"+q.Encode(), nil, &out)
+}
+
+func (c *Client) RecoveryPoint(ctx context.Context, id string) (out vigil.RecoveryPoint, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points/"+url.PathEscape(id), nil, &out)
+}
+
+func (c *Client) RestoreMetadata(ctx context.Context, id string) (out map[string]string, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points/"+url.PathEscape(id)+"/restore-metadata", nil, &out)
+}
+
+func (c *Client) Logs(ctx context.Context, jobID string) (out []vigil.LogLine, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(jobID)+"/logs", nil, &out)
+}

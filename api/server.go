@@ -1,0 +1,324 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/worker"
+)
+
+// Server serves the API. Every route but /healthz needs the bearer token.
+type Server struct {
+	cfg     *config.Config
+	catalog *catalog.Catalog
+	engine  *worker.Engine
+	token   string
+	logger  *slog.Logger
+	mux     *http.ServeMux
+}
+
+// NewServer builds the API's handler.
+func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, catalog: cat, engine: eng, token: token, logger: logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.handle("GET /api/v1/resources", s.listResources)
+	s.handle("GET /api/v1/vaults", s.listVaults)
+	s.handle("POST /api/v1/vaults/{name}/verify", s.verifyVault)
+	s.handle("POST /api/v1/backup-jobs", s.startBackup)
+	s.handle("GET /api/v1/backup-jobs", s.listBackupJobs)
+	s.handle("GET /api/v1/backup-jobs/{id}", s.getBackupJob)
+	s.handle("POST /api/v1/restore-jobs", s.startRestore)
+	s.handle("GET /api/v1/restore-jobs", s.listRestoreJobs)
+	s.handle("GET /api/v1/restore-jobs/{id}", s.getRestoreJob)
+	s.handle("GET /api/v1/recovery-points", s.listRecoveryPoints)
+	s.handle("GET /api/v1/recovery-points/{id}", s.getRecoveryPoint)
+	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
+	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
+	s.handle("/api/", func(r *http.Request) (any, error) {
+		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see the README's API section", r.Method, r.URL.Path)}
+	})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handlerFunc returns the response body, or an error mapped to a status.
+type handlerFunc func(r *http.Request) (any, error)
+
+func (s *Server) handle(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			writeJSON(w, http.StatusUnauthorized, Error{Message: "missing or wrong API token: pass it as 'Authorization: Bearer <token>' (the token is in <data_dir>/api-token)"})
+			return
+		}
+		body, err := h(r)
+		if err != nil {
+			status := statusOf(err)
+			if status == http.StatusInternalServerError {
+				s.logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeJSON(w, status, Error{Message: err.Error()})
+			return
+		}
+		status := http.StatusOK
+		if r.Method == http.MethodPost {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(body)
+}
+
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func statusOf(err error) int {
+	var he *httpError
+	var unknown *worker.UnknownNameError
+	var invalid *worker.InvalidError
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errors.As(err, &unknown), errors.Is(err, vigil.ErrNotFound):
+		return http.StatusNotFound
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest
+	case errors.Is(err, context.Canceled):
+		return 499
+	}
+	return http.StatusInternalServerError
+}
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("read request body: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) listResources(*http.Request) (any, error) {
+	out := []Resource{}
+	for _, r := range s.cfg.Resources {
+		out = append(out, Resource{Name: r.Name, Type: r.Type, Path: r.Path})
+	}
+	return out, nil
+}
+
+func (s *Server) listVaults(r *http.Request) (any, error) {
+	vs, err := s.engine.Vaults(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := []Vault{}
+	for _, v := range vs {
+		out = append(out, Vault(v))
+	}
+	return out, nil
+}
+
+func (s *Server) verifyVault(r *http.Request) (any, error) {
+	var req VerifyRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	name := r.PathValue("name")
+	res, err := s.engine.VerifyVault(r.Context(), name, req.ReadDataPercent)
+	if err != nil {
+		return nil, err
+	}
+	return VerifyResult{
+		Vault: name, OK: len(res.Errors) == 0,
+		Snapshots: res.Snapshots, Files: res.Files, Dirs: res.Dirs,
+		FilesRead: res.FilesRead, BytesRead: res.BytesRead, Errors: append([]string{}, res.Errors...),
+	}, nil
+}
+
+func (s *Server) startBackup(r *http.Request) (any, error) {
+	var req StartBackupRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Resource == "" || req.Vault == "" {
+		return nil, badRequest("a backup needs a resource and a vault")
+	}
+	return s.engine.StartBackup(r.Context(), worker.BackupRequest{
+		Resource: req.Resource,
+		Vault:    req.Vault,
+		Expiry:   time.Duration(req.ExpireAfterSeconds) * time.Second,
+	})
+}
+
+func (s *Server) listBackupJobs(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	f := catalog.BackupJobFilter{Resource: q.Get("resource"), Vault: q.Get("vault"), CreatedBy: q.Get("created_by")}
+	for _, st := range q["status"] {
+		f.Status = append(f.Status, vigil.BackupJobStatus(strings.ToUpper(st)))
+	}
+	var err error
+	if f.Limit, err = limit(q.Get("limit")); err != nil {
+		return nil, err
+	}
+	jobs, err := s.catalog.ListBackupJobs(r.Context(), f)
+	if jobs == nil {
+		jobs = []vigil.BackupJob{}
+	}
+	return jobs, err
+}
+
+func (s *Server) getBackupJob(r *http.Request) (any, error) {
+	job, err := s.catalog.GetBackupJob(r.Context(), r.PathValue("id"))
+	if errors.Is(err, vigil.ErrNotFound) {
+		return nil, notFound("no backup job %s: list them with 'vigil jobs list --type backup'", r.PathValue("id"))
+	}
+	return job, err
+}
+
+func (s *Server) startRestore(r *http.Request) (any, error) {
+	var req StartRestoreRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.RecoveryPointID == "" {
+		return nil, badRequest("a restore needs a recovery_point_id")
+	}
+	return s.engine.StartRestore(r.Context(), worker.RestoreRequest{RecoveryPointID: req.RecoveryPointID, Metadata: req.Metadata})
+}
+
+func (s *Server) listRestoreJobs(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	f := catalog.RestoreJobFilter{Resource: q.Get("resource"), RecoveryPointID: q.Get("recovery_point_id")}
+	for _, st := range q["status"] {
+		f.Status = append(f.Status, vigil.RestoreJobStatus(strings.ToUpper(st)))
+	}
+	var err error
+	if f.Limit, err = limit(q.Get("limit")); err != nil {
+		return nil, err
+	}
+	jobs, err := s.catalog.ListRestoreJobs(r.Context(), f)
+	if jobs == nil {
+		jobs = []vigil.RestoreJob{}
+	}
+	return jobs, err
+}
+
+func (s *Server) getRestoreJob(r *http.Request) (any, error) {
+	job, err := s.catalog.GetRestoreJob(r.Context(), r.PathValue("id"))
+	if errors.Is(err, vigil.ErrNotFound) {
+		return nil, notFound("no restore job %s: list them with 'vigil jobs list --type restore'", r.PathValue("id"))
+	}
+	return job, err
+}
+
+func (s *Server) listRecoveryPoints(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	f := catalog.RecoveryPointFilter{Vault: q.Get("vault"), Resource: q.Get("resource")}
+	if f.Vault != "" {
+		if _, ok := s.cfg.Vault(f.Vault); !ok {
+			return nil, &worker.UnknownNameError{Kind: "vault", Name: f.Vault, Known: s.cfg.VaultNames()}
+		}
+	}
+	if f.Resource != "" {
+		if _, ok := s.cfg.Resource(f.Resource); !ok {
+			return nil, &worker.UnknownNameError{Kind: "resource", Name: f.Resource, Known: s.cfg.ResourceNames()}
+		}
+	}
+	for _, st := range q["status"] {
+		f.Status = append(f.Status, vigil.RecoveryPointStatus(strings.ToUpper(st)))
+	}
+	var err error
+	if f.Limit, err = limit(q.Get("limit")); err != nil {
+		return nil, err
+	}
+	rps, err := s.catalog.ListRecoveryPoints(r.Context(), f)
+	if rps == nil {
+		rps = []vigil.RecoveryPoint{}
+	}
+	return rps, err
+}
+
+func (s *Server) getRecoveryPoint(r *http.Request) (any, error) {
+	rp, err := s.catalog.GetRecoveryPoint(r.Context(), r.PathValue("id"))
+	if errors.Is(err, vigil.ErrNotFound) {
+		return nil, notFound("no recovery point %s: list them with 'vigil recovery-points list'", r.PathValue("id"))
+	}
+	return rp, err
+}
+
+func (s *Server) restoreMetadata(r *http.Request) (any, error) {
+	return s.engine.RestoreMetadata(r.Context(), r.PathValue("id"))
+}
+
+func (s *Server) jobLogs(r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	var err error
+	switch {
+	case strings.HasPrefix(id, vigil.PrefixBackupJob+"-"):
+		_, err = s.catalog.GetBackupJob(r.Context(), id)
+	case strings.HasPrefix(id, vigil.PrefixRestoreJob+"-"):
+		_, err = s.catalog.GetRestoreJob(r.Context(), id)
+	default:
+		err = vigil.ErrNotFound
+	}
+	if errors.Is(err, vigil.ErrNotFound) {
+		return nil, notFound("no job %s: job ids start with bj- (backup) or rj- (restore); list them with 'vigil jobs list'", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	lines, err := s.catalog.Logs(r.Context(), id)
+	if lines == nil {
+		lines = []vigil.LogLine{}
+	}
+	return lines, err
+}
+
+func limit(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, badRequest("limit %q must be a whole number", s)
+	}
+	return n, nil
+}

@@ -1,0 +1,56 @@
+// Package api is vigil's HTTP API under /api/v1: the server's handlers, the
+// request and response types, and the client the CLI uses. Server and client
+// share the types in this package, so they cannot drift apart.
+package api
+
+// StartBackupRequest is the body of POST /api/v1/backup-jobs.
+type StartBackupRequest struct {
+	Resource string `json:"resource"`
+	Vault    string `json:"vault"`
+	// ExpireAfterSeconds sets the recovery point's expire_at; 0 keeps it.
+	ExpireAfterSeconds int64 `json:"expire_after_seconds,omitempty"`
+}
+
+// StartRestoreRequest is the body of POST /api/v1/restore-jobs.
+type StartRestoreRequest struct {
+	RecoveryPointID string            `json:"recovery_point_id"`
+	Metadata        map[string]string `json:"metadata,omitempty"`
+}
+
+// VerifyRequest is the body of POST /api/v1/vaults/{name}/verify.
+type VerifyRequest struct {
+	ReadDataPercent float64 `json:"read_data_percent"`
+}
+
+// VerifyResult is what a vault verification found. OK is true only when
+// every check passed.
+type VerifyResult struct {
+	Vault     string   `json:"vault"`
+	OK        bool     `json:"ok"`
+	Snapshots int64    `json:"snapshots"`
+	Files     int64    `json:"files"`
+	Dirs      int64    `json:"dirs"`
+	FilesRead int64    `json:"files_read"`
+	BytesRead int64    `json:"bytes_read"`
+	Errors    []string `json:"errors"`
+}
+
+// Vault is one configured vault.
+type Vault struct {
+	Name           string `json:"name"`
+	Storage        string `json:"storage"`
+	RecoveryPoints int    `json:"recovery_points"`
+}
+
+// Resource is one configured resource.
+type Resource struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Path string `json:"path"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	// Message says what went wrong and what to do next.
+	Message string `json:"error"`
+}

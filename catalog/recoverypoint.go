@@ -1,0 +1,150 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// Every statement on vigil_recovery_point. The column list is written once
+// so that insert, update and scan cannot drift apart.
+const (
+	recoveryPointColumns = `id, vault, resource, resource_type, status, size_bytes, files,
+		backup_job_id, snapshot_id, created_at, completed_at, expire_at`
+
+	insertRecoveryPointSQL = `INSERT INTO vigil_recovery_point (` + recoveryPointColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+	selectRecoveryPointSQL = `SELECT ` + recoveryPointColumns + ` FROM vigil_recovery_point`
+
+	getRecoveryPointSQL = selectRecoveryPointSQL + ` WHERE id = ?`
+
+	updateRecoveryPointSQL = `UPDATE vigil_recovery_point SET
+		vault = ?, resource = ?, resource_type = ?, status = ?, size_bytes = ?, files = ?,
+		backup_job_id = ?, snapshot_id = ?, created_at = ?, completed_at = ?, expire_at = ?
+		WHERE id = ?`
+
+	deleteRecoveryPointSQL = `DELETE FROM vigil_recovery_point WHERE id = ?`
+)
+
+// RecoveryPointFilter selects recovery points; zero fields select
+// everything. ExpiredBefore selects those whose expire_at is set and before
+// it. A Limit of 0 or less means no limit.
+type RecoveryPointFilter struct {
+	Vault         string
+	Resource      string
+	Status        []vigil.RecoveryPointStatus
+	ExpiredBefore *time.Time
+	Limit         int
+}
+
+// recoveryPointValues is the point's columns after its id, in
+// recoveryPointColumns order.
+func recoveryPointValues(rp *vigil.RecoveryPoint) []any {
+	return []any{
+		rp.Vault, rp.Resource, rp.ResourceType, string(rp.Status), rp.SizeBytes, rp.Files,
+		rp.BackupJobID, rp.SnapshotID, micros(rp.CreatedAt), microsOrNull(rp.CompletedAt), microsOrNull(rp.ExpireAt),
+	}
+}
+
+func scanRecoveryPoint(s scanner) (vigil.RecoveryPoint, error) {
+	var (
+		rp                    vigil.RecoveryPoint
+		status                string
+		createdAt             int64
+		completedAt, expireAt *int64
+	)
+	err := s.Scan(&rp.ID, &rp.Vault, &rp.Resource, &rp.ResourceType, &status, &rp.SizeBytes, &rp.Files,
+		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt)
+	if err != nil {
+		return vigil.RecoveryPoint{}, err
+	}
+	rp.Status = vigil.RecoveryPointStatus(status)
+	rp.CreatedAt = fromMicros(createdAt)
+	rp.CompletedAt = fromMicrosOrNull(completedAt)
+	rp.ExpireAt = fromMicrosOrNull(expireAt)
+	return rp, nil
+}
+
+// InsertRecoveryPoint records a new recovery point. The caller sets rp.ID
+// (vigil.NewID(vigil.PrefixRecoveryPoint)); a zero rp.CreatedAt is set to now.
+func (r records) InsertRecoveryPoint(ctx context.Context, rp *vigil.RecoveryPoint) error {
+	if rp.CreatedAt.IsZero() {
+		rp.CreatedAt = now()
+	}
+	args := append([]any{rp.ID}, recoveryPointValues(rp)...)
+	if _, err := r.db.exec(ctx, insertRecoveryPointSQL, args...); err != nil {
+		return fmt.Errorf("insert recovery point %s: %w", rp.ID, err)
+	}
+	return nil
+}
+
+// GetRecoveryPoint returns the recovery point with the given id, or an
+// error wrapping vigil.ErrNotFound.
+func (r records) GetRecoveryPoint(ctx context.Context, id string) (vigil.RecoveryPoint, error) {
+	rp, err := scanRecoveryPoint(r.db.queryRow(ctx, getRecoveryPointSQL, id))
+	if errors.Is(err, errNoRows) {
+		return vigil.RecoveryPoint{}, fmt.Errorf("get recovery point %s: %w", id, vigil.ErrNotFound)
+	}
+	if err != nil {
+		return vigil.RecoveryPoint{}, fmt.Errorf("get recovery point %s: %w", id, err)
+	}
+	return rp, nil
+}
+
+// UpdateRecoveryPoint overwrites every column of the recovery point with
+// rp.ID, or returns an error wrapping vigil.ErrNotFound.
+func (r records) UpdateRecoveryPoint(ctx context.Context, rp *vigil.RecoveryPoint) error {
+	n, err := r.db.exec(ctx, updateRecoveryPointSQL, append(recoveryPointValues(rp), rp.ID)...)
+	if err != nil {
+		return fmt.Errorf("update recovery point %s: %w", rp.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update recovery point %s: %w", rp.ID, vigil.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteRecoveryPoint removes the recovery point's record (not its data in
+// the vault), or returns an error wrapping vigil.ErrNotFound.
+func (r records) DeleteRecoveryPoint(ctx context.Context, id string) error {
+	n, err := r.db.exec(ctx, deleteRecoveryPointSQL, id)
+	if err != nil {
+		return fmt.Errorf("delete recovery point %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete recovery point %s: %w", id, vigil.ErrNotFound)
+	}
+	return nil
+}
+
+// ListRecoveryPoints returns the recovery points f selects, newest first.
+func (r records) ListRecoveryPoints(ctx context.Context, f RecoveryPointFilter) ([]vigil.RecoveryPoint, error) {
+	var w filter
+	w.equal("vault", f.Vault)
+	w.equal("resource", f.Resource)
+	in(&w, "status", f.Status)
+	w.before("expire_at", f.ExpiredBefore)
+	query, args := w.newestFirst(selectRecoveryPointSQL, f.Limit)
+
+	rows, err := r.db.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list recovery points: %w", err)
+	}
+	defer rows.Close()
+	points := []vigil.RecoveryPoint{}
+	for rows.Next() {
+		rp, err := scanRecoveryPoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list recovery points: %w", err)
+		}
+		points = append(points, rp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recovery points: %w", err)
+	}
+	return points, nil
+}

@@ -1,0 +1,151 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// Every statement on vigil_restore_job. The column list is written once so
+// that insert, update and scan cannot drift apart.
+const (
+	restoreJobColumns = `id, status, status_message, recovery_point_id, resource, resource_type,
+		created_resource_id, created_resource_location, created_by, node, metadata,
+		created_at, started_at, completed_at`
+
+	insertRestoreJobSQL = `INSERT INTO vigil_restore_job (` + restoreJobColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+	selectRestoreJobSQL = `SELECT ` + restoreJobColumns + ` FROM vigil_restore_job`
+
+	getRestoreJobSQL = selectRestoreJobSQL + ` WHERE id = ?`
+
+	updateRestoreJobSQL = `UPDATE vigil_restore_job SET
+		status = ?, status_message = ?, recovery_point_id = ?, resource = ?, resource_type = ?,
+		created_resource_id = ?, created_resource_location = ?, created_by = ?, node = ?, metadata = ?,
+		created_at = ?, started_at = ?, completed_at = ?
+		WHERE id = ?`
+)
+
+// RestoreJobFilter selects restore jobs; zero fields select everything.
+// A Limit of 0 or less means no limit.
+type RestoreJobFilter struct {
+	Status          []vigil.RestoreJobStatus
+	Resource        string
+	RecoveryPointID string
+	Node            string
+	Limit           int
+}
+
+// restoreJobValues is the job's columns after its id, in restoreJobColumns order.
+func restoreJobValues(job *vigil.RestoreJob) ([]any, error) {
+	metadata, err := jsonOrNull(job.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return []any{
+		string(job.Status), job.StatusMessage, job.RecoveryPointID, job.Resource, job.ResourceType,
+		job.CreatedResourceID, job.CreatedResourceLocation, job.CreatedBy, job.Node, metadata,
+		micros(job.CreatedAt), microsOrNull(job.StartedAt), microsOrNull(job.CompletedAt),
+	}, nil
+}
+
+func scanRestoreJob(s scanner) (vigil.RestoreJob, error) {
+	var (
+		job                    vigil.RestoreJob
+		status                 string
+		metadata               *string
+		createdAt              int64
+		startedAt, completedAt *int64
+	)
+	err := s.Scan(&job.ID, &status, &job.StatusMessage, &job.RecoveryPointID, &job.Resource, &job.ResourceType,
+		&job.CreatedResourceID, &job.CreatedResourceLocation, &job.CreatedBy, &job.Node, &metadata,
+		&createdAt, &startedAt, &completedAt)
+	if err != nil {
+		return vigil.RestoreJob{}, err
+	}
+	job.Status = vigil.RestoreJobStatus(status)
+	if job.Metadata, err = fromJSONOrNull(metadata); err != nil {
+		return vigil.RestoreJob{}, fmt.Errorf("decode metadata of restore job %s: %w", job.ID, err)
+	}
+	job.CreatedAt = fromMicros(createdAt)
+	job.StartedAt = fromMicrosOrNull(startedAt)
+	job.CompletedAt = fromMicrosOrNull(completedAt)
+	return job, nil
+}
+
+// InsertRestoreJob records a new restore job. The caller sets job.ID
+// (vigil.NewID(vigil.PrefixRestoreJob)); a zero job.CreatedAt is set to now.
+func (r records) InsertRestoreJob(ctx context.Context, job *vigil.RestoreJob) error {
+	if job.CreatedAt.IsZero() {
+		job.CreatedAt = now()
+	}
+	values, err := restoreJobValues(job)
+	if err != nil {
+		return fmt.Errorf("insert restore job %s: %w", job.ID, err)
+	}
+	if _, err := r.db.exec(ctx, insertRestoreJobSQL, append([]any{job.ID}, values...)...); err != nil {
+		return fmt.Errorf("insert restore job %s: %w", job.ID, err)
+	}
+	return nil
+}
+
+// GetRestoreJob returns the restore job with the given id, or an error
+// wrapping vigil.ErrNotFound.
+func (r records) GetRestoreJob(ctx context.Context, id string) (vigil.RestoreJob, error) {
+	job, err := scanRestoreJob(r.db.queryRow(ctx, getRestoreJobSQL, id))
+	if errors.Is(err, errNoRows) {
+		return vigil.RestoreJob{}, fmt.Errorf("get restore job %s: %w", id, vigil.ErrNotFound)
+	}
+	if err != nil {
+		return vigil.RestoreJob{}, fmt.Errorf("get restore job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+// UpdateRestoreJob overwrites every column of the restore job with job.ID,
+// or returns an error wrapping vigil.ErrNotFound.
+func (r records) UpdateRestoreJob(ctx context.Context, job *vigil.RestoreJob) error {
+	values, err := restoreJobValues(job)
+	if err != nil {
+		return fmt.Errorf("update restore job %s: %w", job.ID, err)
+	}
+	n, err := r.db.exec(ctx, updateRestoreJobSQL, append(values, job.ID)...)
+	if err != nil {
+		return fmt.Errorf("update restore job %s: %w", job.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update restore job %s: %w", job.ID, vigil.ErrNotFound)
+	}
+	return nil
+}
+
+// ListRestoreJobs returns the restore jobs f selects, newest first.
+func (r records) ListRestoreJobs(ctx context.Context, f RestoreJobFilter) ([]vigil.RestoreJob, error) {
+	var w filter
+	in(&w, "status", f.Status)
+	w.equal("resource", f.Resource)
+	w.equal("recovery_point_id", f.RecoveryPointID)
+	w.equal("node", f.Node)
+	query, args := w.newestFirst(selectRestoreJobSQL, f.Limit)
+
+	rows, err := r.db.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list restore jobs: %w", err)
+	}
+	defer rows.Close()
+	jobs := []vigil.RestoreJob{}
+	for rows.Next() {
+		job, err := scanRestoreJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list restore jobs: %w", err)
+		}
+		jobs = append(jobs, job)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list restore jobs: %w", err)
+	}
+	return jobs, nil
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-backup/vigil"
+)
+
+func newJobsCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "jobs", Short: "List and inspect backup and restore jobs"}
+	var typ, status string
+	list := &cobra.Command{
+		Use:   "list [--type backup|restore] [--status S]",
+		Short: "List jobs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if typ != "" && typ != vigil.JobTypeBackup && typ != vigil.JobTypeRestore {
+				return usageError(fmt.Errorf("--type %q: use backup or restore", typ))
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if status != "" {
+				q.Set("status", strings.ToUpper(status))
+			}
+			var backups []vigil.BackupJob
+			var restores []vigil.RestoreJob
+			if typ != vigil.JobTypeRestore {
+				if backups, err = c.BackupJobs(cmd.Context(), q); err != nil {
+					return err
+				}
+			}
+			if typ != vigil.JobTypeBackup {
+				if restores, err = c.RestoreJobs(cmd.Context(), q); err != nil {
+					return err
+				}
+			}
+			switch {
+			case typ == vigil.JobTypeBackup:
+				return g.printBackupJobs(backups, true)
+			case typ == vigil.JobTypeRestore:
+				return g.printRestoreJobs(restores, true)
+			case g.JSON:
+				return g.printJSON(mergeJobs(backups, restores))
+			}
+			if err := g.printBackupJobs(backups, true); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout)
+			return g.printRestoreJobs(restores, true)
+		},
+	}
+	list.Flags().StringVar(&typ, "type", "", "backup or restore")
+	list.Flags().StringVar(&status, "status", "", "only jobs with this status, e.g. COMPLETED")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one job (bj-… a backup, rj-… a restore)",
+		Args:  exactArgs(1, "a job id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			switch {
+			case strings.HasPrefix(id, vigil.PrefixBackupJob+"-"):
+				job, err := c.BackupJob(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				return g.printBackupJobs([]vigil.BackupJob{job}, false)
+			case strings.HasPrefix(id, vigil.PrefixRestoreJob+"-"):
+				job, err := c.RestoreJob(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				return g.printRestoreJobs([]vigil.RestoreJob{job}, false)
+			}
+			return usageError(fmt.Errorf("%q is not a job id: backup job ids start with bj-, restore job ids with rj- (see 'vigil jobs list')", id))
+		},
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// mergeJobs lists both kinds of job newest first, each record with its own
+// field names plus job_type.
+func mergeJobs(backups []vigil.BackupJob, restores []vigil.RestoreJob) []map[string]any {
+	var out []map[string]any
+	add := func(typ string, v any) {
+		b, _ := json.Marshal(v)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		m["job_type"] = typ
+		out = append(out, m)
+	}
+	for _, j := range backups {
+		add(vigil.JobTypeBackup, j)
+	}
+	for _, j := range restores {
+		add(vigil.JobTypeRestore, j)
+	}
+	slices.SortStableFunc(out, func(a, b map[string]any) int {
+		return strings.Compare(b["created_at"].(string), a["created_at"].(string))
+	})
+	if out == nil {
+		out = []map[string]any{}
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"fmt"
+	"net/url"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-backup/vigil"
+)
+
+func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "recovery-points", Short: "List and inspect recovery points"}
+	var vaultName, resource string
+	list := &cobra.Command{
+		Use:   "list [--vault V] [--resource R]",
+		Short: "List recovery points, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if vaultName != "" {
+				q.Set("vault", vaultName)
+			}
+			if resource != "" {
+				q.Set("resource", resource)
+			}
+			rps, err := c.RecoveryPoints(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return g.printRecoveryPoints(rps, true)
+		},
+	}
+	list.Flags().StringVar(&vaultName, "vault", "", "only this vault's")
+	list.Flags().StringVar(&resource, "resource", "", "only this resource's")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one recovery point",
+		Args:  exactArgs(1, "a recovery point id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			rp, err := c.RecoveryPoint(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.printRecoveryPoints([]vigil.RecoveryPoint{rp}, false)
+		},
+	}
+	metadata := &cobra.Command{
+		Use:   "metadata ID",
+		Short: "Print, as JSON, the restore metadata: the keys 'restore start --set' accepts, with their defaults",
+		Args:  exactArgs(1, "a recovery point id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			meta, err := c.RestoreMetadata(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.printJSON(meta)
+		},
+	}
+	cmd.AddCommand(list, show, metadata)
+	return cmd
+}
+
+func (g *globalOptions) printRecoveryPoints(rps []vigil.RecoveryPoint, list bool) error {
+	if g.JSON {
+		if !list {
+			return g.printJSON(rps[0])
+		}
+		return g.printJSON(rps)
+	}
+	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tTYPE\tVAULT\tSIZE\tFILES\tCREATED\tEXPIRES")
+	for _, rp := range rps {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", rp.ID, rp.Status, rp.Resource, rp.ResourceType, rp.Vault,
+			formatBytes(rp.SizeBytes), rp.Files, formatTime(&rp.CreatedAt), formatTime(rp.ExpireAt))
+	}
+	return w.Flush()
+}
+
+// exactArgs is cobra.ExactArgs with a message that names what is missing.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError(fmt.Errorf("%s needs %s (usage: %s)", cmd.CommandPath(), what, cmd.UseLine()))
+		}
+		return nil
+	}
+}

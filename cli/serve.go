@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/worker"
+)
+
+const (
+	tokenFile = "api-token"
+	lockFile  = "vigil.lock"
+)
+
+func newServeCommand(g *globalOptions) *cobra.Command {
+	var workers int
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API, the scheduler and the workers in one process",
+		Long: `Run the API under /api/v1 and /healthz, the backup plan scheduler, the
+lifecycle checks and the workers in one process.
+
+On first start vigil writes a random API token to <data_dir>/api-token
+(mode 0600); clients using the same config find it there.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(config.Locate(g.ConfigPath))
+			if err != nil {
+				return usageError(err)
+			}
+			if err := cfg.LoadPasswords(); err != nil {
+				return usageError(err)
+			}
+			logger := slog.New(slog.NewTextHandler(g.stderr, nil))
+			srv, err := startServer(cmd.Context(), cfg, workers, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("vigil serving", "url", srv.URL, "data_dir", cfg.DataDir, "catalog", srv.catalog.Dialect(), "node", cfg.Node)
+			<-cmd.Context().Done()
+			logger.Info("vigil stopping: waiting for running jobs")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return srv.Stop(ctx)
+		},
+	}
+	cmd.Flags().IntVar(&workers, "workers", 4, "how many jobs run at once")
+	return cmd
+}
+
+// server is a running vigil: catalog, engine and HTTP API.
+type server struct {
+	URL     string
+	Token   string
+	catalog *catalog.Catalog
+	engine  *worker.Engine
+	http    *http.Server
+	lock    *os.File
+	done    chan error
+}
+
+// startServer opens everything a server needs, in order, and undoes what it
+// opened when a later step fails.
+func startServer(ctx context.Context, cfg *config.Config, workers int, logger *slog.Logger) (_ *server, err error) {
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data_dir: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { lock.Close() })
+	token, err := loadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	undo = append(undo, func() { cat.Close() })
+	eng, err := worker.New(cfg, cat, worker.Options{Workers: workers, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("listen on %s: %w: is another vigil running? change server.listen", cfg.Server.Listen, err)}
+	}
+	undo = append(undo, func() { ln.Close() })
+	if err := eng.Start(ctx); err != nil {
+		return nil, err
+	}
+	s := &server{
+		URL:     "http://" + ln.Addr().String(),
+		Token:   token,
+		catalog: cat,
+		engine:  eng,
+		lock:    lock,
+		http: &http.Server{
+			Handler:           api.NewServer(cfg, cat, eng, token, logger),
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+		done: make(chan error, 1),
+	}
+	go func() { s.done <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+// Stop stops taking requests, lets running jobs finish until ctx is done,
+// then cancels them (they end ABORTED) and closes the catalog.
+func (s *server) Stop(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	err = errors.Join(err, s.engine.Stop(ctx))
+	err = errors.Join(err, s.catalog.Close())
+	s.lock.Close()
+	return err
+}
+
+// lockDataDir makes sure one server at a time uses a data_dir: two would
+// each think the other's running jobs were interrupted.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("data_dir %s is in use by another vigil serve: stop it, or give this one its own data_dir", dir)}
+	}
+	return f, nil
+}
+
+// loadOrCreateToken returns the API token, writing a new random one (mode
+// 0600) on first start.
+func loadOrCreateToken(dir string) (string, error) {
+	path := filepath.Join(dir, tokenFile)
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) > 0 {
+		return string(trimNewline(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read API token: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generate API token: %w", err)
+	}
+	token := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write API token: %w", err)
+	}
+	return token, nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

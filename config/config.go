@@ -1,0 +1,420 @@
+// Package config loads vigil's YAML configuration, fills in defaults and
+// refuses, at start, anything that would only fail later: every error names
+// the field and says what is wrong with it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// Defaults.
+const (
+	DefaultPath          = "vigil.yaml"
+	DefaultListen        = "127.0.0.1:8420"
+	DefaultDataDir       = "vigil-data"
+	DefaultCheckInterval = time.Minute
+)
+
+// Config is the whole configuration file. Field names are the YAML keys
+// people script against; keep them stable.
+type Config struct {
+	Server      Server       `yaml:"server"`
+	DataDir     string       `yaml:"data_dir"`
+	Catalog     string       `yaml:"catalog"`
+	Node        string       `yaml:"node"`
+	Lifecycle   Lifecycle    `yaml:"lifecycle"`
+	Vaults      []Vault      `yaml:"vaults"`
+	Resources   []Resource   `yaml:"resources"`
+	BackupPlans []BackupPlan `yaml:"backup_plans"`
+
+	// Path is the file the configuration was read from ("" when built in code).
+	Path string `yaml:"-"`
+}
+
+// Server is where the API listens.
+type Server struct {
+	Listen string `yaml:"listen"`
+}
+
+// Lifecycle tunes expiry of recovery points.
+type Lifecycle struct {
+	// CheckInterval is how often expired recovery points are looked for.
+	CheckInterval Duration `yaml:"check_interval"`
+}
+
+// Vault is a named vault and where its password comes from. The password
+// itself is never part of the file, so the file can be shared and committed.
+type Vault struct {
+	Name         string `yaml:"name"`
+	Storage      string `yaml:"storage"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+
+	// Password is read from PasswordEnv or PasswordFile by Load.
+	Password string `yaml:"-" json:"-"`
+}
+
+// Resource is something to back up.
+type Resource struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+	Path string `yaml:"path"`
+}
+
+// BackupPlan starts backups by itself on a cron schedule.
+type BackupPlan struct {
+	Name        string   `yaml:"name"`
+	Schedule    string   `yaml:"schedule"`
+	Timezone    string   `yaml:"timezone"`
+	Resources   []string `yaml:"resources"`
+	Vault       string   `yaml:"vault"`
+	ExpireDays  int      `yaml:"expire_days"`
+	ExpireAfter Duration `yaml:"expire_after"`
+
+	// Cron is the parsed schedule, in Timezone (or the server's).
+	Cron cron.Schedule `yaml:"-"`
+}
+
+// Duration is a time.Duration written as "90s", "15m" or "36h" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration: write it like 90s, 15m or 36h", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// resourceTypes lists the resource types this build knows.
+var resourceTypes = []string{vigil.ResourceDirectory}
+
+// Locate returns the config path to use: the flag value, else $VIGIL_CONFIG,
+// else ./vigil.yaml.
+func Locate(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv("VIGIL_CONFIG"); env != "" {
+		return env
+	}
+	return DefaultPath
+}
+
+// Load reads, defaults and validates the file at path. Relative paths in the
+// file are taken relative to the file's own folder, so a config means the
+// same thing whatever the working directory.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read config: %s does not exist: pass --config FILE or set VIGIL_CONFIG", path)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolve config path: %w", err)
+	}
+	cfg.Path = abs
+	cfg.resolvePaths(filepath.Dir(abs))
+	return cfg, nil
+}
+
+// Parse decodes and validates YAML without touching the file system: paths
+// stay as written and vault passwords are not read.
+func Parse(b []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Server.Listen == "" {
+		c.Server.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Lifecycle.CheckInterval == 0 {
+		c.Lifecycle.CheckInterval = Duration(DefaultCheckInterval)
+	}
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		add("server.listen", "%q is not host:port (for example 127.0.0.1:8420)", c.Server.Listen)
+	}
+	if c.Catalog != "" && !strings.HasPrefix(c.Catalog, "postgres://") && !strings.HasPrefix(c.Catalog, "postgresql://") {
+		add("catalog", "must be empty (SQLite in data_dir) or a postgres:// URL")
+	}
+	if c.Lifecycle.CheckInterval < Duration(time.Second) {
+		add("lifecycle.check_interval", "must be at least 1s")
+	}
+
+	vaults := map[string]bool{}
+	for i, v := range c.Vaults {
+		f := fmt.Sprintf("vaults[%d]", i)
+		switch {
+		case v.Name == "":
+			add(f+".name", "is missing")
+		case !validName(v.Name):
+			add(f+".name", "%q may hold only letters, digits, '-', '_' and '.'", v.Name)
+		case vaults[v.Name]:
+			add(f+".name", "duplicate vault name %q", v.Name)
+		}
+		vaults[v.Name] = true
+		if v.Storage == "" {
+			add(f+".storage", "is missing: give a folder for the vault")
+		} else if strings.Contains(v.Storage, "://") {
+			add(f+".storage", "%q: only a local folder is supported in this version", v.Storage)
+		}
+		switch {
+		case v.PasswordEnv == "" && v.PasswordFile == "":
+			add(f, "vault %q needs password_env or password_file", v.Name)
+		case v.PasswordEnv != "" && v.PasswordFile != "":
+			add(f, "vault %q has both password_env and password_file: keep one", v.Name)
+		}
+	}
+
+	resources := map[string]bool{}
+	for i, r := range c.Resources {
+		f := fmt.Sprintf("resources[%d]", i)
+		switch {
+		case r.Name == "":
+			add(f+".name", "is missing")
+		case !validName(r.Name):
+			add(f+".name", "%q may hold only letters, digits, '-', '_' and '.'", r.Name)
+		case resources[r.Name]:
+			add(f+".name", "duplicate resource name %q", r.Name)
+		}
+		resources[r.Name] = true
+		switch {
+		case r.Type == "":
+			add(f+".type", "is missing: one of %s", strings.Join(resourceTypes, ", "))
+		case !contains(resourceTypes, r.Type):
+			add(f+".type", "unknown type %q: one of %s", r.Type, strings.Join(resourceTypes, ", "))
+		}
+		if r.Path == "" {
+			add(f+".path", "is missing: give the folder to back up")
+		}
+	}
+
+	plans := map[string]bool{}
+	for i := range c.BackupPlans {
+		p := &c.BackupPlans[i]
+		f := fmt.Sprintf("backup_plans[%d]", i)
+		switch {
+		case p.Name == "":
+			add(f+".name", "is missing")
+		case plans[p.Name]:
+			add(f+".name", "duplicate plan name %q", p.Name)
+		}
+		plans[p.Name] = true
+		loc := time.Local
+		if p.Timezone != "" {
+			l, err := time.LoadLocation(p.Timezone)
+			if err != nil {
+				add(f+".timezone", "unknown time zone %q (use a name like Europe/Paris or UTC)", p.Timezone)
+			} else {
+				loc = l
+			}
+		}
+		if p.Schedule == "" {
+			add(f+".schedule", "is missing: a cron expression such as \"0 2 * * *\"")
+		} else if s, err := cronParser.Parse(p.Schedule); err != nil {
+			add(f+".schedule", "%q is not a cron expression (minute hour day-of-month month weekday, optionally seconds first, or @daily, @every 6h): %v", p.Schedule, err)
+		} else {
+			p.Cron = inLocation{s, loc}
+		}
+		if len(p.Resources) == 0 {
+			add(f+".resources", "is empty: list resource names, or [\"*\"] for all")
+		}
+		for _, r := range p.Resources {
+			if r != "*" && !resources[r] {
+				add(f+".resources", "unknown resource %q (known: %s)", r, strings.Join(c.ResourceNames(), ", "))
+			}
+		}
+		if !vaults[p.Vault] {
+			add(f+".vault", "unknown vault %q (known: %s)", p.Vault, strings.Join(c.VaultNames(), ", "))
+		}
+		if p.ExpireDays < 0 || p.ExpireAfter < 0 {
+			add(f, "expire_days and expire_after must not be negative")
+		}
+		if p.ExpireDays > 0 && p.ExpireAfter > 0 {
+			add(f, "has both expire_days and expire_after: keep one")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cronParser takes standard five-field cron, an optional leading seconds
+// field, and descriptors such as @daily and @every 6h.
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// inLocation evaluates a cron schedule in a time zone.
+type inLocation struct {
+	cron.Schedule
+	loc *time.Location
+}
+
+func (s inLocation) Next(t time.Time) time.Time { return s.Schedule.Next(t.In(s.loc)) }
+
+// resolvePaths makes relative paths absolute against dir.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.DataDir = abs(c.DataDir)
+	for i := range c.Vaults {
+		c.Vaults[i].Storage = abs(c.Vaults[i].Storage)
+		c.Vaults[i].PasswordFile = abs(c.Vaults[i].PasswordFile)
+	}
+	for i := range c.Resources {
+		c.Resources[i].Path = abs(c.Resources[i].Path)
+	}
+}
+
+// LoadPasswords reads every vault's password. The server calls it at start,
+// so an unreadable source stops the start instead of the first backup at
+// 2 a.m.; clients never need the passwords and never read them.
+func (c *Config) LoadPasswords() error {
+	var errs []error
+	for i := range c.Vaults {
+		v := &c.Vaults[i]
+		f := fmt.Sprintf("vaults[%d]", i)
+		if v.PasswordEnv != "" {
+			v.Password = os.Getenv(v.PasswordEnv)
+			if v.Password == "" {
+				errs = append(errs, fmt.Errorf("%s.password_env: environment variable %s is empty or unset: export it with vault %q's password", f, v.PasswordEnv, v.Name))
+			}
+			continue
+		}
+		b, err := os.ReadFile(v.PasswordFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.password_file: cannot read vault %q's password: %w", f, v.Name, err))
+			continue
+		}
+		v.Password = strings.TrimRight(string(b), "\r\n")
+		if v.Password == "" {
+			errs = append(errs, fmt.Errorf("%s.password_file: %s is empty", f, v.PasswordFile))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config %s: %w", c.Path, err)
+	}
+	return nil
+}
+
+// VaultNames returns the configured vault names in file order.
+func (c *Config) VaultNames() []string {
+	var names []string
+	for _, v := range c.Vaults {
+		names = append(names, v.Name)
+	}
+	return names
+}
+
+// ResourceNames returns the configured resource names in file order.
+func (c *Config) ResourceNames() []string {
+	var names []string
+	for _, r := range c.Resources {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// Vault returns the vault called name.
+func (c *Config) Vault(name string) (Vault, bool) {
+	for _, v := range c.Vaults {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Vault{}, false
+}
+
+// Resource returns the resource called name.
+func (c *Config) Resource(name string) (Resource, bool) {
+	for _, r := range c.Resources {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Resource{}, false
+}
+
+// PlanResources expands a plan's resource list ("*" means all).
+func (c *Config) PlanResources(p BackupPlan) []string {
+	if contains(p.Resources, "*") {
+		return c.ResourceNames()
+	}
+	return p.Resources
+}
+
+// Expiry returns how long a plan's recovery points are kept (0: forever).
+func (p BackupPlan) Expiry() time.Duration {
+	if p.ExpireDays > 0 {
+		return time.Duration(p.ExpireDays) * 24 * time.Hour
+	}
+	return time.Duration(p.ExpireAfter)
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return s != "" && s != "." && s != ".."
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+vaults:
+  - name: lab-vault
+    storage: ./vaults/lab-vault
+    password_env: VIGIL_VAULT_PASSWORD
+resources:
+  - name: docs
+    type: directory
+    path: /srv/docs
+backup_plans:
+  - name: nightly
+    schedule: "0 2 * * *"
+    timezone: UTC
+    resources: ["*"]
+    vault: lab-vault
+    expire_days: 35
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != DefaultListen || cfg.DataDir != DefaultDataDir || cfg.Catalog != "" {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	if time.Duration(cfg.Lifecycle.CheckInterval) != time.Minute {
+		t.Errorf("check interval = %v, want 1m", cfg.Lifecycle.CheckInterval)
+	}
+	p := cfg.BackupPlans[0]
+	if got := cfg.PlanResources(p); len(got) != 1 || got[0] != "docs" {
+		t.Errorf("plan resources = %v", got)
+	}
+	if p.Expiry() != 35*24*time.Hour {
+		t.Errorf("expiry = %v", p.Expiry())
+	}
+	next := p.Cron.Next(time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 1, 2, 2, 0, 0, 0, time.UTC); !next.Equal(want) {
+		t.Errorf("next run = %v, want %v", next, want)
+	}
+}
+
+func TestParseRefusesBadInput(t *testing.T) {
+	base := `
+vaults:
+  - {name: v, storage: /v, password_env: P}
+resources:
+  - {name: docs, type: directory, path: /srv/docs}
+`
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", base + "colour: blue\n", "field colour not found"},
+		{"unknown type", `
+resources:
+  - {name: a, type: floppy, path: /x}`, `resources[0].type: unknown type "floppy"`},
+		{"duplicate resource", base + "  - {name: docs, type: directory, path: /y}\n", `duplicate resource name "docs"`},
+		{"missing path", "resources:\n  - {name: a, type: directory}\n", "resources[0].path: is missing"},
+		{"missing type", "resources:\n  - {name: a, path: /x}\n", "resources[0].type: is missing"},
+		{"duplicate vault", `
+vaults:
+  - {name: v, storage: /v, password_env: P}
+  - {name: v, storage: /w, password_env: P}`, `duplicate vault name "v"`},
+		{"no password source", "vaults:\n  - {name: v, storage: /v}\n", "needs password_env or password_file"},
+		{"two password sources", "vaults:\n  - {name: v, storage: /v, password_env: P, password_file: /f}\n", "keep one"},
+		{"s3 not yet", "vaults:\n  - {name: v, storage: s3://b/p, password_env: P}\n", "only a local folder"},
+		{"bad listen", "server: {listen: nowhere}\n", "server.listen"},
+		{"bad catalog", "catalog: mysql://x\n", "catalog: must be empty"},
+		{"bad cron", base + "backup_plans:\n  - {name: p, schedule: 'every day', resources: [docs], vault: v}\n", "is not a cron expression"},
+		{"bad zone", base + "backup_plans:\n  - {name: p, schedule: '0 2 * * *', timezone: Mars/Base, resources: [docs], vault: v}\n", "unknown time zone"},
+		{"plan unknown resource", base + "backup_plans:\n  - {name: p, schedule: '0 2 * * *', resources: [nope], vault: v}\n", `unknown resource "nope" (known: docs)`},
+		{"plan unknown vault", base + "backup_plans:\n  - {name: p, schedule: '0 2 * * *', resources: [docs], vault: w}\n", `unknown vault "w" (known: v)`},
+		{"bad duration", "lifecycle: {check_interval: soon}\n", "is not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadResolvesPathsAndPasswords(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600)
+	path := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(path, []byte(`
+data_dir: ./data
+vaults:
+  - {name: a, storage: ./vaults/a, password_file: ./pw}
+  - {name: b, storage: /abs/b, password_env: TEST_VIGIL_PW}
+resources:
+  - {name: docs, type: directory, path: ./docs}
+`), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != filepath.Join(dir, "data") || cfg.Vaults[0].Storage != filepath.Join(dir, "vaults/a") ||
+		cfg.Vaults[1].Storage != "/abs/b" || cfg.Resources[0].Path != filepath.Join(dir, "docs") {
+		t.Errorf("paths not resolved against the config's folder: %+v", cfg)
+	}
+	if cfg.Vaults[0].Password != "" {
+		t.Error("Load read a password; only LoadPasswords may")
+	}
+
+	t.Setenv("TEST_VIGIL_PW", "")
+	err = cfg.LoadPasswords()
+	if err == nil || !strings.Contains(err.Error(), "TEST_VIGIL_PW is empty or unset") {
+		t.Fatalf("empty env password: err = %v", err)
+	}
+	t.Setenv("TEST_VIGIL_PW", "hunter2")
+	if err := cfg.LoadPasswords(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Vaults[0].Password != "s3cret" || cfg.Vaults[1].Password != "hunter2" {
+		t.Errorf("passwords = %q, %q", cfg.Vaults[0].Password, cfg.Vaults[1].Password)
+	}
+
+	os.Remove(filepath.Join(dir, "pw"))
+	if err := cfg.LoadPasswords(); err == nil || !strings.Contains(err.Error(), `cannot read vault "a"'s password`) {
+		t.Fatalf("unreadable password file: err = %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "pass --config FILE or set VIGIL_CONFIG") {
+		t.Fatalf("err = %v", err)
+	}
+}

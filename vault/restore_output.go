@@ -1,0 +1,487 @@
+package vault
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/restore"
+)
+
+// modeBits are the permission bits a restore sets; the rest of os.FileMode
+// describes the type of the entry.
+const modeBits = os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky
+
+// confinedOutput is a restore.Output that writes only beneath its root.
+// Kopia's FilesystemOutput joins entry names onto the target path, so an
+// entry named "../x", or a name like "link/x" below a symbolic link "link",
+// would be written outside the target.
+//
+// Two layers keep it inside. Every entry name must be a plain name, so each
+// path kopia hands over is a chain of plain names. And every operation goes
+// through an os.Root on the target, or on a folder opened through it, which
+// refuses to follow any symbolic link out of the target.
+type confinedOutput struct {
+	rep       repo.Repository
+	rootEntry fs.Entry // the snapshot's root folder, restored as the target itself
+	root      *os.Root
+	dirs      *dirHandles
+	setOwners bool
+	syncFiles bool
+
+	// dirTimes holds the recorded modification times of folders, by path.
+	// Kopia's reader replaces a folder's time with the newest time found in
+	// its subtree, so each folder's listing is read again for the times of
+	// its subfolders.
+	dirTimes sync.Map
+
+	bytes, files atomic.Int64
+}
+
+var _ restore.Output = (*confinedOutput)(nil)
+
+func newConfinedOutput(rep repo.Repository, rootEntry fs.Entry, target string, syncFiles bool) (*confinedOutput, error) {
+	root, err := os.OpenRoot(target)
+	if err != nil {
+		return nil, fmt.Errorf("open target folder: %w", err)
+	}
+
+	return &confinedOutput{
+		rep:       rep,
+		rootEntry: rootEntry,
+		root:      root,
+		dirs: newDirHandles(root),
+		// Only root may give files away to other users; anyone else gets
+		// every file as their own, as with cp -a.
+		setOwners: os.Geteuid() == 0,
+		syncFiles: syncFiles,
+	}, nil
+}
+
+// closeAll closes the target and every folder still open below it.
+func (o *confinedOutput) closeAll() {
+	o.dirs.closeAll()
+	o.root.Close() //nolint:errcheck
+}
+
+// Parallelizable implements restore.Output.
+func (o *confinedOutput) Parallelizable() bool { return true }
+
+// Close implements restore.Output.
+func (o *confinedOutput) Close(context.Context) error { return nil }
+
+// rootName is how os.Root names its own folder.
+const rootName = "."
+
+// checkedPath validates the entry's name and returns the path to use below
+// the target. kopia builds relativePath as path.Join(parent, entry name), so
+// once each name is a plain name the path is a chain of plain names. Only the
+// snapshot's root has an empty path; an entry named "." or "" would too, and
+// is refused.
+func (o *confinedOutput) checkedPath(relativePath string, e fs.Entry) (string, error) {
+	if relativePath == "" && e == o.rootEntry {
+		return rootName, nil
+	}
+
+	name := e.Name()
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return "", fmt.Errorf("snapshot entry %q in %q is not a plain file name; refusing to restore a snapshot that could write outside its target", name, path.Dir(relativePath))
+	}
+
+	if relativePath == "" || path.Base(relativePath) != name || strings.HasPrefix(relativePath, "/") || strings.HasPrefix(relativePath, "../") {
+		return "", fmt.Errorf("snapshot entry path %q does not match its name %q; refusing to restore it", relativePath, name)
+	}
+
+	return relativePath, nil
+}
+
+// in runs fn with the folder that holds p, opened below the target, and p's
+// name in that folder.
+func (o *confinedOutput) in(p string, fn func(dir *os.Root, name string) error) error {
+	parent := path.Dir(p)
+	if p == rootName || parent == rootName {
+		return fn(o.root, path.Base(p))
+	}
+
+	if os.Getenv("XEXP_NODIRCACHE") != "" {
+		return fn(o.root, p)
+	}
+
+	h, err := o.dirs.get(parent)
+	if err != nil {
+		return fmt.Errorf("open folder %s: %w", parent, err)
+	}
+	defer o.dirs.release(h)
+
+	return fn(h.root, path.Base(p))
+}
+
+// BeginDirectory implements restore.Output.
+func (o *confinedOutput) BeginDirectory(ctx context.Context, relativePath string, e fs.Directory) error {
+	p, err := o.checkedPath(relativePath, e)
+	if err != nil {
+		return err
+	}
+
+	if err := o.recordSubfolderTimes(ctx, relativePath, e); err != nil {
+		return err
+	}
+
+	if p == rootName {
+		return nil
+	}
+
+	return o.in(p, func(dir *os.Root, name string) error {
+		// private until FinishDirectory, once its contents are in place
+		if err := dir.Mkdir(name, 0o700); err != nil {
+			return fmt.Errorf("create folder: %w", err)
+		}
+
+		return nil
+	})
+}
+
+// FinishDirectory implements restore.Output.
+func (o *confinedOutput) FinishDirectory(_ context.Context, relativePath string, e fs.Directory) error {
+	p, err := o.checkedPath(relativePath, e)
+	if err != nil {
+		return err
+	}
+
+	o.dirs.forget(p)
+
+	mtime := e.ModTime()
+	if t, ok := o.dirTimes.LoadAndDelete(relativePath); ok {
+		mtime = t.(time.Time) //nolint:forcetypeassert
+	}
+
+	return o.in(p, func(dir *os.Root, name string) error {
+		// chown clears the set-group-ID bit, so it goes before chmod
+		if o.setOwners {
+			if err := dir.Lchown(name, int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
+				return fmt.Errorf("set owner of %s: %w", p, err)
+			}
+		}
+
+		if err := dir.Chmod(name, e.Mode()&modeBits); err != nil {
+			return fmt.Errorf("set mode of %s: %w", p, err)
+		}
+
+		if err := dir.Chtimes(name, mtime, mtime); err != nil {
+			return fmt.Errorf("set time of %s: %w", p, err)
+		}
+
+		return nil
+	})
+}
+
+// recordSubfolderTimes reads the folder's listing as stored and remembers
+// the times of its subfolders. The root's own time is right: it comes from
+// the snapshot manifest.
+func (o *confinedOutput) recordSubfolderTimes(ctx context.Context, relativePath string, e fs.Directory) error {
+	h, ok := e.(object.HasObjectID)
+	if !ok {
+		return nil
+	}
+
+	r, err := o.rep.OpenObject(ctx, h.ObjectID())
+	if err != nil {
+		return fmt.Errorf("read folder listing of %q: %w", relativePath, err)
+	}
+	defer r.Close() //nolint:errcheck
+
+	var listing snapshot.DirManifest
+	if err := json.NewDecoder(r).Decode(&listing); err != nil {
+		return fmt.Errorf("read folder listing of %q: %w", relativePath, err)
+	}
+
+	for _, de := range listing.Entries {
+		if de.Type == snapshot.EntryTypeDirectory {
+			o.dirTimes.Store(path.Join(relativePath, de.Name), de.ModTime.ToTime())
+		}
+	}
+
+	return nil
+}
+
+// WriteDirEntry implements restore.Output; it is only used for shallow
+// restores, which vigil does not do.
+func (o *confinedOutput) WriteDirEntry(context.Context, string, *snapshot.DirEntry, fs.Directory) error {
+	return nil
+}
+
+// FileExists implements restore.Output; only used by incremental restores.
+func (o *confinedOutput) FileExists(context.Context, string, fs.File) bool { return false }
+
+// SymlinkExists implements restore.Output; only used by incremental restores.
+func (o *confinedOutput) SymlinkExists(context.Context, string, fs.Symlink) bool { return false }
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// WriteFile implements restore.Output.
+func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e fs.File, _ restore.FileWriteProgress) error {
+	p, err := o.checkedPath(relativePath, e)
+	if err != nil {
+		return err
+	}
+
+	r, err := e.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open %s in snapshot: %w", p, err)
+	}
+	defer r.Close() //nolint:errcheck
+
+	err = o.in(p, func(dir *os.Root, name string) error {
+		// O_EXCL: the target started empty, so an existing name means the
+		// snapshot lists it twice.
+		f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("create file: %w", err)
+		}
+
+		if err := o.fillFile(f, r, e); err != nil {
+			f.Close() //nolint:errcheck
+			return err
+		}
+
+		if err := f.Close(); err != nil {
+			return err //nolint:wrapcheck
+		}
+
+		return dir.Chtimes(name, e.ModTime(), e.ModTime()) //nolint:wrapcheck
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+
+	o.files.Add(1)
+
+	return nil
+}
+
+func (o *confinedOutput) fillFile(f *os.File, r io.Reader, e fs.File) error {
+	buf := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
+	defer copyBuffers.Put(buf)
+
+	if _, err := io.CopyBuffer(&countingWriter{w: f, n: &o.bytes}, r, *buf); err != nil {
+		return err //nolint:wrapcheck
+	}
+
+	// chown clears the set-user-ID bits, so it goes before chmod
+	if o.setOwners {
+		if err := f.Chown(int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
+			return fmt.Errorf("set owner: %w", err)
+		}
+	}
+
+	if err := f.Chmod(e.Mode() & modeBits); err != nil {
+		return fmt.Errorf("set mode: %w", err)
+	}
+
+	if o.syncFiles {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+
+	return nil
+}
+
+// CreateSymlink implements restore.Output. The link is created as it was,
+// pointing wherever it pointed; it is never followed.
+func (o *confinedOutput) CreateSymlink(ctx context.Context, relativePath string, e fs.Symlink) error {
+	p, err := o.checkedPath(relativePath, e)
+	if err != nil {
+		return err
+	}
+
+	linkTarget, err := e.Readlink(ctx)
+	if err != nil {
+		return fmt.Errorf("read link %s in snapshot: %w", p, err)
+	}
+
+	err = o.in(p, func(dir *os.Root, name string) error {
+		if err := dir.Symlink(linkTarget, name); err != nil {
+			return fmt.Errorf("create link: %w", err)
+		}
+
+		if o.setOwners {
+			if err := dir.Lchown(name, int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
+				return fmt.Errorf("set owner: %w", err)
+			}
+		}
+
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore link %s: %w", p, err)
+	}
+
+	if err := o.setLinkTime(p, e.ModTime()); err != nil {
+		return fmt.Errorf("set time of link %s: %w", p, err)
+	}
+
+	return nil
+}
+
+// setLinkTime sets a link's own time. os.Root has no Lchtimes, so this opens
+// the link's folder through the root and works relative to it.
+func (o *confinedOutput) setLinkTime(p string, t time.Time) error {
+	dir, err := o.root.Open(path.Dir(p))
+	if err != nil {
+		return err //nolint:wrapcheck
+	}
+	defer dir.Close() //nolint:errcheck
+
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+
+	return unix.UtimesNanoAt(int(dir.Fd()), path.Base(p), ts, unix.AT_SYMLINK_NOFOLLOW) //nolint:wrapcheck
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+
+	return n, err //nolint:wrapcheck
+}
+
+// maxOpenDirs bounds the folders a restore keeps open. Kopia writes the
+// files of one folder one after another, so a few dozen cover every worker;
+// the bound keeps a tree with a million folders under the process's limit
+// on open files.
+const maxOpenDirs = 64
+
+// dirHandles keeps recently used folders of the target open, so that
+// creating a file costs one system call on its folder rather than one per
+// path component, which os.Root needs to resolve a path safely.
+type dirHandles struct {
+	top *os.Root
+
+	mu sync.Mutex
+	// +checklocks:mu
+	open map[string]*dirHandle
+	// +checklocks:mu
+	recent list.List // of *dirHandle, most recently used first
+}
+
+type dirHandle struct {
+	path  string
+	root  *os.Root
+	users int           // guarded by dirHandles.mu
+	elem  *list.Element // nil once dropped from dirHandles.open
+}
+
+func newDirHandles(top *os.Root) *dirHandles {
+	return &dirHandles{top: top, open: map[string]*dirHandle{}}
+}
+
+// get returns the open folder p; release it with release.
+func (d *dirHandles) get(p string) (*dirHandle, error) {
+	if h := d.use(p); h != nil {
+		return h, nil
+	}
+
+	r, err := d.top.OpenRoot(p)
+	if err != nil {
+		return nil, err //nolint:wrapcheck
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	if h, ok := d.open[p]; ok {
+		// another worker opened it meanwhile
+		r.Close() //nolint:errcheck
+		h.users++
+		d.recent.MoveToFront(h.elem)
+
+		return h, nil
+	}
+
+	h := &dirHandle{path: p, root: r, users: 1}
+	h.elem = d.recent.PushFront(h)
+	d.open[p] = h
+
+	for e := d.recent.Back(); e != nil && len(d.open) > maxOpenDirs; {
+		prev := e.Prev()
+		d.dropLocked(e.Value.(*dirHandle)) //nolint:forcetypeassert
+		e = prev
+	}
+
+	return h, nil
+}
+
+func (d *dirHandles) use(p string) *dirHandle {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	h, ok := d.open[p]
+	if !ok {
+		return nil
+	}
+
+	h.users++
+	d.recent.MoveToFront(h.elem)
+
+	return h
+}
+
+func (d *dirHandles) release(h *dirHandle) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	h.users--
+	if h.users == 0 && h.elem == nil {
+		h.root.Close() //nolint:errcheck
+	}
+}
+
+// forget drops folder p, whose contents are complete.
+func (d *dirHandles) forget(p string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	if h, ok := d.open[p]; ok {
+		d.dropLocked(h)
+	}
+}
+
+func (d *dirHandles) closeAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	for _, h := range d.open {
+		d.dropLocked(h)
+	}
+}
+
+// dropLocked removes h from the open set; it is closed now, or by the last
+// user to release it.
+func (d *dirHandles) dropLocked(h *dirHandle) {
+	d.recent.Remove(h.elem)
+	h.elem = nil
+	delete(d.open, h.path)
+
+	if h.users == 0 {
+		h.root.Close() //nolint:errcheck
+	}
+}

@@ -1,0 +1,40 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+)
+
+// endInterrupted ends the jobs this node was running when its process died
+// (kill -9, power loss): they are RUNNING in the catalog, and nobody is
+// running them. They end ABORTED, saying so, and a restore's partial files
+// are removed. Only this node's jobs are touched, so a worker restarting
+// beside others on a shared catalog never ends their work.
+//
+// River still holds those jobs as running; when its rescuer hands one out
+// again, the worker finds it already ended and does nothing.
+func (e *Engine) endInterrupted(ctx context.Context) error {
+	running := []vigil.BackupJobStatus{vigil.BackupRunning}
+	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: running, Node: e.cfg.Node})
+	if err != nil {
+		return fmt.Errorf("list interrupted backup jobs: %w", err)
+	}
+	for _, job := range backups {
+		if err := e.endBackup(ctx, &job, vigil.BackupAborted, interruptedBackup); err != nil {
+			return err
+		}
+	}
+	restores, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreRunning}, Node: e.cfg.Node})
+	if err != nil {
+		return fmt.Errorf("list interrupted restore jobs: %w", err)
+	}
+	for _, job := range restores {
+		if err := e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore); err != nil {
+			return err
+		}
+	}
+	return nil
+}

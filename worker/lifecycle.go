@@ -1,0 +1,157 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+)
+
+// ExpireArgs looks for recovery points whose expire_at has passed and
+// deletes them. It runs every lifecycle.check_interval.
+type ExpireArgs struct{}
+
+func (ExpireArgs) Kind() string { return "vigil.expire" }
+
+// MaintainArgs runs Kopia maintenance on one vault, which reclaims the space
+// of deleted recovery points.
+type MaintainArgs struct {
+	Vault string `json:"vault"`
+	Full  bool   `json:"full"`
+}
+
+func (MaintainArgs) Kind() string { return "vigil.maintain" }
+
+// maintenanceInterval is how often a full maintenance runs on every vault, in
+// addition to the quick one after each expiry.
+const maintenanceInterval = 24 * time.Hour
+
+// maintainOpts lets one maintenance of a vault be queued or running at a
+// time, across all workers: Kopia's own lock against concurrent maintenance
+// is local to one machine. Space freed while one runs is reclaimed by the
+// next one (after the next expiry, or the daily full maintenance).
+var maintainOpts = &river.InsertOpts{UniqueOpts: river.UniqueOpts{
+	ByArgs:  true,
+	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
+}}
+
+func (e *Engine) periodicJobs() []*river.PeriodicJob {
+	jobs := []*river.PeriodicJob{
+		river.NewPeriodicJob(
+			river.PeriodicInterval(time.Duration(e.cfg.Lifecycle.CheckInterval)),
+			func() (river.JobArgs, *river.InsertOpts) { return ExpireArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "expire", RunOnStart: true},
+		),
+	}
+	for _, v := range e.cfg.Vaults {
+		jobs = append(jobs, river.NewPeriodicJob(
+			river.PeriodicInterval(maintenanceInterval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return MaintainArgs{Vault: v.Name, Full: true}, maintainOpts
+			},
+			&river.PeriodicJobOpts{ID: "maintain:" + v.Name},
+		))
+	}
+	for _, p := range e.cfg.BackupPlans {
+		jobs = append(jobs, river.NewPeriodicJob(
+			p.Cron,
+			func() (river.JobArgs, *river.InsertOpts) { return PlanArgs{Plan: p.Name}, nil },
+			&river.PeriodicJobOpts{ID: "plan:" + p.Name},
+		))
+	}
+	return jobs
+}
+
+type expireWorker struct {
+	river.WorkerDefaults[ExpireArgs]
+	e *Engine
+}
+
+func (w *expireWorker) Timeout(*river.Job[ExpireArgs]) time.Duration { return 10 * time.Minute }
+
+func (w *expireWorker) Work(ctx context.Context, _ *river.Job[ExpireArgs]) error {
+	e := w.e
+	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+		Status:        []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable, vigil.RecoveryPointDeleting},
+		ExpiredBefore: ptr(now()),
+	})
+	if err != nil {
+		return fmt.Errorf("list expired recovery points: %w", err)
+	}
+	vaults := map[string]bool{}
+	var errs []error
+	for _, rp := range rps {
+		if err := e.expire(ctx, &rp); err != nil {
+			// The point stays DELETING and the next pass tries again.
+			errs = append(errs, err)
+			continue
+		}
+		vaults[rp.Vault] = true
+	}
+	if len(vaults) > 0 {
+		err := e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+			for v := range vaults {
+				// Full: only a full pass collects the data of deleted snapshots.
+				if err := e.insertTx(ctx, tx, MaintainArgs{Vault: v, Full: true}, maintainOpts); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// expire moves one recovery point through DELETING to EXPIRED, deleting its
+// snapshot from the vault in between. Each step is recorded first, so a crash
+// leaves the point DELETING, and the next pass finishes it.
+func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
+	if rp.Status != vigil.RecoveryPointDeleting {
+		rp.Status = vigil.RecoveryPointDeleting
+		if err := e.catalog.UpdateRecoveryPoint(ctx, rp); err != nil {
+			return fmt.Errorf("mark recovery point %s deleting: %w", rp.ID, err)
+		}
+	}
+	v, err := e.Vault(ctx, rp.Vault)
+	if err != nil {
+		return fmt.Errorf("open vault %q to expire %s: %w", rp.Vault, rp.ID, err)
+	}
+	if err := v.DeleteSnapshot(ctx, rp.SnapshotID); err != nil {
+		return fmt.Errorf("delete snapshot of recovery point %s: %w", rp.ID, err)
+	}
+	rp.Status = vigil.RecoveryPointExpired
+	if err := e.catalog.UpdateRecoveryPoint(ctx, rp); err != nil {
+		return fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
+	}
+	e.jobLog(ctx, rp.BackupJobID, "recovery point %s expired (expire_at %s) and was deleted from vault %q",
+		rp.ID, rp.ExpireAt.Format(time.RFC3339), rp.Vault)
+	return nil
+}
+
+type maintainWorker struct {
+	river.WorkerDefaults[MaintainArgs]
+	e *Engine
+}
+
+func (w *maintainWorker) Timeout(*river.Job[MaintainArgs]) time.Duration { return -1 }
+
+func (w *maintainWorker) Work(ctx context.Context, rj *river.Job[MaintainArgs]) error {
+	if _, ok := w.e.cfg.Vault(rj.Args.Vault); !ok {
+		return river.JobCancel(fmt.Errorf("vault %q is no longer configured", rj.Args.Vault))
+	}
+	v, err := w.e.Vault(ctx, rj.Args.Vault)
+	if err != nil {
+		return err
+	}
+	if err := v.Maintain(ctx, rj.Args.Full); err != nil {
+		return fmt.Errorf("maintain vault %q: %w", rj.Args.Vault, err)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+)
+
+// RestoreArgs carries a restore job on.
+type RestoreArgs struct {
+	JobID string `json:"job_id"`
+}
+
+func (RestoreArgs) Kind() string { return "vigil.restore" }
+
+// Restore metadata keys. A restore always creates a NEW resource; these say
+// where.
+const (
+	MetaTargetPath = "target_path"
+
+	// restoreJobPlaceholder in a default stands for the restore job's id,
+	// which does not exist until the restore starts.
+	restoreJobPlaceholder = "{restore_job_id}"
+)
+
+// RestoreRequest asks for a restore of one recovery point.
+type RestoreRequest struct {
+	RecoveryPointID string
+	// Metadata overrides the recovery point's restore metadata defaults.
+	Metadata  map[string]string
+	CreatedBy string
+}
+
+// RestoreMetadata returns what a restore of the recovery point accepts, with
+// its defaults: the keys `--set` may override.
+func (e *Engine) RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error) {
+	if _, err := e.restorableRecoveryPoint(ctx, rpID); err != nil {
+		return nil, err
+	}
+	return map[string]string{
+		MetaTargetPath: filepath.Join(e.cfg.DataDir, "restores", restoreJobPlaceholder),
+	}, nil
+}
+
+func (e *Engine) restorableRecoveryPoint(ctx context.Context, id string) (vigil.RecoveryPoint, error) {
+	rp, err := e.catalog.GetRecoveryPoint(ctx, id)
+	if errors.Is(err, vigil.ErrNotFound) {
+		return rp, &UnknownNameError{Kind: "recovery point", Name: id, Known: e.recentRecoveryPointIDs(ctx)}
+	}
+	if err != nil {
+		return rp, fmt.Errorf("read recovery point: %w", err)
+	}
+	if rp.Status != vigil.RecoveryPointAvailable {
+		return rp, invalidf("recovery point %s is %s, not AVAILABLE: restore another one (vigil recovery-points list)", id, rp.Status)
+	}
+	return rp, nil
+}
+
+func (e *Engine) recentRecoveryPointIDs(ctx context.Context) []string {
+	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 10})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, rp := range rps {
+		ids = append(ids, rp.ID)
+	}
+	return ids
+}
+
+// StartRestore checks the request, records a restore job and queues it, in
+// one transaction. A target that is not empty is refused here, before
+// anything is written.
+func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.RestoreJob, error) {
+	defaults, err := e.RestoreMetadata(ctx, req.RecoveryPointID)
+	if err != nil {
+		return vigil.RestoreJob{}, err
+	}
+	rp, err := e.catalog.GetRecoveryPoint(ctx, req.RecoveryPointID)
+	if err != nil {
+		return vigil.RestoreJob{}, fmt.Errorf("read recovery point: %w", err)
+	}
+	for k := range req.Metadata {
+		if _, ok := defaults[k]; !ok {
+			return vigil.RestoreJob{}, invalidf("unknown restore metadata key %q: a %s restore accepts %s",
+				k, rp.ResourceType, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
+		}
+	}
+	job := vigil.RestoreJob{
+		ID:                vigil.NewID(vigil.PrefixRestoreJob),
+		Status:            vigil.RestorePending,
+		RecoveryPointID:   rp.ID,
+		Resource:          rp.Resource,
+		ResourceType:      rp.ResourceType,
+		CreatedResourceID: vigil.NewID("res"),
+		CreatedBy:         req.CreatedBy,
+		CreatedAt:         now(),
+	}
+	if job.CreatedBy == "" {
+		job.CreatedBy = "on-demand"
+	}
+	job.Metadata = maps.Clone(defaults)
+	maps.Copy(job.Metadata, req.Metadata)
+	for k, v := range job.Metadata {
+		job.Metadata[k] = strings.ReplaceAll(v, restoreJobPlaceholder, job.ID)
+	}
+	target := job.Metadata[MetaTargetPath]
+	if !filepath.IsAbs(target) {
+		return vigil.RestoreJob{}, invalidf("target_path %q must be an absolute path", target)
+	}
+	target = filepath.Clean(target)
+	job.Metadata[MetaTargetPath] = target
+	if err := checkEmptyTarget(target); err != nil {
+		return vigil.RestoreJob{}, err
+	}
+	job.CreatedResourceLocation = target
+
+	err = e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+		if err := tx.InsertRestoreJob(ctx, &job); err != nil {
+			return err
+		}
+		return e.insertTx(ctx, tx, RestoreArgs{JobID: job.ID}, nil)
+	})
+	if err != nil {
+		return vigil.RestoreJob{}, fmt.Errorf("queue restore job: %w", err)
+	}
+	return job, nil
+}
+
+// checkEmptyTarget refuses a target that exists and is not an empty folder:
+// a restore never writes over anything.
+func checkEmptyTarget(target string) error {
+	f, err := os.Open(target)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return invalidf("target_path %s cannot be opened: %v", target, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.IsDir() {
+		return invalidf("target_path %s is a file: give a new or empty folder", target)
+	}
+	if _, err := f.Readdirnames(1); !errors.Is(err, io.EOF) {
+		return invalidf("target_path %s is not empty: a restore creates a new resource; give a new or empty folder", target)
+	}
+	return nil
+}
+
+type restoreWorker struct {
+	river.WorkerDefaults[RestoreArgs]
+	e *Engine
+}
+
+func (w *restoreWorker) Timeout(*river.Job[RestoreArgs]) time.Duration { return -1 }
+
+func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) error {
+	e := w.e
+	job, err := e.catalog.GetRestoreJob(ctx, rj.Args.JobID)
+	if errors.Is(err, vigil.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("restore job %s is not in the catalog", rj.Args.JobID))
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case job.Status.Final():
+		return nil
+	case job.Status == vigil.RestoreRunning:
+		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore)
+	}
+
+	target := job.Metadata[MetaTargetPath]
+	// The target was empty when the job was queued; check again, as
+	// something may have written there since.
+	if err := checkEmptyTarget(target); err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+	}
+	job.Status = vigil.RestoreRunning
+	job.StartedAt = ptr(now())
+	job.Node = e.cfg.Node
+	if err := e.catalog.UpdateRestoreJob(ctx, &job); err != nil {
+		return err
+	}
+	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
+	if err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err))
+	}
+	e.jobLog(ctx, job.ID, "restore of recovery point %s (%s %q, vault %q) into %s started on node %s",
+		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, target, e.cfg.Node)
+
+	v, err := e.Vault(ctx, rp.Vault)
+	if err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("open vault %q: %v", rp.Vault, err))
+	}
+	result, err := v.Restore(ctx, rp.SnapshotID, target, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return e.endRestore(ctx, &job, vigil.RestoreAborted, "vigil was stopped during the restore: start it again")
+		}
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("restore into %s: %v", target, err))
+	}
+	job.Status = vigil.RestoreCompleted
+	job.CompletedAt = ptr(now())
+	job.CreatedResourceLocation = target
+	if err := e.catalog.UpdateRestoreJob(context.WithoutCancel(ctx), &job); err != nil {
+		return fmt.Errorf("record completed restore: %w", err)
+	}
+	e.jobLog(ctx, job.ID, "completed in %s: %d files, %d folders, %d symlinks, %d bytes into %s",
+		job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Dirs, result.Symlinks, result.Bytes, target)
+	return nil
+}
+
+const interruptedRestore = "interrupted: vigil stopped while this restore was running; its partial files were removed: start the restore again"
+
+// endRestore records a final status. A restore that did not complete leaves
+// nothing behind: the partial target, which the restore created, is removed.
+func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
+	ctx = context.WithoutCancel(ctx)
+	if job.Status == vigil.RestoreRunning {
+		if target := job.Metadata[MetaTargetPath]; target != "" {
+			if err := os.RemoveAll(target); err != nil {
+				msg += fmt.Sprintf(" (removing the partial restore at %s failed: %v; remove it by hand)", target, err)
+			}
+		}
+	}
+	job.Status = status
+	job.StatusMessage = msg
+	job.CompletedAt = ptr(now())
+	if err := e.catalog.UpdateRestoreJob(ctx, job); err != nil {
+		return fmt.Errorf("record restore job status: %w", err)
+	}
+	e.jobLog(ctx, job.ID, "%s: %s", status, msg)
+	return nil
+}

@@ -1,0 +1,47 @@
+package worker
+
+import (
+	"context"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// VaultInfo describes one configured vault for `vigil vault list`.
+type VaultInfo struct {
+	Name           string `json:"name"`
+	Storage        string `json:"storage"`
+	RecoveryPoints int    `json:"recovery_points"`
+}
+
+// Vaults lists the configured vaults with how many recovery points each
+// holds. It does not open them: listing must work while a vault's storage
+// is away.
+func (e *Engine) Vaults(ctx context.Context) ([]VaultInfo, error) {
+	var out []VaultInfo
+	for _, v := range e.cfg.Vaults {
+		rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+			Vault:  v.Name,
+			Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable},
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, VaultInfo{Name: v.Name, Storage: v.Storage, RecoveryPoints: len(rps)})
+	}
+	return out, nil
+}
+
+// VerifyVault checks a vault's recovery points: every tree readable, every
+// content present, and readDataPercent of the file data read and decrypted.
+func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error) {
+	if readDataPercent < 0 || readDataPercent > 100 {
+		return vault.VerifyResult{}, invalidf("read-data-percent must be between 0 and 100")
+	}
+	v, err := e.Vault(ctx, name)
+	if err != nil {
+		return vault.VerifyResult{}, err
+	}
+	return v.Verify(ctx, readDataPercent)
+}

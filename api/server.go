@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/vault"
 	"github.com/vigil-backup/vigil/worker"
 )
 
@@ -163,7 +164,9 @@ func (s *Server) verifyVault(r *http.Request) (any, error) {
 	}
 	name := r.PathValue("name")
 	res, err := s.engine.VerifyVault(r.Context(), name, req.ReadDataPercent)
-	if err != nil {
+	// Damage is the check's answer, not a failure of the request: the
+	// result lists every problem found.
+	if err != nil && !errors.Is(err, vault.ErrCorrupt) {
 		return nil, err
 	}
 	return VerifyResult{

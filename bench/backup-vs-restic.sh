@@ -9,11 +9,12 @@
 #   -s SOURCE  folder to back up (default /usr/local/go)
 #   -w WORKDIR where repositories and restores go (default: a new folder
 #              under $TMPDIR, or /var/tmp); it is emptied at the end
-#   -t TOOLS   tools to measure, in order (default "restic cp vault")
+#   -t TOOLS   tools to measure, in order (default "restic cp vault vigil")
 #
 # Each tool is a function bench_<tool> DIR that prints "measure seconds"
-# lines; the script measures repository sizes with du. To add a tool, such as
-# the vigil CLI, write bench_vigil and pass -t "restic cp vault vigil".
+# lines; the script measures repository sizes with du. `vault` is the vault
+# package alone (bench/vaultbench); `vigil` is the whole product through its
+# CLI and a running server.
 #
 # Every repository is initialised before its timed backup, untimed. Caches
 # are warm: the source is read once before the first run and stays in the
@@ -25,7 +26,7 @@ set -euo pipefail
 runs=5
 source_dir=/usr/local/go
 work=""
-tools="restic cp vault"
+tools="restic cp vault vigil"
 
 while getopts "n:s:w:t:" opt; do
 	case $opt in
@@ -78,6 +79,42 @@ bench_vault() {
 	echo "repo_bytes $(du -sb "$dir/vault" | cut -f1)"
 }
 
+# bench_vigil runs the whole product: `vigil serve` with the vault open, and
+# the CLI starting each job and waiting for it (`--wait`), so the figures
+# include the API, the job queue and the catalog. The vault is initialised,
+# untimed, by a first backup of an empty folder.
+bench_vigil() {
+	local dir=$1 port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$dir/empty"
+	cat >"$dir/vigil.yaml" <<-EOF
+		server: {listen: "127.0.0.1:$port"}
+		data_dir: ./data
+		vaults:
+		  - {name: bench, storage: ./vault, password_env: VIGIL_VAULT_PASSWORD}
+		resources:
+		  - {name: init, type: directory, path: ./empty}
+		  - {name: source, type: directory, path: "$source_dir"}
+	EOF
+	export VIGIL_CONFIG="$dir/vigil.yaml" VIGIL_VAULT_PASSWORD=bench
+	"$work/vigil" serve 2>"$dir/serve.log" &
+	local pid=$!
+	for _ in $(seq 1 100); do
+		"$work/vigil" vault list >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"$work/vigil" backup start --resource init --vault bench --wait >/dev/null
+	echo "first_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
+	echo "unchanged_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
+	local rp
+	rp=$("$work/vigil" recovery-points list --resource source --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+	echo "restore_s $(timed "$work/vigil" restore start --recovery-point "$rp" --set "target_path=$dir/restore" --wait)"
+	echo "repo_bytes $(du -sb "$dir/vault" | cut -f1)"
+	kill "$pid"
+	wait "$pid" || true
+	unset VIGIL_CONFIG VIGIL_VAULT_PASSWORD
+}
+
 for tool in $tools; do
 	if ! declare -F "bench_$tool" >/dev/null; then
 		echo "no function bench_$tool" >&2
@@ -94,6 +131,9 @@ esac
 
 case " $tools " in
 *" vault "*) (cd "$here/.." && go build -o "$work/vaultbench" ./bench/vaultbench) ;;
+esac
+case " $tools " in
+*" vigil "*) (cd "$here/.." && go build -o "$work/vigil" ./cmd/vigil) ;;
 esac
 
 # warm the page cache with the source, for everyone

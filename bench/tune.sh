@@ -3,11 +3,14 @@
 # prints the median of every measure per setting. Each setting is one line of
 # vaultbench flags; the first is the baseline.
 #
-#   bench/tune.sh [-n RUNS] [-s SOURCE] [-w WORKDIR] 'FLAGS' 'FLAGS' ...
+#   bench/tune.sh [-n RUNS] [-s SOURCE] [-w WORKDIR] -- 'FLAGS' 'FLAGS' ...
 #   bench/tune.sh -n 5 -- '' '-compressor zstd' '-compressor s2-default'
 #
-# Environment variables given as VAR=value words at the start of a setting
-# are set for that run only: 'GOGC=200 -upload-parallel 8'.
+# The "--" keeps getopts from reading the settings. VAR=value words at the
+# start of a setting are set in the environment for that run only, as in
+# 'GOGC=200 -upload-parallel 8'. The working folder (default: a new folder
+# under $TMPDIR, else /var/tmp) keeps results.tsv; the trees are deleted at
+# the end. See README.md for why nothing is deleted earlier.
 set -euo pipefail
 
 runs=3
@@ -30,6 +33,7 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 work=${work:-$(mktemp -d "${TMPDIR:-/var/tmp}/vigil-tune.XXXXXX")}
+mkdir -p "$work"
 results="$work/results.tsv"
 : >"$results"
 

@@ -69,7 +69,7 @@ Exits 0 only if everything checked is intact.
 				}
 			}
 			if !res.OK {
-				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above)", res.Vault, len(res.Errors))}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): back up the affected resources again, into another vault if its storage is failing", res.Vault, len(res.Errors))}
 			}
 			if !g.JSON {
 				fmt.Fprintf(g.stdout, "vault %s is intact\n", res.Vault)

@@ -9,23 +9,38 @@ import (
 	"github.com/vigil-backup/vigil/api"
 )
 
-// --wait asks for a job's status first every minPoll, backing off to
-// maxPoll: short jobs are seen to end at once, long ones cost few requests.
+// --wait asks for a job's status every fastPoll during the job's first
+// seconds, so a short job is seen to end at once, then backs off to slowPoll
+// so a long one costs few requests.
 const (
-	minPoll = 10 * time.Millisecond
-	maxPoll = 500 * time.Millisecond
+	fastPoll = 20 * time.Millisecond
+	fastFor  = 3 * time.Second
+	slowPoll = 500 * time.Millisecond
 )
 
-func nextPoll(d time.Duration) time.Duration { return min(maxPoll, d*3/2) }
+// poller yields the successive waits between status requests.
+type poller struct {
+	start time.Time
+	d     time.Duration
+}
+
+func newPoller() *poller { return &poller{start: time.Now(), d: fastPoll} }
+
+func (p *poller) next() time.Duration {
+	if time.Since(p.start) > fastFor {
+		p.d = min(slowPoll, p.d*3/2)
+	}
+	return p.d
+}
 
 // waitBackup polls a backup job until it ends.
 func waitBackup(ctx context.Context, c *api.Client, id string) (vigil.BackupJob, error) {
-	for d := minPoll; ; d = nextPoll(d) {
+	for p := newPoller(); ; {
 		job, err := c.BackupJob(ctx, id)
 		if err != nil || job.Status.Final() {
 			return job, err
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := sleep(ctx, p.next()); err != nil {
 			return job, err
 		}
 	}
@@ -33,12 +48,12 @@ func waitBackup(ctx context.Context, c *api.Client, id string) (vigil.BackupJob,
 
 // waitRestore polls a restore job until it ends.
 func waitRestore(ctx context.Context, c *api.Client, id string) (vigil.RestoreJob, error) {
-	for d := minPoll; ; d = nextPoll(d) {
+	for p := newPoller(); ; {
 		job, err := c.RestoreJob(ctx, id)
 		if err != nil || job.Status.Final() {
 			return job, err
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := sleep(ctx, p.next()); err != nil {
 			return job, err
 		}
 	}

@@ -193,15 +193,7 @@ func (c *Config) validate() error {
 	vaults := map[string]bool{}
 	for i, v := range c.Vaults {
 		f := fmt.Sprintf("vaults[%d]", i)
-		switch {
-		case v.Name == "":
-			add(f+".name", "is missing")
-		case !validName(v.Name):
-			add(f+".name", "%q may hold only letters, digits, '-', '_' and '.'", v.Name)
-		case vaults[v.Name]:
-			add(f+".name", "duplicate vault name %q", v.Name)
-		}
-		vaults[v.Name] = true
+		checkName(add, f, "vault", v.Name, vaults)
 		if v.Storage == "" {
 			add(f+".storage", "is missing: give a folder for the vault")
 		} else if strings.Contains(v.Storage, "://") {
@@ -218,15 +210,7 @@ func (c *Config) validate() error {
 	resources := map[string]bool{}
 	for i, r := range c.Resources {
 		f := fmt.Sprintf("resources[%d]", i)
-		switch {
-		case r.Name == "":
-			add(f+".name", "is missing")
-		case !validName(r.Name):
-			add(f+".name", "%q may hold only letters, digits, '-', '_' and '.'", r.Name)
-		case resources[r.Name]:
-			add(f+".name", "duplicate resource name %q", r.Name)
-		}
-		resources[r.Name] = true
+		checkName(add, f, "resource", r.Name, resources)
 		switch {
 		case r.Type == "":
 			add(f+".type", "is missing: one of %s", strings.Join(resourceTypes, ", "))
@@ -399,6 +383,20 @@ func (p BackupPlan) Expiry() time.Duration {
 		return time.Duration(p.ExpireDays) * 24 * time.Hour
 	}
 	return time.Duration(p.ExpireAfter)
+}
+
+// checkName refuses a missing, malformed or duplicate name, and records it
+// in seen.
+func checkName(add func(field, format string, args ...any), field, kind, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		add(field+".name", "is missing")
+	case !validName(name):
+		add(field+".name", "%q may hold only letters, digits, '-', '_' and '.'", name)
+	case seen[name]:
+		add(field+".name", "duplicate %s name %q", kind, name)
+	}
+	seen[name] = true
 }
 
 func validName(s string) bool {

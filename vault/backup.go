@@ -107,9 +107,11 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	if err != nil {
 		return BackupResult{}, fmt.Errorf("start write session: %w", err)
 	}
-	// Closing without a flush drops whatever this session wrote but did not
-	// commit: after a failure, no index entry and no manifest is left. Packs
-	// already written stay as unreferenced blobs until maintenance removes them.
+	// A failed backup returns before saving a manifest, and closing the
+	// session without a flush abandons what it has not committed. What it
+	// did write (packs, and during a long backup the index entries kopia
+	// commits every few minutes) is referenced by no snapshot and goes with
+	// the next full maintenance.
 	defer w.Close(ctx) //nolint:errcheck
 
 	previous, err := previousManifests(ctx, w, si)

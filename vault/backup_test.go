@@ -113,8 +113,15 @@ func TestUnchangedBackupReusesData(t *testing.T) {
 		t.Errorf("backup of the moved folder hashed %d bytes, want 0", fourth.HashedBytes)
 	}
 
-	if n := len(b.snapshots(t)); n != 4 {
-		t.Errorf("got %d snapshots, want 4", n)
+	list := b.snapshots(t)
+	if len(list) != 4 {
+		t.Fatalf("got %d snapshots, want 4", len(list))
+	}
+
+	for i, want := range []string{first.SnapshotID, second.SnapshotID, third.SnapshotID, fourth.SnapshotID} {
+		if list[i].ID != want {
+			t.Errorf("snapshot %d is %s, want %s: the list is not oldest first", i, list[i].ID, want)
+		}
 	}
 }
 

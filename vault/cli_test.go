@@ -22,6 +22,16 @@ var (
 	kopiaLog  []byte
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+
+	if kopiaPath != "" {
+		os.RemoveAll(filepath.Dir(kopiaPath))
+	}
+
+	os.Exit(code)
+}
+
 func stockKopia(t *testing.T) string {
 	t.Helper()
 

@@ -130,6 +130,16 @@ func (v *Vault) loadSnapshot(ctx context.Context, snapshotID string) (*snapshot.
 
 	man, err := snapshot.LoadSnapshot(ctx, v.rep, manifest.ID(snapshotID))
 	if errors.Is(err, snapshot.ErrSnapshotNotFound) {
+		// it may have been written by another process since the vault was
+		// opened
+		if rerr := v.rep.Refresh(ctx); rerr != nil {
+			return nil, fmt.Errorf("refresh vault: %w", rerr)
+		}
+
+		man, err = snapshot.LoadSnapshot(ctx, v.rep, manifest.ID(snapshotID))
+	}
+
+	if errors.Is(err, snapshot.ErrSnapshotNotFound) {
 		return nil, fmt.Errorf("snapshot %s is not in vault %q; list its snapshots to find the right id", snapshotID, v.cfg.Name)
 	}
 

@@ -64,7 +64,7 @@ func newConfinedOutput(rep repo.Repository, rootEntry fs.Entry, target string, s
 		rep:       rep,
 		rootEntry: rootEntry,
 		root:      root,
-		dirs: newDirHandles(root),
+		dirs:      newDirHandles(root),
 		// Only root may give files away to other users; anyone else gets
 		// every file as their own, as with cp -a.
 		setOwners: os.Geteuid() == 0,
@@ -115,10 +115,6 @@ func (o *confinedOutput) in(p string, fn func(dir *os.Root, name string) error) 
 	parent := path.Dir(p)
 	if p == rootName || parent == rootName {
 		return fn(o.root, path.Base(p))
-	}
-
-	if os.Getenv("XEXP_NODIRCACHE") != "" {
-		return fn(o.root, p)
 	}
 
 	h, err := o.dirs.get(parent)

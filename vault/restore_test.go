@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -69,6 +70,22 @@ func TestRestoreUnknownSnapshot(t *testing.T) {
 
 	if _, err := os.Stat(target); err == nil {
 		t.Error("a failed restore created its target")
+	}
+}
+
+func TestRestoreCancelled(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	source := t.TempDir()
+	makeTree(t, source)
+	res := b.backup(t, source, "files")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+
+	if _, err := b.vault.Restore(ctx, res.SnapshotID, filepath.Join(t.TempDir(), "target"), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("restore with a cancelled context: got %v, want context.Canceled", err)
 	}
 }
 

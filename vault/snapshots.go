@@ -101,6 +101,12 @@ func (v *Vault) DeleteSnapshot(ctx context.Context, snapshotID string) error {
 		return fmt.Errorf("delete snapshot from vault %q: no snapshot id given", v.cfg.Name)
 	}
 
+	// see snapshots written by other processes, so that one of theirs is
+	// not taken for missing
+	if err := v.rep.Refresh(ctx); err != nil {
+		return fmt.Errorf("delete snapshot %s from vault %q: refresh: %w", snapshotID, v.cfg.Name, err)
+	}
+
 	err := repo.WriteSession(ctx, v.rep, repo.WriteSessionOptions{Purpose: "vigil delete snapshot"}, func(ctx context.Context, w repo.RepositoryWriter) error {
 		_, err := snapshot.LoadSnapshot(ctx, w, manifest.ID(snapshotID))
 		if errors.Is(err, snapshot.ErrSnapshotNotFound) {

@@ -83,12 +83,8 @@ func (s *durableStorage) ConnectionInfo() blob.ConnectionInfo {
 // the folder. Options it does not support go to kopia's implementation,
 // which rejects them with the proper error.
 func (s *durableStorage) PutBlob(ctx context.Context, id blob.ID, data blob.Bytes, opts blob.PutOptions) error {
-	if opts.HasRetentionOptions() || opts.DoNotRecreate || os.Getenv("XEXP_NOFSYNC") != "" {
+	if opts.HasRetentionOptions() || opts.DoNotRecreate {
 		return s.Storage.PutBlob(ctx, id, data, opts) //nolint:wrapcheck
-	}
-
-	if err := ctx.Err(); err != nil {
-		return err //nolint:wrapcheck
 	}
 
 	dir, path, err := s.paths.GetShardedPathAndFilePath(ctx, id)

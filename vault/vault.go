@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sync/semaphore"
 
@@ -44,9 +45,9 @@ type Config struct {
 	Name     string // vault name, used in every error message
 	Storage  string // a local folder path; s3:// comes later
 	Password string
-	// CacheDir is a private folder for kopia's cache and its connection
-	// config file, such as <data_dir>/cache/<vault name>. It is created if
-	// missing and must not be inside Storage.
+	// CacheDir is a private folder for kopia's connection config files (and,
+	// for S3 vaults later, its cache), such as <data_dir>/cache/<vault name>.
+	// It is created if missing and must not overlap Storage.
 	CacheDir string
 
 	// SoleWriter says that this process is the only one that ever writes to
@@ -58,7 +59,7 @@ type Config struct {
 	// Leave it false when several processes or machines write to the vault.
 	// Maintain then uses kopia's default ("full") safety, which is safe with
 	// concurrent writers but gives back the space of a deleted snapshot only
-	// after full maintenance has run twice, at least a day apart.
+	// after full maintenance has run on two or more days.
 	SoleWriter bool
 
 	// Tuning overrides the measured defaults; the zero value is what vigil
@@ -110,8 +111,8 @@ const (
 
 // Names inside Config.CacheDir.
 const (
-	configFileName = "repository.config"
-	kopiaCacheDir  = "kopia"
+	configFileName       = "repository.config"
+	verifyConfigFileName = "verify.config"
 )
 
 // kopiaRepositoryBlob is the file that marks a folder as a kopia repository.
@@ -119,9 +120,8 @@ const kopiaRepositoryBlob = format.KopiaRepositoryBlobID + ".f"
 
 // Vault is an open vault.
 type Vault struct {
-	cfg        Config
-	configFile string
-	rep        repo.DirectRepository
+	cfg Config
+	rep repo.DirectRepository
 
 	// activity lets Maintain run alone when Config.SoleWriter is set: every
 	// backup, restore and verify holds one unit, Maintain holds them all.
@@ -151,25 +151,20 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 		return nil, err
 	}
 
-	created := false
-
 	if state != storageRepository {
 		if err := createRepository(ctx, cfg); err != nil {
 			return nil, err
 		}
-
-		created = true
 	}
 
-	configFile, err := writeConnectionConfig(cfg, created)
+	configFile, err := writeConnectionConfig(cfg, configFileName, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open vault %q: %w", cfg.Name, err)
 	}
 
 	v := &Vault{
-		cfg:        cfg,
-		configFile: configFile,
-		activity:   semaphore.NewWeighted(activityUnits),
+		cfg:      cfg,
+		activity: semaphore.NewWeighted(activityUnits),
 	}
 
 	r, err := repo.Open(ctx, configFile, cfg.Password, v.repoOptions())
@@ -216,7 +211,7 @@ func (v *Vault) repoOptions() *repo.Options {
 		OnFatalError: v.setFatal,
 		// Kopia otherwise logs every content it writes into compressed log
 		// blobs in the vault, for its developers; vigil keeps its own logs.
-		DisableInternalLog: os.Getenv("XEXP_INTERNALLOG") == "",
+		DisableInternalLog: true,
 	}
 }
 
@@ -249,6 +244,10 @@ func (v *Vault) shared(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, err //nolint:wrapcheck
+	}
+
 	if err := v.activity.Acquire(ctx, 1); err != nil {
 		return nil, fmt.Errorf("vault %q: wait for maintenance to finish: %w", v.cfg.Name, err)
 	}
@@ -278,7 +277,7 @@ func (cfg *Config) normalize() error {
 	}
 
 	if cfg.CacheDir == "" {
-		return fmt.Errorf("open vault %q: no cache folder given", cfg.Name)
+		return fmt.Errorf("open vault %q: no cache folder given; give each vault a private folder, such as <data_dir>/cache/<vault name>", cfg.Name)
 	}
 
 	if c := cfg.Tuning.Compressor; c != "" && c != "none" && compression.ByName[compression.Name(c)] == nil {
@@ -327,6 +326,8 @@ func inspectStorage(cfg Config) (storageState, error) {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return storageMissing, nil
+	case errors.Is(err, syscall.ENOTDIR):
+		return 0, fmt.Errorf("open vault %q: storage %s is a file; point the vault's storage at a folder", cfg.Name, cfg.Storage)
 	case err != nil:
 		return 0, fmt.Errorf("open vault %q: read storage folder %s: %w", cfg.Name, cfg.Storage, err)
 	}
@@ -337,7 +338,7 @@ func inspectStorage(cfg Config) (storageState, error) {
 		switch e.Name() {
 		case kopiaRepositoryBlob:
 			return storageRepository, nil
-		case ".shards":
+		case ".shards", format.KopiaBlobCfgBlobID + ".f":
 			// left by a creation that stopped before writing the repository
 		default:
 			others = append(others, e.Name())
@@ -401,32 +402,14 @@ func createRepository(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// writeConnectionConfig writes kopia's connection config into the cache
-// folder. vigil writes it on every open rather than running kopia's Connect:
-// that spares a second password key derivation, and it lets vigil turn off the
-// content cache while keeping the metadata cache, which Connect cannot do.
-// When the vault was just created, the cache of any earlier vault that lived
-// in the same folder is wiped first.
-func writeConnectionConfig(cfg Config, created bool) (string, error) {
-	cacheDir := filepath.Join(cfg.CacheDir, kopiaCacheDir)
-
-	if created {
-		if err := os.RemoveAll(cacheDir); err != nil {
-			return "", fmt.Errorf("open vault %q: clear stale cache %s: %w", cfg.Name, cacheDir, err)
-		}
-	}
-
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return "", fmt.Errorf("open vault %q: create cache folder: %w", cfg.Name, err)
-	}
-
-	caching := &content.CachingOptions{}
-	if os.Getenv("XEXP_CACHE") != "" {
-		caching = &content.CachingOptions{
-			CacheDirectory:         cacheDir,
-			ContentCacheSizeBytes:  256 << 20,
-			MetadataCacheSizeBytes: 1 << 30,
-		}
+// writeConnectionConfig writes a kopia connection config for the vault,
+// named name, into CacheDir and returns its path. vigil writes it on every
+// open rather than running kopia's Connect, which spares a second password
+// key derivation (Connect opens the repository once to check it) and leaves
+// vigil in charge of caching.
+func writeConnectionConfig(cfg Config, name string, readOnly bool) (string, error) {
+	if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+		return "", fmt.Errorf("create cache folder: %w", err)
 	}
 
 	lc := repo.LocalConfig{
@@ -438,27 +421,28 @@ func writeConnectionConfig(cfg Config, created bool) (string, error) {
 				DirectoryMode: blobDirMode,
 			},
 		},
-		Caching: caching,
+		// No kopia cache: for a local folder the vault is as fast as a
+		// cache would be, and caching file contents writes every restored
+		// byte twice (restore took 60% longer with it; see bench/README.md).
+		// An S3 vault will want one, inside CacheDir.
+		Caching: &content.CachingOptions{},
 		ClientOptions: repo.ClientOptions{
 			Hostname:    sourceHost,
 			Username:    clientUser,
 			Description: "vigil vault " + cfg.Name,
-			// Always read the format blob from storage when opening, so a
-			// vault folder replaced under the same path is never mistaken for
-			// the old one.
-			FormatBlobCacheDuration: -1,
+			ReadOnly:    readOnly,
 		},
 	}
 
 	b, err := json.MarshalIndent(lc, "", "  ")
 	if err != nil {
-		return "", fmt.Errorf("open vault %q: encode kopia config: %w", cfg.Name, err)
+		return "", fmt.Errorf("encode kopia config: %w", err)
 	}
 
-	configFile := filepath.Join(cfg.CacheDir, configFileName)
+	configFile := filepath.Join(cfg.CacheDir, name)
 
 	if err := writeFileAtomic(configFile, b, 0o600); err != nil {
-		return "", fmt.Errorf("open vault %q: write kopia config: %w", cfg.Name, err)
+		return "", fmt.Errorf("write kopia config: %w", err)
 	}
 
 	return configFile, nil
@@ -584,9 +568,6 @@ func globalPolicy(t Tuning) *policy.Policy {
 	}
 
 	slices.Sort(never)
-	if os.Getenv("XEXP_NONEVER") != "" {
-		never = nil
-	}
 
 	p.CompressionPolicy = policy.CompressionPolicy{
 		CompressorName: compression.Name(compressor),

@@ -2,18 +2,15 @@ package vault
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"path/filepath"
 	"sync/atomic"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
-	"github.com/kopia/kopia/repo/blob/filesystem"
-	"github.com/kopia/kopia/repo/content"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
@@ -36,11 +33,6 @@ type VerifyResult struct {
 // is badly damaged and more detail does not help.
 const maxVerifyErrors = 1000
 
-// verifyConfigFileName is the connection config Verify uses: read-only and
-// with no cache, so that every check reads the vault's storage itself rather
-// than a local copy of it.
-const verifyConfigFileName = "verify.config"
-
 // Verify checks that every complete snapshot's directory tree is readable
 // from storage, that every content it references is indexed and its pack
 // blob exists, and reads back and decrypts readDataPercent (0 to 100) percent
@@ -60,7 +52,7 @@ func (v *Vault) Verify(ctx context.Context, readDataPercent float64) (VerifyResu
 	}
 	defer release()
 
-	rep, err := v.openUncached(ctx)
+	rep, err := v.openReadOnly(ctx)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("verify vault %q: %w", v.cfg.Name, err)
 	}
@@ -82,48 +74,24 @@ func (v *Vault) Verify(ctx context.Context, readDataPercent float64) (VerifyResu
 	return res, nil
 }
 
-// openUncached opens a second, read-only connection to the vault that uses
-// no local cache.
-func (v *Vault) openUncached(ctx context.Context) (repo.DirectRepository, error) {
-	lc := repo.LocalConfig{
-		Storage: &blob.ConnectionInfo{
-			Type: durableStorageType,
-			Config: &filesystem.Options{
-				Path:          v.cfg.Storage,
-				FileMode:      blobFileMode,
-				DirectoryMode: blobDirMode,
-			},
-		},
-		// no cache directory: kopia then caches nothing on disk
-		Caching: &content.CachingOptions{},
-		ClientOptions: repo.ClientOptions{
-			Hostname:                sourceHost,
-			Username:                clientUser,
-			Description:             "vigil vault " + v.cfg.Name + " (verify)",
-			ReadOnly:                true,
-			FormatBlobCacheDuration: -1,
-		},
-	}
-
-	b, err := json.MarshalIndent(lc, "", "  ")
+// openReadOnly opens a second, read-only connection to the vault, so that
+// verifying can never write to it, and so that it reads the vault's current
+// indexes rather than what this process has loaded.
+func (v *Vault) openReadOnly(ctx context.Context) (repo.DirectRepository, error) {
+	configFile, err := writeConnectionConfig(v.cfg, verifyConfigFileName, true)
 	if err != nil {
-		return nil, fmt.Errorf("encode kopia config: %w", err)
-	}
-
-	configFile := filepath.Join(v.cfg.CacheDir, verifyConfigFileName)
-	if err := writeFileAtomic(configFile, b, 0o600); err != nil {
-		return nil, fmt.Errorf("write kopia config: %w", err)
+		return nil, err
 	}
 
 	r, err := repo.Open(ctx, configFile, v.cfg.Password, v.repoOptions())
 	if err != nil {
-		return nil, fmt.Errorf("open vault uncached: %w", err)
+		return nil, fmt.Errorf("open vault read-only: %w", err)
 	}
 
 	dr, ok := r.(repo.DirectRepository)
 	if !ok {
 		r.Close(ctx) //nolint:errcheck
-		return nil, fmt.Errorf("open vault uncached: not a direct repository")
+		return nil, errors.New("open vault read-only: not a direct repository")
 	}
 
 	return dr, nil

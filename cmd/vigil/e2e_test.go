@@ -164,6 +164,30 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 		t.Errorf("vault list: %s", out)
 	}
 
+	// A vault with a pack of data gone: verify says so, and exits 1.
+	var packs []string
+	filepath.Walk(e.path("vaults/lab-vault"), func(p string, info os.FileInfo, err error) error {
+		// Kopia keeps file data in pack blobs under p/.
+		if err == nil && info.Mode().IsRegular() && strings.Contains(p, "/lab-vault/p/") {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) == 0 {
+		t.Fatal("found no pack files in the vault")
+	}
+	for _, p := range packs {
+		os.Rename(p, p+".moved")
+	}
+	r := e.run("vault", "verify", "lab-vault")
+	if r.code != 1 || !strings.Contains(r.stdout, "damaged") || !strings.Contains(r.stderr, "lab-vault is damaged") {
+		t.Errorf("verify of a damaged vault: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, p := range packs {
+		os.Rename(p+".moved", p)
+	}
+	e.mustRun("vault", "verify", "lab-vault")
+
 	// Secrets appear in no catalog file, log line or API answer.
 	token, _ := os.ReadFile(e.path("vigil-data/api-token"))
 	secrets := []string{e.password, strings.TrimSpace(string(token))}

@@ -86,6 +86,24 @@ func TestKillDuringBackup(t *testing.T) {
 		t.Errorf("restore after the crash: %v %v", err, diffs)
 	}
 	e.mustRun("vault", "verify", "lab-vault")
+
+	// A kill -9 during a restore: on restart the restore ends ABORTED and
+	// its partial files are gone.
+	target := e.path("restore-killed")
+	e.mustJSON(&rj, "restore", "start", "--recovery-point", job.RecoveryPointID, "--set", "target_path="+target)
+	waitFor(t, 30*time.Second, "the restore to run", func() bool {
+		e.mustJSON(&rj, "jobs", "show", rj.ID)
+		return rj.Status == vigil.RestoreRunning
+	})
+	e.kill()
+	e.serve()
+	e.mustJSON(&rj, "jobs", "show", rj.ID)
+	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "interrupted") {
+		t.Fatalf("after a kill -9 during a restore, the job is %s %q; want ABORTED, interrupted", rj.Status, rj.StatusMessage)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("the interrupted restore left %s behind (stat: %v)", target, err)
+	}
 }
 
 func TestBackupPlanAndLifecycle(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,9 +189,33 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	}
 	e.mustRun("vault", "verify", "lab-vault")
 
+	// The API needs its token; only the health check does not.
+	for path, want := range map[string]int{"/api/v1/backup-jobs": 401, "/api/v1/vaults": 401, "/healthz": 200} {
+		resp, err := http.Get("http://" + e.listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a token: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
 	// Secrets appear in no catalog file, log line or API answer.
 	token, _ := os.ReadFile(e.path("vigil-data/api-token"))
 	secrets := []string{e.password, strings.TrimSpace(string(token))}
+	for _, args := range [][]string{
+		{"jobs", "list", "--json"}, {"recovery-points", "list", "--json"}, {"vault", "list", "--json"},
+		{"logs", job.ID, "--json"}, {"logs", rj.ID, "--json"}, {"recovery-points", "metadata", rp.ID},
+		{"vault", "verify", "lab-vault", "--json"},
+	} {
+		out := e.mustRun(args...)
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("vigil %s prints a secret", strings.Join(args, " "))
+			}
+		}
+	}
 	grepTree(t, e.path("vigil-data"), e.password)
 	grepTree(t, e.path("vaults"), secrets...)
 	for _, f := range []string{"vigil.db", "vigil.db-wal"} {

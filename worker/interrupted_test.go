@@ -1,0 +1,76 @@
+package worker
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+)
+
+// TestEndInterruptedTouchesOnlyThisNode shows that a restarting node ends
+// the jobs it was running when it died, and leaves alone those that another
+// node on the same catalog is running.
+func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, err := catalog.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+
+	started := time.Now().UTC()
+	mine := vigil.BackupJob{ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupRunning, Resource: "docs",
+		ResourceType: vigil.ResourceDirectory, Vault: "v", Node: "node-a", StartedAt: &started}
+	theirs := mine
+	theirs.ID, theirs.Node = vigil.NewID(vigil.PrefixBackupJob), "node-b"
+	target := filepath.Join(dir, "partial-restore")
+	os.MkdirAll(target, 0o755)
+	os.WriteFile(filepath.Join(target, "half-written"), []byte("x"), 0o644)
+	myRestore := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, RecoveryPointID: "rp-1",
+		Resource: "docs", ResourceType: vigil.ResourceDirectory, Node: "node-a", StartedAt: &started,
+		Metadata: map[string]string{MetaTargetPath: target}}
+	for _, j := range []*vigil.BackupJob{&mine, &theirs} {
+		if err := cat.InsertBackupJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cat.InsertRestoreJob(ctx, &myRestore); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := &config.Config{DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
+	e, err := New(cfg, cat, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.endInterrupted(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	got, _ := cat.GetBackupJob(ctx, mine.ID)
+	if got.Status != vigil.BackupAborted || !strings.Contains(got.StatusMessage, "interrupted") || got.CompletedAt == nil {
+		t.Errorf("this node's backup: %s %q", got.Status, got.StatusMessage)
+	}
+	got, _ = cat.GetBackupJob(ctx, theirs.ID)
+	if got.Status != vigil.BackupRunning {
+		t.Errorf("another node's running backup was ended: %s %q", got.Status, got.StatusMessage)
+	}
+	rj, _ := cat.GetRestoreJob(ctx, myRestore.ID)
+	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "partial files were removed") {
+		t.Errorf("this node's restore: %s %q", rj.Status, rj.StatusMessage)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("the interrupted restore's partial folder is still there: %v", err)
+	}
+	logs, _ := cat.Logs(ctx, mine.ID)
+	if len(logs) != 1 || !strings.Contains(logs[0].Message, "ABORTED") {
+		t.Errorf("the job log does not record the end: %+v", logs)
+	}
+}

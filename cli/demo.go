@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/treediff"
@@ -93,14 +94,8 @@ func runDemo(ctx context.Context, g *globalOptions, opts demoOptions) error {
 	source := filepath.Join(dir, "sample")
 
 	t = time.Now()
-	job, err := c.StartBackup(ctx, api.StartBackupRequest{Resource: "sample", Vault: "demo-vault", ExpireAfterSeconds: 24 * 3600})
+	job, err := demoBackup(ctx, c)
 	if err != nil {
-		return err
-	}
-	if job, err = waitBackup(ctx, c, job.ID); err != nil {
-		return err
-	}
-	if err := jobEnded("backup", job.ID, string(job.Status), job.StatusMessage); err != nil {
 		return err
 	}
 	step("backup (expires in 1 day)", t, fmt.Sprintf("%s → recovery point %s, %d files, %s", job.ID, job.RecoveryPointID, job.Files, formatBytes(job.Bytes)))
@@ -132,14 +127,8 @@ func runDemo(ctx context.Context, g *globalOptions, opts demoOptions) error {
 	step("compare files, modes, times, links", t, "identical")
 
 	t = time.Now()
-	job2, err := c.StartBackup(ctx, api.StartBackupRequest{Resource: "sample", Vault: "demo-vault", ExpireAfterSeconds: 24 * 3600})
+	job2, err := demoBackup(ctx, c)
 	if err != nil {
-		return err
-	}
-	if job2, err = waitBackup(ctx, c, job2.ID); err != nil {
-		return err
-	}
-	if err := jobEnded("backup", job2.ID, string(job2.Status), job2.StatusMessage); err != nil {
 		return err
 	}
 	step("backup again, unchanged", t, fmt.Sprintf("%s → recovery point %s", job2.ID, job2.RecoveryPointID))
@@ -169,6 +158,18 @@ The server keeps running at %s (Ctrl-C stops it). In another shell:
 	<-ctx.Done()
 	stopped = true
 	return srv.Stop(context.Background())
+}
+
+// demoBackup backs the sample up, with a 1-day expiry, and waits for it.
+func demoBackup(ctx context.Context, c *api.Client) (vigil.BackupJob, error) {
+	job, err := c.StartBackup(ctx, api.StartBackupRequest{Resource: "sample", Vault: "demo-vault", ExpireAfterSeconds: 24 * 3600})
+	if err != nil {
+		return job, err
+	}
+	if job, err = waitBackup(ctx, c, job.ID); err != nil {
+		return job, err
+	}
+	return job, jobEnded("backup", job.ID, string(job.Status), job.StatusMessage)
 }
 
 // writeDemoSetup writes a sample folder, a vault password file and a config

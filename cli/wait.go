@@ -35,22 +35,18 @@ func (p *poller) next() time.Duration {
 
 // waitBackup polls a backup job until it ends.
 func waitBackup(ctx context.Context, c *api.Client, id string) (vigil.BackupJob, error) {
-	for p := newPoller(); ; {
-		job, err := c.BackupJob(ctx, id)
-		if err != nil || job.Status.Final() {
-			return job, err
-		}
-		if err := sleep(ctx, p.next()); err != nil {
-			return job, err
-		}
-	}
+	return waitJob(ctx, id, c.BackupJob, func(j vigil.BackupJob) bool { return j.Status.Final() })
 }
 
 // waitRestore polls a restore job until it ends.
 func waitRestore(ctx context.Context, c *api.Client, id string) (vigil.RestoreJob, error) {
+	return waitJob(ctx, id, c.RestoreJob, func(j vigil.RestoreJob) bool { return j.Status.Final() })
+}
+
+func waitJob[J any](ctx context.Context, id string, get func(context.Context, string) (J, error), final func(J) bool) (J, error) {
 	for p := newPoller(); ; {
-		job, err := c.RestoreJob(ctx, id)
-		if err != nil || job.Status.Final() {
+		job, err := get(ctx, id)
+		if err != nil || final(job) {
 			return job, err
 		}
 		if err := sleep(ctx, p.next()); err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -121,12 +119,9 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	}
 	e.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", res.Type, res.Name, res.Path, job.Vault, e.cfg.Node)
 
-	if err := checkSource(res.Path); err != nil {
-		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
-	}
 	v, err := e.Vault(ctx, job.Vault)
 	if err != nil {
-		return e.endBackup(ctx, &job, vigil.BackupFailed, fmt.Sprintf("open vault %q: %v", job.Vault, err))
+		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
 	}
 
 	rp := vigil.RecoveryPoint{
@@ -157,7 +152,7 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 		if ctx.Err() != nil {
 			return e.endBackup(ctx, &job, vigil.BackupAborted, "vigil was stopped during the backup; no recovery point was listed: start the backup again")
 		}
-		return e.endBackup(ctx, &job, vigil.BackupFailed, fmt.Sprintf("back up %s: %v", res.Path, err))
+		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
 	}
 
 	// The vault has flushed the snapshot: only now is the recovery point
@@ -198,30 +193,6 @@ func (e *Engine) endBackup(ctx context.Context, job *vigil.BackupJob, status vig
 		return fmt.Errorf("record backup job status: %w", err)
 	}
 	e.jobLog(ctx, job.ID, "%s: %s", status, msg)
-	return nil
-}
-
-// checkSource fails early, with the path, when the folder to back up is
-// missing or unreadable.
-func checkSource(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("source folder %s does not exist: create it or fix the resource's path", path)
-		}
-		return fmt.Errorf("source folder %s cannot be read: %v", path, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("source %s is not a folder: a directory resource's path must name a folder", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("source folder %s cannot be read: %v: check its permissions", path, err)
-	}
-	defer f.Close()
-	if _, err := f.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("source folder %s cannot be listed: %v: check its permissions", path, err)
-	}
 	return nil
 }
 

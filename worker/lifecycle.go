@@ -121,7 +121,7 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 	}
 	v, err := e.Vault(ctx, rp.Vault)
 	if err != nil {
-		return fmt.Errorf("open vault %q to expire %s: %w", rp.Vault, rp.ID, err)
+		return fmt.Errorf("expire recovery point %s: %w", rp.ID, err)
 	}
 	if err := v.DeleteSnapshot(ctx, rp.SnapshotID); err != nil {
 		return fmt.Errorf("delete snapshot of recovery point %s: %w", rp.ID, err)

@@ -203,14 +203,14 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 
 	v, err := e.Vault(ctx, rp.Vault)
 	if err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("open vault %q: %v", rp.Vault, err))
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
 	}
 	result, err := v.Restore(ctx, rp.SnapshotID, target, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return e.endRestore(ctx, &job, vigil.RestoreAborted, "vigil was stopped during the restore: start it again")
 		}
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("restore into %s: %v", target, err))
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
 	}
 	job.Status = vigil.RestoreCompleted
 	job.CompletedAt = ptr(now())

@@ -49,9 +49,14 @@ func (e *Engine) RestoreMetadata(ctx context.Context, rpID string) (map[string]s
 	if _, err := e.restorableRecoveryPoint(ctx, rpID); err != nil {
 		return nil, err
 	}
+	return e.restoreDefaults(), nil
+}
+
+// restoreDefaults is the restore metadata of a directory recovery point.
+func (e *Engine) restoreDefaults() map[string]string {
 	return map[string]string{
 		MetaTargetPath: filepath.Join(e.cfg.DataDir, "restores", restoreJobPlaceholder),
-	}, nil
+	}
 }
 
 func (e *Engine) restorableRecoveryPoint(ctx context.Context, id string) (vigil.RecoveryPoint, error) {
@@ -84,14 +89,11 @@ func (e *Engine) recentRecoveryPointIDs(ctx context.Context) []string {
 // one transaction. A target that is not empty is refused here, before
 // anything is written.
 func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.RestoreJob, error) {
-	defaults, err := e.RestoreMetadata(ctx, req.RecoveryPointID)
+	rp, err := e.restorableRecoveryPoint(ctx, req.RecoveryPointID)
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}
-	rp, err := e.catalog.GetRecoveryPoint(ctx, req.RecoveryPointID)
-	if err != nil {
-		return vigil.RestoreJob{}, fmt.Errorf("read recovery point: %w", err)
-	}
+	defaults := e.restoreDefaults()
 	for k := range req.Metadata {
 		if _, ok := defaults[k]; !ok {
 			return vigil.RestoreJob{}, invalidf("unknown restore metadata key %q: a %s restore accepts %s",

@@ -8,6 +8,7 @@ package vigil
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -86,6 +87,30 @@ type BackupJob struct {
 	CompletedAt *time.Time `json:"completed_at"`
 }
 
+// ValidationStatus is the verdict of a restore test on its restored copy.
+type ValidationStatus string
+
+const (
+	ValidationValidating ValidationStatus = "VALIDATING"
+	ValidationSuccessful ValidationStatus = "SUCCESSFUL"
+	ValidationFailed     ValidationStatus = "FAILED"
+	ValidationTimedOut   ValidationStatus = "TIMED_OUT"
+)
+
+// Final reports whether the verdict is in.
+func (s ValidationStatus) Final() bool {
+	return s == ValidationSuccessful || s == ValidationFailed || s == ValidationTimedOut
+}
+
+// DeletionStatus is the clean-up of a restore test's restored copy.
+type DeletionStatus string
+
+const (
+	DeletionDeleting   DeletionStatus = "DELETING"
+	DeletionSuccessful DeletionStatus = "SUCCESSFUL"
+	DeletionFailed     DeletionStatus = "FAILED"
+)
+
 // RestoreJob is one restore of a recovery point into a new resource.
 type RestoreJob struct {
 	ID                      string            `json:"id"`
@@ -102,6 +127,39 @@ type RestoreJob struct {
 	CreatedAt               time.Time         `json:"created_at"`
 	StartedAt               *time.Time        `json:"started_at"`
 	CompletedAt             *time.Time        `json:"completed_at"`
+
+	// RestoreTest is set when the restore is a restore test: its copy is
+	// validated and then deleted. The fields below belong to restore tests.
+	RestoreTest       bool             `json:"restore_test"`
+	ValidationStatus  ValidationStatus `json:"validation_status,omitempty"`
+	ValidationMessage string           `json:"validation_message,omitempty"`
+	DeletionStatus    DeletionStatus   `json:"deletion_status,omitempty"`
+	DeletionMessage   string           `json:"deletion_message,omitempty"`
+	// KeepUntil is set when a failed copy is kept for inspection.
+	KeepUntil *time.Time `json:"keep_until,omitempty"`
+	// Measured durations, in seconds. RestoreSeconds is the data restore,
+	// StartSeconds starting the copy (an app's process), ValidationSeconds
+	// from the start of validation to the verdict, CleanupSeconds the
+	// deletion. TotalSeconds is the recovery time observed: from the job's
+	// creation to the verdict. RecoveryPointAgeSeconds is the age of the
+	// restored data when the restore started: the recovery point objective
+	// as it stood.
+	RestoreSeconds          float64 `json:"restore_seconds,omitempty"`
+	StartSeconds            float64 `json:"start_seconds,omitempty"`
+	ValidationSeconds       float64 `json:"validation_seconds,omitempty"`
+	CleanupSeconds          float64 `json:"cleanup_seconds,omitempty"`
+	TotalSeconds            float64 `json:"total_seconds,omitempty"`
+	RecoveryPointAgeSeconds float64 `json:"recovery_point_age_seconds,omitempty"`
+	// ExternalValidation is a verdict reported through the API (PUT
+	// /api/v1/restore-jobs/{id}/validation), waiting for the loop to read it.
+	ExternalValidation *ExternalValidation `json:"external_validation,omitempty"`
+}
+
+// ExternalValidation is a verdict reported by validation logic outside vigil.
+type ExternalValidation struct {
+	Status  ValidationStatus `json:"status"`
+	Message string           `json:"message"`
+	Time    time.Time        `json:"time"`
 }
 
 // RecoveryPoint is one backup of one resource in one vault. SnapshotID is the
@@ -128,6 +186,66 @@ type LogLine struct {
 	Message string    `json:"message"`
 }
 
+// EventType names a state change that subscribers can be told about.
+type EventType string
+
+const (
+	EventBackupJobStarted     EventType = "BACKUP_JOB_STARTED"
+	EventBackupJobCompleted   EventType = "BACKUP_JOB_COMPLETED"
+	EventBackupJobFailed      EventType = "BACKUP_JOB_FAILED"
+	EventRestoreJobStarted    EventType = "RESTORE_JOB_STARTED"
+	EventRestoreJobCompleted  EventType = "RESTORE_JOB_COMPLETED"
+	EventRestoreJobFailed     EventType = "RESTORE_JOB_FAILED"
+	EventRecoveryPointExpired EventType = "RECOVERY_POINT_EXPIRED"
+	EventRestoreTestStatus    EventType = "RESTORE_TEST_STATUS"
+)
+
+// EventTypes lists every event type, in the order of a job's life.
+var EventTypes = []EventType{
+	EventBackupJobStarted, EventBackupJobCompleted, EventBackupJobFailed,
+	EventRestoreJobStarted, EventRestoreJobCompleted, EventRestoreJobFailed,
+	EventRecoveryPointExpired, EventRestoreTestStatus,
+}
+
+// Event is one persisted state change. Seq numbers events in the order they
+// were committed, so a reader that remembers the last Seq it saw misses
+// nothing.
+type Event struct {
+	Seq             int64     `json:"seq"`
+	Type            EventType `json:"type"`
+	Time            time.Time `json:"time"`
+	Resource        string    `json:"resource,omitempty"`
+	JobID           string    `json:"job_id,omitempty"`
+	RecoveryPointID string    `json:"recovery_point_id,omitempty"`
+	// Subject is a one-line summary, Message the human text (the body of a
+	// notification e-mail).
+	Subject string `json:"subject"`
+	Message string `json:"message"`
+	// Data is the record the event is about (a job or a recovery point), as
+	// the API shows it.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// DeliveryStatus is how far the delivery of an event to a notification got.
+type DeliveryStatus string
+
+const (
+	DeliveryPending   DeliveryStatus = "PENDING"
+	DeliveryRetrying  DeliveryStatus = "RETRYING"
+	DeliveryDelivered DeliveryStatus = "DELIVERED"
+	DeliveryFailed    DeliveryStatus = "FAILED"
+)
+
+// Delivery is the outcome of sending one event to one notification.
+type Delivery struct {
+	EventSeq     int64          `json:"event_seq"`
+	Notification string         `json:"notification"`
+	Status       DeliveryStatus `json:"status"`
+	Attempts     int            `json:"attempts"`
+	LastError    string         `json:"last_error,omitempty"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+}
+
 // Job types, as `vigil jobs list --type` names them.
 const (
 	JobTypeBackup  = "backup"
@@ -137,6 +255,8 @@ const (
 // Resource types.
 const (
 	ResourceDirectory = "directory"
+	// ResourceApp is a folder of data plus how to run a copy of it.
+	ResourceApp = "app"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a record does not exist.

@@ -38,6 +38,9 @@ type Config struct {
 	Vaults      []Vault      `yaml:"vaults"`
 	Resources   []Resource   `yaml:"resources"`
 	BackupPlans []BackupPlan `yaml:"backup_plans"`
+	// RestoreTesting lists the restore testing plans.
+	RestoreTesting []RestoreTestPlan `yaml:"restore_testing"`
+	Notifications  []Notification    `yaml:"notifications"`
 
 	// Path is the file the configuration was read from ("" when built in code).
 	Path string `yaml:"-"`
@@ -70,7 +73,14 @@ type Vault struct {
 type Resource struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"`
+	// Path is the folder that holds the resource's data.
 	Path string `yaml:"path"`
+	// Run starts a copy of an app resource; each argument is a Go template
+	// with the fields of RunFields.
+	Run []string          `yaml:"run"`
+	Env map[string]string `yaml:"env"`
+	// Validate lists the checks a restored copy must pass.
+	Validate []Validator `yaml:"validate"`
 }
 
 // BackupPlan starts backups by itself on a cron schedule.
@@ -105,7 +115,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // resourceTypes lists the resource types this build knows.
-var resourceTypes = []string{vigil.ResourceDirectory}
+var resourceTypes = []string{vigil.ResourceDirectory, vigil.ResourceApp}
 
 // Locate returns the config path to use: the flag value, else $VIGIL_CONFIG,
 // else ./vigil.yaml.
@@ -172,6 +182,15 @@ func (c *Config) setDefaults() {
 	if c.Node == "" {
 		c.Node, _ = os.Hostname()
 	}
+	for i := range c.Resources {
+		c.Resources[i].setDefaults()
+	}
+	for i := range c.RestoreTesting {
+		c.RestoreTesting[i].setDefaults()
+	}
+	for i := range c.Notifications {
+		c.Notifications[i].setDefaults()
+	}
 }
 
 func (c *Config) validate() error {
@@ -220,7 +239,10 @@ func (c *Config) validate() error {
 		if r.Path == "" {
 			add(f+".path", "is missing: give the folder to back up")
 		}
+		validateResource(add, f, r)
 	}
+	c.validateRestoreTesting(add, resources)
+	c.validateNotifications(add)
 
 	plans := map[string]bool{}
 	for i := range c.BackupPlans {
@@ -233,21 +255,12 @@ func (c *Config) validate() error {
 			add(f+".name", "duplicate plan name %q", p.Name)
 		}
 		plans[p.Name] = true
-		loc := time.Local
-		if p.Timezone != "" {
-			l, err := time.LoadLocation(p.Timezone)
-			if err != nil {
-				add(f+".timezone", "unknown time zone %q (use a name like Europe/Paris or UTC)", p.Timezone)
-			} else {
-				loc = l
-			}
-		}
 		if p.Schedule == "" {
 			add(f+".schedule", "is missing: a cron expression such as \"0 2 * * *\"")
-		} else if s, err := cronParser.Parse(p.Schedule); err != nil {
-			add(f+".schedule", "%q is not a cron expression (minute hour day-of-month month weekday, optionally seconds first, or @daily, @every 6h): %v", p.Schedule, err)
+		} else if s, err := parseSchedule(p.Schedule, p.Timezone); err != nil {
+			add(f+".schedule", "%v", err)
 		} else {
-			p.Cron = inLocation{s, loc}
+			p.Cron = s
 		}
 		if len(p.Resources) == 0 {
 			add(f+".resources", "is empty: list resource names, or [\"*\"] for all")
@@ -274,6 +287,24 @@ func (c *Config) validate() error {
 // field, and descriptors such as @daily and @every 6h.
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// parseSchedule parses a cron schedule evaluated in the time zone tz (the
+// server's when empty).
+func parseSchedule(schedule, tz string) (cron.Schedule, error) {
+	loc := time.Local
+	if tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return nil, fmt.Errorf("unknown time zone %q (use a name like Europe/Paris or UTC)", tz)
+		}
+		loc = l
+	}
+	s, err := cronParser.Parse(schedule)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a cron expression (minute hour day-of-month month weekday, optionally seconds first, or @daily, @every 6h): %v", schedule, err)
+	}
+	return inLocation{s, loc}, nil
+}
+
 // inLocation evaluates a cron schedule in a time zone.
 type inLocation struct {
 	cron.Schedule
@@ -295,12 +326,37 @@ func (c *Config) resolvePaths(dir string) {
 		c.Vaults[i].Storage = abs(c.Vaults[i].Storage)
 		c.Vaults[i].PasswordFile = abs(c.Vaults[i].PasswordFile)
 	}
+	// A program named with a slash but not absolute ("./check.sh") is
+	// found from the config's folder; a bare name ("python3") on PATH.
+	program := func(args []string) {
+		if len(args) > 0 && strings.Contains(args[0], "/") {
+			args[0] = abs(args[0])
+		}
+	}
 	for i := range c.Resources {
-		c.Resources[i].Path = abs(c.Resources[i].Path)
+		r := &c.Resources[i]
+		r.Path = abs(r.Path)
+		program(r.Run)
+		for _, v := range r.Validate {
+			if v.Command != nil {
+				program(v.Command.Run)
+			}
+		}
+	}
+	for i := range c.Notifications {
+		n := &c.Notifications[i]
+		program(n.Command)
+		if n.Webhook != nil {
+			n.Webhook.SecretFile = abs(n.Webhook.SecretFile)
+		}
+		if n.Email != nil {
+			n.Email.PasswordFile = abs(n.Email.PasswordFile)
+		}
 	}
 }
 
-// LoadPasswords reads every vault's password. The server calls it at start,
+// LoadPasswords reads every vault's password, webhook secret and SMTP
+// password. The server calls it at start,
 // so an unreadable source stops the start instead of the first backup at
 // 2 a.m.; clients never need the passwords and never read them.
 func (c *Config) LoadPasswords() error {
@@ -308,23 +364,13 @@ func (c *Config) LoadPasswords() error {
 	for i := range c.Vaults {
 		v := &c.Vaults[i]
 		f := fmt.Sprintf("vaults[%d]", i)
-		if v.PasswordEnv != "" {
-			v.Password = os.Getenv(v.PasswordEnv)
-			if v.Password == "" {
-				errs = append(errs, fmt.Errorf("%s.password_env: environment variable %s is empty or unset: export it with vault %q's password", f, v.PasswordEnv, v.Name))
-			}
-			continue
-		}
-		b, err := os.ReadFile(v.PasswordFile)
+		pw, err := readSecret(f, "password", v.PasswordEnv, v.PasswordFile)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.password_file: cannot read vault %q's password: %w", f, v.Name, err))
-			continue
+			errs = append(errs, fmt.Errorf("vault %q: %w", v.Name, err))
 		}
-		v.Password = strings.TrimRight(string(b), "\r\n")
-		if v.Password == "" {
-			errs = append(errs, fmt.Errorf("%s.password_file: %s is empty", f, v.PasswordFile))
-		}
+		v.Password = pw
 	}
+	errs = append(errs, c.loadNotificationSecrets()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config %s: %w", c.Path, err)
 	}

@@ -128,7 +128,7 @@ resources:
 	}
 
 	os.Remove(filepath.Join(dir, "pw"))
-	if err := cfg.LoadPasswords(); err == nil || !strings.Contains(err.Error(), `cannot read vault "a"'s password`) {
+	if err := cfg.LoadPasswords(); err == nil || !strings.Contains(err.Error(), `vault "a": vaults[0].password_file: cannot read the password`) {
 		t.Fatalf("unreadable password file: err = %v", err)
 	}
 }

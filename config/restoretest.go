@@ -1,0 +1,364 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// Validator is one check a restored copy must pass. Exactly one of its
+// fields is set; the YAML key names the kind:
+//
+//	validate:
+//	  - http: {path: /, expect_status: 200, expect_body: "Welcome"}
+//	  - tcp: {}
+//	  - command: {run: ["./check.sh"]}
+//	  - checksum: {sample_percent: 10}
+//	  - external: {}
+type Validator struct {
+	HTTP     *HTTPCheck     `yaml:"http"`
+	TCP      *TCPCheck      `yaml:"tcp"`
+	Command  *CommandCheck  `yaml:"command"`
+	Checksum *ChecksumCheck `yaml:"checksum"`
+	External *ExternalCheck `yaml:"external"`
+}
+
+// Kind names the validator's kind, as written in YAML.
+func (v Validator) Kind() string {
+	switch {
+	case v.HTTP != nil:
+		return "http"
+	case v.TCP != nil:
+		return "tcp"
+	case v.Command != nil:
+		return "command"
+	case v.Checksum != nil:
+		return "checksum"
+	case v.External != nil:
+		return "external"
+	}
+	return ""
+}
+
+// Default per-attempt timeouts of validators.
+const (
+	DefaultHTTPTimeout    = 10 * time.Second
+	DefaultTCPTimeout     = 5 * time.Second
+	DefaultCommandTimeout = time.Minute
+)
+
+// HTTPCheck asks the restored app over HTTP and expects an answer.
+type HTTPCheck struct {
+	Method       string            `yaml:"method"`        // default GET
+	Path         string            `yaml:"path"`          // default /
+	ExpectStatus int               `yaml:"expect_status"` // default 200
+	ExpectBody   string            `yaml:"expect_body"`   // a substring of the body
+	Headers      map[string]string `yaml:"headers"`
+	Timeout      Duration          `yaml:"timeout"` // per attempt
+}
+
+// TCPCheck expects the restored app's port to accept a connection.
+type TCPCheck struct {
+	Timeout Duration `yaml:"timeout"` // per attempt
+}
+
+// CommandCheck runs a program; exit status 0 passes. It finds the restored
+// copy through VIGIL_RESTORE_DIR, VIGIL_RESTORE_URL, VIGIL_RESTORE_HOST,
+// VIGIL_RESTORE_PORT, VIGIL_RESTORE_JOB_ID, VIGIL_RECOVERY_POINT_ID and
+// VIGIL_RESOURCE in its environment.
+type CommandCheck struct {
+	Run     []string          `yaml:"run"`
+	Env     map[string]string `yaml:"env"`
+	Timeout Duration          `yaml:"timeout"` // per attempt
+}
+
+// ChecksumCheck compares the restored files with the recovery point's own
+// record of them: all files, or a random sample_percent of them.
+type ChecksumCheck struct {
+	SamplePercent float64 `yaml:"sample_percent"` // default 100
+}
+
+// ExternalCheck waits for a verdict reported through the API: PUT
+// /api/v1/restore-jobs/{id}/validation.
+type ExternalCheck struct{}
+
+// RunFields are the fields an app's run arguments may use.
+type RunFields struct {
+	Dir  string // the restored copy's folder
+	Host string // the loopback address it must listen on
+	Port int    // a free port on Host
+}
+
+// Restore testing plan defaults.
+const (
+	DefaultValidationWindow    = 5 * time.Minute
+	DefaultKeepFor             = 24 * time.Hour
+	DefaultSelectionWindowDays = 7
+
+	LatestWithinWindow = "LATEST_WITHIN_WINDOW"
+	RandomWithinWindow = "RANDOM_WITHIN_WINDOW"
+)
+
+// RestoreTestPlan says when to restore-test which resources, and how.
+type RestoreTestPlan struct {
+	Name string `yaml:"name"`
+	// OnBackupCompleted tests each new recovery point as soon as its
+	// backup completes.
+	OnBackupCompleted bool `yaml:"on_backup_completed"`
+	// Schedule (cron) tests a recovery point chosen by RecoveryPoint among
+	// those of the last SelectionWindowDays; a test not started within
+	// StartWindow of its time is abandoned.
+	Schedule            string   `yaml:"schedule"`
+	Timezone            string   `yaml:"timezone"`
+	StartWindow         Duration `yaml:"start_window"`
+	Resources           []string `yaml:"resources"`
+	RecoveryPoint       string   `yaml:"recovery_point"`
+	SelectionWindowDays int      `yaml:"selection_window_days"`
+	// ValidationWindow is how long validators are retried before the
+	// verdict is TIMED_OUT or FAILED.
+	ValidationWindow Duration `yaml:"validation_window"`
+	// KeepOnFailure keeps a copy that failed validation for KeepFor, for
+	// inspection, then deletes it.
+	KeepOnFailure bool     `yaml:"keep_on_failure"`
+	KeepFor       Duration `yaml:"keep_for"`
+	Targets       Targets  `yaml:"targets"`
+
+	Cron cron.Schedule `yaml:"-"`
+}
+
+// Targets are the recovery time and recovery point objectives a restore
+// test is measured against.
+type Targets struct {
+	RTO Duration `yaml:"rto"`
+	RPO Duration `yaml:"rpo"`
+}
+
+// DefaultRestoreTestPlan is the plan of an on-demand restore test.
+func DefaultRestoreTestPlan() RestoreTestPlan {
+	return RestoreTestPlan{
+		Name:                "on-demand",
+		RecoveryPoint:       LatestWithinWindow,
+		SelectionWindowDays: DefaultSelectionWindowDays,
+		ValidationWindow:    Duration(DefaultValidationWindow),
+		KeepFor:             Duration(DefaultKeepFor),
+	}
+}
+
+// RestoreTestPlan returns the restore testing plan called name.
+func (c *Config) RestoreTestPlan(name string) (RestoreTestPlan, bool) {
+	for _, p := range c.RestoreTesting {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return RestoreTestPlan{}, false
+}
+
+// TestPlanResources expands a restore testing plan's resource list.
+func (c *Config) TestPlanResources(p RestoreTestPlan) []string {
+	if contains(p.Resources, "*") {
+		return c.ResourceNames()
+	}
+	return p.Resources
+}
+
+func (p *RestoreTestPlan) setDefaults() {
+	d := DefaultRestoreTestPlan()
+	if p.RecoveryPoint == "" {
+		p.RecoveryPoint = d.RecoveryPoint
+	}
+	if p.SelectionWindowDays == 0 {
+		p.SelectionWindowDays = d.SelectionWindowDays
+	}
+	if p.ValidationWindow == 0 {
+		p.ValidationWindow = d.ValidationWindow
+	}
+	if p.KeepFor == 0 {
+		p.KeepFor = d.KeepFor
+	}
+}
+
+func (r *Resource) setDefaults() {
+	for i := range r.Validate {
+		v := &r.Validate[i]
+		switch {
+		case v.HTTP != nil:
+			if v.HTTP.Method == "" {
+				v.HTTP.Method = "GET"
+			}
+			if v.HTTP.Path == "" {
+				v.HTTP.Path = "/"
+			}
+			if v.HTTP.ExpectStatus == 0 {
+				v.HTTP.ExpectStatus = 200
+			}
+			if v.HTTP.Timeout == 0 {
+				v.HTTP.Timeout = Duration(DefaultHTTPTimeout)
+			}
+		case v.TCP != nil:
+			if v.TCP.Timeout == 0 {
+				v.TCP.Timeout = Duration(DefaultTCPTimeout)
+			}
+		case v.Command != nil:
+			if v.Command.Timeout == 0 {
+				v.Command.Timeout = Duration(DefaultCommandTimeout)
+			}
+		case v.Checksum != nil:
+			if v.Checksum.SamplePercent == 0 {
+				v.Checksum.SamplePercent = 100
+			}
+		}
+	}
+	// A restore test always proves something: without validators, a
+	// directory's files are compared with the recovery point, and an app
+	// must at least accept connections on its port.
+	if len(r.Validate) == 0 {
+		switch r.Type {
+		case vigil.ResourceDirectory:
+			r.Validate = []Validator{{Checksum: &ChecksumCheck{SamplePercent: 100}}}
+		case vigil.ResourceApp:
+			r.Validate = []Validator{{TCP: &TCPCheck{Timeout: Duration(DefaultTCPTimeout)}}}
+		}
+	}
+}
+
+// validateResource checks what a resource of each type needs.
+func validateResource(add func(field, format string, args ...any), f string, r Resource) {
+	if r.Type == vigil.ResourceApp {
+		if len(r.Run) == 0 {
+			add(f+".run", "is missing: an app needs the command that starts a copy of it, such as [\"python3\", \"-m\", \"http.server\", \"{{.Port}}\", \"--directory\", \"{{.Dir}}\"]")
+		}
+		for j, arg := range r.Run {
+			if err := checkTemplate(arg); err != nil {
+				add(fmt.Sprintf("%s.run[%d]", f, j), "%v", err)
+			}
+		}
+	} else if len(r.Run) > 0 || len(r.Env) > 0 {
+		add(f, "run and env belong to type app, not %s", r.Type)
+	}
+	for j, v := range r.Validate {
+		vf := fmt.Sprintf("%s.validate[%d]", f, j)
+		n := 0
+		for _, set := range []bool{v.HTTP != nil, v.TCP != nil, v.Command != nil, v.Checksum != nil, v.External != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			add(vf, "needs exactly one of http, tcp, command, checksum, external")
+			continue
+		}
+		needsApp := v.HTTP != nil || v.TCP != nil
+		if needsApp && r.Type != vigil.ResourceApp {
+			add(vf, "%s validators need a running app: resource type %s has none", v.Kind(), r.Type)
+		}
+		switch {
+		case v.HTTP != nil:
+			h := v.HTTP
+			if u, err := url.Parse(h.Path); err != nil || !strings.HasPrefix(h.Path, "/") || u.Host != "" || u.Scheme != "" {
+				add(vf+".http.path", "%q is not a URL path: write it like /health or /api/status?full=1", h.Path)
+			}
+			if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
+				add(vf+".http.expect_status", "%d is not an HTTP status", h.ExpectStatus)
+			}
+			if strings.ContainsAny(h.Method, " /:") || strings.ToUpper(h.Method) != h.Method {
+				add(vf+".http.method", "%q is not an HTTP method such as GET or HEAD", h.Method)
+			}
+			if h.Timeout < 0 {
+				add(vf+".http.timeout", "must not be negative")
+			}
+		case v.TCP != nil:
+			if v.TCP.Timeout < 0 {
+				add(vf+".tcp.timeout", "must not be negative")
+			}
+		case v.Command != nil:
+			if len(v.Command.Run) == 0 {
+				add(vf+".command.run", "is missing: the program and its arguments, such as [\"./check.sh\"]")
+			}
+			if v.Command.Timeout < 0 {
+				add(vf+".command.timeout", "must not be negative")
+			}
+		case v.Checksum != nil:
+			if p := v.Checksum.SamplePercent; p <= 0 || p > 100 {
+				add(vf+".checksum.sample_percent", "%v must be more than 0 and at most 100", p)
+			}
+		}
+	}
+}
+
+// checkTemplate parses an argument of run and executes it on sample fields,
+// so that a misspelt field fails at load instead of at the first test.
+func checkTemplate(arg string) error {
+	t, err := template.New("run").Option("missingkey=error").Parse(arg)
+	if err != nil {
+		return fmt.Errorf("%q is not a valid template: %v", arg, err)
+	}
+	if err := t.Execute(&strings.Builder{}, RunFields{Dir: "/x", Host: "127.0.0.1", Port: 1}); err != nil {
+		return fmt.Errorf("%q: only {{.Dir}}, {{.Host}} and {{.Port}} can be used: %v", arg, err)
+	}
+	return nil
+}
+
+// ExpandRun fills in an app's run arguments.
+func (r Resource) ExpandRun(f RunFields) ([]string, error) {
+	out := make([]string, len(r.Run))
+	for i, arg := range r.Run {
+		t, err := template.New("run").Option("missingkey=error").Parse(arg)
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		if err := t.Execute(&b, f); err != nil {
+			return nil, err
+		}
+		out[i] = b.String()
+	}
+	return out, nil
+}
+
+func (c *Config) validateRestoreTesting(add func(field, format string, args ...any), resources map[string]bool) {
+	seen := map[string]bool{}
+	for i := range c.RestoreTesting {
+		p := &c.RestoreTesting[i]
+		f := fmt.Sprintf("restore_testing[%d]", i)
+		checkName(add, f, "restore testing plan", p.Name, seen)
+		if p.Name == "on-demand" {
+			add(f+".name", "\"on-demand\" names restore tests started by hand: pick another name")
+		}
+		if !p.OnBackupCompleted && p.Schedule == "" {
+			add(f, "plan %q never runs: set on_backup_completed: true, a schedule, or both", p.Name)
+		}
+		if p.Schedule != "" {
+			if s, err := parseSchedule(p.Schedule, p.Timezone); err != nil {
+				add(f+".schedule", "%v", err)
+			} else {
+				p.Cron = s
+			}
+		}
+		if len(p.Resources) == 0 {
+			add(f+".resources", "is empty: list resource names, or [\"*\"] for all")
+		}
+		for _, r := range p.Resources {
+			if r != "*" && !resources[r] {
+				add(f+".resources", "unknown resource %q (known: %s)", r, strings.Join(c.ResourceNames(), ", "))
+			}
+		}
+		if p.RecoveryPoint != LatestWithinWindow && p.RecoveryPoint != RandomWithinWindow {
+			add(f+".recovery_point", "%q: one of %s, %s", p.RecoveryPoint, LatestWithinWindow, RandomWithinWindow)
+		}
+		if p.SelectionWindowDays < 0 {
+			add(f+".selection_window_days", "must not be negative")
+		}
+		for name, d := range map[string]Duration{"start_window": p.StartWindow, "validation_window": p.ValidationWindow, "keep_for": p.KeepFor, "targets.rto": p.Targets.RTO, "targets.rpo": p.Targets.RPO} {
+			if d < 0 {
+				add(f+"."+name, "must not be negative")
+			}
+		}
+	}
+}

@@ -113,7 +113,7 @@ func (f *filter) newestFirst(selectSQL string, limit int) (string, []any) {
 	b.WriteString(selectSQL)
 	if len(f.conditions) > 0 {
 		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(f.conditions, " AND "))
+		b.WriteString(joinAnd(f.conditions))
 	}
 	b.WriteString(" ORDER BY created_at DESC, id DESC")
 	args := f.args
@@ -123,3 +123,12 @@ func (f *filter) newestFirst(selectSQL string, limit int) (string, []any) {
 	}
 	return b.String(), args
 }
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func joinAnd(conditions []string) string { return strings.Join(conditions, " AND ") }

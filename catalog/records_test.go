@@ -175,6 +175,11 @@ func TestRestoreJob(t *testing.T) {
 				CreatedBy: "restore-test", Node: "node-a",
 				Metadata:  map[string]string{"target_path": "/tmp/x", "port": "8081", "quote": `"'?`},
 				CreatedAt: at(1), StartedAt: new(at(2)), CompletedAt: new(at(3)),
+				RestoreTest: true, ValidationStatus: vigil.ValidationFailed, ValidationMessage: "check 1 (http GET /): got 500",
+				DeletionStatus: vigil.DeletionSuccessful, DeletionMessage: "deleted", KeepUntil: new(at(30)),
+				RestoreSeconds: 1.5, StartSeconds: 0.25, ValidationSeconds: 3, CleanupSeconds: 0.125, TotalSeconds: 5,
+				RecoveryPointAgeSeconds: 86400,
+				ExternalValidation: &vigil.ExternalValidation{Status: vigil.ValidationFailed, Message: "rows missing", Time: at(4)},
 			}
 			requireNoError(t, c.InsertRestoreJob(ctx, &full))
 			got, err := c.GetRestoreJob(ctx, full.ID)
@@ -192,6 +197,7 @@ func TestRestoreJob(t *testing.T) {
 
 			full.Status, full.Node, full.Metadata = vigil.RestoreCompleted, "", nil
 			full.StartedAt, full.CompletedAt = nil, new(at(9))
+			full.KeepUntil, full.ExternalValidation, full.RestoreTest = nil, nil, false
 			requireNoError(t, c.UpdateRestoreJob(ctx, &full))
 			got, err = c.GetRestoreJob(ctx, full.ID)
 			requireNoError(t, err)
@@ -464,5 +470,145 @@ func TestInTx(t *testing.T) {
 			// The connection went back to the pool usable.
 			requireNoError(t, c.InTx(ctx, func(tx *catalog.Tx) error { return tx.InsertBackupJob(ctx, &job) }))
 		})
+	})
+}
+
+func TestExternalValidation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		job := vigil.RestoreJob{ID: "rj-ext", Status: vigil.RestoreCompleted, RestoreTest: true, CreatedAt: at(1)}
+		requireNoError(t, c.InsertRestoreJob(ctx, &job))
+		verdict := vigil.ExternalValidation{Status: vigil.ValidationSuccessful, Message: "all rows there", Time: at(2)}
+
+		// Not validating yet: refused.
+		ok, err := c.SetExternalValidation(ctx, job.ID, verdict)
+		requireNoError(t, err)
+		if ok {
+			t.Fatal("a verdict was taken for a test that is not VALIDATING")
+		}
+		job.ValidationStatus = vigil.ValidationValidating
+		requireNoError(t, c.UpdateRestoreJob(ctx, &job))
+		ok, err = c.SetExternalValidation(ctx, job.ID, verdict)
+		requireNoError(t, err)
+		if !ok {
+			t.Fatal("the verdict of a VALIDATING test was refused")
+		}
+		// A second report never overwrites the first.
+		ok, err = c.SetExternalValidation(ctx, job.ID, vigil.ExternalValidation{Status: vigil.ValidationFailed, Time: at(3)})
+		requireNoError(t, err)
+		if ok {
+			t.Fatal("a second verdict overwrote the first")
+		}
+		got, err := c.GetRestoreJob(ctx, job.ID)
+		requireNoError(t, err)
+		requireEqual(t, *got.ExternalValidation, verdict)
+	})
+}
+
+func TestNotDeletedRestoreTests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		jobs := []vigil.RestoreJob{
+			{ID: "rj-plain", Status: vigil.RestoreCompleted, CreatedAt: at(1)},
+			{ID: "rj-pending", Status: vigil.RestorePending, RestoreTest: true, CreatedAt: at(2)},
+			{ID: "rj-validating", Status: vigil.RestoreCompleted, RestoreTest: true, ValidationStatus: vigil.ValidationValidating, CreatedAt: at(3)},
+			{ID: "rj-deleting", Status: vigil.RestoreCompleted, RestoreTest: true, DeletionStatus: vigil.DeletionDeleting, CreatedAt: at(4)},
+			{ID: "rj-failed-delete", Status: vigil.RestoreCompleted, RestoreTest: true, DeletionStatus: vigil.DeletionFailed, CreatedAt: at(5)},
+			{ID: "rj-deleted", Status: vigil.RestoreCompleted, RestoreTest: true, DeletionStatus: vigil.DeletionSuccessful, CreatedAt: at(6)},
+			{ID: "rj-running", Status: vigil.RestoreRunning, RestoreTest: true, CreatedAt: at(7)},
+		}
+		for i := range jobs {
+			requireNoError(t, c.InsertRestoreJob(ctx, &jobs[i]))
+		}
+		got, err := c.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true})
+		requireNoError(t, err)
+		var ids []string
+		for _, j := range got {
+			ids = append(ids, j.ID)
+		}
+		requireEqual(t, ids, []string{"rj-running", "rj-failed-delete", "rj-deleting", "rj-validating"})
+		got, err = c.ListRestoreJobs(ctx, catalog.RestoreJobFilter{RestoreTest: true})
+		requireNoError(t, err)
+		if len(got) != 6 {
+			t.Errorf("RestoreTest filter: %d jobs, want 6", len(got))
+		}
+	})
+}
+
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+
+		// Events from many writers at once get distinct seqs in commit order.
+		const writers, each = 8, 10
+		errs := make(chan error, writers)
+		for w := range writers {
+			go func() {
+				var err error
+				for i := range each {
+					err = c.InTx(ctx, func(tx *catalog.Tx) error {
+						return tx.InsertEvent(ctx, &vigil.Event{
+							Type: vigil.EventBackupJobCompleted, Resource: fmt.Sprintf("r%d", w),
+							JobID: fmt.Sprintf("bj-%d-%d", w, i), Subject: "done", Message: "backup done",
+							Data: []byte(`{"id":"x"}`),
+						})
+					})
+					if err != nil {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range writers {
+			requireNoError(t, <-errs)
+		}
+		all, err := c.ListEvents(ctx, catalog.EventFilter{})
+		requireNoError(t, err)
+		if len(all) != writers*each {
+			t.Fatalf("%d events, want %d", len(all), writers*each)
+		}
+		for i := 1; i < len(all); i++ {
+			if all[i].Seq <= all[i-1].Seq {
+				t.Fatalf("seq not increasing: %d after %d", all[i].Seq, all[i-1].Seq)
+			}
+		}
+		if string(all[0].Data) != `{"id":"x"}` || all[0].Subject != "done" || all[0].Time.IsZero() {
+			t.Errorf("event did not round-trip: %+v", all[0])
+		}
+
+		after, err := c.ListEvents(ctx, catalog.EventFilter{AfterSeq: all[69].Seq})
+		requireNoError(t, err)
+		requireEqual(t, len(after), 10)
+		newest, err := c.ListEvents(ctx, catalog.EventFilter{Limit: 3, Newest: true})
+		requireNoError(t, err)
+		requireEqual(t, []int64{newest[0].Seq, newest[2].Seq}, []int64{all[77].Seq, all[79].Seq})
+		one, err := c.ListEvents(ctx, catalog.EventFilter{JobID: "bj-3-4"})
+		requireNoError(t, err)
+		requireEqual(t, len(one), 1)
+
+		// A rolled-back transaction leaves no event.
+		_ = c.InTx(ctx, func(tx *catalog.Tx) error {
+			requireNoError(t, tx.InsertEvent(ctx, &vigil.Event{Type: vigil.EventBackupJobFailed}))
+			return fmt.Errorf("roll back")
+		})
+		failed, err := c.ListEvents(ctx, catalog.EventFilter{Types: []vigil.EventType{vigil.EventBackupJobFailed}})
+		requireNoError(t, err)
+		requireEqual(t, len(failed), 0)
+
+		// Deliveries are replaced by their latest outcome.
+		d := vigil.Delivery{EventSeq: all[0].Seq, Notification: "hook", Status: vigil.DeliveryRetrying, Attempts: 1, LastError: "refused", UpdatedAt: at(1)}
+		requireNoError(t, c.PutDelivery(ctx, &d))
+		d.Status, d.Attempts, d.LastError, d.UpdatedAt = vigil.DeliveryDelivered, 2, "", at(2)
+		requireNoError(t, c.PutDelivery(ctx, &d))
+		ds, err := c.ListDeliveries(ctx, all[0].Seq, all[0].Seq)
+		requireNoError(t, err)
+		requireEqual(t, ds, []vigil.Delivery{d})
 	})
 }

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,10 +14,14 @@ import (
 const (
 	restoreJobColumns = `id, status, status_message, recovery_point_id, resource, resource_type,
 		created_resource_id, created_resource_location, created_by, node, metadata,
-		created_at, started_at, completed_at`
+		created_at, started_at, completed_at,
+		restore_test, validation_status, validation_message, deletion_status, deletion_message, keep_until,
+		restore_seconds, start_seconds, validation_seconds, cleanup_seconds, total_seconds,
+		recovery_point_age_seconds, external_validation`
 
 	insertRestoreJobSQL = `INSERT INTO vigil_restore_job (` + restoreJobColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRestoreJobSQL = `SELECT ` + restoreJobColumns + ` FROM vigil_restore_job`
 
@@ -25,8 +30,16 @@ const (
 	updateRestoreJobSQL = `UPDATE vigil_restore_job SET
 		status = ?, status_message = ?, recovery_point_id = ?, resource = ?, resource_type = ?,
 		created_resource_id = ?, created_resource_location = ?, created_by = ?, node = ?, metadata = ?,
-		created_at = ?, started_at = ?, completed_at = ?
+		created_at = ?, started_at = ?, completed_at = ?,
+		restore_test = ?, validation_status = ?, validation_message = ?, deletion_status = ?, deletion_message = ?, keep_until = ?,
+		restore_seconds = ?, start_seconds = ?, validation_seconds = ?, cleanup_seconds = ?, total_seconds = ?,
+		recovery_point_age_seconds = ?, external_validation = ?
 		WHERE id = ?`
+
+	// setExternalValidationSQL records a reported verdict only while the
+	// restore test is validating, so a late report never overwrites one.
+	setExternalValidationSQL = `UPDATE vigil_restore_job SET external_validation = ?
+		WHERE id = ? AND validation_status = 'VALIDATING' AND external_validation IS NULL`
 )
 
 // RestoreJobFilter selects restore jobs; zero fields select everything.
@@ -36,7 +49,12 @@ type RestoreJobFilter struct {
 	Resource        string
 	RecoveryPointID string
 	Node            string
-	Limit           int
+	// RestoreTest selects restore tests only.
+	RestoreTest bool
+	// NotDeleted selects restore tests whose copy is not known deleted:
+	// started, and deletion not SUCCESSFUL.
+	NotDeleted bool
+	Limit      int
 }
 
 // restoreJobValues is the job's columns after its id, in restoreJobColumns order.
@@ -45,10 +63,22 @@ func restoreJobValues(job *vigil.RestoreJob) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
+	var external any
+	if job.ExternalValidation != nil {
+		b, err := json.Marshal(job.ExternalValidation)
+		if err != nil {
+			return nil, fmt.Errorf("encode external validation: %w", err)
+		}
+		external = string(b)
+	}
 	return []any{
 		string(job.Status), job.StatusMessage, job.RecoveryPointID, job.Resource, job.ResourceType,
 		job.CreatedResourceID, job.CreatedResourceLocation, job.CreatedBy, job.Node, metadata,
 		micros(job.CreatedAt), microsOrNull(job.StartedAt), microsOrNull(job.CompletedAt),
+		boolInt(job.RestoreTest), string(job.ValidationStatus), job.ValidationMessage,
+		string(job.DeletionStatus), job.DeletionMessage, microsOrNull(job.KeepUntil),
+		job.RestoreSeconds, job.StartSeconds, job.ValidationSeconds, job.CleanupSeconds, job.TotalSeconds,
+		job.RecoveryPointAgeSeconds, external,
 	}, nil
 }
 
@@ -59,14 +89,31 @@ func scanRestoreJob(s scanner) (vigil.RestoreJob, error) {
 		metadata               *string
 		createdAt              int64
 		startedAt, completedAt *int64
+		restoreTest            int64
+		validation, deletion   string
+		keepUntil              *int64
+		external               *string
 	)
 	err := s.Scan(&job.ID, &status, &job.StatusMessage, &job.RecoveryPointID, &job.Resource, &job.ResourceType,
 		&job.CreatedResourceID, &job.CreatedResourceLocation, &job.CreatedBy, &job.Node, &metadata,
-		&createdAt, &startedAt, &completedAt)
+		&createdAt, &startedAt, &completedAt,
+		&restoreTest, &validation, &job.ValidationMessage, &deletion, &job.DeletionMessage, &keepUntil,
+		&job.RestoreSeconds, &job.StartSeconds, &job.ValidationSeconds, &job.CleanupSeconds, &job.TotalSeconds,
+		&job.RecoveryPointAgeSeconds, &external)
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}
 	job.Status = vigil.RestoreJobStatus(status)
+	job.RestoreTest = restoreTest != 0
+	job.ValidationStatus = vigil.ValidationStatus(validation)
+	job.DeletionStatus = vigil.DeletionStatus(deletion)
+	job.KeepUntil = fromMicrosOrNull(keepUntil)
+	if external != nil {
+		job.ExternalValidation = new(vigil.ExternalValidation)
+		if err := json.Unmarshal([]byte(*external), job.ExternalValidation); err != nil {
+			return vigil.RestoreJob{}, fmt.Errorf("decode external validation of restore job %s: %w", job.ID, err)
+		}
+	}
 	if job.Metadata, err = fromJSONOrNull(metadata); err != nil {
 		return vigil.RestoreJob{}, fmt.Errorf("decode metadata of restore job %s: %w", job.ID, err)
 	}
@@ -122,6 +169,21 @@ func (r records) UpdateRestoreJob(ctx context.Context, job *vigil.RestoreJob) er
 	return nil
 }
 
+// SetExternalValidation records a verdict reported from outside vigil for
+// the restore test id. It reports false, changing nothing, unless that
+// test is VALIDATING and has no reported verdict yet.
+func (r records) SetExternalValidation(ctx context.Context, id string, v vigil.ExternalValidation) (bool, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode external validation: %w", err)
+	}
+	n, err := r.db.exec(ctx, setExternalValidationSQL, string(b), id)
+	if err != nil {
+		return false, fmt.Errorf("record external validation of %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // ListRestoreJobs returns the restore jobs f selects, newest first.
 func (r records) ListRestoreJobs(ctx context.Context, f RestoreJobFilter) ([]vigil.RestoreJob, error) {
 	var w filter
@@ -129,6 +191,12 @@ func (r records) ListRestoreJobs(ctx context.Context, f RestoreJobFilter) ([]vig
 	w.equal("resource", f.Resource)
 	w.equal("recovery_point_id", f.RecoveryPointID)
 	w.equal("node", f.Node)
+	if f.RestoreTest {
+		w.conditions = append(w.conditions, "restore_test = 1")
+	}
+	if f.NotDeleted {
+		w.conditions = append(w.conditions, "restore_test = 1 AND status <> 'PENDING' AND deletion_status <> 'SUCCESSFUL'")
+	}
 	query, args := w.newestFirst(selectRestoreJobSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

@@ -1,0 +1,283 @@
+package instance
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-backup/vigil/config"
+)
+
+// Output handling.
+const (
+	// lastLines is how many lines of output a Process keeps for messages.
+	lastLines = 20
+	// maxLineLen cuts longer lines, so that an app writing without
+	// newlines cannot grow vigil's memory.
+	maxLineLen = 8 << 10
+	// drainWait is how long Exited waits, once the app has exited, for the
+	// output it wrote last. A child of the app can hold the pipes open, so
+	// the wait cannot be for the end of the output.
+	drainWait = 500 * time.Millisecond
+)
+
+// Host is the loopback address apps listen on.
+const Host = "127.0.0.1"
+
+// gateScript holds the app back until Start has recorded its pid in the
+// mark: it runs the app (exec, same pid) only when "start" arrives on fd 3,
+// and exits without running it when the pipe closes first because vigil
+// died. The app does not inherit fd 3.
+const gateScript = `IFS= read -r gate <&3 && [ "$gate" = start ] || exit 125
+exec "$@" 3<&-`
+
+// Process is an app running in an instance.
+type Process struct {
+	host   string
+	port   int
+	pid    int
+	cmd    *exec.Cmd
+	exited chan struct{}
+
+	logMu   sync.Mutex // one logLine call at a time, in order
+	logLine func(string)
+
+	mu     sync.Mutex
+	reason string
+	last   []string
+}
+
+// Start runs the app of res in the instance: its run template expanded with
+// Dir i.Dir, Host 127.0.0.1 and a free loopback Port, in i.Dir, with the
+// environment of vigil plus res.Env plus EnvMarker, in a process group of its
+// own. Each line the app writes goes to logLine, prefixed "app: " (stdout) or
+// "app stderr: " (stderr), one call at a time; logLine may be nil, and should
+// return quickly, since the app blocks on output nobody reads. The mark
+// records the app's pid, process group and start time before the app runs.
+// An instance runs at most one app.
+func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, error) {
+	m, err := readMark(i.Root, i.JobID)
+	if err != nil {
+		return nil, fmt.Errorf("start app: %w", err)
+	}
+	if m.PID != 0 {
+		return nil, fmt.Errorf("start app in %s: it already ran one (pid %d)", i.Root, m.PID)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args, err := res.ExpandRun(config.RunFields{Dir: i.Dir, Host: Host, Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("start app %s: expand run: %w", res.Name, err)
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("start app %s: run is empty: give the command that starts a copy of the app", res.Name)
+	}
+	program := args[0]
+	if !strings.Contains(program, "/") {
+		// Found here, as exec.Command would, so that a missing program
+		// fails Start with a clear message instead of the gate's exit 127.
+		if program, err = exec.LookPath(program); err != nil {
+			return nil, fmt.Errorf("start app %s: %w: install it or give its full path in run", res.Name, err)
+		}
+	}
+	env := fmt.Sprintf("%s=%s", EnvMarker, i.Root)
+
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start app: %w", err)
+	}
+	defer gateW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		gateR.Close()
+		return nil, fmt.Errorf("start app: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		gateR.Close()
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("start app: %w", err)
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", gateScript, "vigil-app", program}, args[1:]...)...)
+	cmd.Dir = i.Dir
+	cmd.Env = os.Environ()
+	for _, k := range slices.Sorted(maps.Keys(res.Env)) {
+		cmd.Env = append(cmd.Env, k+"="+res.Env[k])
+	}
+	cmd.Env = append(cmd.Env, env) // last, so that it wins
+	cmd.Stdout = outW
+	cmd.Stderr = errW
+	cmd.ExtraFiles = []*os.File{gateR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	// The app holds its own ends now; output ends when the app and every
+	// child of it have closed theirs.
+	gateR.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("start app %s: %w", res.Name, err)
+	}
+
+	p := &Process{host: Host, port: port, pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{}), logLine: logLine}
+	var readers sync.WaitGroup
+	readers.Go(func() { p.read(outR, "app: ") })
+	readers.Go(func() { p.read(errR, "app stderr: ") })
+	drained := make(chan struct{})
+	go func() { readers.Wait(); close(drained) }()
+	go p.wait(drained)
+
+	st, err := readStat(p.pid)
+	if err == nil {
+		m.BootID = currentBootID()
+		m.PID, m.PGID, m.StartTicks = p.pid, p.pid, st.start
+		m.Command = args
+		m.Env = env
+		err = writeMark(i.Root, m)
+	}
+	if err != nil {
+		// Closing the gate ends the shell before the app runs.
+		gateW.Close()
+		unix.Kill(-p.pid, unix.SIGKILL)
+		<-p.exited
+		return nil, fmt.Errorf("start app %s: record it in the mark: %w", res.Name, err)
+	}
+	if _, err := io.WriteString(gateW, "start\n"); err != nil {
+		<-p.exited
+		return nil, fmt.Errorf("start app %s: %w (%s)", res.Name, err, p.ExitReason())
+	}
+	return p, nil
+}
+
+// freePort returns a loopback port that nothing listens on right now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// wait reaps the app's leader and records why it ended.
+func (p *Process) wait(drained <-chan struct{}) {
+	err := p.cmd.Wait()
+	reason := exitReason(p.cmd.ProcessState, err)
+	select {
+	case <-drained:
+	case <-time.After(drainWait):
+	}
+	p.mu.Lock()
+	p.reason = reason
+	p.mu.Unlock()
+	close(p.exited)
+}
+
+func exitReason(ps *os.ProcessState, err error) string {
+	if ps == nil {
+		return fmt.Sprintf("wait failed: %v", err)
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		return ps.String()
+	case ws.Signaled():
+		return fmt.Sprintf("killed by signal %d", int(ws.Signal()))
+	default:
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
+	}
+}
+
+// read passes each line of r to the log until r ends.
+func (p *Process) read(r *os.File, prefix string) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 4096)
+	var line []byte
+	cut := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > maxLineLen {
+			chunk = chunk[:max(0, maxLineLen-len(line))]
+			cut = true
+		}
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(line) > 0 || cut {
+			s := strings.TrimRight(string(line), "\r\n")
+			if cut {
+				s += " [line cut at " + strconv.Itoa(maxLineLen) + " bytes]"
+			}
+			p.line(prefix + strings.ToValidUTF8(s, "\uFFFD"))
+		}
+		line, cut = line[:0], false
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *Process) line(s string) {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	p.mu.Lock()
+	if len(p.last) == lastLines {
+		p.last = append(p.last[:0], p.last[1:]...)
+	}
+	p.last = append(p.last, s)
+	p.mu.Unlock()
+	if p.logLine != nil {
+		p.logLine(s)
+	}
+}
+
+// Host returns the loopback address the app was told to listen on.
+func (p *Process) Host() string { return p.host }
+
+// Port returns the port the app was told to listen on.
+func (p *Process) Port() int { return p.port }
+
+// URL returns the app's base URL, such as http://127.0.0.1:41234.
+func (p *Process) URL() string { return "http://" + net.JoinHostPort(p.host, strconv.Itoa(p.port)) }
+
+// PID returns the pid of the app's leader, which is also its process group id.
+func (p *Process) PID() int { return p.pid }
+
+// Exited is closed once the app's leader process has exited and been
+// reaped; its children may still run until Remove.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// ExitReason says how the leader ended, such as "exited with status 1" or
+// "killed by signal 9"; it is "" while the leader runs.
+func (p *Process) ExitReason() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reason
+}
+
+// LastLines returns the last lines of output, as passed to logLine, oldest
+// first.
+func (p *Process) LastLines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.last)
+}

@@ -1,0 +1,565 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	kopiafs "github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot"
+)
+
+// CompareResult says what Compare checked and what differed.
+type CompareResult struct {
+	// Files, Dirs and Symlinks count the snapshot's entries; Dirs counts
+	// the root folder too.
+	Files, Dirs, Symlinks int64
+	// Compared counts the files whose contents were read back from the
+	// vault and compared byte by byte with the restored file, Bytes the
+	// bytes compared.
+	Compared int64
+	Bytes    int64
+	// Mismatches lists the differences, each naming a path relative to the
+	// compared folder ("." for the folder itself): "missing: a/b.txt",
+	// "extra: z", "type differs: …", "size differs: …", "mode differs: …",
+	// "time differs: …", "link target differs: …", "content differs: x.bin
+	// (from byte 4096)", "cannot read: …". At most maxCompareMismatches are
+	// listed, followed by "… and N more". Empty when the trees are equal.
+	Mismatches []string
+}
+
+// maxCompareMismatches bounds CompareResult.Mismatches: past a few, the
+// copy is plainly wrong and more lines only bury the first ones.
+const maxCompareMismatches = 20
+
+// directoryStreamType marks a kopia folder listing.
+const directoryStreamType = "kopia:directory"
+
+// Compare checks that the tree under dir equals snapshot snapID: every
+// folder, file and symlink of the snapshot exists in dir with the same type,
+// size, permission bits, modification time and symlink target, nothing else
+// is in dir, and, for a random sample of samplePercent (0 to 100) percent of
+// the files, the same content, read back from the vault and compared byte by
+// byte with the restored file. 100 compares every file; any percentage
+// compares at least one file when there is one. Owners are not compared:
+// only a restore running as root sets them.
+//
+// Differences are collected in the result's Mismatches. The error is for
+// failing to compare at all: the snapshot is missing or incomplete, the vault
+// cannot be read, dir is not a folder, or ctx ends.
+//
+// dir is read without following symbolic links, and the vault is only read.
+// Contents are compared several files at once, as Restore writes them.
+func (v *Vault) Compare(ctx context.Context, snapID, dir string, samplePercent float64) (CompareResult, error) {
+	res, err := v.compare(ctx, snapID, dir, samplePercent)
+	if err != nil {
+		return CompareResult{}, fmt.Errorf("compare %s with snapshot %s of vault %q: %w", dir, snapID, v.cfg.Name, err)
+	}
+
+	return res, nil
+}
+
+func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent float64) (CompareResult, error) {
+	if math.IsNaN(samplePercent) || samplePercent < 0 || samplePercent > 100 {
+		return CompareResult{}, fmt.Errorf("percentage of files to compare must be between 0 and 100, not %v", samplePercent)
+	}
+
+	if dir == "" {
+		return CompareResult{}, errors.New("no folder given")
+	}
+
+	release, err := v.shared(ctx)
+	if err != nil {
+		return CompareResult{}, err
+	}
+	defer release()
+
+	man, err := v.loadSnapshot(ctx, snapID)
+	if err != nil {
+		return CompareResult{}, err
+	}
+
+	if man.IncompleteReason != "" {
+		return CompareResult{}, fmt.Errorf("snapshot is incomplete (%s); compare a complete one", man.IncompleteReason)
+	}
+
+	if man.RootEntry.Type != snapshot.EntryTypeDirectory {
+		return CompareResult{}, errors.New("snapshot is of a single file, not a folder")
+	}
+
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return CompareResult{}, fmt.Errorf("check folder: %w", err)
+	}
+
+	if !fi.IsDir() {
+		return CompareResult{}, fmt.Errorf("%s is not a folder (it is a %s)", dir, fileTypeName(fi.Mode()))
+	}
+
+	c := &comparison{rep: v.rep, dir: dir}
+
+	c.res.Dirs++
+	c.compareMetadata(".", man.RootEntry, fi)
+
+	if err := c.walk(ctx, ".", man.RootEntry.ObjectID, true); err != nil {
+		return CompareResult{}, err
+	}
+
+	if err := c.compareContents(ctx, samplePercent, parallelism(v.cfg.Tuning.RestoreParallelism, defaultRestoreParallelism)); err != nil {
+		return CompareResult{}, err
+	}
+
+	if err := ctx.Err(); err != nil {
+		return CompareResult{}, fmt.Errorf("compare cancelled: %w", err)
+	}
+
+	c.res.Mismatches = c.mismatches
+	if c.more > 0 {
+		c.res.Mismatches = append(c.res.Mismatches, fmt.Sprintf("… and %d more", c.more))
+	}
+
+	return c.res, nil
+}
+
+// comparison is one run of Compare. The tree walk runs on one goroutine;
+// contents are compared afterwards.
+type comparison struct {
+	rep repo.Repository
+	dir string
+
+	res        CompareResult
+	mismatches []string
+	more       int
+
+	// files are the regular files present in dir with the snapshot's size,
+	// the ones whose contents can be compared.
+	files []fileToCompare
+}
+
+type fileToCompare struct {
+	path string // slash-separated, relative to dir
+	oid  object.ID
+}
+
+func (c *comparison) mismatch(format string, args ...any) {
+	if len(c.mismatches) >= maxCompareMismatches {
+		c.more++
+		return
+	}
+
+	c.mismatches = append(c.mismatches, fmt.Sprintf(format, args...))
+}
+
+// local returns the restored path of rel.
+func (c *comparison) local(rel string) string {
+	return filepath.Join(c.dir, filepath.FromSlash(rel))
+}
+
+// walk compares the folder rel, stored as object oid, with its restored
+// copy, and goes down into its subfolders. With present false the restored
+// folder is missing or not a folder, which is already reported: the
+// snapshot's entries below it are only counted.
+func (c *comparison) walk(ctx context.Context, rel string, oid object.ID, present bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("compare cancelled: %w", err)
+	}
+
+	entries, err := c.readListing(ctx, oid)
+	if err != nil {
+		return fmt.Errorf("read folder %s in snapshot: %w", rel, err)
+	}
+
+	var (
+		restored []os.DirEntry
+		byName   map[string]int
+		matched  []bool
+	)
+
+	if present {
+		restored, err = os.ReadDir(c.local(rel))
+		if err != nil {
+			c.mismatch("cannot read: %s (%v)", rel, unwrapPathError(err))
+			present = false
+		}
+
+		byName = make(map[string]int, len(restored))
+		for i, de := range restored {
+			byName[de.Name()] = i
+		}
+
+		matched = make([]bool, len(restored))
+	}
+
+	for _, e := range entries {
+		// path.Join would clean a name such as ".." away; such a name
+		// cannot match any restored entry either, so it is reported missing
+		// and nothing outside dir is ever looked at.
+		p := rel + "/" + e.Name
+		if rel == "." {
+			p = e.Name
+		}
+
+		switch e.Type {
+		case snapshot.EntryTypeDirectory:
+			c.res.Dirs++
+		case snapshot.EntryTypeFile:
+			c.res.Files++
+		case snapshot.EntryTypeSymlink:
+			c.res.Symlinks++
+		default:
+			c.mismatch("unknown type: %s (type %q in the snapshot)", p, e.Type)
+			continue
+		}
+
+		entryPresent := false
+
+		if present {
+			if i, ok := byName[e.Name]; ok {
+				matched[i] = true
+
+				entryPresent, err = c.compareEntry(ctx, p, e, restored[i])
+				if err != nil {
+					return err
+				}
+			} else {
+				c.mismatch("missing: %s", p)
+			}
+		}
+
+		if e.Type == snapshot.EntryTypeDirectory {
+			if err := c.walk(ctx, p, e.ObjectID, entryPresent); err != nil {
+				return err
+			}
+		}
+	}
+
+	for i, de := range restored {
+		if !matched[i] {
+			c.mismatch("extra: %s", path.Join(rel, de.Name()))
+		}
+	}
+
+	return nil
+}
+
+// compareEntry compares one snapshot entry with the restored entry of the
+// same name, and reports whether it is there with the same type.
+func (c *comparison) compareEntry(ctx context.Context, p string, e *snapshot.DirEntry, de os.DirEntry) (bool, error) {
+	// DirEntry.Info uses lstat: a link is described, not followed.
+	fi, err := de.Info()
+	if errors.Is(err, os.ErrNotExist) {
+		c.mismatch("missing: %s", p)
+		return false, nil
+	} else if err != nil {
+		c.mismatch("cannot read: %s (%v)", p, unwrapPathError(err))
+		return false, nil
+	}
+
+	if !c.compareMetadata(p, e, fi) {
+		return false, nil
+	}
+
+	switch e.Type {
+	case snapshot.EntryTypeFile:
+		if fi.Size() != e.FileSize {
+			c.mismatch("size differs: %s (snapshot %d bytes, restored %d)", p, e.FileSize, fi.Size())
+		} else {
+			c.files = append(c.files, fileToCompare{path: p, oid: e.ObjectID})
+		}
+	case snapshot.EntryTypeSymlink:
+		want, err := c.readAll(ctx, e.ObjectID)
+		if err != nil {
+			return false, fmt.Errorf("read link %s in snapshot: %w", p, err)
+		}
+
+		got, err := os.Readlink(c.local(p))
+		if err != nil {
+			c.mismatch("cannot read: %s (%v)", p, unwrapPathError(err))
+		} else if got != string(want) {
+			c.mismatch("link target differs: %s (snapshot %q, restored %q)", p, want, got)
+		}
+	}
+
+	return true, nil
+}
+
+// compareMetadata compares type, permission bits and modification time, and
+// reports whether the types match.
+func (c *comparison) compareMetadata(p string, e *snapshot.DirEntry, fi os.FileInfo) bool {
+	want, got := entryTypeName(e.Type), fileTypeName(fi.Mode())
+	if want != got {
+		c.mismatch("type differs: %s (snapshot %s, restored %s)", p, want, got)
+		return false
+	}
+
+	// Linux gives every link the same permissions and cannot change them.
+	if e.Type != snapshot.EntryTypeSymlink {
+		wantMode, gotMode := os.FileMode(e.Permissions)&kopiafs.ModBits, fi.Mode()&kopiafs.ModBits //nolint:gosec
+		if wantMode != gotMode {
+			c.mismatch("mode differs: %s (snapshot %s, restored %s)", p, octalMode(wantMode), octalMode(gotMode))
+		}
+	}
+
+	if wantTime, gotTime := e.ModTime.ToTime(), fi.ModTime(); !wantTime.Equal(gotTime) {
+		c.mismatch("time differs: %s (snapshot %s, restored %s)", p, wantTime.UTC().Format(time.RFC3339Nano), gotTime.UTC().Format(time.RFC3339Nano))
+	}
+
+	return true
+}
+
+// readListing reads a folder's entries as stored. Kopia's file system view
+// would replace each subfolder's time with the newest time in its subtree;
+// the stored listing has the folder's own.
+func (c *comparison) readListing(ctx context.Context, oid object.ID) ([]*snapshot.DirEntry, error) {
+	r, err := c.rep.OpenObject(ctx, oid)
+	if err != nil {
+		return nil, fmt.Errorf("open listing %v: %w", oid, err)
+	}
+	defer r.Close() //nolint:errcheck
+
+	var listing snapshot.DirManifest
+	if err := json.NewDecoder(r).Decode(&listing); err != nil {
+		return nil, fmt.Errorf("decode listing %v: %w", oid, err)
+	}
+
+	if listing.StreamType != directoryStreamType {
+		return nil, fmt.Errorf("object %v is not a folder listing", oid)
+	}
+
+	return listing.Entries, nil
+}
+
+// maxLinkTarget bounds a link target read from the vault; Linux allows 4 KiB.
+const maxLinkTarget = 64 << 10
+
+func (c *comparison) readAll(ctx context.Context, oid object.ID) ([]byte, error) {
+	r, err := c.rep.OpenObject(ctx, oid)
+	if err != nil {
+		return nil, fmt.Errorf("open object %v: %w", oid, err)
+	}
+	defer r.Close() //nolint:errcheck
+
+	b, err := io.ReadAll(io.LimitReader(r, maxLinkTarget))
+	if err != nil {
+		return nil, fmt.Errorf("read object %v: %w", oid, err)
+	}
+
+	return b, nil
+}
+
+// compareContents compares the contents of a random samplePercent of the
+// comparable files, at least one, workers at a time.
+func (c *comparison) compareContents(ctx context.Context, samplePercent float64, workers int) error {
+	n := len(c.files)
+	if n == 0 {
+		return nil
+	}
+
+	k := min(n, max(1, int(math.Ceil(float64(n)*samplePercent/100))))
+
+	sample := c.files
+	if k < n {
+		// in the order of the walk, so mismatches are reported in it
+		picked := rand.Perm(n)[:k]
+		slices.Sort(picked)
+
+		sample = make([]fileToCompare, k)
+		for i, j := range picked {
+			sample[i] = c.files[j]
+		}
+	}
+
+	found := make([]string, len(sample))
+
+	var compared, compBytes atomic.Int64
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+
+	for i, f := range sample {
+		if gctx.Err() != nil {
+			break
+		}
+
+		g.Go(func() error {
+			n, diff, err := c.compareFile(gctx, f)
+			if err != nil {
+				return err
+			}
+
+			compared.Add(1)
+			compBytes.Add(n)
+			found[i] = diff
+
+			return nil
+		})
+	}
+
+	if err := g.Wait(); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("compare cancelled: %w", ctxErr)
+		}
+
+		return err
+	}
+
+	c.res.Compared, c.res.Bytes = compared.Load(), compBytes.Load()
+
+	for _, diff := range found {
+		if diff != "" {
+			c.mismatch("%s", diff)
+		}
+	}
+
+	return nil
+}
+
+// compareFile compares one file's content in the vault with the restored
+// file, and returns the bytes compared and the difference found, if any.
+func (c *comparison) compareFile(ctx context.Context, f fileToCompare) (int64, string, error) {
+	r, err := c.rep.OpenObject(ctx, f.oid)
+	if err != nil {
+		return 0, "", fmt.Errorf("open %s in snapshot: %w", f.path, err)
+	}
+	defer r.Close() //nolint:errcheck
+
+	// O_NOFOLLOW: the walk saw a regular file here; if it has been swapped
+	// for a link since, the link is not followed. O_NONBLOCK: nor does a
+	// FIFO swapped in block the open.
+	local, err := os.OpenFile(c.local(f.path), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return 0, fmt.Sprintf("cannot read: %s (%v)", f.path, unwrapPathError(err)), nil
+	}
+	defer local.Close() //nolint:errcheck
+
+	want := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
+	defer copyBuffers.Put(want)
+
+	got := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
+	defer copyBuffers.Put(got)
+
+	var offset int64
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return offset, "", err //nolint:wrapcheck
+		}
+
+		n, err := io.ReadFull(r, *want)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return offset, "", fmt.Errorf("read %s in snapshot: %w", f.path, err)
+		}
+
+		// Reading a full buffer from the restored file, even when the
+		// vault's content ended, shows a restored file that is longer.
+		m, err := io.ReadFull(local, *got)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return offset, fmt.Sprintf("cannot read: %s (%v)", f.path, unwrapPathError(err)), nil
+		}
+
+		if i := firstDifference((*want)[:n], (*got)[:m]); i >= 0 {
+			return offset + int64(i), fmt.Sprintf("content differs: %s (from byte %d)", f.path, offset+int64(i)), nil
+		}
+
+		offset += int64(n)
+
+		if n < len(*want) {
+			return offset, "", nil
+		}
+	}
+}
+
+// firstDifference returns the index of the first byte where a and b differ,
+// counting the end of the shorter as a difference, or -1 when they are
+// equal.
+func firstDifference(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+
+	return n
+}
+
+func entryTypeName(t snapshot.EntryType) string {
+	switch t {
+	case snapshot.EntryTypeDirectory:
+		return "folder"
+	case snapshot.EntryTypeFile:
+		return "file"
+	case snapshot.EntryTypeSymlink:
+		return "symlink"
+	}
+
+	return "unknown"
+}
+
+func fileTypeName(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "folder"
+	case m.IsRegular():
+		return "file"
+	case m&os.ModeSymlink != 0:
+		return "symlink"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+
+	return "special file"
+}
+
+// octalMode writes permission bits the way chmod takes them, such as 0644
+// or 4755.
+func octalMode(m os.FileMode) string {
+	bits := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+
+	if m&os.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+
+	if m&os.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+
+	return fmt.Sprintf("%04o", bits)
+}
+
+// unwrapPathError drops the path an *os.PathError repeats, since every
+// mismatch names its path already.
+func unwrapPathError(err error) error {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+
+	return err
+}

@@ -161,3 +161,17 @@ func (c *Client) RestoreMetadata(ctx context.Context, id string) (out map[string
 func (c *Client) Logs(ctx context.Context, jobID string) (out []vigil.LogLine, err error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(jobID)+"/logs", nil, &out)
 }
+
+func (c *Client) StartRestoreTest(ctx context.Context, req StartRestoreTestRequest) (out vigil.RestoreJob, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/restore-tests", req, &out)
+}
+
+func (c *Client) ReportValidation(ctx context.Context, id string, req ValidationReport) (out vigil.RestoreJob, err error) {
+	return out, c.do(ctx, http.MethodPut, "/api/v1/restore-jobs/"+url.PathEscape(id)+"/validation", req, &out)
+}
+
+// Events returns events after the seq in q's "since" (the newest ones
+// without it), with their deliveries; "wait" long-polls.
+func (c *Client) Events(ctx context.Context, q url.Values) (out EventPage, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/events?"+q.Encode(), nil, &out)
+}

@@ -45,6 +45,9 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, tok
 	s.handle("POST /api/v1/restore-jobs", s.startRestore)
 	s.handle("GET /api/v1/restore-jobs", s.listRestoreJobs)
 	s.handle("GET /api/v1/restore-jobs/{id}", s.getRestoreJob)
+	s.handle("PUT /api/v1/restore-jobs/{id}/validation", s.reportValidation)
+	s.handle("POST /api/v1/restore-tests", s.startRestoreTest)
+	s.handle("GET /api/v1/events", s.listEvents)
 	s.handle("GET /api/v1/recovery-points", s.listRecoveryPoints)
 	s.handle("GET /api/v1/recovery-points/{id}", s.getRecoveryPoint)
 	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
@@ -107,7 +110,10 @@ func statusOf(err error) int {
 	var he *httpError
 	var unknown *worker.UnknownNameError
 	var invalid *worker.InvalidError
+	var conflict *worker.ConflictError
 	switch {
+	case errors.As(err, &conflict):
+		return http.StatusConflict
 	case errors.As(err, &he):
 		return he.status
 	case errors.As(err, &unknown), errors.Is(err, vigil.ErrNotFound):
@@ -229,7 +235,7 @@ func (s *Server) startRestore(r *http.Request) (any, error) {
 
 func (s *Server) listRestoreJobs(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	f := catalog.RestoreJobFilter{Resource: q.Get("resource"), RecoveryPointID: q.Get("recovery_point_id")}
+	f := catalog.RestoreJobFilter{Resource: q.Get("resource"), RecoveryPointID: q.Get("recovery_point_id"), RestoreTest: q.Get("restore_test") == "true"}
 	for _, st := range q["status"] {
 		f.Status = append(f.Status, vigil.RestoreJobStatus(strings.ToUpper(st)))
 	}
@@ -324,4 +330,50 @@ func limit(s string) (int, error) {
 		return 0, badRequest("limit %q must be a whole number", s)
 	}
 	return n, nil
+}
+
+func (s *Server) startRestoreTest(r *http.Request) (any, error) {
+	var req StartRestoreTestRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Resource == "" {
+		return nil, badRequest("a restore test needs a resource")
+	}
+	return s.engine.StartRestoreTest(r.Context(), worker.RestoreTestRequest{Resource: req.Resource, RecoveryPointID: req.RecoveryPointID, Plan: req.Plan})
+}
+
+func (s *Server) reportValidation(r *http.Request) (any, error) {
+	var req ValidationReport
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return s.engine.ReportValidation(r.Context(), r.PathValue("id"), req.Status, req.Message)
+}
+
+// maxEventWait caps a long poll, below common proxy idle timeouts.
+const maxEventWait = 55 * time.Second
+
+func (s *Server) listEvents(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	eq := worker.EventQuery{JobID: q.Get("job_id"), Resource: q.Get("resource")}
+	var err error
+	if v := q.Get("since"); v != "" {
+		if eq.AfterSeq, err = strconv.ParseInt(v, 10, 64); err != nil || eq.AfterSeq < 0 {
+			return nil, badRequest("since %q must be an event sequence number", v)
+		}
+	}
+	if eq.Limit, err = limit(q.Get("limit")); err != nil {
+		return nil, err
+	}
+	if v := q.Get("wait"); v != "" {
+		if eq.Wait, err = time.ParseDuration(v); err != nil || eq.Wait < 0 {
+			return nil, badRequest("wait %q must be a duration such as 30s", v)
+		}
+		eq.Wait = min(eq.Wait, maxEventWait)
+	}
+	for _, t := range q["type"] {
+		eq.Types = append(eq.Types, vigil.EventType(strings.ToUpper(t)))
+	}
+	return s.engine.ListEvents(r.Context(), eq)
 }

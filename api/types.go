@@ -3,6 +3,11 @@
 // share the types in this package, so they cannot drift apart.
 package api
 
+import (
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/worker"
+)
+
 // StartBackupRequest is the body of POST /api/v1/backup-jobs.
 type StartBackupRequest struct {
 	Resource string `json:"resource"`
@@ -15,6 +20,23 @@ type StartBackupRequest struct {
 type StartRestoreRequest struct {
 	RecoveryPointID string            `json:"recovery_point_id"`
 	Metadata        map[string]string `json:"metadata,omitempty"`
+}
+
+// StartRestoreTestRequest is the body of POST /api/v1/restore-tests.
+type StartRestoreTestRequest struct {
+	Resource string `json:"resource"`
+	// RecoveryPointID picks the recovery point; empty tests the latest.
+	RecoveryPointID string `json:"recovery_point_id,omitempty"`
+	// Plan is the restore testing plan whose settings the test uses; empty
+	// means the on-demand defaults (5 minute validation window).
+	Plan string `json:"plan,omitempty"`
+}
+
+// ValidationReport is the body of PUT /api/v1/restore-jobs/{id}/validation:
+// a verdict from validation logic outside vigil.
+type ValidationReport struct {
+	Status  vigil.ValidationStatus `json:"status"`
+	Message string                 `json:"message"`
 }
 
 // VerifyRequest is the body of POST /api/v1/vaults/{name}/verify.
@@ -54,3 +76,7 @@ type Error struct {
 	// Message says what went wrong and what to do next.
 	Message string `json:"error"`
 }
+
+// EventPage is the body of GET /api/v1/events: events oldest first, and
+// the outcome of their deliveries to notifications.
+type EventPage = worker.EventPage

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -73,20 +72,4 @@ func runRestoreStart(cmd *cobra.Command, g *globalOptions, opts restoreStartOpti
 		return jobEnded("restore", job.ID, string(job.Status), job.StatusMessage)
 	}
 	return nil
-}
-
-func (g *globalOptions) printRestoreJobs(jobs []vigil.RestoreJob, list bool) error {
-	if g.JSON {
-		if !list {
-			return g.printJSON(jobs[0])
-		}
-		return g.printJSON(jobs)
-	}
-	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSTATUS\tRECOVERY POINT\tRESOURCE\tCREATED RESOURCE\tLOCATION\tCREATED\tMESSAGE")
-	for _, j := range jobs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Status, j.RecoveryPointID, j.Resource,
-			j.CreatedResourceID, j.CreatedResourceLocation, formatTime(&j.CreatedAt), j.StatusMessage)
-	}
-	return w.Flush()
 }

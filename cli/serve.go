@@ -89,6 +89,9 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data_dir: %w", err)
 	}
+	// The secrets are read; no program vigil starts (a restored app, a
+	// validator, a notification command) inherits them.
+	cfg.UnsetSecretEnv()
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err

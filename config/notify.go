@@ -224,3 +224,29 @@ func readSecret(field, what, env, file string) (string, error) {
 	}
 	return s, nil
 }
+
+// SecretEnv lists the environment variables the config reads secrets from.
+func (c *Config) SecretEnv() []string {
+	var names []string
+	for _, v := range c.Vaults {
+		names = append(names, v.PasswordEnv)
+	}
+	for _, n := range c.Notifications {
+		if n.Webhook != nil {
+			names = append(names, n.Webhook.SecretEnv)
+		}
+		if n.Email != nil {
+			names = append(names, n.Email.PasswordEnv)
+		}
+	}
+	return slices.DeleteFunc(names, func(s string) bool { return s == "" })
+}
+
+// UnsetSecretEnv removes the secret variables from this process's
+// environment, once LoadPasswords has read them, so that the programs vigil
+// starts do not inherit them.
+func (c *Config) UnsetSecretEnv() {
+	for _, name := range c.SecretEnv() {
+		os.Unsetenv(name)
+	}
+}

@@ -109,7 +109,8 @@ const (
 type RestoreTestPlan struct {
 	Name string `yaml:"name"`
 	// OnBackupCompleted tests each new recovery point as soon as its
-	// backup completes.
+	// backup completes. A plan with neither this nor a schedule runs only
+	// on demand (vigil restore-test start --plan NAME).
 	OnBackupCompleted bool `yaml:"on_backup_completed"`
 	// Schedule (cron) tests a recovery point chosen by RecoveryPoint among
 	// those of the last SelectionWindowDays; a test not started within
@@ -330,9 +331,6 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 		checkName(add, f, "restore testing plan", p.Name, seen)
 		if p.Name == "on-demand" {
 			add(f+".name", "\"on-demand\" names restore tests started by hand: pick another name")
-		}
-		if !p.OnBackupCompleted && p.Schedule == "" {
-			add(f, "plan %q never runs: set on_backup_completed: true, a schedule, or both", p.Name)
 		}
 		if p.Schedule != "" {
 			if s, err := parseSchedule(p.Schedule, p.Timezone); err != nil {

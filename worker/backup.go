@@ -108,7 +108,9 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	job.Status = vigil.BackupRunning
 	job.StartedAt = ptr(now())
 	job.Node = e.cfg.Node
-	if err := e.catalog.UpdateBackupJob(ctx, &job); err != nil {
+	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, &job) },
+		backupEvent(vigil.EventBackupJobStarted, &job))
+	if err != nil {
 		return err
 	}
 
@@ -167,12 +169,18 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	job.RecoveryPointID = rp.ID
 	job.Bytes, job.Files, job.PercentDone = result.Bytes, result.Files, 100
 	job.CompletedAt = &done
-	err = e.catalog.InTx(context.WithoutCancel(ctx), func(tx *catalog.Tx) error {
+	// The restore tests of the new recovery point are queued in the same
+	// transaction: a completed backup is never left untested because vigil
+	// died right after it.
+	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
 		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
 			return err
 		}
-		return tx.UpdateBackupJob(ctx, &job)
-	})
+		if err := tx.UpdateBackupJob(ctx, &job); err != nil {
+			return err
+		}
+		return e.queueTestsOnBackup(ctx, tx, &rp)
+	}, backupEvent(vigil.EventBackupJobCompleted, &job))
 	if err != nil {
 		return fmt.Errorf("record completed backup: %w", err)
 	}
@@ -189,7 +197,9 @@ func (e *Engine) endBackup(ctx context.Context, job *vigil.BackupJob, status vig
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
-	if err := e.catalog.UpdateBackupJob(context.WithoutCancel(ctx), job); err != nil {
+	err := e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, job) },
+		backupEvent(vigil.EventBackupJobFailed, job))
+	if err != nil {
 		return fmt.Errorf("record backup job status: %w", err)
 	}
 	e.jobLog(ctx, job.ID, "%s: %s", status, msg)

@@ -43,6 +43,10 @@ type Engine struct {
 
 	// progressEvery is how often a running job writes its progress.
 	progressEvery time.Duration
+
+	// stopCleanup ends cleanupLoop; cleanupDone closes when it has.
+	stopCleanup context.CancelFunc
+	cleanupDone chan struct{}
 }
 
 // Options tunes an Engine.
@@ -76,6 +80,8 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	river.AddWorker(workers, &expireWorker{e: e})
 	river.AddWorker(workers, &maintainWorker{e: e})
 	river.AddWorker(workers, &planWorker{e: e})
+	river.AddWorker(workers, &testPlanWorker{e: e})
+	river.AddWorker(workers, &deliverWorker{e: e})
 
 	rcfg := &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
@@ -124,9 +130,20 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.endInterrupted(ctx); err != nil {
 		return err
 	}
+	// Restore tests a crash interrupted end now, and their instances go,
+	// before any new test starts.
+	if err := e.sweepRestoreTests(ctx, true); err != nil {
+		e.logger.Error("clean up restore tests left by the last run", "err", err)
+	}
 	if err := e.start(ctx); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopCleanup, e.cleanupDone = cancel, make(chan struct{})
+	go func() {
+		defer close(e.cleanupDone)
+		e.cleanupLoop(cctx)
+	}()
 	return nil
 }
 
@@ -134,6 +151,10 @@ func (e *Engine) Start(ctx context.Context) error {
 // closes the vaults.
 func (e *Engine) Stop(ctx context.Context) error {
 	err := e.stop(ctx)
+	if e.stopCleanup != nil {
+		e.stopCleanup()
+		<-e.cleanupDone
+	}
 	e.vaultsMu.Lock()
 	defer e.vaultsMu.Unlock()
 	for name, v := range e.vaults {

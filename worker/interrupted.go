@@ -32,6 +32,9 @@ func (e *Engine) endInterrupted(ctx context.Context) error {
 		return fmt.Errorf("list interrupted restore jobs: %w", err)
 	}
 	for _, job := range restores {
+		if job.RestoreTest {
+			continue // sweepRestoreTests ends it and deletes its copy
+		}
 		if err := e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore); err != nil {
 			return err
 		}

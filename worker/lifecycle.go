@@ -65,6 +65,16 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 			&river.PeriodicJobOpts{ID: "plan:" + p.Name},
 		))
 	}
+	for _, p := range e.cfg.RestoreTesting {
+		if p.Cron == nil {
+			continue
+		}
+		jobs = append(jobs, river.NewPeriodicJob(
+			p.Cron,
+			func() (river.JobArgs, *river.InsertOpts) { return TestPlanArgs{Plan: p.Name}, nil },
+			&river.PeriodicJobOpts{ID: "test-plan:" + p.Name},
+		))
+	}
 	return jobs
 }
 
@@ -127,7 +137,14 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 		return fmt.Errorf("delete snapshot of recovery point %s: %w", rp.ID, err)
 	}
 	rp.Status = vigil.RecoveryPointExpired
-	if err := e.catalog.UpdateRecoveryPoint(ctx, rp); err != nil {
+	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRecoveryPoint(ctx, rp) },
+		event{vigil.Event{
+			Type: vigil.EventRecoveryPointExpired, Resource: rp.Resource, JobID: rp.BackupJobID, RecoveryPointID: rp.ID,
+			Subject: fmt.Sprintf("Recovery point %s of %s expired", rp.ID, rp.Resource),
+			Message: fmt.Sprintf("Recovery point %s of %s %q (backed up %s) reached its expiry %s and was deleted from vault %q.",
+				rp.ID, rp.ResourceType, rp.Resource, rp.CreatedAt.Format(time.RFC3339), rp.ExpireAt.Format(time.RFC3339), rp.Vault),
+		}, rp})
+	if err != nil {
 		return fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
 	}
 	e.jobLog(ctx, rp.BackupJobID, "recovery point %s expired (expire_at %s) and was deleted from vault %q",

@@ -177,6 +177,9 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	if err != nil {
 		return err
 	}
+	if job.RestoreTest {
+		return e.runRestoreTest(ctx, &job)
+	}
 	switch {
 	case job.Status.Final():
 		return nil
@@ -193,7 +196,9 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	job.Status = vigil.RestoreRunning
 	job.StartedAt = ptr(now())
 	job.Node = e.cfg.Node
-	if err := e.catalog.UpdateRestoreJob(ctx, &job); err != nil {
+	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
+		restoreEvent(vigil.EventRestoreJobStarted, &job))
+	if err != nil {
 		return err
 	}
 	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
@@ -217,7 +222,9 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	job.Status = vigil.RestoreCompleted
 	job.CompletedAt = ptr(now())
 	job.CreatedResourceLocation = target
-	if err := e.catalog.UpdateRestoreJob(context.WithoutCancel(ctx), &job); err != nil {
+	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
+		restoreEvent(vigil.EventRestoreJobCompleted, &job))
+	if err != nil {
 		return fmt.Errorf("record completed restore: %w", err)
 	}
 	e.jobLog(ctx, job.ID, "completed in %s: %d files, %d folders, %d symlinks, %d bytes into %s",
@@ -241,7 +248,9 @@ func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status v
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
-	if err := e.catalog.UpdateRestoreJob(ctx, job); err != nil {
+	err := e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
+		restoreEvent(vigil.EventRestoreJobFailed, job))
+	if err != nil {
 		return fmt.Errorf("record restore job status: %w", err)
 	}
 	e.jobLog(ctx, job.ID, "%s: %s", status, msg)

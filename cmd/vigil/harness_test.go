@@ -49,6 +49,8 @@ type testEnv struct {
 	listen    string
 	server    *exec.Cmd
 	serverLog *bytes.Buffer
+	// env is added to the environment of every vigil command.
+	env []string
 }
 
 type envOptions struct {
@@ -105,13 +107,14 @@ func (e *testEnv) environ() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "VIGIL_CONFIG="+e.config, "VIGIL_VAULT_PASSWORD="+e.password)
+	env = append(env, "VIGIL_CONFIG="+e.config, "VIGIL_VAULT_PASSWORD="+e.password)
+	return append(env, e.env...)
 }
 
-// serve starts `vigil serve` and waits until it answers.
-func (e *testEnv) serve() {
+// serve starts `vigil serve` with args and waits until it answers.
+func (e *testEnv) serve(args ...string) {
 	e.t.Helper()
-	cmd := exec.Command(vigilBin, "serve")
+	cmd := exec.Command(vigilBin, append([]string{"serve"}, args...)...)
 	cmd.Env = e.environ()
 	e.serverLog = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = e.serverLog, e.serverLog

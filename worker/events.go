@@ -1,0 +1,245 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/notify"
+)
+
+// DeliverArgs sends one event to one notification. It is queued in the
+// transaction that records the event, so no event is ever left undelivered
+// because vigil died in between; River retries it with the notification's
+// backoff.
+type DeliverArgs struct {
+	Seq          int64  `json:"seq"`
+	Notification string `json:"notification"`
+}
+
+func (DeliverArgs) Kind() string { return "vigil.deliver" }
+
+// emit records ev in tx and queues its delivery to every notification that
+// subscribes to its type. data, the record the event is about, is stored
+// with it as JSON.
+func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event, data any) error {
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", ev.Type, err)
+		}
+		ev.Data = b
+	}
+	if err := tx.InsertEvent(ctx, &ev); err != nil {
+		return err
+	}
+	for _, n := range e.cfg.Notifications {
+		if !n.Wants(ev.Type) {
+			continue
+		}
+		d := vigil.Delivery{EventSeq: ev.Seq, Notification: n.Name, Status: vigil.DeliveryPending, UpdatedAt: ev.Time}
+		if err := tx.PutDelivery(ctx, &d); err != nil {
+			return err
+		}
+		opts := &river.InsertOpts{MaxAttempts: n.Retry.Attempts}
+		if err := e.insertTx(ctx, tx, DeliverArgs{Seq: ev.Seq, Notification: n.Name}, opts); err != nil {
+			return fmt.Errorf("queue delivery of event %d to %s: %w", ev.Seq, n.Name, err)
+		}
+	}
+	return nil
+}
+
+// record runs update and emits the events in one transaction: the state
+// change and its events exist together or not at all.
+//
+// It runs even when ctx is cancelled: a final status must be written while
+// vigil stops.
+func (e *Engine) record(ctx context.Context, update func(ctx context.Context, tx *catalog.Tx) error, events ...event) error {
+	ctx = context.WithoutCancel(ctx)
+	return e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+		if err := update(ctx, tx); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := e.emit(ctx, tx, ev.Event, ev.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// event is an event to emit with the record it is about.
+type event struct {
+	vigil.Event
+	data any
+}
+
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	e *Engine
+}
+
+func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return 2 * time.Minute }
+
+// NextRetry waits as the notification's retry rule says.
+func (w *deliverWorker) NextRetry(rj *river.Job[DeliverArgs]) time.Time {
+	n, ok := w.e.cfg.Notification(rj.Args.Notification)
+	if !ok {
+		return time.Now()
+	}
+	return time.Now().Add(notify.Backoff(n.Retry, rj.Attempt))
+}
+
+func (w *deliverWorker) Work(ctx context.Context, rj *river.Job[DeliverArgs]) error {
+	e := w.e
+	n, ok := e.cfg.Notification(rj.Args.Notification)
+	if !ok {
+		return river.JobCancel(fmt.Errorf("notification %q is no longer configured", rj.Args.Notification))
+	}
+	events, err := e.catalog.ListEvents(ctx, catalog.EventFilter{AfterSeq: rj.Args.Seq - 1, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 || events[0].Seq != rj.Args.Seq {
+		return river.JobCancel(fmt.Errorf("event %d is not in the catalog", rj.Args.Seq))
+	}
+	sendErr := notify.Send(ctx, n, events[0])
+	d := vigil.Delivery{EventSeq: rj.Args.Seq, Notification: n.Name, Attempts: rj.Attempt, Status: vigil.DeliveryDelivered}
+	switch {
+	case sendErr == nil:
+	case rj.Attempt >= rj.MaxAttempts:
+		d.Status, d.LastError = vigil.DeliveryFailed, fmt.Sprintf("gave up after %d attempts: %v", rj.Attempt, sendErr)
+	default:
+		d.Status, d.LastError = vigil.DeliveryRetrying, sendErr.Error()
+	}
+	if err := e.catalog.PutDelivery(context.WithoutCancel(ctx), &d); err != nil {
+		return errors.Join(sendErr, err)
+	}
+	if sendErr != nil {
+		e.logger.Warn("notification delivery failed", "notification", n.Name, "event", rj.Args.Seq, "attempt", rj.Attempt, "err", sendErr)
+		if d.Status == vigil.DeliveryFailed {
+			return river.JobCancel(sendErr)
+		}
+	}
+	return sendErr
+}
+
+// EventPage is what ListEvents returns: events with their deliveries.
+type EventPage struct {
+	Events     []vigil.Event    `json:"events"`
+	Deliveries []vigil.Delivery `json:"deliveries"`
+}
+
+// EventQuery selects events for the API.
+type EventQuery struct {
+	AfterSeq int64
+	JobID    string
+	Resource string
+	Types    []vigil.EventType
+	Limit    int
+	// Wait, when no event matches, waits up to this long for one (a long
+	// poll, for `vigil events tail`).
+	Wait time.Duration
+}
+
+// ListEvents returns events after q.AfterSeq, oldest first, with the
+// outcome of their deliveries. Without AfterSeq it returns the newest
+// q.Limit events.
+func (e *Engine) ListEvents(ctx context.Context, q EventQuery) (EventPage, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 1000
+	}
+	for _, t := range q.Types {
+		if !validEventType(t) {
+			return EventPage{}, invalidf("unknown event type %q (known: %v)", t, vigil.EventTypes)
+		}
+	}
+	f := catalog.EventFilter{AfterSeq: q.AfterSeq, JobID: q.JobID, Resource: q.Resource, Types: q.Types, Limit: q.Limit, Newest: q.AfterSeq == 0}
+	deadline := time.Now().Add(q.Wait)
+	for {
+		events, err := e.catalog.ListEvents(ctx, f)
+		if err != nil {
+			return EventPage{}, err
+		}
+		if len(events) > 0 || !time.Now().Before(deadline) {
+			page := EventPage{Events: events, Deliveries: []vigil.Delivery{}}
+			if len(events) > 0 {
+				page.Deliveries, err = e.catalog.ListDeliveries(ctx, events[0].Seq, events[len(events)-1].Seq)
+			}
+			return page, err
+		}
+		select {
+		case <-ctx.Done():
+			return EventPage{Events: []vigil.Event{}, Deliveries: []vigil.Delivery{}}, nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func validEventType(t vigil.EventType) bool {
+	for _, k := range vigil.EventTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// backupEvent reports a backup job's change of status.
+func backupEvent(t vigil.EventType, job *vigil.BackupJob) event {
+	ev := vigil.Event{Type: t, Resource: job.Resource, JobID: job.ID, RecoveryPointID: job.RecoveryPointID}
+	switch t {
+	case vigil.EventBackupJobStarted:
+		ev.Subject = fmt.Sprintf("Backup of %s started", job.Resource)
+		ev.Message = fmt.Sprintf("Backup job %s of %s %q into vault %q started on node %s (created by %s).",
+			job.ID, job.ResourceType, job.Resource, job.Vault, job.Node, job.CreatedBy)
+	case vigil.EventBackupJobCompleted:
+		ev.Subject = fmt.Sprintf("Backup of %s completed: recovery point %s", job.Resource, job.RecoveryPointID)
+		ev.Message = fmt.Sprintf("Backup job %s of %s %q into vault %q completed: recovery point %s, %d files, %d bytes, in %s.",
+			job.ID, job.ResourceType, job.Resource, job.Vault, job.RecoveryPointID, job.Files, job.Bytes, jobDuration(job.StartedAt, job.CompletedAt))
+	default:
+		ev.Subject = fmt.Sprintf("Backup of %s %s", job.Resource, job.Status)
+		ev.Message = fmt.Sprintf("Backup job %s of %s %q into vault %q ended %s: %s\nNo recovery point was made.",
+			job.ID, job.ResourceType, job.Resource, job.Vault, job.Status, job.StatusMessage)
+	}
+	return event{ev, job}
+}
+
+// restoreEvent reports a restore job's change of status.
+func restoreEvent(t vigil.EventType, job *vigil.RestoreJob) event {
+	ev := vigil.Event{Type: t, Resource: job.Resource, JobID: job.ID, RecoveryPointID: job.RecoveryPointID}
+	kind := "Restore"
+	if job.RestoreTest {
+		kind = "Restore test"
+	}
+	switch t {
+	case vigil.EventRestoreJobStarted:
+		ev.Subject = fmt.Sprintf("Restore of %s started", job.Resource)
+		ev.Message = fmt.Sprintf("%s job %s of recovery point %s (%s %q) into new resource %s started on node %s (created by %s).",
+			kind, job.ID, job.RecoveryPointID, job.ResourceType, job.Resource, job.CreatedResourceID, job.Node, job.CreatedBy)
+	case vigil.EventRestoreJobCompleted:
+		ev.Subject = fmt.Sprintf("Restore of %s completed", job.Resource)
+		ev.Message = fmt.Sprintf("%s job %s restored recovery point %s (%s %q) into new resource %s at %s in %s.",
+			kind, job.ID, job.RecoveryPointID, job.ResourceType, job.Resource, job.CreatedResourceID, job.CreatedResourceLocation,
+			jobDuration(job.StartedAt, job.CompletedAt))
+	default:
+		ev.Subject = fmt.Sprintf("Restore of %s %s", job.Resource, job.Status)
+		ev.Message = fmt.Sprintf("%s job %s of recovery point %s (%s %q) ended %s: %s",
+			kind, job.ID, job.RecoveryPointID, job.ResourceType, job.Resource, job.Status, job.StatusMessage)
+	}
+	return event{ev, job}
+}
+
+func jobDuration(start, end *time.Time) string {
+	if start == nil || end == nil {
+		return "?"
+	}
+	return end.Sub(*start).Round(time.Millisecond).String()
+}

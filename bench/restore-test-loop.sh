@@ -97,8 +97,18 @@ serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "$VIGIL_SERVER/healthz" >/dev/null && break; sleep 0.1; done
 
+# wait_tests waits until no restore test is still running or cleaning up.
+wait_tests() {
+	until "$vigil" jobs list --type restore --json |
+		jq -e 'all(.[]; .deletion_status == "SUCCESSFUL" or .deletion_status == "FAILED")' >/dev/null; do
+		sleep 0.5
+	done
+}
+
 # The first backup (and its test) is untimed.
 "$vigil" backup start --resource go-app --vault bench --wait >/dev/null
+sleep 1
+wait_tests
 
 # vigil_loop backs up and follows the test; prints measure/seconds lines.
 vigil_loop() {
@@ -106,18 +116,22 @@ vigil_loop() {
 	local bj rp rj
 	bj=$("$vigil" backup start --resource go-app --vault bench --wait --json)
 	rp=$(jq -r .recovery_point_id <<<"$bj")
+	# Polling only decides when the script notices: the loop is timed
+	# from the events' own times. It polls slowly so as not to take CPU
+	# from the loop it measures.
 	rj=""
 	while [ -z "$rj" ]; do
 		rj=$("$vigil" jobs list --type restore --json | jq -r --arg rp "$rp" '[.[] | select(.recovery_point_id == $rp)][0].id // empty')
-		[ -n "$rj" ] || sleep 0.05
+		[ -n "$rj" ] || sleep 0.5
 	done
-	until "$vigil" events list --job "$rj" --type RESTORE_TEST_STATUS --json | jq -e '.events | length > 0' >/dev/null; do sleep 0.05; done
+	until "$vigil" events list --job "$rj" --type RESTORE_TEST_STATUS --json | jq -e '.events | length > 0' >/dev/null; do sleep 0.5; done
 	local job events completed status
 	job=$("$vigil" jobs show "$rj" --json)
 	[ "$(jq -r .validation_status <<<"$job")" = SUCCESSFUL ] || { echo "restore test $rj: $(jq -r .validation_message <<<"$job")" >&2; exit 1; }
 	events=$("$vigil" events list --json --limit 1000)
 	completed=$(jq -r --arg bj "$(jq -r .id <<<"$bj")" '.events[] | select(.type == "BACKUP_JOB_COMPLETED" and .job_id == $bj) | .time' <<<"$events")
 	status=$(jq -r --arg rj "$rj" '.events[] | select(.type == "RESTORE_TEST_STATUS" and .job_id == $rj) | .time' <<<"$events")
+	wait_tests
 	echo "loop_s $(python3 -c "from datetime import datetime as d; f=lambda s: d.fromisoformat(s.replace('Z','+00:00')); print('%.3f' % (f('$status')-f('$completed')).total_seconds())")"
 	jq -r '"restore_s \(.restore_seconds)\nstart_s \(.start_seconds)\nvalidate_s \(.validation_seconds)\ncleanup_s \(.cleanup_seconds)"' <<<"$job"
 }
@@ -130,10 +144,10 @@ restic backup -q "$source_dir" >/dev/null
 shell_loop() {
 	sync
 	local target="$work/shell-restore" t0 t1 t2 t3 t4 p pid
+	p=$(free_port)
 	t0=$(now)
 	restic restore -q latest --target "$target" >/dev/null
 	t1=$(now)
-	p=$(free_port)
 	python3 -m http.server "$p" --bind 127.0.0.1 --directory "$target$source_dir" >/dev/null 2>&1 &
 	pid=$!
 	t2=$(now)
@@ -181,7 +195,7 @@ done
 
 median() {
 	awk -F'\t' -v s="$1" -v m="$2" '$1 == s && $2 == m { print $3 }' "$results" | sort -n |
-		awk '{ v[NR] = $1 } END { if (NR == 0) { print "-" } else if (NR % 2) { print v[(NR + 1) / 2] } else { printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'
+		awk '{ v[NR] = $1 } END { if (NR == 0) { print "-" } else if (NR % 2) { printf "%.3f\n", v[(NR + 1) / 2] } else { printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'
 }
 files=$(find "$source_dir" -type f | wc -l)
 size=$(du -sh "$source_dir" | cut -f1)
@@ -194,6 +208,6 @@ for m in loop_s restore_s start_s validate_s cleanup_s; do
 	echo "| ${m%_s} | $(median vigil $m) s | $(median shell $m) s |"
 done
 echo
-echo "vigil's loop beyond its restore (median): $(awk -F'\t' '$1 == "vigil" && $2 == "loop_s" { l[++n] = $3 } $1 == "vigil" && $2 == "restore_s" { r[++k] = $3 } END { for (i = 1; i <= n; i++) print l[i] - r[i] }' "$results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') s"
+echo "vigil's loop beyond its restore (median): $(awk -F'\t' '$1 == "vigil" && $2 == "loop_s" { l[++n] = $3 } $1 == "vigil" && $2 == "restore_s" { r[++k] = $3 } END { for (i = 1; i <= n; i++) print l[i] - r[i] }' "$results" | sort -n | awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] }') s"
 echo
 echo "$concurrent tiny apps restore-tested at once: $ok SUCCESSFUL in $(secs $((t1 - t0))) s; left behind: $leaked_dirs folders, $leaked_procs processes"

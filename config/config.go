@@ -397,30 +397,34 @@ func (c *Config) ResourceNames() []string {
 
 // Vault returns the vault called name.
 func (c *Config) Vault(name string) (Vault, bool) {
-	for _, v := range c.Vaults {
-		if v.Name == name {
-			return v, true
-		}
-	}
-	return Vault{}, false
+	return byName(c.Vaults, name, func(v Vault) string { return v.Name })
 }
 
 // Resource returns the resource called name.
 func (c *Config) Resource(name string) (Resource, bool) {
-	for _, r := range c.Resources {
-		if r.Name == name {
-			return r, true
+	return byName(c.Resources, name, func(r Resource) string { return r.Name })
+}
+
+// byName returns the element of list called name.
+func byName[T any](list []T, name string, nameOf func(T) string) (T, bool) {
+	for _, v := range list {
+		if nameOf(v) == name {
+			return v, true
 		}
 	}
-	return Resource{}, false
+	var zero T
+	return zero, false
 }
 
 // PlanResources expands a plan's resource list ("*" means all).
-func (c *Config) PlanResources(p BackupPlan) []string {
-	if contains(p.Resources, "*") {
+func (c *Config) PlanResources(p BackupPlan) []string { return c.expandResources(p.Resources) }
+
+// expandResources expands a list of resource names in which "*" means all.
+func (c *Config) expandResources(names []string) []string {
+	if contains(names, "*") {
 		return c.ResourceNames()
 	}
-	return p.Resources
+	return names
 }
 
 // Expiry returns how long a plan's recovery points are kept (0: forever).

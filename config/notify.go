@@ -90,12 +90,7 @@ func (n Notification) Wants(t vigil.EventType) bool {
 
 // Notification returns the notification called name.
 func (c *Config) Notification(name string) (Notification, bool) {
-	for _, n := range c.Notifications {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return Notification{}, false
+	return byName(c.Notifications, name, func(n Notification) string { return n.Name })
 }
 
 func (n *Notification) setDefaults() {

@@ -153,21 +153,11 @@ func DefaultRestoreTestPlan() RestoreTestPlan {
 
 // RestoreTestPlan returns the restore testing plan called name.
 func (c *Config) RestoreTestPlan(name string) (RestoreTestPlan, bool) {
-	for _, p := range c.RestoreTesting {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return RestoreTestPlan{}, false
+	return byName(c.RestoreTesting, name, func(p RestoreTestPlan) string { return p.Name })
 }
 
 // TestPlanResources expands a restore testing plan's resource list.
-func (c *Config) TestPlanResources(p RestoreTestPlan) []string {
-	if contains(p.Resources, "*") {
-		return c.ResourceNames()
-	}
-	return p.Resources
-}
+func (c *Config) TestPlanResources(p RestoreTestPlan) []string { return c.expandResources(p.Resources) }
 
 func (p *RestoreTestPlan) setDefaults() {
 	d := DefaultRestoreTestPlan()

@@ -85,10 +85,12 @@ type Result struct {
 	Message string
 }
 
-// Retry delays.
+// Retry delays. They are short because how late a check notices that the
+// copy became ready adds straight to the recovery time the test measures;
+// an attempt against a local copy costs little.
 const (
-	firstRetryDelay = 50 * time.Millisecond
-	maxRetryDelay   = time.Second
+	firstRetryDelay = 10 * time.Millisecond
+	maxRetryDelay   = 250 * time.Millisecond
 	externalPoll    = 200 * time.Millisecond
 )
 

@@ -260,7 +260,7 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 
 	if res.Type == vigil.ResourceApp {
 		startAt := time.Now()
-		proc, err := inst.Start(res, func(line string) { e.jobLog(ctx, job.ID, "%s", line) })
+		proc, err := inst.Start(res, e.appLog(ctx, job.ID))
 		job.StartSeconds = time.Since(startAt).Seconds()
 		if err != nil {
 			return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}
@@ -287,6 +287,25 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 		verdict = validate.Result{Status: vigil.ValidationFailed, Message: "vigil was stopped during validation: " + verdict.Message}
 	}
 	return verdict
+}
+
+// maxAppLogLines caps how much of an app's output goes into the job log: a
+// chatty app (one line per request) must not fill the catalog. The last
+// lines are kept apart for the verdict when the app dies.
+const maxAppLogLines = 500
+
+// appLog returns the sink of a restored app's output lines.
+func (e *Engine) appLog(ctx context.Context, jobID string) func(string) {
+	n := 0
+	return func(line string) {
+		n++
+		switch {
+		case n <= maxAppLogLines:
+			e.jobLog(ctx, jobID, "%s", line)
+		case n == maxAppLogLines+1:
+			e.jobLog(ctx, jobID, "(the app's further output is not logged: %d lines is the limit)", maxAppLogLines)
+		}
+	}
 }
 
 // compareWithRecoveryPoint is the checksum validator: the restored files

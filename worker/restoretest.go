@@ -253,38 +253,69 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 			return j.ExternalValidation.Status, j.ExternalValidation.Message, true, nil
 		},
 	}
+	window := time.Duration(plan.ValidationWindow)
+	begin := time.Now()
+	defer func() { job.ValidationSeconds = time.Since(begin).Seconds() - job.StartSeconds }()
+	if res.Type != vigil.ResourceApp {
+		return stopped(ctx, validate.Run(ctx, res.Validate, target, window))
+	}
+
+	// An app's checksum checks run first, on the files as restored: what
+	// the app writes into its folder once it runs is not a difference.
+	var files, others []config.Validator
+	for _, v := range res.Validate {
+		if v.Checksum != nil {
+			files = append(files, v)
+		} else {
+			others = append(others, v)
+		}
+	}
+	var filesPassed string
+	if len(files) > 0 {
+		r := validate.Run(ctx, files, target, window)
+		if r.Status != vigil.ValidationSuccessful {
+			return stopped(ctx, r)
+		}
+		filesPassed = r.Message
+	}
+
+	startAt := time.Now()
+	proc, err := inst.Start(res, e.appLog(ctx, job.ID))
+	job.StartSeconds = time.Since(startAt).Seconds()
+	if err != nil {
+		return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}
+	}
+	target.Host, target.Port, target.URL = proc.Host(), proc.Port(), proc.URL()
+	job.CreatedResourceLocation = proc.URL()
+	// The instance's location is recorded at once, so a person looking at
+	// a running test can open it.
+	if err := e.catalog.UpdateRestoreJob(ctx, job); err != nil {
+		e.logger.Warn("record app location", "job", job.ID, "err", err)
+	}
+	e.jobLog(ctx, job.ID, "app started in %s at %s (%s)", seconds(job.StartSeconds), proc.URL(), inst.Dir)
+	if len(others) == 0 {
+		return validate.Result{Status: vigil.ValidationSuccessful, Message: filesPassed}
+	}
 	vctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	validationStart := time.Now()
-	defer func() { job.ValidationSeconds = time.Since(validationStart).Seconds() }()
-
-	if res.Type == vigil.ResourceApp {
-		startAt := time.Now()
-		proc, err := inst.Start(res, e.appLog(ctx, job.ID))
-		job.StartSeconds = time.Since(startAt).Seconds()
-		if err != nil {
-			return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}
+	go func() {
+		select {
+		case <-proc.Exited():
+			cancel(fmt.Errorf("the app %s before validation passed; its last output:\n%s", proc.ExitReason(), strings.Join(proc.LastLines(), "\n")))
+		case <-vctx.Done():
 		}
-		target.Host, target.Port, target.URL = proc.Host(), proc.Port(), proc.URL()
-		job.CreatedResourceLocation = proc.URL()
-		// The instance's location is recorded at once, so a person looking
-		// at a running test can open it.
-		if err := e.catalog.UpdateRestoreJob(ctx, job); err != nil {
-			e.logger.Warn("record app location", "job", job.ID, "err", err)
-		}
-		e.jobLog(ctx, job.ID, "app started in %s at %s (%s)", seconds(job.StartSeconds), proc.URL(), inst.Dir)
-		validationStart = time.Now()
-		go func() {
-			select {
-			case <-proc.Exited():
-				cancel(fmt.Errorf("the app %s before validation passed; its last output:\n%s", proc.ExitReason(), strings.Join(proc.LastLines(), "\n")))
-			case <-vctx.Done():
-			}
-		}()
+	}()
+	verdict := validate.Run(vctx, others, target, max(window-time.Since(begin), time.Millisecond))
+	if verdict.Status == vigil.ValidationSuccessful && filesPassed != "" {
+		verdict.Message = filesPassed + "; " + verdict.Message
 	}
-	verdict := validate.Run(vctx, res.Validate, target, time.Duration(plan.ValidationWindow))
+	return stopped(ctx, verdict)
+}
+
+// stopped rewords a verdict that vigil's own stop cut short.
+func stopped(ctx context.Context, verdict validate.Result) validate.Result {
 	if ctx.Err() != nil && verdict.Status != vigil.ValidationSuccessful {
-		verdict = validate.Result{Status: vigil.ValidationFailed, Message: "vigil was stopped during validation: " + verdict.Message}
+		return validate.Result{Status: vigil.ValidationFailed, Message: "vigil was stopped during validation: " + verdict.Message}
 	}
 	return verdict
 }

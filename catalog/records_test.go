@@ -197,10 +197,14 @@ func TestRestoreJob(t *testing.T) {
 
 			full.Status, full.Node, full.Metadata = vigil.RestoreCompleted, "", nil
 			full.StartedAt, full.CompletedAt = nil, new(at(9))
-			full.KeepUntil, full.ExternalValidation, full.RestoreTest = nil, nil, false
+			full.KeepUntil, full.RestoreTest = nil, false
+			reported := full.ExternalValidation
+			full.ExternalValidation = nil
 			requireNoError(t, c.UpdateRestoreJob(ctx, &full))
 			got, err = c.GetRestoreJob(ctx, full.ID)
 			requireNoError(t, err)
+			// An update never erases a reported verdict.
+			full.ExternalValidation = reported
 			requireEqual(t, got, full)
 		})
 

@@ -33,7 +33,7 @@ const (
 		created_at = ?, started_at = ?, completed_at = ?,
 		restore_test = ?, validation_status = ?, validation_message = ?, deletion_status = ?, deletion_message = ?, keep_until = ?,
 		restore_seconds = ?, start_seconds = ?, validation_seconds = ?, cleanup_seconds = ?, total_seconds = ?,
-		recovery_point_age_seconds = ?, external_validation = ?
+		recovery_point_age_seconds = ?
 		WHERE id = ?`
 
 	// setExternalValidationSQL records a reported verdict only while the
@@ -152,13 +152,16 @@ func (r records) GetRestoreJob(ctx context.Context, id string) (vigil.RestoreJob
 	return job, nil
 }
 
-// UpdateRestoreJob overwrites every column of the restore job with job.ID,
-// or returns an error wrapping vigil.ErrNotFound.
+// UpdateRestoreJob overwrites every column of the restore job with job.ID
+// but external_validation, or returns an error wrapping vigil.ErrNotFound.
+// A reported verdict is written by SetExternalValidation only: the worker's
+// copy of the job never erases one that arrived meanwhile.
 func (r records) UpdateRestoreJob(ctx context.Context, job *vigil.RestoreJob) error {
 	values, err := restoreJobValues(job)
 	if err != nil {
 		return fmt.Errorf("update restore job %s: %w", job.ID, err)
 	}
+	values = values[:len(values)-1] // external_validation is last
 	n, err := r.db.exec(ctx, updateRestoreJobSQL, append(values, job.ID)...)
 	if err != nil {
 		return fmt.Errorf("update restore job %s: %w", job.ID, err)

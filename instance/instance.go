@@ -137,23 +137,40 @@ func Create(parent, jobID string) (*Instance, error) {
 	if err := os.MkdirAll(filepath.Dir(i.Root), 0o700); err != nil {
 		return nil, fmt.Errorf("create instances folder: %w", err)
 	}
-	if err := os.Mkdir(i.Root, 0o700); err != nil {
+	if _, err := os.Lstat(i.Root); err == nil {
+		return nil, fmt.Errorf("create instance: %s: %w", i.Root, fs.ErrExist)
+	}
+	// The folder is built under a staging name and renamed into place
+	// with its mark already inside, so that no crash can leave a folder
+	// named after the job without its mark. A crash before the rename
+	// leaves only a staging folder, which Sweep removes.
+	staging := filepath.Join(filepath.Dir(i.Root), stagingPrefix+jobID)
+	os.RemoveAll(staging) // a leftover of an earlier crash: a mark at most
+	if err := os.Mkdir(staging, 0o700); err != nil {
 		return nil, fmt.Errorf("create instance: %w", err)
 	}
 	m := mark{VigilInstance: markVersion, JobID: jobID, CreatedAt: time.Now().UTC()}
-	if err := writeMark(i.Root, m); err != nil {
-		// The folder was made a moment ago and holds nothing else.
-		os.RemoveAll(i.Root)
+	if err := writeMark(staging, m); err != nil {
+		os.RemoveAll(staging)
+		return nil, fmt.Errorf("create instance: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(staging, DataDir), 0o700); err != nil {
+		os.RemoveAll(staging)
+		return nil, fmt.Errorf("create instance data folder: %w", err)
+	}
+	if err := os.Rename(staging, i.Root); err != nil {
+		os.RemoveAll(staging)
 		return nil, fmt.Errorf("create instance: %w", err)
 	}
 	if err := syncDir(filepath.Dir(i.Root)); err != nil {
 		return nil, fmt.Errorf("create instance: %w", err)
 	}
-	if err := os.Mkdir(i.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create instance data folder: %w", err)
-	}
 	return i, nil
 }
+
+// stagingPrefix names a folder being created: it holds a mark and an empty
+// data folder at most, never restored data or a process.
+const stagingPrefix = ".creating-"
 
 // Open returns the instance of jobID under parent after checking its mark.
 // The error wraps os.ErrNotExist when there is no such folder, and ErrNoMark
@@ -280,6 +297,14 @@ func Sweep(parent string, keep func(jobID string) bool, grace time.Duration) (re
 	)
 	for _, e := range entries {
 		if !e.IsDir() {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), stagingPrefix) && checkJobID(strings.TrimPrefix(e.Name(), stagingPrefix)) == nil {
+			// Create died before the rename: nothing was restored or
+			// started there.
+			if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("remove unfinished instance folder: %w", err))
+			}
 			continue
 		}
 		i, err := Open(parent, e.Name())

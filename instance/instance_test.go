@@ -842,3 +842,43 @@ func TestParseStat(t *testing.T) {
 		}
 	}
 }
+
+// TestUnfinishedCreate: a crash inside Create leaves only a staging folder,
+// never a folder named after the job without its mark; Sweep and the next
+// Create clean it up.
+func TestUnfinishedCreate(t *testing.T) {
+	parent := t.TempDir()
+	staging := filepath.Join(parent, stagingPrefix+"rj-1")
+	if err := os.MkdirAll(filepath.Join(staging, DataDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMark(staging, mark{VigilInstance: markVersion, JobID: "rj-1", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(parent, "rj-1"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open of an unfinished instance: %v, want not exist", err)
+	}
+	removed, err := Sweep(parent, func(string) bool { return false }, time.Second)
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("Sweep: %v, %v", removed, err)
+	}
+	if _, err := os.Stat(staging); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the staging folder is still there: %v", err)
+	}
+
+	os.MkdirAll(filepath.Join(parent, stagingPrefix+"rj-2"), 0o700)
+	i, err := Create(parent, "rj-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(parent, "rj-2"); err != nil {
+		t.Fatalf("Open after Create over a leftover: %v", err)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 || entries[0].Name() != "rj-2" {
+		t.Errorf("parent holds %v", entries)
+	}
+	if err := i.Remove(time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -35,7 +35,10 @@ func sendWebhook(ctx context.Context, w *config.Webhook, ev vigil.Event) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("webhook: url is not an http:// or https:// URL: fix it in the configuration")
 	}
-	target := u.Redacted() // a user:password in the URL stays out of errors
+	// Errors name only the scheme and host: a webhook's path and query
+	// often carry a token (Slack-style /services/T/B/<token>), and errors
+	// are stored and shown.
+	target := u.Scheme + "://" + u.Host
 	err = postWebhook(ctx, w, u, ev)
 	if err != nil {
 		return redactSecret(fmt.Errorf("webhook %s: %w", target, err), w.Secret)
@@ -102,7 +105,7 @@ func postWebhook(ctx context.Context, w *config.Webhook, u *url.URL, ev vigil.Ev
 		if loc == "" {
 			loc = "nowhere"
 		} else if l, err := u.Parse(loc); err == nil {
-			loc = l.Redacted()
+			loc = l.Scheme + "://" + l.Host + "/…"
 		}
 		return fmt.Errorf("answered %s, redirecting to %s: vigil does not follow redirects; set the webhook url to the final address", resp.Status, loc)
 	}

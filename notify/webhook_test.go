@@ -177,14 +177,20 @@ func TestWebhookUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + l.Addr().String() + "/hook"
+	// The path carries a token, as Slack-style webhook URLs do: errors are
+	// stored and shown, so they name the scheme and host only.
+	host := "http://" + l.Addr().String()
+	url := host + "/services/T0/B0/token-in-the-path"
 	l.Close() // nothing listens there now
 	err = notify.Send(t.Context(), webhookNotification(url, webhookSecret), testEvent())
 	if err == nil {
 		t.Fatal("Send to a closed port succeeded")
 	}
-	if !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), "unreachable") {
-		t.Errorf("error does not say %s is unreachable: %v", url, err)
+	if !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("error does not say %s is unreachable: %v", host, err)
+	}
+	if strings.Contains(err.Error(), "token-in-the-path") {
+		t.Errorf("error shows the URL's path: %v", err)
 	}
 	t.Logf("Send: %v", err)
 	noSecret(t, err, webhookSecret)
@@ -220,7 +226,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	if err == nil {
 		t.Fatal("Send answered with a redirect succeeded")
 	}
-	if !strings.Contains(err.Error(), "307") || !strings.Contains(err.Error(), other.URL+"/collect") {
+	if !strings.Contains(err.Error(), "307") || !strings.Contains(err.Error(), other.URL) || strings.Contains(err.Error(), "/collect") {
 		t.Errorf("error does not name the redirect and its Location: %v", err)
 	}
 	if elsewhere.Load() != 0 {

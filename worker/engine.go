@@ -7,6 +7,7 @@ package worker
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,8 +18,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
@@ -37,6 +40,7 @@ type Engine struct {
 	insertTx func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) error
 	start    func(ctx context.Context) error
 	stop     func(ctx context.Context) error
+	rescue   func(ctx context.Context) (int, error)
 
 	vaultsMu sync.Mutex
 	vaults   map[string]*vault.Vault
@@ -44,10 +48,21 @@ type Engine struct {
 	// progressEvery is how often a running job writes its progress.
 	progressEvery time.Duration
 
+	// testsRunning holds the restore tests a worker of this process is
+	// running, or the sweep is finishing; the sweep leaves those alone.
+	testsMu      sync.Mutex
+	testsRunning map[string]bool
+
 	// stopCleanup ends cleanupLoop; cleanupDone closes when it has.
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
 }
+
+// The queue of notification deliveries, and how many run at once.
+const (
+	queueNotify   = "notify"
+	notifyWorkers = 4
+)
 
 // Options tunes an Engine.
 type Options struct {
@@ -71,6 +86,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		catalog:       cat,
 		logger:        opts.Logger,
 		vaults:        map[string]*vault.Vault{},
+		testsRunning:  map[string]bool{},
 		progressEvery: time.Second,
 	}
 
@@ -84,7 +100,12 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	river.AddWorker(workers, &deliverWorker{e: e})
 
 	rcfg := &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
+		// Notifications have their own queue: hours-long backups in the
+		// default one must not hold them up.
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: opts.Workers},
+			queueNotify:        {MaxWorkers: notifyWorkers},
+		},
 		Workers: workers,
 		// A backup may take hours: jobs set their own timeouts.
 		JobTimeout: -1,
@@ -95,11 +116,15 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		PeriodicJobs:      e.periodicJobs(),
 		Logger:            slog.New(slog.DiscardHandler),
 		MaxAttempts:       5,
+		// The node's name identifies its job client, so that on restart it
+		// finds the River jobs it was running when it died (rescuer).
+		ID: cfg.Node,
 	}
 
 	switch cat.Dialect() {
 	case catalog.DialectSQLite:
-		c, err := river.NewClient(riversqlite.New(cat.SQLDB()), rcfg)
+		driver := riversqlite.New(cat.SQLDB())
+		c, err := river.NewClient(driver, rcfg)
 		if err != nil {
 			return nil, fmt.Errorf("create job client: %w", err)
 		}
@@ -107,9 +132,10 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			_, err := c.InsertTx(ctx, tx.Raw().(*sql.Tx), args, opts)
 			return err
 		}
-		e.start, e.stop = c.Start, stopper(c)
+		e.start, e.stop, e.rescue = c.Start, stopper(c), rescuer(c, driver.GetExecutor(), rcfg.ID)
 	case catalog.DialectPostgres:
-		c, err := river.NewClient(riverpgxv5.New(cat.PGXPool()), rcfg)
+		driver := riverpgxv5.New(cat.PGXPool())
+		c, err := river.NewClient(driver, rcfg)
 		if err != nil {
 			return nil, fmt.Errorf("create job client: %w", err)
 		}
@@ -117,7 +143,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			_, err := c.InsertTx(ctx, tx.Raw().(pgx.Tx), args, opts)
 			return err
 		}
-		e.start, e.stop = c.Start, stopper(c)
+		e.start, e.stop, e.rescue = c.Start, stopper(c), rescuer(c, driver.GetExecutor(), rcfg.ID)
 	default:
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())
 	}
@@ -134,6 +160,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	// before any new test starts.
 	if err := e.sweepRestoreTests(ctx, true); err != nil {
 		e.logger.Error("clean up restore tests left by the last run", "err", err)
+	}
+	if n, err := e.rescue(ctx); err != nil {
+		return fmt.Errorf("requeue the jobs this node was running: %w", err)
+	} else if n > 0 {
+		e.logger.Info("requeued the jobs this node was running when it stopped", "jobs", n)
 	}
 	if err := e.start(ctx); err != nil {
 		return fmt.Errorf("start job client: %w", err)
@@ -247,3 +278,49 @@ func stopper[TTx any](c *river.Client[TTx]) func(ctx context.Context) error {
 func ptr[T any](v T) *T { return &v }
 
 func now() time.Time { return time.Now().UTC() }
+
+// rescuer returns what hands the River jobs this node was running when its
+// process died back to the queue. River's own rescuer never does that for
+// jobs without a timeout, which vigil's backups and restores are: they may
+// take hours. Without it, a job picked up just before a crash would stay
+// "running" forever, and a vault's maintenance, unique while running,
+// could never be queued again. Each job's worker then finds its record
+// ended (endInterrupted) and does nothing, or finds it PENDING and runs it.
+func rescuer[TTx any](c *river.Client[TTx], exec riverdriver.Executor, clientID string) func(ctx context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		var p riverdriver.JobRescueManyParams
+		now := time.Now().UTC()
+		params := river.NewJobListParams().States(rivertype.JobStateRunning).First(10000)
+		for {
+			res, err := c.JobList(ctx, params)
+			if err != nil {
+				return 0, fmt.Errorf("list running jobs: %w", err)
+			}
+			for _, j := range res.Jobs {
+				if len(j.AttemptedBy) == 0 || j.AttemptedBy[len(j.AttemptedBy)-1] != clientID {
+					continue
+				}
+				msg, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: max(j.Attempt, 0),
+					Error: "vigil on node " + clientID + " stopped while the job ran"})
+				p.ID = append(p.ID, j.ID)
+				p.Error = append(p.Error, msg)
+				p.FinalizedAt = append(p.FinalizedAt, nil)
+				p.ScheduledAt = append(p.ScheduledAt, now)
+				p.State = append(p.State, string(rivertype.JobStateAvailable))
+			}
+			if res.LastCursor == nil || len(res.Jobs) == 0 {
+				break
+			}
+			params = params.After(res.LastCursor)
+		}
+		if len(p.ID) == 0 {
+			return 0, nil
+		}
+		// Every one of them was attempted before this process started.
+		p.StuckHorizon = now.Add(time.Minute)
+		if _, err := exec.JobRescueMany(ctx, &p); err != nil {
+			return 0, fmt.Errorf("requeue %d jobs: %w", len(p.ID), err)
+		}
+		return len(p.ID), nil
+	}
+}

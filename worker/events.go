@@ -47,7 +47,7 @@ func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event, data 
 		if err := tx.PutDelivery(ctx, &d); err != nil {
 			return err
 		}
-		opts := &river.InsertOpts{MaxAttempts: n.Retry.Attempts}
+		opts := &river.InsertOpts{MaxAttempts: n.Retry.Attempts, Queue: queueNotify}
 		if err := e.insertTx(ctx, tx, DeliverArgs{Seq: ev.Seq, Notification: n.Name}, opts); err != nil {
 			return fmt.Errorf("queue delivery of event %d to %s: %w", ev.Seq, n.Name, err)
 		}
@@ -101,7 +101,9 @@ func (w *deliverWorker) Work(ctx context.Context, rj *river.Job[DeliverArgs]) er
 	e := w.e
 	n, ok := e.cfg.Notification(rj.Args.Notification)
 	if !ok {
-		return river.JobCancel(fmt.Errorf("notification %q is no longer configured", rj.Args.Notification))
+		err := fmt.Errorf("notification %q is no longer configured", rj.Args.Notification)
+		d := vigil.Delivery{EventSeq: rj.Args.Seq, Notification: rj.Args.Notification, Attempts: rj.Attempt - 1, Status: vigil.DeliveryFailed, LastError: err.Error()}
+		return river.JobCancel(errors.Join(err, e.catalog.PutDelivery(ctx, &d)))
 	}
 	events, err := e.catalog.ListEvents(ctx, catalog.EventFilter{AfterSeq: rj.Args.Seq - 1, Limit: 1})
 	if err != nil {
@@ -111,6 +113,12 @@ func (w *deliverWorker) Work(ctx context.Context, rj *river.Job[DeliverArgs]) er
 		return river.JobCancel(fmt.Errorf("event %d is not in the catalog", rj.Args.Seq))
 	}
 	sendErr := notify.Send(ctx, n, events[0])
+	if sendErr != nil && ctx.Err() != nil {
+		// vigil is stopping: this attempt does not count.
+		return river.JobSnooze(0)
+	}
+	// Delivery is at least once: should recording the outcome fail after a
+	// send succeeded, the retry sends again.
 	d := vigil.Delivery{EventSeq: rj.Args.Seq, Notification: n.Name, Attempts: rj.Attempt, Status: vigil.DeliveryDelivered}
 	switch {
 	case sendErr == nil:

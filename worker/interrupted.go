@@ -14,8 +14,9 @@ import (
 // are removed. Only this node's jobs are touched, so a worker restarting
 // beside others on a shared catalog never ends their work.
 //
-// River still holds those jobs as running; when its rescuer hands one out
-// again, the worker finds it already ended and does nothing.
+// River still holds those jobs as running; Start then hands them back to
+// the queue (rescuer), and each worker finds its record ended and does
+// nothing.
 func (e *Engine) endInterrupted(ctx context.Context) error {
 	running := []vigil.BackupJobStatus{vigil.BackupRunning}
 	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: running, Node: e.cfg.Node})

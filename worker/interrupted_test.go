@@ -74,3 +74,63 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 		t.Errorf("the job log does not record the end: %+v", logs)
 	}
 }
+
+// TestStartRequeuesThisNodesRunningJobs: a River job this node had picked
+// up when its process died is "running" with nobody running it, and River
+// never rescues jobs without a timeout. Start hands it back to the queue,
+// and it runs; another node's running job is left alone.
+func TestStartRequeuesThisNodesRunningJobs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, err := catalog.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	cfg := &config.Config{DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
+	e, err := New(cfg, cat, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two deliveries to a notification that is not configured: running it
+	// records a FAILED delivery, which shows that it ran.
+	for seq, node := range map[int64]string{1: "node-a", 2: "node-b"} {
+		err := cat.InTx(ctx, func(tx *catalog.Tx) error {
+			return e.insertTx(ctx, tx, DeliverArgs{Seq: seq, Notification: "gone"}, nil)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cat.SQLDB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = ?,
+			attempted_by = jsonb(json_array(?)) WHERE kind = 'vigil.deliver' AND args ->> '$.seq' = ?`,
+			time.Now().UTC().Format("2006-01-02 15:04:05.000"), node, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ds, err := cat.ListDeliveries(ctx, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 0 {
+			if len(ds) != 1 || ds[0].EventSeq != 1 || ds[0].Status != vigil.DeliveryFailed || !strings.Contains(ds[0].LastError, "no longer configured") {
+				t.Fatalf("deliveries: %+v", ds)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("this node's stranded job never ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if ds, _ := cat.ListDeliveries(ctx, 2, 2); len(ds) != 0 {
+		t.Errorf("another node's running job was run here: %+v", ds)
+	}
+}

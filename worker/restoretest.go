@@ -151,6 +151,13 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 		// Already run, or interrupted: sweepRestoreTests finishes it.
 		return nil
 	}
+	if ctx.Err() != nil {
+		return ctx.Err() // vigil is stopping: River runs the test again later
+	}
+	if !e.claimTests(job.ID) {
+		return nil
+	}
+	defer e.releaseTests(job.ID)
 	plan := e.testPlan(job.CreatedBy)
 	res, ok := e.cfg.Resource(job.Resource)
 	switch {
@@ -161,11 +168,13 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 			time.Duration(plan.StartWindow), job.CreatedAt.Format(time.RFC3339), plan.Name))
 	}
 	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
-	if err != nil {
-		return e.endTestEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err))
-	}
-	if rp.Status != vigil.RecoveryPointAvailable {
-		return e.endTestEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is %s, not AVAILABLE", rp.ID, rp.Status))
+	switch {
+	case errors.Is(err, vigil.ErrNotFound):
+		return e.endTestEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is not in the catalog", job.RecoveryPointID))
+	case err != nil:
+		return err // the catalog is unreachable: River tries again
+	case rp.Status != vigil.RecoveryPointAvailable:
+		return e.endTestEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is %s, not AVAILABLE: it expired before it could be tested; test a newer one", rp.ID, rp.Status))
 	}
 
 	// Step 1: record RUNNING, then create the marked instance folder.
@@ -196,7 +205,7 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 	result, err := v.Restore(ctx, rp.SnapshotID, inst.Dir, nil)
 	if err != nil {
 		if ctx.Err() != nil {
-			return e.failTestRestore(ctx, job, inst, "vigil was stopped during the restore")
+			return e.failTestRestore(ctx, job, inst, "interrupted: vigil was stopped during the restore")
 		}
 		return e.failTestRestore(ctx, job, inst, err.Error())
 	}
@@ -216,11 +225,12 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 	verdict := e.validateInstance(ctx, job, inst, res, rp, plan)
 	job.ValidationStatus = verdict.Status
 	job.ValidationMessage = verdict.Message
-	job.TotalSeconds = time.Since(job.CreatedAt).Seconds()
+	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
 	e.jobLog(ctx, job.ID, "validation %s in %s: %s", verdict.Status, seconds(job.ValidationSeconds), verdict.Message)
 
-	// Step 4: delete the instance, unless a failed one is kept to look at.
-	if plan.KeepOnFailure && verdict.Status != vigil.ValidationSuccessful {
+	// Step 4: delete the instance, unless a failed one is kept to look at
+	// (a test that vigil's stop cut short proves nothing worth keeping).
+	if plan.KeepOnFailure && verdict.Status != vigil.ValidationSuccessful && ctx.Err() == nil {
 		job.KeepUntil = ptr(now().Add(time.Duration(plan.KeepFor)))
 		job.DeletionMessage = fmt.Sprintf("kept for inspection at %s until %s (keep_on_failure), then deleted", job.CreatedResourceLocation, job.KeepUntil.Format(time.RFC3339))
 		return e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
@@ -230,7 +240,7 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 	if err := e.catalog.UpdateRestoreJob(context.WithoutCancel(ctx), job); err != nil {
 		return fmt.Errorf("record verdict of restore test %s: %w", job.ID, err)
 	}
-	return e.deleteInstance(ctx, job, inst, plan)
+	return e.deleteInstance(ctx, job, inst, plan, true)
 }
 
 // validateInstance starts an app's process when the resource is an app,
@@ -312,10 +322,11 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 	return stopped(ctx, verdict)
 }
 
-// stopped rewords a verdict that vigil's own stop cut short.
+// stopped rewords a verdict that vigil's own stop cut short: the test did
+// not pass, and the message says it was interrupted rather than failed.
 func stopped(ctx context.Context, verdict validate.Result) validate.Result {
 	if ctx.Err() != nil && verdict.Status != vigil.ValidationSuccessful {
-		return validate.Result{Status: vigil.ValidationFailed, Message: "vigil was stopped during validation: " + verdict.Message}
+		return validate.Result{Status: vigil.ValidationFailed, Message: "interrupted: vigil was stopped during validation (" + verdict.Message + "): the next test will tell"}
 	}
 	return verdict
 }
@@ -358,9 +369,11 @@ func (e *Engine) compareWithRecoveryPoint(ctx context.Context, jobID string, rp 
 	return nil
 }
 
-// deleteInstance terminates and deletes a restore test's instance, and
-// records the end of the test with its RESTORE_TEST_STATUS event.
-func (e *Engine) deleteInstance(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, plan config.RestoreTestPlan) error {
+// deleteInstance terminates and deletes a restore test's instance and
+// records the outcome. announce emits the test's RESTORE_TEST_STATUS with
+// it: once per test, when its verdict is new (not when a kept copy's time
+// is up or a failed deletion is retried: those only go to the job's log).
+func (e *Engine) deleteInstance(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, plan config.RestoreTestPlan, announce bool) error {
 	ctx = context.WithoutCancel(ctx)
 	start := time.Now()
 	var err error
@@ -386,8 +399,11 @@ func (e *Engine) deleteInstance(ctx context.Context, job *vigil.RestoreJob, inst
 		}
 	}
 	e.jobLog(ctx, job.ID, "clean-up %s in %s: %s", job.DeletionStatus, seconds(job.CleanupSeconds), job.DeletionMessage)
-	return e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
-		e.testStatusEvent(job, plan))
+	var events []event
+	if announce {
+		events = append(events, e.testStatusEvent(job, plan))
+	}
+	return e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) }, events...)
 }
 
 // failTestRestore ends a restore test whose restore failed: the verdict is
@@ -402,7 +418,7 @@ func (e *Engine) failTestRestore(ctx context.Context, job *vigil.RestoreJob, ins
 	job.CompletedAt = ptr(now())
 	job.ValidationStatus = vigil.ValidationFailed
 	job.ValidationMessage = "the restore did not complete: " + msg
-	job.TotalSeconds = time.Since(job.CreatedAt).Seconds()
+	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
 	job.DeletionStatus = vigil.DeletionDeleting
 	err := e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
 		restoreEvent(vigil.EventRestoreJobFailed, job))
@@ -410,7 +426,7 @@ func (e *Engine) failTestRestore(ctx context.Context, job *vigil.RestoreJob, ins
 		return err
 	}
 	e.jobLog(ctx, job.ID, "%s: %s", status, msg)
-	return e.deleteInstance(ctx, job, inst, e.testPlan(job.CreatedBy))
+	return e.deleteInstance(ctx, job, inst, e.testPlan(job.CreatedBy), true)
 }
 
 // endTestEarly ends a restore test that never created anything.
@@ -427,50 +443,40 @@ func (e *Engine) endTestEarly(ctx context.Context, job *vigil.RestoreJob, status
 		restoreEvent(vigil.EventRestoreJobFailed, job), e.testStatusEvent(job, e.testPlan(job.CreatedBy)))
 }
 
-// sweepRestoreTests deletes the instances of this node's restore tests
-// that are not known deleted. At start-up (after a crash) that is every
-// such test: none is running. Later, it retries failed deletions and
-// deletes kept copies whose time is up, leaving running tests to their
-// workers.
+// sweepRestoreTests finishes this node's restore tests that no worker of
+// this process is running and whose copy is not known deleted: tests a
+// crash (or a failed catalog write) interrupted end with a verdict, failed
+// deletions are retried, and kept copies whose time is up are deleted. At
+// start-up it also removes instance folders that no unfinished test owns.
 func (e *Engine) sweepRestoreTests(ctx context.Context, startup bool) error {
+	e.testsMu.Lock()
 	jobs, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: e.cfg.Node})
 	if err != nil {
+		e.testsMu.Unlock()
 		return fmt.Errorf("list restore tests to clean up: %w", err)
 	}
+	var mine []vigil.RestoreJob
+	for _, job := range jobs {
+		kept := job.DeletionStatus == "" && job.KeepUntil != nil && job.ValidationStatus.Final()
+		if e.testsRunning[job.ID] || kept && now().Before(*job.KeepUntil) {
+			continue // running here, or still kept (its app survives restarts)
+		}
+		e.testsRunning[job.ID] = true
+		mine = append(mine, job)
+	}
+	e.testsMu.Unlock()
+
 	var errs []error
-	for i := range jobs {
-		job := &jobs[i]
-		kept := job.DeletionStatus == "" && job.KeepUntil != nil
-		switch {
-		case kept && now().Before(*job.KeepUntil):
-			continue // still kept for inspection; its app survives restarts
-		case !startup && !kept && job.DeletionStatus != vigil.DeletionFailed:
-			continue // in progress in this process
-		}
-		if !job.ValidationStatus.Final() {
-			// Interrupted by a crash: the test ends with a verdict.
-			step := "validation"
-			if job.Status == vigil.RestoreRunning {
-				step = "the restore"
-				job.Status = vigil.RestoreAborted
-				job.StatusMessage = "interrupted: vigil stopped during the restore"
-				job.CompletedAt = ptr(now())
-			}
-			job.ValidationStatus = vigil.ValidationFailed
-			job.ValidationMessage = fmt.Sprintf("interrupted: vigil stopped during %s; the new resource was cleaned up when it started again", step)
-		}
-		if kept {
-			e.jobLog(ctx, job.ID, "the kept copy's time is up (%s): deleting it", job.KeepUntil.Format(time.RFC3339))
-		}
-		job.DeletionStatus = vigil.DeletionDeleting
-		if err := e.deleteInstance(ctx, job, nil, e.testPlan(job.CreatedBy)); err != nil {
-			errs = append(errs, err)
-		}
+	for i := range mine {
+		job := &mine[i]
+		err := e.finishTest(ctx, job)
+		e.releaseTests(job.ID)
+		errs = append(errs, err)
 	}
 	if startup {
-		// Instances whose job says they are deleted, or that no job
-		// knows, were left by a crash between steps: vigil made them
-		// (they carry its mark), so they go too.
+		// Instances whose job says they are deleted, or that no job knows,
+		// were left between two steps: vigil made them (they carry its
+		// mark), so they go too.
 		removed, err := instance.Sweep(e.testsDir(), func(jobID string) bool {
 			j, err := e.catalog.GetRestoreJob(ctx, jobID)
 			if err != nil {
@@ -484,6 +490,60 @@ func (e *Engine) sweepRestoreTests(ctx context.Context, startup bool) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// finishTest ends a restore test no worker is running, and deletes its copy.
+func (e *Engine) finishTest(ctx context.Context, job *vigil.RestoreJob) error {
+	var events []event
+	announce := !job.ValidationStatus.Final()
+	if announce {
+		// Interrupted: the test ends with a verdict now.
+		step := "validation"
+		if job.Status == vigil.RestoreRunning {
+			step = "the restore"
+			job.Status = vigil.RestoreAborted
+			job.StatusMessage = "interrupted: vigil stopped during the restore"
+			job.CompletedAt = ptr(now())
+			events = append(events, restoreEvent(vigil.EventRestoreJobFailed, job))
+		}
+		job.ValidationStatus = vigil.ValidationFailed
+		job.ValidationMessage = fmt.Sprintf("interrupted: vigil stopped during %s, so the copy was not proven restorable; the next test will tell", step)
+		if job.StartedAt != nil {
+			job.TotalSeconds = now().Sub(*job.StartedAt).Seconds()
+		}
+		e.jobLog(ctx, job.ID, "%s", job.ValidationMessage)
+	} else if job.KeepUntil != nil && job.DeletionStatus == "" {
+		e.jobLog(ctx, job.ID, "the kept copy's time is up (%s): deleting it", job.KeepUntil.Format(time.RFC3339))
+	}
+	job.DeletionStatus = vigil.DeletionDeleting
+	if err := e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) }, events...); err != nil {
+		return err
+	}
+	return e.deleteInstance(ctx, job, nil, e.testPlan(job.CreatedBy), announce)
+}
+
+// claimTests marks restore tests as run by this process, so that the
+// sweep leaves them alone; it reports false when one already is.
+func (e *Engine) claimTests(ids ...string) bool {
+	e.testsMu.Lock()
+	defer e.testsMu.Unlock()
+	for _, id := range ids {
+		if e.testsRunning[id] {
+			return false
+		}
+	}
+	for _, id := range ids {
+		e.testsRunning[id] = true
+	}
+	return true
+}
+
+func (e *Engine) releaseTests(ids ...string) {
+	e.testsMu.Lock()
+	defer e.testsMu.Unlock()
+	for _, id := range ids {
+		delete(e.testsRunning, id)
+	}
 }
 
 // cleanupLoop runs sweepRestoreTests every lifecycle.check_interval until
@@ -572,7 +632,7 @@ func (e *Engine) ReportValidation(ctx context.Context, id string, status vigil.V
 	}
 	job, err := e.catalog.GetRestoreJob(ctx, id)
 	if errors.Is(err, vigil.ErrNotFound) {
-		return job, &UnknownNameError{Kind: "restore job", Name: id, Known: nil}
+		return job, fmt.Errorf("%w: no restore job %s; list restore tests with 'vigil jobs list --type restore'", vigil.ErrNotFound, id)
 	}
 	if err != nil {
 		return job, err

@@ -33,18 +33,22 @@ func (w *testPlanWorker) Work(ctx context.Context, rj *river.Job[TestPlanArgs]) 
 	if !ok {
 		return river.JobCancel(fmt.Errorf("restore testing plan %q is no longer configured", rj.Args.Plan))
 	}
-	for _, name := range e.cfg.TestPlanResources(plan) {
-		if err := e.runTestPlanFor(ctx, plan, name); err != nil {
-			return err
+	// One transaction for all resources: a retry never queues a test of
+	// the first resources twice.
+	return e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+		for _, name := range e.cfg.TestPlanResources(plan) {
+			if err := e.runTestPlanFor(ctx, tx, plan, name); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // runTestPlanFor queues a restore test of one resource, choosing among its
 // recovery points of the plan's selection window.
-func (e *Engine) runTestPlanFor(ctx context.Context, plan config.RestoreTestPlan, resource string) error {
-	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+func (e *Engine) runTestPlanFor(ctx context.Context, tx *catalog.Tx, plan config.RestoreTestPlan, resource string) error {
+	rps, err := tx.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 		Resource: resource, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
 	if err != nil {
 		return fmt.Errorf("list recovery points of %s: %w", resource, err)
@@ -62,12 +66,10 @@ func (e *Engine) runTestPlanFor(ctx context.Context, plan config.RestoreTestPlan
 		return nil
 	}
 	rp := pickRecoveryPoint(window, plan.RecoveryPoint)
-	return e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
-		job, err := e.queueRestoreTest(ctx, tx, rp, plan.Name)
-		if err != nil {
-			return err
-		}
-		return tx.AppendLog(ctx, job.ID, fmt.Sprintf("started by restore testing plan %s (schedule %q, %s among %d recovery points of the last %d days)",
-			plan.Name, plan.Schedule, plan.RecoveryPoint, len(window), plan.SelectionWindowDays))
-	})
+	job, err := e.queueRestoreTest(ctx, tx, rp, plan.Name)
+	if err != nil {
+		return err
+	}
+	return tx.AppendLog(ctx, job.ID, fmt.Sprintf("started by restore testing plan %s (schedule %q, %s among %d recovery points of the last %d days)",
+		plan.Name, plan.Schedule, plan.RecoveryPoint, len(window), plan.SelectionWindowDays))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -27,14 +28,24 @@ type Server struct {
 	token   string
 	logger  *slog.Logger
 	mux     *http.ServeMux
+
+	// stopping closes when the server begins to stop, ending long polls
+	// so that they do not hold up a graceful shutdown.
+	stopping  chan struct{}
+	closeOnce sync.Once
 }
+
+// EndLongPolls answers every waiting long poll at once (with what it has,
+// usually nothing) and makes new ones answer without waiting. Call it
+// before http.Server.Shutdown.
+func (s *Server) EndLongPolls() { s.closeOnce.Do(func() { close(s.stopping) }) }
 
 // NewServer builds the API's handler.
 func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, catalog: cat, engine: eng, token: token, logger: logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, catalog: cat, engine: eng, token: token, logger: logger, mux: http.NewServeMux(), stopping: make(chan struct{})}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.handle("GET /api/v1/resources", s.listResources)
 	s.handle("GET /api/v1/vaults", s.listVaults)
@@ -375,5 +386,14 @@ func (s *Server) listEvents(r *http.Request) (any, error) {
 	for _, t := range q["type"] {
 		eq.Types = append(eq.Types, vigil.EventType(strings.ToUpper(t)))
 	}
-	return s.engine.ListEvents(r.Context(), eq)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return s.engine.ListEvents(ctx, eq)
 }

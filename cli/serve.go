@@ -69,6 +69,7 @@ type server struct {
 	Token   string
 	catalog *catalog.Catalog
 	engine  *worker.Engine
+	api     *api.Server
 	http    *http.Server
 	lock    *os.File
 	done    chan error
@@ -118,14 +119,16 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	if err := eng.Start(ctx); err != nil {
 		return nil, err
 	}
+	handler := api.NewServer(cfg, cat, eng, token, logger)
 	s := &server{
 		URL:     "http://" + ln.Addr().String(),
 		Token:   token,
 		catalog: cat,
 		engine:  eng,
 		lock:    lock,
+		api:     handler,
 		http: &http.Server{
-			Handler:           api.NewServer(cfg, cat, eng, token, logger),
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 		done: make(chan error, 1),
@@ -137,6 +140,7 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 // Stop stops taking requests, lets running jobs finish until ctx is done,
 // then cancels them (they end ABORTED) and closes the catalog.
 func (s *server) Stop(ctx context.Context) error {
+	s.api.EndLongPolls() // a connected `vigil events tail` must not hold up the stop
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)

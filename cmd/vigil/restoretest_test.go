@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -808,5 +809,68 @@ func TestRestoreTestManyAtOnce(t *testing.T) {
 		}
 	}
 	e.requireNoLeak()
+	e.stop()
+}
+
+// TestEventsTail follows events as they happen, and lists them after a
+// sequence number.
+func TestEventsTail(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, "")
+	e.serve()
+	first := e.backup("docs")
+
+	tail := exec.Command(vigilBin, "events", "tail", "--json")
+	tail.Env = e.environ()
+	out, err := tail.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tail.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { tail.Process.Kill(); tail.Wait() }()
+	time.Sleep(300 * time.Millisecond) // let it find the newest event
+	second := e.backup("docs")
+
+	lines := make(chan vigil.Event)
+	go func() {
+		dec := json.NewDecoder(out)
+		for {
+			var ev vigil.Event
+			if dec.Decode(&ev) != nil {
+				close(lines)
+				return
+			}
+			lines <- ev
+		}
+	}()
+	var got []vigil.Event
+	timeout := time.After(30 * time.Second)
+	for len(got) < 2 {
+		select {
+		case ev, ok := <-lines:
+			if !ok {
+				t.Fatalf("events tail ended early after %+v", got)
+			}
+			got = append(got, ev)
+		case <-timeout:
+			t.Fatalf("events tail printed %+v", got)
+		}
+	}
+	if got[0].Type != vigil.EventBackupJobStarted || got[1].Type != vigil.EventBackupJobCompleted ||
+		got[0].JobID != second.ID || got[1].Seq <= got[0].Seq {
+		t.Errorf("tail printed %+v, want the second backup's start and completion (first was %s)", got, first.ID)
+	}
+
+	var page api.EventPage
+	e.mustJSON(&page, "events", "list", "--since", strconv.FormatInt(got[0].Seq, 10))
+	if len(page.Events) != 1 || page.Events[0].Seq != got[1].Seq {
+		t.Errorf("events list --since %d: %+v", got[0].Seq, page.Events)
+	}
+	r := e.run("events", "list", "--type", "NOT_AN_EVENT")
+	if r.code != 2 || !strings.Contains(r.stderr, "RESTORE_TEST_STATUS") {
+		t.Errorf("unknown event type: exit %d, %s", r.code, r.stderr)
+	}
 	e.stop()
 }

@@ -586,7 +586,12 @@ func (e *Engine) testStatusEvent(job *vigil.RestoreJob, plan config.RestoreTestP
 	if t := plan.Targets; t.RTO > 0 || t.RPO > 0 {
 		var parts []string
 		if t.RTO > 0 {
-			parts = append(parts, fmt.Sprintf("RTO %s %s (%s)", time.Duration(t.RTO), metOrMissed(job.TotalSeconds, t.RTO), seconds(job.TotalSeconds)))
+			if job.ValidationStatus == vigil.ValidationSuccessful {
+				parts = append(parts, fmt.Sprintf("RTO %s %s (%s)", time.Duration(t.RTO), metOrMissed(job.TotalSeconds, t.RTO), seconds(job.TotalSeconds)))
+			} else {
+				// Nothing was recovered, so no recovery time was met.
+				parts = append(parts, fmt.Sprintf("RTO %s MISSED (the copy did not pass validation)", time.Duration(t.RTO)))
+			}
 		}
 		if t.RPO > 0 {
 			parts = append(parts, fmt.Sprintf("RPO %s %s (%s)", time.Duration(t.RPO), metOrMissed(job.RecoveryPointAgeSeconds, t.RPO), seconds(job.RecoveryPointAgeSeconds)))

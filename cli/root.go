@@ -31,7 +31,8 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0  success
-  1  the job (with --wait) ended other than COMPLETED, a vault check found damage, or the operation failed
+  1  the job (with --wait) ended other than COMPLETED, a restore test (with --wait) was not
+     SUCCESSFUL or its copy not deleted, a vault check found damage, or the operation failed
   2  bad usage, or an unknown name or id (the message lists what exists)
   3  the vigil server cannot be reached`
 

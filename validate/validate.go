@@ -75,6 +75,9 @@ type Target struct {
 	// Log receives lines for the restore job's own log. It is called from
 	// Run's goroutine only.
 	Log func(format string, args ...any)
+	// Positions are the checks' numbers in the resource's validate list,
+	// for messages, when Run gets only some of them; empty means 1, 2, ….
+	Positions []int
 }
 
 // Result is the verdict.
@@ -165,7 +168,11 @@ func Run(ctx context.Context, checks []config.Validator, t Target, window time.D
 
 	for i, v := range checks {
 		c := newCheck(v, t)
-		label := fmt.Sprintf("check %d (%s)", i+1, c.name())
+		n := i + 1
+		if i < len(t.Positions) {
+			n = t.Positions[i]
+		}
+		label := fmt.Sprintf("check %d (%s)", n, c.name())
 
 		summary, res, ok := r.run(ctx, label, c)
 		if !ok {

@@ -273,15 +273,17 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 	// An app's checksum checks run first, on the files as restored: what
 	// the app writes into its folder once it runs is not a difference.
 	var files, others []config.Validator
-	for _, v := range res.Validate {
+	var filesAt, othersAt []int
+	for i, v := range res.Validate {
 		if v.Checksum != nil {
-			files = append(files, v)
+			files, filesAt = append(files, v), append(filesAt, i+1)
 		} else {
-			others = append(others, v)
+			others, othersAt = append(others, v), append(othersAt, i+1)
 		}
 	}
 	var filesPassed string
 	if len(files) > 0 {
+		target.Positions = filesAt
 		r := validate.Run(ctx, files, target, window)
 		if r.Status != vigil.ValidationSuccessful {
 			return stopped(ctx, r)
@@ -315,11 +317,23 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 		case <-vctx.Done():
 		}
 	}()
+	target.Positions = othersAt
 	verdict := validate.Run(vctx, others, target, max(window-time.Since(begin), time.Millisecond))
 	if verdict.Status == vigil.ValidationSuccessful && filesPassed != "" {
-		verdict.Message = filesPassed + "; " + verdict.Message
+		// One summary, as if the checks had run in one go.
+		verdict.Message = fmt.Sprintf("all %d checks passed in %s: %s; %s", len(res.Validate),
+			time.Since(begin).Round(time.Millisecond), passedDetail(filesPassed), passedDetail(verdict.Message))
 	}
 	return stopped(ctx, verdict)
+}
+
+// passedDetail is the list of what passed in a successful verdict's message
+// ("1 check passed in 3ms: http GET / (status 200)").
+func passedDetail(msg string) string {
+	if _, detail, ok := strings.Cut(msg, ": "); ok {
+		return detail
+	}
+	return msg
 }
 
 // stopped rewords a verdict that vigil's own stop cut short: the test did

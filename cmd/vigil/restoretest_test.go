@@ -424,7 +424,7 @@ func TestRestoreTestVerdicts(t *testing.T) {
 restore_testing:
   - name: quick
     resources: ["*"]
-    validation_window: 2s
+    validation_window: 6s   # python3 may take seconds to start on a busy machine
 `)
 	cfg, _ := os.ReadFile(e.config)
 	os.WriteFile(e.config, bytes.ReplaceAll(cfg, []byte("SERVER500"), []byte(e.path("server500.py"))), 0o600)
@@ -686,7 +686,7 @@ lifecycle:
 restore_testing:
   - name: keep-broken
     resources: [broken-app]
-    validation_window: 1s
+    validation_window: 5s
     keep_on_failure: true
     keep_for: 3s
   - name: nightly

@@ -262,14 +262,7 @@ func (c *Config) validate() error {
 		} else {
 			p.Cron = s
 		}
-		if len(p.Resources) == 0 {
-			add(f+".resources", "is empty: list resource names, or [\"*\"] for all")
-		}
-		for _, r := range p.Resources {
-			if r != "*" && !resources[r] {
-				add(f+".resources", "unknown resource %q (known: %s)", r, strings.Join(c.ResourceNames(), ", "))
-			}
-		}
+		c.checkResourceList(add, f+".resources", p.Resources, resources)
 		if !vaults[p.Vault] {
 			add(f+".vault", "unknown vault %q (known: %s)", p.Vault, strings.Join(c.VaultNames(), ", "))
 		}
@@ -281,6 +274,19 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkResourceList refuses an empty list of resource names, or one naming
+// a resource that does not exist; "*" means all.
+func (c *Config) checkResourceList(add func(field, format string, args ...any), field string, names []string, known map[string]bool) {
+	if len(names) == 0 {
+		add(field, "is empty: list resource names, or [\"*\"] for all")
+	}
+	for _, r := range names {
+		if r != "*" && !known[r] {
+			add(field, "unknown resource %q (known: %s)", r, strings.Join(c.ResourceNames(), ", "))
+		}
+	}
 }
 
 // cronParser takes standard five-field cron, an optional leading seconds

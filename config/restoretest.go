@@ -329,14 +329,7 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 				p.Cron = s
 			}
 		}
-		if len(p.Resources) == 0 {
-			add(f+".resources", "is empty: list resource names, or [\"*\"] for all")
-		}
-		for _, r := range p.Resources {
-			if r != "*" && !resources[r] {
-				add(f+".resources", "unknown resource %q (known: %s)", r, strings.Join(c.ResourceNames(), ", "))
-			}
-		}
+		c.checkResourceList(add, f+".resources", p.Resources, resources)
 		if p.RecoveryPoint != LatestWithinWindow && p.RecoveryPoint != RandomWithinWindow {
 			add(f+".recovery_point", "%q: one of %s, %s", p.RecoveryPoint, LatestWithinWindow, RandomWithinWindow)
 		}

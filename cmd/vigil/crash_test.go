@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/treediff"
 )
 
@@ -237,5 +239,26 @@ func TestPostgresCatalog(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+schema+".vigil_backup_job").Scan(&n); err != nil || n != 1 {
 		t.Errorf("backup jobs in the PostgreSQL schema: %d, %v", n, err)
 	}
+
+	// A restore test, its events in order, and a restart that finds the
+	// River jobs this node left running (none here) on PostgreSQL too.
+	var test vigil.RestoreJob
+	e.mustJSON(&test, "restore-test", "start", "--resource", "docs", "--wait")
+	if test.ValidationStatus != vigil.ValidationSuccessful || test.DeletionStatus != vigil.DeletionSuccessful {
+		t.Errorf("restore test on a PostgreSQL catalog: %+v", test)
+	}
+	var page api.EventPage
+	e.mustJSON(&page, "events", "list")
+	var types []vigil.EventType
+	for _, ev := range page.Events {
+		types = append(types, ev.Type)
+	}
+	want := []vigil.EventType{vigil.EventBackupJobStarted, vigil.EventBackupJobCompleted, vigil.EventRestoreJobStarted,
+		vigil.EventRestoreJobCompleted, vigil.EventRestoreJobStarted, vigil.EventRestoreJobCompleted, vigil.EventRestoreTestStatus}
+	if !slices.Equal(types, want) {
+		t.Errorf("events on PostgreSQL: %v, want %v", types, want)
+	}
+	e.stop()
+	e.serve()
 	e.stop()
 }

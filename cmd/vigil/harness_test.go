@@ -28,7 +28,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	vigilBin = filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", vigilBin, ".")
+	args := []string{"build", "-o", vigilBin}
+	if os.Getenv("VIGIL_TEST_RACE") != "" {
+		// The binary under test reports data races, and exits 66 at the
+		// end if it saw one, which fails the test that stops it.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build vigil:", err)

@@ -179,7 +179,7 @@ func TestRestoreJob(t *testing.T) {
 				DeletionStatus: vigil.DeletionSuccessful, DeletionMessage: "deleted", KeepUntil: new(at(30)),
 				RestoreSeconds: 1.5, StartSeconds: 0.25, ValidationSeconds: 3, CleanupSeconds: 0.125, TotalSeconds: 5,
 				RecoveryPointAgeSeconds: 86400,
-				ExternalValidation: &vigil.ExternalValidation{Status: vigil.ValidationFailed, Message: "rows missing", Time: at(4)},
+				ExternalValidation:      &vigil.ExternalValidation{Status: vigil.ValidationFailed, Message: "rows missing", Time: at(4)},
 			}
 			requireNoError(t, c.InsertRestoreJob(ctx, &full))
 			got, err := c.GetRestoreJob(ctx, full.ID)

@@ -19,11 +19,8 @@ import (
 func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
+	cfg := &config.Config{DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
+	e, cat := newTestEngine(t, cfg)
 
 	started := time.Now().UTC()
 	mine := vigil.BackupJob{ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupRunning, Resource: "docs",
@@ -45,11 +42,6 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := &config.Config{DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
-	e, err := New(cfg, cat, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := e.endInterrupted(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -81,17 +73,8 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 // and it runs; another node's running job is left alone.
 func TestStartRequeuesThisNodesRunningJobs(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	cfg := &config.Config{DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
-	e, err := New(cfg, cat, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := &config.Config{DataDir: t.TempDir(), Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
+	e, cat := newTestEngine(t, cfg)
 	// Two deliveries to a notification that is not configured: running it
 	// records a FAILED delivery, which shows that it ran.
 	for seq, node := range map[int64]string{1: "node-a", 2: "node-b"} {
@@ -133,4 +116,20 @@ func TestStartRequeuesThisNodesRunningJobs(t *testing.T) {
 	if ds, _ := cat.ListDeliveries(ctx, 2, 2); len(ds) != 0 {
 		t.Errorf("another node's running job was run here: %+v", ds)
 	}
+}
+
+// newTestEngine opens a SQLite catalog in cfg.DataDir and builds an engine
+// on it; both are closed when the test ends.
+func newTestEngine(t *testing.T, cfg *config.Config) (*Engine, *catalog.Catalog) {
+	t.Helper()
+	cat, err := catalog.Open(context.Background(), "", cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	e, err := New(cfg, cat, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, cat
 }

@@ -17,21 +17,13 @@ import (
 func TestRestoreTestOutsideStartWindow(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
 	cfg := &config.Config{
 		DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)},
 		Resources: []config.Resource{{Name: "docs", Type: vigil.ResourceDirectory, Path: dir}},
 		RestoreTesting: []config.RestoreTestPlan{{Name: "nightly", Schedule: "0 5 * * *", Resources: []string{"docs"},
 			StartWindow: config.Duration(time.Hour), ValidationWindow: config.Duration(time.Minute)}},
 	}
-	e, err := New(cfg, cat, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cat := newTestEngine(t, cfg)
 	job := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestorePending, RestoreTest: true,
 		Resource: "docs", ResourceType: vigil.ResourceDirectory, RecoveryPointID: "rp-1", CreatedBy: "nightly",
 		CreatedAt: time.Now().UTC().Add(-2 * time.Hour)}

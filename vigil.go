@@ -177,6 +177,31 @@ type RecoveryPoint struct {
 	CreatedAt    time.Time           `json:"created_at"`
 	CompletedAt  *time.Time          `json:"completed_at"`
 	ExpireAt     *time.Time          `json:"expire_at"`
+	// Database describes a database recovery point: what the dump holds,
+	// counted at backup time. Restore tests check a restored copy against it.
+	Database *DatabaseInfo `json:"database,omitempty"`
+}
+
+// DatabaseInfo is what a database backup recorded about its source, in the
+// same consistent view of the data as the dump itself.
+type DatabaseInfo struct {
+	// Engine is postgres, mysql or sqlite; Server the server's version.
+	Engine   string `json:"engine"`
+	Server   string `json:"server,omitempty"`
+	Database string `json:"database,omitempty"`
+	// Encoding, Collate and Ctype are a PostgreSQL database's settings, so
+	// that a restore creates its new database with the same ones.
+	Encoding string      `json:"encoding,omitempty"`
+	Collate  string      `json:"collate,omitempty"`
+	Ctype    string      `json:"ctype,omitempty"`
+	Tables   []TableRows `json:"tables"`
+}
+
+// TableRows is one table and the number of rows it held. Name is
+// schema-qualified where the engine has schemas ("public.orders").
+type TableRows struct {
+	Name string `json:"name"`
+	Rows int64  `json:"rows"`
 }
 
 // LogLine is one timestamped line of a job's own log.
@@ -257,7 +282,17 @@ const (
 	ResourceDirectory = "directory"
 	// ResourceApp is a folder of data plus how to run a copy of it.
 	ResourceApp = "app"
+	// Databases: backed up as a consistent dump, restored into a new
+	// database.
+	ResourcePostgres = "postgres"
+	ResourceMySQL    = "mysql"
+	ResourceSQLite   = "sqlite"
 )
+
+// IsDatabase reports whether resources of type t are databases.
+func IsDatabase(t string) bool {
+	return t == ResourcePostgres || t == ResourceMySQL || t == ResourceSQLite
+}
 
 // ErrNotFound is returned (possibly wrapped) when a record does not exist.
 var ErrNotFound = errors.New("not found")

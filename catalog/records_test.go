@@ -286,6 +286,9 @@ func TestRecoveryPoint(t *testing.T) {
 			requireEqual(t, got, sparse)
 
 			full.Status, full.ExpireAt, full.CompletedAt = vigil.RecoveryPointExpired, nil, nil
+			full.Database = &vigil.DatabaseInfo{Engine: vigil.ResourcePostgres, Server: "15.2", Database: "orders",
+				Encoding: "UTF8", Collate: "C.UTF-8", Ctype: "C.UTF-8",
+				Tables: []vigil.TableRows{{Name: "public.orders", Rows: 100000}, {Name: `public."Odd name"`, Rows: 0}}}
 			requireNoError(t, c.UpdateRecoveryPoint(ctx, &full))
 			got, err = c.GetRecoveryPoint(ctx, full.ID)
 			requireNoError(t, err)

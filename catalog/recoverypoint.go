@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,10 +14,10 @@ import (
 // so that insert, update and scan cannot drift apart.
 const (
 	recoveryPointColumns = `id, vault, resource, resource_type, status, size_bytes, files,
-		backup_job_id, snapshot_id, created_at, completed_at, expire_at`
+		backup_job_id, snapshot_id, created_at, completed_at, expire_at, database_info`
 
 	insertRecoveryPointSQL = `INSERT INTO vigil_recovery_point (` + recoveryPointColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRecoveryPointSQL = `SELECT ` + recoveryPointColumns + ` FROM vigil_recovery_point`
 
@@ -24,7 +25,8 @@ const (
 
 	updateRecoveryPointSQL = `UPDATE vigil_recovery_point SET
 		vault = ?, resource = ?, resource_type = ?, status = ?, size_bytes = ?, files = ?,
-		backup_job_id = ?, snapshot_id = ?, created_at = ?, completed_at = ?, expire_at = ?
+		backup_job_id = ?, snapshot_id = ?, created_at = ?, completed_at = ?, expire_at = ?,
+		database_info = ?
 		WHERE id = ?`
 
 	deleteRecoveryPointSQL = `DELETE FROM vigil_recovery_point WHERE id = ?`
@@ -44,9 +46,18 @@ type RecoveryPointFilter struct {
 // recoveryPointValues is the point's columns after its id, in
 // recoveryPointColumns order.
 func recoveryPointValues(rp *vigil.RecoveryPoint) []any {
+	var info any // NULL for a recovery point that is not a database's
+	if rp.Database != nil {
+		b, err := json.Marshal(rp.Database)
+		if err != nil {
+			panic("marshal database info: " + err.Error()) // plain strings and numbers
+		}
+		info = string(b)
+	}
 	return []any{
 		rp.Vault, rp.Resource, rp.ResourceType, string(rp.Status), rp.SizeBytes, rp.Files,
 		rp.BackupJobID, rp.SnapshotID, micros(rp.CreatedAt), microsOrNull(rp.CompletedAt), microsOrNull(rp.ExpireAt),
+		info,
 	}
 }
 
@@ -56,11 +67,18 @@ func scanRecoveryPoint(s scanner) (vigil.RecoveryPoint, error) {
 		status                string
 		createdAt             int64
 		completedAt, expireAt *int64
+		info                  *string
 	)
 	err := s.Scan(&rp.ID, &rp.Vault, &rp.Resource, &rp.ResourceType, &status, &rp.SizeBytes, &rp.Files,
-		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt)
+		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt, &info)
 	if err != nil {
 		return vigil.RecoveryPoint{}, err
+	}
+	if info != nil {
+		rp.Database = new(vigil.DatabaseInfo)
+		if err := json.Unmarshal([]byte(*info), rp.Database); err != nil {
+			return vigil.RecoveryPoint{}, fmt.Errorf("recovery point %s: read its database info: %w", rp.ID, err)
+		}
 	}
 	rp.Status = vigil.RecoveryPointStatus(status)
 	rp.CreatedAt = fromMicros(createdAt)

@@ -95,6 +95,9 @@ func runDemo(ctx context.Context, g *globalOptions, opts demoOptions) error {
 	if err := cfg.LoadPasswords(); err != nil {
 		return err
 	}
+	if err := cfg.LookupTools(); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "vigil demo in %s\n", dir)
 
 	start := time.Now()

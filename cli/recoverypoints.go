@@ -52,7 +52,10 @@ func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.printRecoveryPoints([]vigil.RecoveryPoint{rp}, false)
+			if err := g.printRecoveryPoints([]vigil.RecoveryPoint{rp}, false); err != nil || g.JSON || rp.Database == nil {
+				return err
+			}
+			return g.printDatabaseInfo(rp.Database)
 		},
 	}
 	metadata := &cobra.Command{
@@ -99,4 +102,16 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// printDatabaseInfo lists what a database recovery point's dump holds:
+// what every restore test of it checks.
+func (g *globalOptions) printDatabaseInfo(d *vigil.DatabaseInfo) error {
+	fmt.Fprintf(g.stdout, "\n%s database %s, server %s: %d tables\n", d.Engine, d.Database, d.Server, len(d.Tables))
+	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TABLE\tROWS")
+	for _, t := range d.Tables {
+		fmt.Fprintf(w, "%s\t%d\n", t.Name, t.Rows)
+	}
+	return w.Flush()
 }

@@ -46,6 +46,9 @@ On first start vigil writes a random API token to <data_dir>/api-token
 			if err := cfg.LoadPasswords(); err != nil {
 				return usageError(err)
 			}
+			if err := cfg.LookupTools(); err != nil {
+				return usageError(err)
+			}
 			logger := slog.New(slog.NewTextHandler(g.stderr, nil))
 			srv, err := startServer(cmd.Context(), cfg, workers, logger)
 			if err != nil {

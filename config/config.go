@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/database"
 )
 
 // Defaults.
@@ -73,14 +74,32 @@ type Vault struct {
 type Resource struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"`
-	// Path is the folder that holds the resource's data.
+	// Path is the folder that holds the resource's data; for an sqlite
+	// resource, the database file.
 	Path string `yaml:"path"`
+	// DSN names a postgres or mysql resource's database. Written in the
+	// file it must not hold a password; a DSN with a password comes from
+	// DSNEnv or DSNFile.
+	DSN     string `yaml:"dsn"`
+	DSNEnv  string `yaml:"dsn_env"`
+	DSNFile string `yaml:"dsn_file"`
+	// Client programs of a database resource, when they are not the ones
+	// on PATH (pg_dump must be at least as new as the server).
+	PGDumpPath    string `yaml:"pg_dump_path"`
+	PGRestorePath string `yaml:"pg_restore_path"`
+	MySQLDumpPath string `yaml:"mysqldump_path"`
+	MySQLPath     string `yaml:"mysql_path"`
 	// Run starts a copy of an app resource; each argument is a Go template
 	// with the fields of RunFields.
 	Run []string          `yaml:"run"`
 	Env map[string]string `yaml:"env"`
 	// Validate lists the checks a restored copy must pass.
 	Validate []Validator `yaml:"validate"`
+
+	// Server is the parsed DSN, password included, once LoadPasswords has
+	// read it; Tools the client programs, once LookupTools has found them.
+	Server database.Server `yaml:"-" json:"-"`
+	Tools  database.Tools  `yaml:"-" json:"-"`
 }
 
 // BackupPlan starts backups by itself on a cron schedule.
@@ -115,7 +134,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // resourceTypes lists the resource types this build knows.
-var resourceTypes = []string{vigil.ResourceDirectory, vigil.ResourceApp}
+var resourceTypes = []string{vigil.ResourceDirectory, vigil.ResourceApp, vigil.ResourcePostgres, vigil.ResourceMySQL, vigil.ResourceSQLite}
 
 // Locate returns the config path to use: the flag value, else $VIGIL_CONFIG,
 // else ./vigil.yaml.
@@ -236,9 +255,6 @@ func (c *Config) validate() error {
 		case !contains(resourceTypes, r.Type):
 			add(f+".type", "unknown type %q: one of %s", r.Type, strings.Join(resourceTypes, ", "))
 		}
-		if r.Path == "" {
-			add(f+".path", "is missing: give the folder to back up")
-		}
 		validateResource(add, f, r)
 	}
 	c.validateRestoreTesting(add, resources)
@@ -342,6 +358,7 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Resources {
 		r := &c.Resources[i]
 		r.Path = abs(r.Path)
+		r.DSNFile = abs(r.DSNFile)
 		program(r.Run)
 		for _, v := range r.Validate {
 			if v.Command != nil {
@@ -376,6 +393,7 @@ func (c *Config) LoadPasswords() error {
 		}
 		v.Password = pw
 	}
+	errs = append(errs, c.loadDSNs()...)
 	errs = append(errs, c.loadNotificationSecrets()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config %s: %w", c.Path, err)

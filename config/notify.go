@@ -226,6 +226,9 @@ func (c *Config) SecretEnv() []string {
 	for _, v := range c.Vaults {
 		names = append(names, v.PasswordEnv)
 	}
+	for _, r := range c.Resources {
+		names = append(names, r.DSNEnv)
+	}
 	for _, n := range c.Notifications {
 		if n.Webhook != nil {
 			names = append(names, n.Webhook.SecretEnv)

@@ -21,12 +21,14 @@ import (
 //	  - command: {run: ["./check.sh"]}
 //	  - checksum: {sample_percent: 10}
 //	  - external: {}
+//	  - sql: {query: "select count(*) from orders", expect: "100000"}
 type Validator struct {
 	HTTP     *HTTPCheck     `yaml:"http"`
 	TCP      *TCPCheck      `yaml:"tcp"`
 	Command  *CommandCheck  `yaml:"command"`
 	Checksum *ChecksumCheck `yaml:"checksum"`
 	External *ExternalCheck `yaml:"external"`
+	SQL      *SQLCheck      `yaml:"sql"`
 }
 
 // Kind names the validator's kind, as written in YAML.
@@ -42,6 +44,8 @@ func (v Validator) Kind() string {
 		return "checksum"
 	case v.External != nil:
 		return "external"
+	case v.SQL != nil:
+		return "sql"
 	}
 	return ""
 }
@@ -204,11 +208,16 @@ func (r *Resource) setDefaults() {
 			if v.Checksum.SamplePercent == 0 {
 				v.Checksum.SamplePercent = 100
 			}
+		case v.SQL != nil:
+			if v.SQL.Timeout == 0 {
+				v.SQL.Timeout = Duration(DefaultSQLTimeout)
+			}
 		}
 	}
 	// A restore test always proves something: without validators, a
 	// directory's files are compared with the recovery point, and an app
-	// must at least accept connections on its port.
+	// must at least accept connections on its port. A database needs
+	// none: every restore test of one checks its tables and row counts.
 	if len(r.Validate) == 0 {
 		switch r.Type {
 		case vigil.ResourceDirectory:
@@ -221,6 +230,7 @@ func (r *Resource) setDefaults() {
 
 // validateResource checks what a resource of each type needs.
 func validateResource(add func(field, format string, args ...any), f string, r Resource) {
+	validateSource(add, f, r)
 	if r.Type == vigil.ResourceApp {
 		if len(r.Run) == 0 {
 			add(f+".run", "is missing: an app needs the command that starts a copy of it, such as [\"python3\", \"-m\", \"http.server\", \"{{.Port}}\", \"--directory\", \"{{.Dir}}\"]")
@@ -236,18 +246,24 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 	for j, v := range r.Validate {
 		vf := fmt.Sprintf("%s.validate[%d]", f, j)
 		n := 0
-		for _, set := range []bool{v.HTTP != nil, v.TCP != nil, v.Command != nil, v.Checksum != nil, v.External != nil} {
+		for _, set := range []bool{v.HTTP != nil, v.TCP != nil, v.Command != nil, v.Checksum != nil, v.External != nil, v.SQL != nil} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			add(vf, "needs exactly one of http, tcp, command, checksum, external")
+			add(vf, "needs exactly one of http, tcp, command, checksum, external, sql")
 			continue
 		}
 		needsApp := v.HTTP != nil || v.TCP != nil
 		if needsApp && r.Type != vigil.ResourceApp {
 			add(vf, "%s validators need a running app: resource type %s has none", v.Kind(), r.Type)
+		}
+		if v.SQL != nil && !vigil.IsDatabase(r.Type) {
+			add(vf, "sql validators query a restored database: resource type %s is not one", r.Type)
+		}
+		if v.Checksum != nil && (r.Type == vigil.ResourcePostgres || r.Type == vigil.ResourceMySQL) {
+			add(vf, "checksum compares restored files: a %s resource is restored into a database; use sql validators", r.Type)
 		}
 		switch {
 		case v.HTTP != nil:
@@ -278,6 +294,26 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 		case v.Checksum != nil:
 			if p := v.Checksum.SamplePercent; p <= 0 || p > 100 {
 				add(vf+".checksum.sample_percent", "%v must be more than 0 and at most 100", p)
+			}
+		case v.SQL != nil:
+			q := v.SQL
+			if strings.TrimSpace(q.Query) == "" {
+				add(vf+".sql.query", "is missing: the query to run against the restored database")
+			}
+			expects := 0
+			for _, set := range []bool{q.Expect != nil, q.ExpectRows != nil, q.ExpectTrue} {
+				if set {
+					expects++
+				}
+			}
+			if expects != 1 {
+				add(vf+".sql", "needs exactly one of expect (the single value, as text), expect_rows, expect_true")
+			}
+			if q.ExpectRows != nil && *q.ExpectRows < 0 {
+				add(vf+".sql.expect_rows", "must not be negative")
+			}
+			if q.Timeout < 0 {
+				add(vf+".sql.timeout", "must not be negative")
 			}
 		}
 	}

@@ -55,6 +55,7 @@ func newCommandCheck(cfg config.CommandCheck, t Target) check {
 		"VIGIL_RECOVERY_POINT_ID="+t.RecoveryPointID,
 		"VIGIL_RESOURCE="+t.Resource,
 	)
+	env = append(env, t.Env...)
 	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
 		env = append(env, k+"="+cfg.Env[k])
 	}

@@ -3,7 +3,8 @@
 //
 // # Checks and the window
 //
-// The checks (config.Validator: http, tcp, command, checksum, external) run
+// The checks (config.Validator: http, tcp, command, checksum, external,
+// sql) run
 // in their configured order, one at a time; a check starts only once the one
 // before it passed. All of them share one validation window: a deadline of
 // start + window. Each check is attempted, and retried after a failed
@@ -21,7 +22,9 @@
 // if it had a wrong one.
 //
 // Some failures are final at once, with no retry: a checksum mismatch, an
-// external FAILED (or TIMED_OUT) verdict, a command that cannot be started,
+// external FAILED (or TIMED_OUT) verdict, a query that the restored
+// database answers wrongly or refuses (its data will not change), a
+// command that cannot be started,
 // and a check that cannot run for the resource at all, such as an http check
 // of a resource with no running app. The verdict is then FAILED.
 //
@@ -72,6 +75,13 @@ type Target struct {
 	// External returns a verdict reported through the API; ok is false while
 	// none has arrived. An error is retried like "no answer".
 	External func(ctx context.Context) (status vigil.ValidationStatus, message string, ok bool, err error)
+	// SQL runs a query against a restored database (never its source)
+	// and returns the rows, each value as text; nil when the copy is not
+	// a database.
+	SQL func(ctx context.Context, query string) (columns []string, rows [][]string, err error)
+	// Env is added to a command check's environment, such as
+	// VIGIL_RESTORE_DATABASE for a restored database.
+	Env []string
 	// Log receives lines for the restore job's own log. It is called from
 	// Run's goroutine only.
 	Log func(format string, args ...any)
@@ -322,9 +332,11 @@ func newCheck(v config.Validator, t Target) check {
 		return newChecksumCheck(*v.Checksum, t)
 	case v.External != nil:
 		return newExternalCheck(t)
+	case v.SQL != nil:
+		return newSQLCheck(*v.SQL, t)
 	}
 
-	return unavailable{what: "unknown check", reason: "the validator sets none of http, tcp, command, checksum, external"}
+	return unavailable{what: "unknown check", reason: "the validator sets none of http, tcp, command, checksum, external, sql"}
 }
 
 // unavailable is a check that cannot run for this target, such as an http

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -119,7 +120,7 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 		return e.endBackup(ctx, &job, vigil.BackupFailed,
 			fmt.Sprintf("resource %q is no longer in the configuration: add it back or start a backup of another resource", job.Resource))
 	}
-	e.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", res.Type, res.Name, res.Path, job.Vault, e.cfg.Node)
+	e.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", res.Type, res.Name, resourceLocation(res), job.Vault, e.cfg.Node)
 
 	v, err := e.Vault(ctx, job.Vault)
 	if err != nil {
@@ -137,7 +138,7 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 		ExpireAt:     job.ExpireAt,
 	}
 	tracker := e.trackProgress(ctx, &job)
-	result, err := v.Backup(ctx, res.Path, vault.BackupOptions{
+	opts := vault.BackupOptions{
 		Resource: res.Name,
 		Tags: map[string]string{
 			TagRecoveryPoint: rp.ID,
@@ -147,7 +148,13 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 		},
 		Description: "vigil backup job " + job.ID,
 		Progress:    tracker.set,
-	})
+	}
+	var result vault.BackupResult
+	if vigil.IsDatabase(res.Type) {
+		result, rp.Database, err = e.backupDatabase(ctx, v, res, opts)
+	} else {
+		result, err = v.Backup(ctx, res.Path, opts)
+	}
 	tracker.stop()
 	job.PercentDone, job.Bytes, job.Files = tracker.last()
 	if err != nil {
@@ -184,9 +191,25 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	if err != nil {
 		return fmt.Errorf("record completed backup: %w", err)
 	}
+	if d := rp.Database; d != nil {
+		var rows int64
+		for _, t := range d.Tables {
+			rows += t.Rows
+		}
+		e.jobLog(ctx, job.ID, "dump of %s %s (server %s): %d tables, %d rows", d.Engine, d.Database, d.Server, len(d.Tables), rows)
+	}
 	e.jobLog(ctx, job.ID, "completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
 		done.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Bytes, rp.ID, result.SnapshotID)
 	return nil
+}
+
+// resourceLocation says where a resource's data is, for logs: its folder
+// or file, or its database's DSN without the password.
+func resourceLocation(res config.Resource) string {
+	if res.Type == vigil.ResourcePostgres || res.Type == vigil.ResourceMySQL {
+		return res.Server.String()
+	}
+	return res.Path
 }
 
 const interruptedBackup = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"

@@ -16,6 +16,8 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/database"
+	"github.com/vigil-backup/vigil/vault"
 )
 
 // RestoreArgs carries a restore job on.
@@ -46,17 +48,26 @@ type RestoreRequest struct {
 // RestoreMetadata returns what a restore of the recovery point accepts, with
 // its defaults: the keys `--set` may override.
 func (e *Engine) RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error) {
-	if _, err := e.restorableRecoveryPoint(ctx, rpID); err != nil {
+	rp, err := e.restorableRecoveryPoint(ctx, rpID)
+	if err != nil {
 		return nil, err
 	}
-	return e.restoreDefaults(), nil
+	return e.restoreDefaults(rp)
 }
 
-// restoreDefaults is the restore metadata of a directory recovery point.
-func (e *Engine) restoreDefaults() map[string]string {
+// restoreDefaults is the restore metadata of a recovery point: where a
+// folder is restored to, or which new database a database is restored into.
+func (e *Engine) restoreDefaults(rp vigil.RecoveryPoint) (map[string]string, error) {
+	if vigil.IsDatabase(rp.ResourceType) {
+		res, ok := e.cfg.Resource(rp.Resource)
+		if !ok || res.Type != rp.ResourceType {
+			return nil, invalidf("%s resource %q is no longer in the configuration: a database restore needs its tools and credentials; add it back", rp.ResourceType, rp.Resource)
+		}
+		return e.databaseDefaults(res, rp), nil
+	}
 	return map[string]string{
 		MetaTargetPath: filepath.Join(e.cfg.DataDir, "restores", restoreJobPlaceholder),
-	}
+	}, nil
 }
 
 func (e *Engine) restorableRecoveryPoint(ctx context.Context, id string) (vigil.RecoveryPoint, error) {
@@ -93,7 +104,10 @@ func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.Re
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}
-	defaults := e.restoreDefaults()
+	defaults, err := e.restoreDefaults(rp)
+	if err != nil {
+		return vigil.RestoreJob{}, err
+	}
 	for k := range req.Metadata {
 		if _, ok := defaults[k]; !ok {
 			return vigil.RestoreJob{}, invalidf("unknown restore metadata key %q: a %s restore accepts %s",
@@ -118,16 +132,22 @@ func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.Re
 	for k, v := range job.Metadata {
 		job.Metadata[k] = strings.ReplaceAll(v, restoreJobPlaceholder, job.ID)
 	}
-	target := job.Metadata[MetaTargetPath]
-	if !filepath.IsAbs(target) {
-		return vigil.RestoreJob{}, invalidf("target_path %q must be an absolute path", target)
+	if vigil.IsDatabase(rp.ResourceType) {
+		if err := e.checkDatabaseTarget(ctx, &job, &rp); err != nil {
+			return vigil.RestoreJob{}, err
+		}
+	} else {
+		target := job.Metadata[MetaTargetPath]
+		if !filepath.IsAbs(target) {
+			return vigil.RestoreJob{}, invalidf("target_path %q must be an absolute path", target)
+		}
+		target = filepath.Clean(target)
+		job.Metadata[MetaTargetPath] = target
+		if err := checkEmptyTarget(target); err != nil {
+			return vigil.RestoreJob{}, err
+		}
+		job.CreatedResourceLocation = target
 	}
-	target = filepath.Clean(target)
-	job.Metadata[MetaTargetPath] = target
-	if err := checkEmptyTarget(target); err != nil {
-		return vigil.RestoreJob{}, err
-	}
-	job.CreatedResourceLocation = target
 
 	err = e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
 		if err := tx.InsertRestoreJob(ctx, &job); err != nil {
@@ -183,15 +203,20 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	switch {
 	case job.Status.Final():
 		return nil
+	case job.Status == vigil.RestoreRunning && vigil.IsDatabase(job.ResourceType):
+		return e.endRestore(ctx, &job, vigil.RestoreAborted, "interrupted: vigil stopped while this restore was running; the partial database it created was dropped: start the restore again")
 	case job.Status == vigil.RestoreRunning:
 		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore)
 	}
 
 	target := job.Metadata[MetaTargetPath]
 	// The target was empty when the job was queued; check again, as
-	// something may have written there since.
-	if err := checkEmptyTarget(target); err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+	// something may have written there since. (A database's target is
+	// checked when it is created.)
+	if !vigil.IsDatabase(job.ResourceType) {
+		if err := checkEmptyTarget(target); err != nil {
+			return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+		}
 	}
 	job.Status = vigil.RestoreRunning
 	job.StartedAt = ptr(now())
@@ -206,11 +231,14 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err))
 	}
 	e.jobLog(ctx, job.ID, "restore of recovery point %s (%s %q, vault %q) into %s started on node %s",
-		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, target, e.cfg.Node)
+		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, job.CreatedResourceLocation, e.cfg.Node)
 
 	v, err := e.Vault(ctx, rp.Vault)
 	if err != nil {
 		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+	}
+	if vigil.IsDatabase(rp.ResourceType) {
+		return e.runDatabaseRestore(ctx, &job, rp, v)
 	}
 	result, err := v.Restore(ctx, rp.SnapshotID, target, nil)
 	if err != nil {
@@ -238,7 +266,9 @@ const interruptedRestore = "interrupted: vigil stopped while this restore was ru
 // nothing behind: the partial target, which the restore created, is removed.
 func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
 	ctx = context.WithoutCancel(ctx)
-	if job.Status == vigil.RestoreRunning {
+	if job.Status == vigil.RestoreRunning && vigil.IsDatabase(job.ResourceType) {
+		msg += e.dropInterrupted(ctx, job)
+	} else if job.Status == vigil.RestoreRunning {
 		if target := job.Metadata[MetaTargetPath]; target != "" {
 			if err := os.RemoveAll(target); err != nil {
 				msg += fmt.Sprintf(" (removing the partial restore at %s failed: %v; remove it by hand)", target, err)
@@ -255,4 +285,65 @@ func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status v
 	}
 	e.jobLog(ctx, job.ID, "%s: %s", status, msg)
 	return nil
+}
+
+// runDatabaseRestore creates a new database from a recovery point and
+// loads its dump. A restore that fails drops what it created.
+func (e *Engine) runDatabaseRestore(ctx context.Context, job *vigil.RestoreJob, rp vigil.RecoveryPoint, v *vault.Vault) error {
+	t, err := e.databaseTarget(job, &rp)
+	if err != nil {
+		return e.endRestore(ctx, job, vigil.RestoreFailed, err.Error())
+	}
+	start := time.Now()
+	size, created, err := e.restoreDatabase(ctx, v, rp, t)
+	if err != nil {
+		status := vigil.RestoreFailed
+		if ctx.Err() != nil {
+			status = vigil.RestoreAborted
+		}
+		msg := err.Error()
+		if created {
+			msg += e.dropPartial(ctx, t)
+		}
+		// Not RUNNING any more: endRestore must not clean up again.
+		job.Status = status
+		return e.endRestore(ctx, job, status, msg)
+	}
+	job.Status = vigil.RestoreCompleted
+	job.CompletedAt = ptr(now())
+	job.CreatedResourceLocation = t.String()
+	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
+		restoreEvent(vigil.EventRestoreJobCompleted, job))
+	if err != nil {
+		return fmt.Errorf("record completed restore: %w", err)
+	}
+	e.jobLog(ctx, job.ID, "completed in %s: a %d-byte dump loaded into %s",
+		time.Since(start).Round(time.Millisecond), size, t)
+	return nil
+}
+
+// dropPartial drops a database that a failed restore created, and says so
+// for the job's message.
+func (e *Engine) dropPartial(ctx context.Context, t database.Target) string {
+	if err := database.Drop(context.WithoutCancel(ctx), t); err != nil {
+		return fmt.Sprintf("; dropping the partial %s failed (%v): drop it by hand", t, err)
+	}
+	return fmt.Sprintf("; the partial %s was removed", t)
+}
+
+// dropInterrupted removes what an interrupted database restore created:
+// a database that carries its mark. A partial SQLite file is left, because
+// vigil cannot tell it from a file that was there before.
+func (e *Engine) dropInterrupted(ctx context.Context, job *vigil.RestoreJob) string {
+	t, err := e.databaseTarget(job, nil)
+	if err != nil {
+		return fmt.Sprintf(" (the partial database could not be looked for: %v)", err)
+	}
+	if t.Engine == vigil.ResourceSQLite {
+		return fmt.Sprintf(" (a partial file may be left at %s: check it and remove it by hand)", t.Path)
+	}
+	if err := database.Drop(ctx, t); err != nil && !errors.Is(err, database.ErrNotMarked) {
+		return fmt.Sprintf(" (dropping the partial %s failed: %v; drop it by hand)", t, err)
+	}
+	return ""
 }

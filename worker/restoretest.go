@@ -14,8 +14,10 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/database"
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/validate"
+	"github.com/vigil-backup/vigil/vault"
 )
 
 // The restore-test loop. A restore test is a restore job with RestoreTest
@@ -108,6 +110,21 @@ func (e *Engine) queueRestoreTest(ctx context.Context, tx *catalog.Tx, rp vigil.
 	dir := filepath.Join(e.testsDir(), job.ID, "data")
 	job.Metadata = map[string]string{MetaTargetPath: dir}
 	job.CreatedResourceLocation = dir
+	if res, ok := e.cfg.Resource(rp.Resource); ok && vigil.IsDatabase(rp.ResourceType) && res.Type == rp.ResourceType {
+		// The new database: a file in the instance folder, or a database
+		// on the resource's own server named after the test.
+		job.Metadata = e.databaseDefaults(res, rp)
+		switch rp.ResourceType {
+		case vigil.ResourceSQLite:
+			job.Metadata[MetaTargetPath] = filepath.Join(dir, filepath.Base(job.Metadata[MetaTargetPath]))
+			job.CreatedResourceLocation = job.Metadata[MetaTargetPath]
+		default:
+			job.Metadata[MetaTargetDatabase] = strings.ReplaceAll(job.Metadata[MetaTargetDatabase], restoreJobPlaceholder, job.ID)
+			if srv := res.Server; srv.Engine != "" {
+				job.CreatedResourceLocation = srv.WithDatabase(job.Metadata[MetaTargetDatabase]).String()
+			}
+		}
+	}
 	if err := tx.InsertRestoreJob(ctx, &job); err != nil {
 		return job, err
 	}
@@ -202,7 +219,21 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 	if err != nil {
 		return e.failTestRestore(ctx, job, inst, err.Error())
 	}
-	result, err := v.Restore(ctx, rp.SnapshotID, inst.Dir, nil)
+	var restored string
+	if vigil.IsDatabase(rp.ResourceType) {
+		var t database.Target
+		var size int64
+		t, err = e.databaseTarget(job, &rp)
+		if err == nil {
+			size, _, err = e.restoreDatabase(ctx, v, rp, t)
+			job.CreatedResourceLocation = t.String()
+		}
+		restored = fmt.Sprintf("loaded a %d-byte dump into the new database %s", size, t)
+	} else {
+		var result vault.RestoreResult
+		result, err = v.Restore(ctx, rp.SnapshotID, inst.Dir, nil)
+		restored = fmt.Sprintf("restored %d files, %d folders, %d bytes into %s", result.Files, result.Dirs, result.Bytes, inst.Dir)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return e.failTestRestore(ctx, job, inst, "interrupted: vigil was stopped during the restore")
@@ -218,8 +249,7 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 	if err != nil {
 		return err
 	}
-	e.jobLog(ctx, job.ID, "restored %d files, %d folders, %d bytes into %s in %s",
-		result.Files, result.Dirs, result.Bytes, inst.Dir, seconds(job.RestoreSeconds))
+	e.jobLog(ctx, job.ID, "%s in %s", restored, seconds(job.RestoreSeconds))
 
 	// Step 3: start the app, then validate.
 	verdict := e.validateInstance(ctx, job, inst, res, rp, plan)
@@ -266,6 +296,9 @@ func (e *Engine) validateInstance(ctx context.Context, job *vigil.RestoreJob, in
 	window := time.Duration(plan.ValidationWindow)
 	begin := time.Now()
 	defer func() { job.ValidationSeconds = time.Since(begin).Seconds() - job.StartSeconds }()
+	if vigil.IsDatabase(res.Type) {
+		return stopped(ctx, e.validateDatabase(ctx, job, res, rp, target, window))
+	}
 	if res.Type != vigil.ResourceApp {
 		return stopped(ctx, validate.Run(ctx, res.Validate, target, window))
 	}
@@ -397,6 +430,10 @@ func (e *Engine) deleteInstance(ctx context.Context, job *vigil.RestoreJob, inst
 			inst, err = nil, nil // nothing was created, or it is already gone
 		}
 	}
+	var dropped string
+	if err == nil && vigil.IsDatabase(job.ResourceType) && job.Metadata[MetaTargetDatabase] != "" {
+		dropped, err = e.dropDatabase(ctx, job)
+	}
 	if err == nil && inst != nil {
 		err = inst.Remove(stopGrace)
 	}
@@ -411,6 +448,7 @@ func (e *Engine) deleteInstance(ctx context.Context, job *vigil.RestoreJob, inst
 		if job.ResourceType == vigil.ResourceApp {
 			job.DeletionMessage = "the new resource was deleted: its processes were terminated and its folder removed"
 		}
+		job.DeletionMessage += dropped
 	}
 	e.jobLog(ctx, job.ID, "clean-up %s in %s: %s", job.DeletionStatus, seconds(job.CleanupSeconds), job.DeletionMessage)
 	var events []event

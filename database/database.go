@@ -1,0 +1,445 @@
+// Package database backs up and restores database resources: PostgreSQL
+// with pg_dump and pg_restore, MySQL and MariaDB with mariadb-dump (or
+// mysqldump) and the mariadb (or mysql) client, and SQLite through the
+// SQLite that vigil links.
+//
+// # Dumps
+//
+// Dump writes a consistent dump into an io.Writer, which the caller pipes
+// into a vault: no copy of the whole dump is kept on disk. With the dump it
+// records each table's row count, as the dump holds it, so that a restore
+// test can check the restored copy table by table:
+//
+//   - PostgreSQL: a REPEATABLE READ transaction exports its snapshot, pg_dump
+//     dumps with --snapshot, and the rows are counted in that transaction
+//     while pg_dump runs: the counts and the dump see the same data. The
+//     dump is pg_dump's custom format (the one pg_restore loads, in parallel
+//     with -j from a file), uncompressed: the vault compresses, and an
+//     uncompressed dump deduplicates against yesterday's.
+//   - MySQL/MariaDB: mariadb-dump --single-transaction. A consistent
+//     snapshot cannot be shared with a second connection, so the rows are
+//     counted in the dump stream itself as it passes (dumpcount.go).
+//   - SQLite: VACUUM INTO makes a consistent copy of the live database in a
+//     temporary file, which is counted, streamed, and removed.
+//
+// # New databases
+//
+// A restore always creates a new database (a new file for SQLite) and
+// refuses a name that exists. The database is marked as vigil's the moment
+// it exists (a comment naming the restore job), and Drop drops only a
+// database that carries that exact mark: vigil never drops a database it
+// did not create.
+package database
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// ErrExists means the new database's name is taken: nothing was created,
+// and the existing database was not touched.
+var ErrExists = errors.New("already exists")
+
+// ErrNotMarked means a database exists under the name vigil would drop, but
+// does not carry the mark of the restore that was to create it: vigil did
+// not create it (or was stopped between creating and marking it), so it is
+// left alone.
+var ErrNotMarked = errors.New("does not carry vigil's mark")
+
+// Source is a database to back up.
+type Source struct {
+	Engine string // vigil.ResourcePostgres, ResourceMySQL or ResourceSQLite
+	Server Server // postgres and mysql
+	Path   string // sqlite: the database file
+	Tools  Tools
+	// TempDir is where SQLite's consistent copy is made.
+	TempDir string
+}
+
+// DumpName is the name of the dump file in a database recovery point.
+func DumpName(engine string) string {
+	switch engine {
+	case vigil.ResourcePostgres:
+		return "dump.pgdump"
+	case vigil.ResourceMySQL:
+		return "dump.sql"
+	default:
+		return "database.sqlite"
+	}
+}
+
+// Dump writes a consistent dump of src into w and returns what it recorded:
+// the server's version and each table's row count. When it fails, what was
+// written to w is not a usable dump.
+func Dump(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInfo, error) {
+	switch src.Engine {
+	case vigil.ResourcePostgres:
+		return dumpPostgres(ctx, src, w)
+	case vigil.ResourceMySQL:
+		return dumpMySQL(ctx, src, w)
+	case vigil.ResourceSQLite:
+		return dumpSQLite(ctx, src, w)
+	}
+	return nil, fmt.Errorf("resource type %q is not a database", src.Engine)
+}
+
+// Target is a new database to restore into.
+type Target struct {
+	Engine string
+	// Server is the server to create the database on, connected to its
+	// own database (the resource's) to do so; Database names the new one.
+	Server   Server
+	Database string
+	// Path is the new SQLite file.
+	Path string
+	// Mark is the comment that marks the database as made by one restore,
+	// such as "vigil restore job rj-…".
+	Mark  string
+	Tools Tools
+	// Info is the recovery point's record: the new database gets its
+	// encoding and collation.
+	Info *vigil.DatabaseInfo
+}
+
+// String names the new database for people: a DSN without password, or
+// the SQLite file.
+func (t Target) String() string {
+	if t.Engine == vigil.ResourceSQLite {
+		return t.Path
+	}
+	return t.Server.WithDatabase(t.Database).String()
+}
+
+// Create makes the new, empty, marked database. It fails with ErrExists,
+// touching nothing, when the name is taken.
+func Create(ctx context.Context, t Target) error {
+	switch t.Engine {
+	case vigil.ResourcePostgres:
+		return createPostgres(ctx, t)
+	case vigil.ResourceMySQL:
+		return createMySQL(ctx, t)
+	case vigil.ResourceSQLite:
+		return createSQLite(t)
+	}
+	return fmt.Errorf("resource type %q is not a database", t.Engine)
+}
+
+// Exists reports whether the target's name is taken.
+func Exists(ctx context.Context, t Target) (bool, error) {
+	switch t.Engine {
+	case vigil.ResourcePostgres:
+		_, found, err := postgresMark(ctx, t)
+		return found, err
+	case vigil.ResourceMySQL:
+		_, found, err := mysqlMark(ctx, t)
+		return found, err
+	case vigil.ResourceSQLite:
+		_, err := os.Lstat(t.Path)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return false, fmt.Errorf("resource type %q is not a database", t.Engine)
+}
+
+// Load reads a dump from r into the database Create made.
+func Load(ctx context.Context, t Target, r io.Reader) error {
+	switch t.Engine {
+	case vigil.ResourcePostgres:
+		return loadPostgres(ctx, t, r)
+	case vigil.ResourceMySQL:
+		return loadMySQL(ctx, t, r)
+	case vigil.ResourceSQLite:
+		return loadSQLite(t, r)
+	}
+	return fmt.Errorf("resource type %q is not a database", t.Engine)
+}
+
+// Drop deletes the target database, first ending every connection to it,
+// if it carries t.Mark. A database that does not exist is not an error; one
+// without the mark is left alone (ErrNotMarked). An SQLite file is simply
+// removed: it lives where only its restore put it.
+func Drop(ctx context.Context, t Target) error {
+	switch t.Engine {
+	case vigil.ResourcePostgres:
+		return dropPostgres(ctx, t)
+	case vigil.ResourceMySQL:
+		return dropMySQL(ctx, t)
+	case vigil.ResourceSQLite:
+		for _, p := range []string{t.Path, t.Path + "-wal", t.Path + "-shm", t.Path + "-journal"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("resource type %q is not a database", t.Engine)
+}
+
+// DB is a restored database, open for validation.
+type DB struct {
+	engine string
+	db     *sql.DB
+	redact func(string) string
+}
+
+// Open connects to the target database.
+func Open(ctx context.Context, t Target) (*DB, error) {
+	var (
+		db  *sql.DB
+		err error
+	)
+	switch t.Engine {
+	case vigil.ResourcePostgres:
+		db, err = sql.Open("pgx", t.Server.WithDatabase(t.Database).DSN())
+	case vigil.ResourceMySQL:
+		db, err = sql.Open("mysql", t.Server.WithDatabase(t.Database).DSN())
+	case vigil.ResourceSQLite:
+		db, err = openSQLite(t.Path, "rw")
+	default:
+		return nil, fmt.Errorf("resource type %q is not a database", t.Engine)
+	}
+	if err != nil {
+		return nil, errors.New(t.Server.Redact(err.Error()))
+	}
+	db.SetMaxOpenConns(2)
+	out := &DB{engine: t.Engine, db: db, redact: t.Server.Redact}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %s", t, out.redact(err.Error()))
+	}
+	return out, nil
+}
+
+// Ping checks that the database still answers.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// Close closes the connections.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Tables counts the rows of every table.
+func (d *DB) Tables(ctx context.Context) ([]vigil.TableRows, error) {
+	tables, err := d.tables(ctx)
+	if err != nil {
+		return nil, errors.New(d.redact(err.Error()))
+	}
+	return tables, nil
+}
+
+func (d *DB) tables(ctx context.Context) ([]vigil.TableRows, error) {
+	switch d.engine {
+	case vigil.ResourcePostgres:
+		return countTables(ctx, d.db, postgresTablesQuery, quotedAsIs)
+	case vigil.ResourceMySQL:
+		return countTables(ctx, d.db, mysqlTablesQuery, mysqlQuote)
+	default:
+		return countTables(ctx, d.db, sqliteTablesQuery, sqliteQuote)
+	}
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check; other engines have
+// nothing equivalent that is cheap, and pass.
+func (d *DB) IntegrityCheck(ctx context.Context) error {
+	if d.engine != vigil.ResourceSQLite {
+		return nil
+	}
+	rows, err := d.db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("PRAGMA integrity_check: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("PRAGMA integrity_check: %w", err)
+		}
+		if s != "ok" {
+			problems = append(problems, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("PRAGMA integrity_check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("PRAGMA integrity_check found %d problems: %s", len(problems), strings.Join(problems[:min(5, len(problems))], "; "))
+	}
+	return nil
+}
+
+// Query runs q and returns its column names and rows, each value as text:
+// NULL, true/false, numbers in decimal, times in RFC 3339, the rest as the
+// server sends it.
+func (d *DB) Query(ctx context.Context, q string) ([]string, [][]string, error) {
+	cols, rows, err := query(ctx, d.db, q)
+	if err != nil {
+		return nil, nil, errors.New(d.redact(err.Error()))
+	}
+	return cols, rows, nil
+}
+
+func query(ctx context.Context, db *sql.DB, q string) ([]string, [][]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
+	var out [][]string
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = Text(v)
+		}
+		out = append(out, row)
+	}
+	return cols, out, rows.Err()
+}
+
+// Text writes a value from database/sql as text.
+func Text(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		return string(v)
+	case string:
+		return v
+	case bool:
+		return strconv.FormatBool(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 32)
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
+
+// CompareTables says how got (the restored copy) differs from want (the
+// recovery point's record), one line per table: missing, unexpected, or
+// with a different row count. Empty means equal.
+func CompareTables(want, got []vigil.TableRows) []string {
+	have := map[string]int64{}
+	for _, t := range got {
+		have[t.Name] = t.Rows
+	}
+	var diffs []string
+	for _, t := range want {
+		rows, ok := have[t.Name]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("table %s is missing (the recovery point has it, with %d rows)", t.Name, t.Rows))
+		case rows != t.Rows:
+			diffs = append(diffs, fmt.Sprintf("table %s has %d rows, the recovery point %d", t.Name, rows, t.Rows))
+		}
+		delete(have, t.Name)
+	}
+	var extra []string
+	for name := range have {
+		extra = append(extra, name)
+	}
+	slices.Sort(extra)
+	for _, name := range extra {
+		diffs = append(diffs, fmt.Sprintf("table %s is not in the recovery point", name))
+	}
+	return diffs
+}
+
+// countTables lists tables with list (one column: the name as the
+// engine's identifier quoting needs it, or raw with quote) and counts each.
+func countTables(ctx context.Context, db *sql.DB, list string, quote func(string) string) ([]vigil.TableRows, error) {
+	_, rows, err := query(ctx, db, list)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	tables := make([]vigil.TableRows, 0, len(rows))
+	for _, r := range rows {
+		var n int64
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(r[0])).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", r[0], err)
+		}
+		tables = append(tables, vigil.TableRows{Name: r[0], Rows: n})
+	}
+	return tables, nil
+}
+
+// runTool runs one client program, feeding stdin and writing its standard
+// output to stdout. Its error carries the program's last output lines,
+// with the password redacted.
+func runTool(ctx context.Context, srv Server, path string, args []string, stdin io.Reader, stdout io.Writer) error {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), srv.toolEnv()...)
+	cmd.Stdin = stdin
+	cmd.Stdout = stdout
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	// A killed tool's pipes are closed after this long even if a child
+	// still holds them.
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s was stopped: %w", name, context.Cause(ctx))
+	}
+	out := strings.TrimSpace(stderr.String())
+	if out == "" {
+		return fmt.Errorf("%s failed: %s", name, srv.Redact(err.Error()))
+	}
+	return fmt.Errorf("%s failed (%s): %s", name, srv.Redact(err.Error()), srv.Redact(out))
+}
+
+// tailBuffer keeps the last few KiB written to it: a tool's last words.
+type tailBuffer struct{ b []byte }
+
+const maxToolOutput = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*maxToolOutput {
+		t.b = append(t.b[:0], t.b[len(t.b)-maxToolOutput:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	b := t.b
+	if len(b) > maxToolOutput {
+		b = b[len(b)-maxToolOutput:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+		return "…" + string(b)
+	}
+	return string(b)
+}

@@ -1,0 +1,123 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// sqliteTablesQuery lists the tables of an SQLite database, without
+// SQLite's own.
+const sqliteTablesQuery = `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+
+// sqliteQuote quotes an identifier with double quotes.
+func sqliteQuote(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// openSQLite opens the database file at path in mode ro or rw; neither
+// creates a file, so a wrong path is an error, not a new empty database.
+func openSQLite(path, mode string) (*sql.DB, error) {
+	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: url.Values{
+		"mode":    {mode},
+		"_pragma": {"busy_timeout(10000)"},
+	}.Encode()}
+	return sql.Open("sqlite", u.String())
+}
+
+func dumpSQLite(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInfo, error) {
+	if _, err := os.Stat(src.Path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("SQLite database %s does not exist: check the resource's path", src.Path)
+		}
+		return nil, fmt.Errorf("SQLite database %s: %w", src.Path, err)
+	}
+	if err := os.MkdirAll(src.TempDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create temporary folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(src.TempDir, "sqlite-*.db")
+	if err != nil {
+		return nil, fmt.Errorf("create temporary file: %w", err)
+	}
+	tmp.Close()
+	// VACUUM INTO wants to create the file itself.
+	os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name())
+
+	db, err := openSQLite(src.Path, "ro")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	// VACUUM INTO reads the live database in one read transaction, so the
+	// copy is consistent even while the app writes (in WAL mode without
+	// blocking it), and is compact.
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", tmp.Name()); err != nil {
+		return nil, fmt.Errorf("copy SQLite database %s: %w", src.Path, err)
+	}
+	db.Close()
+
+	copyDB, err := openSQLite(tmp.Name(), "ro")
+	if err != nil {
+		return nil, err
+	}
+	defer copyDB.Close()
+	info := &vigil.DatabaseInfo{Engine: vigil.ResourceSQLite, Database: filepath.Base(src.Path)}
+	if err := copyDB.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&info.Server); err != nil {
+		return nil, fmt.Errorf("read the copy of %s: %w", src.Path, err)
+	}
+	if info.Tables, err = countTables(ctx, copyDB, sqliteTablesQuery, sqliteQuote); err != nil {
+		return nil, fmt.Errorf("count rows of the copy of %s: %w", src.Path, err)
+	}
+	copyDB.Close()
+
+	f, err := os.Open(tmp.Name())
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := io.Copy(w, f); err != nil {
+		return nil, fmt.Errorf("stream the copy of %s: %w", src.Path, err)
+	}
+	return info, nil
+}
+
+func createSQLite(t Target) error {
+	if err := os.MkdirAll(filepath.Dir(t.Path), 0o700); err != nil {
+		return fmt.Errorf("create folder for %s: %w", t.Path, err)
+	}
+	f, err := os.OpenFile(t.Path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("file %s %w", t.Path, ErrExists)
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func loadSQLite(t Target, r io.Reader) error {
+	f, err := os.OpenFile(t.Path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", t.Path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", t.Path, err)
+	}
+	return f.Close()
+}

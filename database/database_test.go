@@ -1,0 +1,472 @@
+package database
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// The servers on the test machine: .ci/run starts them.
+const (
+	testPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	testMySQL    = "root@tcp(127.0.0.1:3306)/mysql"
+)
+
+func tools(t *testing.T, engine string) Tools {
+	t.Helper()
+	tl, err := FindTools(engine, nil)
+	if err != nil {
+		t.Fatalf("find tools: %v", err)
+	}
+	return tl
+}
+
+func mustParse(t *testing.T, engine, dsn string) Server {
+	t.Helper()
+	s, err := ParseDSN(engine, dsn)
+	if err != nil {
+		t.Fatalf("parse %s DSN: %v", engine, err)
+	}
+	return s
+}
+
+// uniqueName is a database name no other test run uses.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), time.Now().UnixNano()%1e9)
+}
+
+// sqlExec runs statements on a database/sql connection, failing the test
+// on an error.
+func sqlExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// newPostgresDB creates an empty database and drops it when the test ends.
+func newPostgresDB(t *testing.T) (Server, *sql.DB) {
+	t.Helper()
+	admin, err := sql.Open("pgx", testPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	name := uniqueName("vigil_test_src")
+	sqlExec(t, admin, "CREATE DATABASE "+name)
+	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	srv := mustParse(t, vigil.ResourcePostgres, strings.Replace(testPostgres, "/test?", "/"+name+"?", 1))
+	db, err := sql.Open("pgx", srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return srv, db
+}
+
+func newMySQLDB(t *testing.T) (Server, *sql.DB) {
+	t.Helper()
+	admin, err := sql.Open("mysql", testMySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	name := uniqueName("vigil_test_src")
+	sqlExec(t, admin, "CREATE DATABASE "+name)
+	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name) })
+	srv := mustParse(t, vigil.ResourceMySQL, strings.Replace(testMySQL, "/mysql", "/"+name, 1))
+	db, err := sql.Open("mysql", srv.DSN()+"?multiStatements=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return srv, db
+}
+
+// roundTrip dumps src, restores the dump into a new database and checks
+// that it has the tables and rows the dump recorded. It returns the
+// target, still existing, and what the dump recorded.
+func roundTrip(t *testing.T, src Source, newName string) (Target, *vigil.DatabaseInfo) {
+	t.Helper()
+	ctx := t.Context()
+	var dump bytes.Buffer
+	info, err := Dump(ctx, src, &dump)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	if info.Engine != src.Engine || info.Server == "" || len(info.Tables) == 0 {
+		t.Fatalf("dump recorded %+v", info)
+	}
+	target := Target{Engine: src.Engine, Server: src.Server, Database: newName, Path: newName,
+		Mark: "vigil restore job rj-" + newName, Tools: src.Tools, Info: info}
+	if err := Create(ctx, target); err != nil {
+		t.Fatalf("create %s: %v", target, err)
+	}
+	t.Cleanup(func() { Drop(context.Background(), target) })
+	if err := Create(ctx, target); !errors.Is(err, ErrExists) {
+		t.Fatalf("creating %s a second time: got %v, want ErrExists", target, err)
+	}
+	if err := Load(ctx, target, bytes.NewReader(dump.Bytes())); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	db, err := Open(ctx, target)
+	if err != nil {
+		t.Fatalf("open the restored database: %v", err)
+	}
+	defer db.Close()
+	if err := db.IntegrityCheck(ctx); err != nil {
+		t.Fatalf("integrity check: %v", err)
+	}
+	got, err := db.Tables(ctx)
+	if err != nil {
+		t.Fatalf("count the restored tables: %v", err)
+	}
+	if diffs := CompareTables(info.Tables, got); len(diffs) > 0 {
+		t.Fatalf("restored copy differs: %v", diffs)
+	}
+	return target, info
+}
+
+func wantTables(t *testing.T, info *vigil.DatabaseInfo, want map[string]int64) {
+	t.Helper()
+	got := map[string]int64{}
+	for _, tr := range info.Tables {
+		got[tr.Name] = tr.Rows
+	}
+	for name, rows := range want {
+		if got[name] != rows {
+			t.Errorf("table %s: recorded %d rows, want %d (all: %v)", name, got[name], rows, info.Tables)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("recorded tables %v, want %v", info.Tables, want)
+	}
+}
+
+// checkDrop checks that only the right mark drops the database.
+func checkDrop(t *testing.T, target Target) {
+	t.Helper()
+	ctx := t.Context()
+	wrong := target
+	wrong.Mark = "vigil restore job rj-someone-else"
+	if err := Drop(ctx, wrong); !errors.Is(err, ErrNotMarked) {
+		t.Fatalf("drop with another job's mark: got %v, want ErrNotMarked", err)
+	}
+	if ok, err := Exists(ctx, target); err != nil || !ok {
+		t.Fatalf("after a refused drop: exists %v, %v; want it still there", ok, err)
+	}
+	if err := Drop(ctx, target); err != nil {
+		t.Fatalf("drop: %v", err)
+	}
+	if ok, err := Exists(ctx, target); err != nil || ok {
+		t.Fatalf("after drop: exists %v, %v", ok, err)
+	}
+	if err := Drop(ctx, target); err != nil {
+		t.Fatalf("dropping a database that is gone: %v", err)
+	}
+}
+
+func TestPostgresRoundTrip(t *testing.T) {
+	srv, db := newPostgresDB(t)
+	sqlExec(t, db,
+		`CREATE SCHEMA shop`,
+		`CREATE TABLE shop.orders (id bigserial PRIMARY KEY, item text, created_at timestamptz DEFAULT now())`,
+		`INSERT INTO shop.orders (item) SELECT 'item ' || g FROM generate_series(1, 5000) g`,
+		`CREATE TABLE "Odd Name" (x int)`,
+		`INSERT INTO "Odd Name" VALUES (1), (2)`,
+		`CREATE TABLE empty (x int)`,
+		`CREATE TABLE events (at date NOT NULL, n int) PARTITION BY RANGE (at)`,
+		`CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`,
+		`INSERT INTO events SELECT '2026-03-01'::date + (g % 200), g FROM generate_series(1, 300) g`,
+		`CREATE VIEW order_count AS SELECT count(*) FROM shop.orders`,
+	)
+	src := Source{Engine: vigil.ResourcePostgres, Server: srv, Tools: tools(t, vigil.ResourcePostgres)}
+	target, info := roundTrip(t, src, uniqueName("vigil_test_restore"))
+	wantTables(t, info, map[string]int64{
+		"shop.orders": 5000, `public."Odd Name"`: 2, "public.empty": 0, "public.events": 300, "public.events_2026": 300,
+	})
+	if info.Encoding == "" || info.Collate == "" {
+		t.Errorf("encoding and collation not recorded: %+v", info)
+	}
+
+	restored, err := Open(t.Context(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, rows, err := restored.Query(t.Context(), `SELECT count(*), max(id) > 4999, NULL::text, 1.5::numeric FROM shop.orders`)
+	restored.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) != 4 || !slices.Equal(rows[0], []string{"5000", "true", "NULL", "1.5"}) {
+		t.Fatalf("query values as text: got %v %v", cols, rows)
+	}
+	var mark string
+	admin, _ := sql.Open("pgx", testPostgres)
+	defer admin.Close()
+	if err := admin.QueryRow(`SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, target.Database).Scan(&mark); err != nil || mark != target.Mark {
+		t.Fatalf("mark on the new database: %q, %v; want %q", mark, err, target.Mark)
+	}
+	checkDrop(t, target)
+}
+
+// TestPostgresCountsMatchTheDump writes to the source all through the dump:
+// the recorded counts must still be exactly what the dump holds, since they
+// are taken in the snapshot pg_dump dumps.
+func TestPostgresCountsMatchTheDump(t *testing.T) {
+	srv, db := newPostgresDB(t)
+	sqlExec(t, db,
+		`CREATE TABLE a (id bigserial PRIMARY KEY, pad text)`,
+		`CREATE TABLE b (id bigserial PRIMARY KEY, pad text)`,
+		`INSERT INTO a (pad) SELECT repeat('x', 200) FROM generate_series(1, 200000)`,
+	)
+	stop := make(chan struct{})
+	var inserted atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// One transaction touches both tables: a dump taken across
+			// two snapshots would see one insert and not the other.
+			if _, err := db.Exec(`WITH x AS (INSERT INTO a (pad) VALUES ('w') RETURNING 1) INSERT INTO b (pad) VALUES ('w')`); err == nil {
+				inserted.Add(1)
+			}
+		}
+	}()
+	src := Source{Engine: vigil.ResourcePostgres, Server: srv, Tools: tools(t, vigil.ResourcePostgres)}
+	target, info := roundTrip(t, src, uniqueName("vigil_test_restore"))
+	close(stop)
+	wg.Wait()
+	Drop(t.Context(), target)
+	rows := map[string]int64{}
+	for _, tr := range info.Tables {
+		rows[tr.Name] = tr.Rows
+	}
+	if inserted.Load() == 0 {
+		t.Fatal("the writer inserted nothing during the dump: the test proves nothing")
+	}
+	if rows["public.a"]-200000 != rows["public.b"] {
+		t.Fatalf("counts from two moments: a has %d rows (200000 + %d), b %d", rows["public.a"], rows["public.a"]-200000, rows["public.b"])
+	}
+	t.Logf("%d writes during the dump; %d of them are in it", inserted.Load(), rows["public.b"])
+}
+
+func TestMySQLRoundTrip(t *testing.T) {
+	for _, byTable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("markByTable=%v", byTable), func(t *testing.T) {
+			old := markByTable
+			markByTable = byTable
+			t.Cleanup(func() { markByTable = old })
+
+			srv, db := newMySQLDB(t)
+			sqlExec(t, db,
+				`CREATE TABLE customers (id int PRIMARY KEY, name text, photo blob)`,
+				`INSERT INTO customers VALUES (1, 'it''s (a),(b); \\ x', x'00ff275c0a'), (2, NULL, NULL)`,
+				"CREATE TABLE `we``ird` (x int)",
+				"INSERT INTO `we``ird` VALUES (5)",
+				`CREATE TABLE empty (x int)`,
+				`CREATE TABLE many (id int PRIMARY KEY)`,
+				`INSERT INTO many SELECT seq FROM seq_1_to_3000`,
+				`CREATE VIEW v AS SELECT id FROM customers`,
+				`CREATE TRIGGER t AFTER INSERT ON customers FOR EACH ROW INSERT INTO empty VALUES (NEW.id)`,
+			)
+			src := Source{Engine: vigil.ResourceMySQL, Server: srv, Tools: tools(t, vigil.ResourceMySQL)}
+			target, info := roundTrip(t, src, uniqueName("vigil_test_restore"))
+			wantTables(t, info, map[string]int64{"customers": 2, "we`ird": 1, "empty": 0, "many": 3000})
+
+			restored, err := Open(t.Context(), target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, rows, err := restored.Query(t.Context(), `SELECT name, hex(photo) FROM customers WHERE id = 1`)
+			restored.Close()
+			if err != nil || len(rows) != 1 || rows[0][0] != `it's (a),(b); \ x` || rows[0][1] != "00FF275C0A" {
+				t.Fatalf("restored row: %v, %v", rows, err)
+			}
+			checkDrop(t, target)
+		})
+	}
+}
+
+func TestSQLiteRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	db, err := openSQLite(path, "rwc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sqlExec(t, db,
+		`PRAGMA journal_mode = WAL`,
+		`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`,
+		`CREATE TABLE "odd ""name""" (x)`,
+		`INSERT INTO "odd ""name""" VALUES (1)`,
+		`WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000) INSERT INTO notes (body) SELECT 'note ' || n FROM g`,
+	)
+	src := Source{Engine: vigil.ResourceSQLite, Path: path, TempDir: filepath.Join(dir, "tmp")}
+	target, info := roundTrip(t, src, filepath.Join(dir, "restored", "app.db"))
+	wantTables(t, info, map[string]int64{"notes": 1000, `odd "name"`: 1})
+	if left, _ := os.ReadDir(src.TempDir); len(left) != 0 {
+		t.Fatalf("the consistent copy was left in %s: %v", src.TempDir, left)
+	}
+	if err := Drop(t.Context(), target); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("restored file still there after drop: %v", err)
+	}
+
+	// A damaged file fails the integrity check.
+	damaged := filepath.Join(dir, "damaged.db")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(damaged, b, 0o600)
+	var dump bytes.Buffer
+	if _, err := Dump(t.Context(), Source{Engine: vigil.ResourceSQLite, Path: path, TempDir: dir}, &dump); err != nil {
+		t.Fatal(err)
+	}
+	raw := dump.Bytes()
+	for i := 4096; i+100 < len(raw); i += 4096 { // every page but the first
+		copy(raw[i+50:i+100], bytes.Repeat([]byte{0xA5}, 50))
+	}
+	os.WriteFile(damaged, raw, 0o600)
+	ddb, err := Open(t.Context(), Target{Engine: vigil.ResourceSQLite, Path: damaged})
+	if err != nil {
+		t.Fatalf("open the damaged copy: %v", err)
+	}
+	defer ddb.Close()
+	if err := ddb.IntegrityCheck(t.Context()); err == nil {
+		if _, err := ddb.Tables(t.Context()); err == nil {
+			t.Fatal("a damaged database passed the integrity check and could be counted")
+		}
+	}
+
+	// A path that is not there is an error, not a new empty database.
+	_, err = Dump(t.Context(), Source{Engine: vigil.ResourceSQLite, Path: filepath.Join(dir, "nope.db"), TempDir: dir}, &dump)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("dump of a missing file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nope.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("dumping a missing file created it")
+	}
+}
+
+// TestDumpErrorsHidePasswords checks that a server's refusal reaches the
+// caller with its reason, never with the password.
+func TestDumpErrorsHidePasswords(t *testing.T) {
+	const pw = "Sup3r-s3cret/pw"
+	for _, tc := range []struct {
+		engine, dsn, want string
+	}{
+		{vigil.ResourcePostgres, "postgres://postgres:Sup3r-s3cret%2Fpw@127.0.0.1:5432/vigil_no_such_db?sslmode=disable", `database "vigil_no_such_db" does not exist`},
+		{vigil.ResourcePostgres, "postgres://postgres:Sup3r-s3cret%2Fpw@127.0.0.1:1/test?sslmode=disable", "connect"},
+		{vigil.ResourceMySQL, "root:" + pw + "@tcp(127.0.0.1:3306)/mysql", "Access denied"},
+		{vigil.ResourceMySQL, "root@tcp(127.0.0.1:3306)/vigil_no_such_db", "Unknown database"},
+	} {
+		srv := mustParse(t, tc.engine, tc.dsn)
+		var out bytes.Buffer
+		_, err := Dump(t.Context(), Source{Engine: tc.engine, Server: srv, Tools: tools(t, tc.engine)}, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s dump of %s: got %v, want an error with %q", tc.engine, srv, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "Sup3r-s3cret%2Fpw") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
+func TestParseDSN(t *testing.T) {
+	pg := mustParse(t, vigil.ResourcePostgres, "postgres://app:pw%40x@db.example:5433/orders?sslmode=require")
+	if pg.Database != "orders" || !pg.HasPassword() {
+		t.Fatalf("parsed %+v", pg)
+	}
+	if s := pg.String(); s != "postgres://app@db.example:5433/orders?sslmode=require" {
+		t.Errorf("String() = %q", s)
+	}
+	if s := pg.WithDatabase("new").String(); s != "postgres://app@db.example:5433/new?sslmode=require" {
+		t.Errorf("WithDatabase = %q", s)
+	}
+	if got := pg.Redact("FATAL: password pw@x rejected (pw%40x)"); strings.Contains(got, "pw@x") || strings.Contains(got, "pw%40x") {
+		t.Errorf("Redact left the password: %q", got)
+	}
+	if env := pg.PasswordEnv(); !slices.Equal(env, []string{"PGPASSWORD=pw@x"}) {
+		t.Errorf("PasswordEnv = %v", env)
+	}
+	other := mustParse(t, vigil.ResourcePostgres, "postgres://app@db.example:5433/orders?sslmode=require")
+	if !other.SameServer(pg) || other.WithPasswordOf(pg).DSN() != pg.DSN() {
+		t.Errorf("same server: %v; with password %q, want %q", other.SameServer(pg), other.WithPasswordOf(pg).DSN(), pg.DSN())
+	}
+
+	my := mustParse(t, vigil.ResourceMySQL, "shop:pw@tcp(127.0.0.1:3307)/shop?tls=true")
+	if s := my.String(); strings.Contains(s, "pw") || !strings.Contains(s, "shop@tcp(127.0.0.1:3307)/shop") {
+		t.Errorf("String() = %q", s)
+	}
+	if args := my.mysqlArgs(); !slices.Contains(args, "--port=3307") || !slices.Contains(args, "--ssl-verify-server-cert") || slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "pw") }) {
+		t.Errorf("mysql args %v", args)
+	}
+
+	for _, bad := range []struct{ engine, dsn string }{
+		{vigil.ResourcePostgres, "host=x dbname=y"},
+		{vigil.ResourcePostgres, "postgres://x:secretpw@h:5432/"},
+		{vigil.ResourceMySQL, "x:secretpw@tcp(h:3306)/"},
+		{vigil.ResourceMySQL, "nonsense:secretpw@@@"},
+	} {
+		_, err := ParseDSN(bad.engine, bad.dsn)
+		if err == nil || strings.Contains(err.Error(), "secretpw") {
+			t.Errorf("ParseDSN(%s): got %v, want an error that does not quote the DSN", bad.engine, err)
+		}
+	}
+}
+
+func TestFindToolsNamesThePackage(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := FindTools(vigil.ResourcePostgres, nil)
+	if err == nil || !strings.Contains(err.Error(), "postgresql-client") || !strings.Contains(err.Error(), "pg_dump_path") {
+		t.Fatalf("missing pg_dump: got %v, want the package and the config key", err)
+	}
+	_, err = FindTools(vigil.ResourceMySQL, nil)
+	if err == nil || !strings.Contains(err.Error(), "mariadb-client") {
+		t.Fatalf("missing mariadb-dump: got %v", err)
+	}
+	_, err = FindTools(vigil.ResourcePostgres, map[string]string{"pg_dump_path": "/nonexistent/pg_dump"})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/pg_dump") {
+		t.Fatalf("a configured pg_dump that is not there: got %v", err)
+	}
+}
+
+func TestCompareTables(t *testing.T) {
+	want := []vigil.TableRows{{Name: "a", Rows: 1}, {Name: "b", Rows: 2}, {Name: "c", Rows: 0}}
+	got := []vigil.TableRows{{Name: "a", Rows: 1}, {Name: "b", Rows: 3}, {Name: "z", Rows: 5}}
+	diffs := CompareTables(want, got)
+	wantDiffs := []string{
+		"table b has 3 rows, the recovery point 2",
+		"table c is missing (the recovery point has it, with 0 rows)",
+		"table z is not in the recovery point",
+	}
+	if !slices.Equal(diffs, wantDiffs) {
+		t.Fatalf("diffs:\n%s\nwant:\n%s", strings.Join(diffs, "\n"), strings.Join(wantDiffs, "\n"))
+	}
+	if d := CompareTables(want, want); len(d) != 0 {
+		t.Fatalf("equal lists differ: %v", d)
+	}
+}

@@ -359,6 +359,11 @@ func (c *Config) resolvePaths(dir string) {
 		r := &c.Resources[i]
 		r.Path = abs(r.Path)
 		r.DSNFile = abs(r.DSNFile)
+		for _, tool := range []*string{&r.PGDumpPath, &r.PGRestorePath, &r.MySQLDumpPath, &r.MySQLPath} {
+			if strings.Contains(*tool, "/") {
+				*tool = abs(*tool)
+			}
+		}
 		program(r.Run)
 		for _, v := range r.Validate {
 			if v.Command != nil {

@@ -50,23 +50,34 @@ func (e *Engine) backupDatabase(ctx context.Context, v *vault.Vault, res config.
 	done := make(chan dumped, 1)
 	go func() {
 		info, err := database.Dump(dumpCtx, src, pw)
+		// The outcome is there before the stream ends, so that a vault
+		// failing on a failed dump finds the dump's reason.
+		done <- dumped{info, err}
 		// A failed dump fails the vault's read of it, so no snapshot is
 		// saved; a complete one ends the stream.
 		pw.CloseWithError(err)
-		done <- dumped{info, err}
 	}()
 	result, err := v.BackupStream(ctx, database.DumpName(res.Type), pr, opts)
+	var d dumped
 	if err != nil {
-		// The dump tool would block on a pipe no one reads.
-		cancel(errVaultFailed)
-		pr.CloseWithError(errVaultFailed)
+		select {
+		case d = <-done:
+		default:
+			// The vault failed by itself; the dump tool would block on
+			// a pipe no one reads.
+			cancel(errVaultFailed)
+			pr.CloseWithError(errVaultFailed)
+			<-done
+			return vault.BackupResult{}, nil, err
+		}
+	} else {
+		d = <-done
 	}
-	d := <-done
-	switch {
-	case d.err != nil && !errors.Is(context.Cause(dumpCtx), errVaultFailed):
+	if d.err != nil {
 		// The dump's own error says more than the vault's "read failed".
-		return vault.BackupResult{}, nil, fmt.Errorf("dump of %s %q failed: %w", res.Type, res.Name, d.err)
-	case err != nil:
+		return vault.BackupResult{}, nil, fmt.Errorf("dump of %s %q failed, so no recovery point was listed (fix the cause below and back up again): %w", res.Type, res.Name, d.err)
+	}
+	if err != nil {
 		return vault.BackupResult{}, nil, err
 	}
 	return result, d.info, nil

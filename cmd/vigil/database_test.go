@@ -392,6 +392,37 @@ psql "$url" -qc 'DROP TABLE pgbench_branches CASCADE'
 		}
 	})
 
+	// vigil killed while it loads a restore test's database: on restart
+	// the test ends "interrupted" and the half-loaded database is dropped.
+	t.Run("KilledDuringRestore", func(t *testing.T) {
+		job := e.startTest("pgbench", "checks")
+		name := "vigil_restore_" + job.ID
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			var n int
+			admin.QueryRow("SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("database %s was never created", name)
+			}
+		}
+		e.kill()
+		var mid vigil.RestoreJob
+		e.serve()
+		e.mustJSON(&mid, "jobs", "show", job.ID)
+		if mid.ValidationStatus != vigil.ValidationFailed || !strings.Contains(mid.ValidationMessage, "interrupted") ||
+			mid.DeletionStatus != vigil.DeletionSuccessful || !strings.Contains(mid.DeletionMessage, "dropped") {
+			t.Fatalf("after the restart: validation %s (%s), deletion %s (%s)", mid.ValidationStatus, mid.ValidationMessage, mid.DeletionStatus, mid.DeletionMessage)
+		}
+		var n int
+		admin.QueryRow("SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
+		if n != 0 {
+			t.Fatalf("database %s is still there after the restart", name)
+		}
+		e.requireNoLeak()
+	})
+
 	e.stop()
 	grepTree(t, e.path("vigil-data"), wrongPassword)
 

@@ -397,7 +397,14 @@ func countTables(ctx context.Context, db *sql.DB, list string, quote func(string
 func runTool(ctx context.Context, srv Server, path string, args []string, stdin io.Reader, stdout io.Writer) error {
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), srv.toolEnv()...)
-	cmd.Stdin = stdin
+	copied := func() error { return nil }
+	if stdin != nil {
+		f, wait, err := feed(stdin)
+		if err != nil {
+			return err
+		}
+		cmd.Stdin, copied = f, wait
+	}
 	cmd.Stdout = stdout
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
@@ -405,12 +412,17 @@ func runTool(ctx context.Context, srv Server, path string, args []string, stdin 
 	// still holds them.
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	if err == nil {
-		return nil
-	}
+	copyErr := copied()
 	name := path[strings.LastIndexByte(path, '/')+1:]
-	if ctx.Err() != nil {
+	switch {
+	case err == nil && copyErr == nil:
+		return nil
+	case ctx.Err() != nil:
 		return fmt.Errorf("%s was stopped: %w", name, context.Cause(ctx))
+	case copyErr != nil:
+		// The input broke off: that is the cause, whatever the tool
+		// made of it.
+		return fmt.Errorf("reading %s's input failed: %w", name, copyErr)
 	}
 	out := strings.TrimSpace(stderr.String())
 	if out == "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,9 +26,6 @@ const (
 // defaultTargetDatabase is the name of a restore's new database.
 const defaultTargetDatabase = "vigil_restore_" + restoreJobPlaceholder
 
-// errVaultFailed stops a dump whose vault side failed.
-var errVaultFailed = errors.New("the vault stopped reading the dump")
-
 // backupDatabase streams a consistent dump of a database resource into the
 // vault and returns what the dump recorded.
 func (e *Engine) backupDatabase(ctx context.Context, v *vault.Vault, res config.Resource, opts vault.BackupOptions) (vault.BackupResult, *vigil.DatabaseInfo, error) {
@@ -40,47 +36,24 @@ func (e *Engine) backupDatabase(ctx context.Context, v *vault.Vault, res config.
 		Tools:   res.Tools,
 		TempDir: filepath.Join(e.cfg.DataDir, "tmp"),
 	}
-	dumpCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	pr, pw := io.Pipe()
-	type dumped struct {
-		info *vigil.DatabaseInfo
-		err  error
-	}
-	done := make(chan dumped, 1)
-	go func() {
-		info, err := database.Dump(dumpCtx, src, pw)
-		// The outcome is there before the stream ends, so that a vault
-		// failing on a failed dump finds the dump's reason.
-		done <- dumped{info, err}
-		// A failed dump fails the vault's read of it, so no snapshot is
-		// saved; a complete one ends the stream.
-		pw.CloseWithError(err)
-	}()
-	result, err := v.BackupStream(ctx, database.DumpName(res.Type), pr, opts)
-	var d dumped
+	dump, err := database.StartDump(ctx, src)
 	if err != nil {
-		select {
-		case d = <-done:
-		default:
-			// The vault failed by itself; the dump tool would block on
-			// a pipe no one reads.
-			cancel(errVaultFailed)
-			pr.CloseWithError(errVaultFailed)
-			<-done
-			return vault.BackupResult{}, nil, err
-		}
-	} else {
-		d = <-done
+		return vault.BackupResult{}, nil, fmt.Errorf("start the dump of %s %q: %w", res.Type, res.Name, err)
 	}
-	if d.err != nil {
-		// The dump's own error says more than the vault's "read failed".
-		return vault.BackupResult{}, nil, fmt.Errorf("dump of %s %q failed, so no recovery point was listed (fix the cause below and back up again): %w", res.Type, res.Name, d.err)
-	}
-	if err != nil {
+	result, err := v.BackupStream(ctx, database.DumpName(res.Type), dump, opts)
+	// A dump the vault stopped reading is stopped; one that failed by
+	// itself made the vault's read fail, and its own error says more than
+	// the vault's "cannot read".
+	info, abandoned, dumpErr := dump.Finish()
+	switch {
+	case dumpErr != nil && !abandoned:
+		return vault.BackupResult{}, nil, fmt.Errorf("dump of %s %q failed, so no recovery point was listed (fix the cause below and back up again): %w", res.Type, res.Name, dumpErr)
+	case err != nil:
 		return vault.BackupResult{}, nil, err
+	case dumpErr != nil:
+		return vault.BackupResult{}, nil, fmt.Errorf("dump of %s %q: %w", res.Type, res.Name, dumpErr)
 	}
-	return result, d.info, nil
+	return result, info, nil
 }
 
 // databaseDefaults is the restore metadata of a database recovery point.

@@ -425,7 +425,17 @@ func TestParseDSN(t *testing.T) {
 		t.Errorf("mysql args %v", args)
 	}
 
+	// A password in the query is kept as secret as one in the user part.
+	q := mustParse(t, vigil.ResourcePostgres, "postgres://app@db:5432/orders?sslmode=disable&password=hunter2")
+	if !q.HasPassword() || strings.Contains(q.String(), "hunter2") || strings.Contains(q.pgConnArg(), "hunter2") ||
+		strings.Contains(q.ServerString(), "hunter2") || !strings.Contains(q.DSN(), "hunter2") {
+		t.Errorf("password in the query: has %v, String %q, conn arg %q, DSN %q", q.HasPassword(), q.String(), q.pgConnArg(), q.DSN())
+	}
+
 	for _, bad := range []struct{ engine, dsn string }{
+		{vigil.ResourcePostgres, "postgres://u@h:5432/app?dbname=orders"},
+		{vigil.ResourcePostgres, "postgres://u@h:5432/app?database=orders"},
+		{vigil.ResourcePostgres, "postgres://u@h:5432/app?sslpassword=secretpw"},
 		{vigil.ResourcePostgres, "host=x dbname=y"},
 		{vigil.ResourcePostgres, "postgres://x:secretpw@h:5432/"},
 		{vigil.ResourceMySQL, "x:secretpw@tcp(h:3306)/"},
@@ -469,4 +479,38 @@ func TestCompareTables(t *testing.T) {
 	if d := CompareTables(want, want); len(d) != 0 {
 		t.Fatalf("equal lists differ: %v", d)
 	}
+}
+
+// TestPostgresDumpDoesNotBlockDDL: an ALTER TABLE issued while the dump
+// starts must neither hang the dump nor, queued behind vigil, the app.
+// Counting rows in a transaction held open until pg_dump ends would queue
+// the ALTER behind vigil and pg_dump behind the ALTER: a deadlock the
+// server cannot see.
+func TestPostgresDumpDoesNotBlockDDL(t *testing.T) {
+	srv, db := newPostgresDB(t)
+	sqlExec(t, db, `CREATE TABLE a (id int)`, `INSERT INTO a SELECT generate_series(1, 1000)`)
+	// pg_dump that takes a moment to start, like one reading a large
+	// catalog.
+	slow := filepath.Join(t.TempDir(), "pg_dump")
+	real := tools(t, vigil.ResourcePostgres)
+	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 1\nexec "+real.PGDump+" \"$@\"\n"), 0o755)
+	real.PGDump = slow
+
+	altered := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, err := db.Exec(`SET lock_timeout = '20s'; ALTER TABLE a ADD COLUMN z int`)
+		altered <- err
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	info, err := Dump(ctx, Source{Engine: vigil.ResourcePostgres, Server: srv, Tools: real}, &out)
+	if err != nil {
+		t.Fatalf("dump with an ALTER TABLE waiting: %v", err)
+	}
+	if err := <-altered; err != nil {
+		t.Fatalf("the ALTER TABLE was held up: %v", err)
+	}
+	wantTables(t, info, map[string]int64{"public.a": 1000})
 }

@@ -41,7 +41,30 @@ func ParseDSN(engine, dsn string) (Server, error) {
 		if db == "" || strings.Contains(db, "/") {
 			return Server{}, errors.New("names no database: end the URL with /dbname, like postgres://user@127.0.0.1:5432/orders")
 		}
+		q := u.Query()
+		for _, key := range []string{"dbname", "database"} {
+			// libpq and pgx let these override the path: a restore
+			// would load into that database instead of its new one.
+			if q.Has(key) {
+				return Server{}, fmt.Errorf("sets %s in its query: name the database in the path only, like postgres://user@127.0.0.1:5432/orders", key)
+			}
+		}
+		if q.Has("sslpassword") {
+			return Server{}, errors.New("sets sslpassword: vigil cannot keep that secret out of its records; use a client key without a passphrase, readable only by vigil's user")
+		}
 		pw, _ := u.User.Password()
+		if q.Has("password") {
+			// A password in the query is a password all the same: it
+			// moves to the user part, which vigil keeps secret.
+			pw = q.Get("password")
+			q.Del("password")
+			u.RawQuery = q.Encode()
+			name := ""
+			if u.User != nil {
+				name = u.User.Username()
+			}
+			u.User = url.UserPassword(name, pw)
+		}
 		return Server{Engine: engine, Database: db, password: pw, pg: u}, nil
 	case vigil.ResourceMySQL:
 		c, err := mysql.ParseDSN(dsn)

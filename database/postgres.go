@@ -42,10 +42,10 @@ func dumpPostgres(ctx context.Context, src Source, w io.Writer) (*vigil.Database
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	// The snapshot this transaction exports is the one pg_dump dumps, and
-	// the rows are counted in it: counts and dump agree whatever is being
-	// written meanwhile. The transaction stays open until pg_dump is done,
-	// which keeps the snapshot importable.
+	// The snapshot this transaction exports is the one pg_dump dumps. The
+	// transaction stays open until pg_dump is done, which keeps the
+	// snapshot importable; it reads only the catalog, so it holds no lock
+	// on any table.
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fail("begin a snapshot transaction", err)
@@ -62,26 +62,46 @@ func dumpPostgres(ctx context.Context, src Source, w io.Writer) (*vigil.Database
 		return nil, fail("export a snapshot", err)
 	}
 
-	dumpCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	dumped := make(chan error, 1)
-	go func() {
-		dumped <- runTool(dumpCtx, srv, src.Tools.PGDump, []string{
-			"--format=custom", "--compress=0", "--snapshot=" + snapshot,
-			"--no-password", "--dbname=" + srv.pgConnArg(),
-		}, nil, w)
-	}()
-
-	info.Tables, err = countPostgres(ctx, tx)
-	if err != nil {
-		cancel(errors.New("counting rows failed"))
-		<-dumped
+	// The rows are counted in that same snapshot, so counts and dump
+	// agree whatever is written meanwhile, and before pg_dump starts, in
+	// a transaction that ends first: its table locks must be gone before
+	// pg_dump takes its own. Held on, they would queue an ALTER TABLE
+	// that pg_dump would then queue behind, waiting on vigil, which waits
+	// on pg_dump: a deadlock the server cannot see, blocking the app.
+	if info.Tables, err = countInSnapshot(ctx, srv, snapshot); err != nil {
 		return nil, fail("count rows", err)
 	}
-	if err := <-dumped; err != nil {
+	err = runTool(ctx, srv, src.Tools.PGDump, []string{
+		"--format=custom", "--compress=0", "--snapshot=" + snapshot,
+		"--no-password", "--dbname=" + srv.pgConnArg(),
+	}, nil, w)
+	if err != nil {
 		return nil, err
 	}
 	return info, nil
+}
+
+// countInSnapshot counts every table's rows as the exported snapshot sees
+// them, in a transaction of its own that is over when it returns.
+func countInSnapshot(ctx context.Context, srv Server, snapshot string) ([]vigil.TableRows, error) {
+	conn, err := pgx.Connect(ctx, srv.DSN())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+		return nil, err
+	}
+	tables, err := countPostgres(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	return tables, tx.Commit(ctx)
 }
 
 func countPostgres(ctx context.Context, tx pgx.Tx) ([]vigil.TableRows, error) {

@@ -111,6 +111,9 @@ type Target struct {
 	// Info is the recovery point's record: the new database gets its
 	// encoding and collation.
 	Info *vigil.DatabaseInfo
+	// DisableEvents creates a MySQL dump's scheduled events DISABLED, so
+	// that none runs in a restore test's copy.
+	DisableEvents bool
 }
 
 // String names the new database for people: a DSN without password, or
@@ -168,21 +171,36 @@ func Load(ctx context.Context, t Target, r io.Reader) error {
 	return fmt.Errorf("resource type %q is not a database", t.Engine)
 }
 
+// Release hands a restored database over to its user once a plain
+// restore completed: a MySQL mark table goes (comments stay; they only
+// say where the database came from).
+func Release(ctx context.Context, t Target) error {
+	if t.Engine == vigil.ResourceMySQL {
+		return releaseMySQL(ctx, t)
+	}
+	return nil
+}
+
 // Drop deletes the target database, first ending every connection to it,
 // if it carries t.Mark. A database that does not exist is not an error; one
 // without the mark is left alone (ErrNotMarked). An SQLite file is simply
 // removed: it lives where only its restore put it.
 func Drop(ctx context.Context, t Target) error {
+	if t.Mark == "" && t.Engine != vigil.ResourceSQLite {
+		// An empty mark would match every database without one.
+		return fmt.Errorf("drop %s: no mark to check it against", t)
+	}
 	switch t.Engine {
 	case vigil.ResourcePostgres:
 		return dropPostgres(ctx, t)
 	case vigil.ResourceMySQL:
 		return dropMySQL(ctx, t)
 	case vigil.ResourceSQLite:
-		for _, p := range []string{t.Path, t.Path + "-wal", t.Path + "-shm", t.Path + "-journal"} {
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
+		// Only the file the restore created: a -wal or -journal beside
+		// it was not written by vigil (a restore test's sit inside its
+		// instance folder, which goes as a whole).
+		if err := os.Remove(t.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
 		return nil
 	}
@@ -405,14 +423,38 @@ func runTool(ctx context.Context, srv Server, path string, args []string, stdin 
 		}
 		cmd.Stdin, copied = f, wait
 	}
-	cmd.Stdout = stdout
+	// A tool's output is read to its end before Wait: exec's own copier
+	// would give a slow reader (a vault flushing) only WaitDelay once the
+	// tool has exited.
+	var out io.ReadCloser
+	if f, ok := stdout.(*os.File); ok {
+		cmd.Stdout = f
+	} else if stdout != nil {
+		var err error
+		if out, err = cmd.StdoutPipe(); err != nil {
+			return err
+		}
+	}
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	// A killed tool's pipes are closed after this long even if a child
 	// still holds them.
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		copied()
+		return fmt.Errorf("start %s: %w", path, err)
+	}
+	var outErr error
+	if out != nil {
+		_, outErr = io.CopyBuffer(stdout, out, make([]byte, 256<<10))
+		// A reader that failed stops the tool: it gets EPIPE.
+		out.Close()
+	}
+	err := cmd.Wait()
 	copyErr := copied()
+	if copyErr == nil && outErr != nil {
+		copyErr = outErr
+	}
 	name := path[strings.LastIndexByte(path, '/')+1:]
 	switch {
 	case err == nil && copyErr == nil:
@@ -422,13 +464,13 @@ func runTool(ctx context.Context, srv Server, path string, args []string, stdin 
 	case copyErr != nil:
 		// The input broke off: that is the cause, whatever the tool
 		// made of it.
-		return fmt.Errorf("reading %s's input failed: %w", name, copyErr)
+		return fmt.Errorf("passing %s's data on failed: %w", name, copyErr)
 	}
-	out := strings.TrimSpace(stderr.String())
-	if out == "" {
+	said := strings.TrimSpace(stderr.String())
+	if said == "" {
 		return fmt.Errorf("%s failed: %s", name, srv.Redact(err.Error()))
 	}
-	return fmt.Errorf("%s failed (%s): %s", name, srv.Redact(err.Error()), srv.Redact(out))
+	return fmt.Errorf("%s failed (%s): %s", name, srv.Redact(err.Error()), srv.Redact(said))
 }
 
 // tailBuffer keeps the last few KiB written to it: a tool's last words.

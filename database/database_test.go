@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -303,6 +304,33 @@ func TestMySQLRoundTrip(t *testing.T) {
 			if err != nil || len(rows) != 1 || rows[0][0] != `it's (a),(b); \ x` || rows[0][1] != "00FF275C0A" {
 				t.Fatalf("restored row: %v, %v", rows, err)
 			}
+			if byTable {
+				// Handed over after a plain restore, the database loses
+				// its mark table, and a dump of it never holds one.
+				if err := Release(t.Context(), target); err != nil {
+					t.Fatal(err)
+				}
+				again := Source{Engine: vigil.ResourceMySQL, Server: srv.WithDatabase(target.Database), Tools: src.Tools}
+				var out bytes.Buffer
+				info, err := Dump(t.Context(), again, &out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantTables(t, info, map[string]int64{"customers": 2, "we`ird": 1, "empty": 0, "many": 3000})
+				sqlExec(t, db, "CREATE TABLE "+mysqlQuote(target.Database)+"."+mysqlMarkTable+" (mark text)")
+				if _, err := Dump(t.Context(), again, &out); err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(out.Bytes(), []byte(mysqlMarkTable)) {
+					t.Fatal("a mark table went into a dump")
+				}
+				target.Mark = ""
+				if err := Drop(t.Context(), target); err == nil {
+					t.Fatal("Drop with no mark dropped an unmarked database")
+				}
+				sqlExec(t, db, "DROP DATABASE "+mysqlQuote(target.Database))
+				return
+			}
 			checkDrop(t, target)
 		})
 	}
@@ -513,4 +541,80 @@ func TestPostgresDumpDoesNotBlockDDL(t *testing.T) {
 		t.Fatalf("the ALTER TABLE was held up: %v", err)
 	}
 	wantTables(t, info, map[string]int64{"public.a": 1000})
+}
+
+// TestMySQLEventsDisabled: a restore test's copy gets the dump's events
+// DISABLED, so none runs against the copy (or, through a qualified name,
+// against the source); a plain restore keeps them as they were.
+func TestMySQLEventsDisabled(t *testing.T) {
+	srv, db := newMySQLDB(t)
+	sqlExec(t, db,
+		`CREATE TABLE t (x int)`,
+		`INSERT INTO t VALUES (1)`,
+		"CREATE EVENT wipe ON SCHEDULE EVERY 1 HOUR COMMENT 'PRESERVE ENABLE in a comment' DO DELETE FROM "+srv.Database+".t",
+		`CREATE EVENT later ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY ON COMPLETION PRESERVE DISABLE DO DELETE FROM t`,
+	)
+	src := Source{Engine: vigil.ResourceMySQL, Server: srv, Tools: tools(t, vigil.ResourceMySQL)}
+	var dump bytes.Buffer
+	if _, err := Dump(t.Context(), src, &dump); err != nil {
+		t.Fatal(err)
+	}
+	admin := sqlDBForTest(t)
+	for _, disable := range []bool{true, false} {
+		target := Target{Engine: vigil.ResourceMySQL, Server: srv, Database: uniqueName("vigil_test_events"),
+			Mark: "vigil restore job rj-events", Tools: src.Tools, DisableEvents: disable}
+		if err := Create(t.Context(), target); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { Drop(context.Background(), target) })
+		// Fed in small pieces, so that event lines are cut anywhere.
+		if err := Load(t.Context(), target, iotestHalfReader(dump.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		rows, err := admin.Query(`SELECT event_name, status, event_comment FROM information_schema.events WHERE event_schema = ?`, target.Database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var name, status, comment string
+			rows.Scan(&name, &status, &comment)
+			got[name] = status
+			if name == "wipe" && comment != "PRESERVE ENABLE in a comment" {
+				t.Errorf("the event's comment changed: %q", comment)
+			}
+		}
+		rows.Close()
+		want := map[string]string{"wipe": "ENABLED", "later": "DISABLED"}
+		if disable {
+			want["wipe"] = "DISABLED"
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("DisableEvents %v: events %v, want %v", disable, got, want)
+		}
+	}
+}
+
+func sqlDBForTest(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", testMySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// iotestHalfReader reads b at most 7 bytes at a time.
+func iotestHalfReader(b []byte) *smallReader { return &smallReader{b: b} }
+
+type smallReader struct{ b []byte }
+
+func (r *smallReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 7)], r.b)
+	r.b = r.b[n:]
+	return n, nil
 }

@@ -1,6 +1,8 @@
 package database
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -62,6 +64,9 @@ func dumpMySQL(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInf
 		// Tablespaces need the PROCESS privilege on MySQL 8 and are not
 		// part of one database.
 		"--no-tablespaces",
+		// A database that was itself restored by vigil on MySQL may
+		// still hold a mark table; it is vigil's, not the data.
+		"--ignore-table="+srv.Database+"."+mysqlMarkTable,
 		"--", srv.Database)
 	if err := runTool(ctx, srv, src.Tools.MySQLDump, args, nil, io.MultiWriter(w, counter)); err != nil {
 		return nil, err
@@ -70,13 +75,21 @@ func dumpMySQL(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInf
 	return info, nil
 }
 
-// isMariaDB reports whether the server is MariaDB.
-func isMariaDB(ctx context.Context, db *sql.DB) (bool, error) {
+// schemaComments reports whether the server keeps schema comments:
+// MariaDB from 10.5 on. MySQL and older MariaDB get the mark table.
+func schemaComments(ctx context.Context, db *sql.DB) (bool, error) {
 	var v string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
 		return false, err
 	}
-	return strings.Contains(strings.ToLower(v), "mariadb"), nil
+	if !strings.Contains(strings.ToLower(v), "mariadb") {
+		return false, nil
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return false, nil
+	}
+	return major > 10 || major == 10 && minor >= 5, nil
 }
 
 // markByTable makes createMySQL mark databases with a table even on
@@ -92,7 +105,7 @@ func createMySQL(ctx context.Context, t Target) error {
 	fail := func(what string, err error) error {
 		return fmt.Errorf("%s: %s", what, t.Server.Redact(err.Error()))
 	}
-	maria, err := isMariaDB(ctx, db)
+	comments, err := schemaComments(ctx, db)
 	if err != nil {
 		return fail("connect to "+t.Server.String(), err)
 	}
@@ -101,7 +114,7 @@ func createMySQL(ctx context.Context, t Target) error {
 	if i := t.Info; i != nil && plainWord(i.Encoding) && plainWord(i.Collate) {
 		stmt += " CHARACTER SET " + i.Encoding + " COLLATE " + i.Collate
 	}
-	byComment := maria && !markByTable
+	byComment := comments && !markByTable
 	if byComment {
 		// The database and its mark come into being together.
 		stmt += " COMMENT " + mysqlLiteral(t.Mark)
@@ -110,6 +123,9 @@ func createMySQL(ctx context.Context, t Target) error {
 		var myErr *mysql.MySQLError
 		if errors.As(err, &myErr) && myErr.Number == 1007 { // ER_DB_CREATE_EXISTS
 			return fmt.Errorf("database %q on %s %w", t.Database, t.Server.ServerString(), ErrExists)
+		}
+		if errors.As(err, &myErr) && (myErr.Number == 1044 || myErr.Number == 1045) { // access denied
+			return fmt.Errorf("create database %q: %s: restores create a new database, so the user needs CREATE and DROP on it, e.g. GRANT ALL ON `vigil\\_restore\\_%%`.* TO the user", t.Database, t.Server.Redact(err.Error()))
 		}
 		return fail(fmt.Sprintf("create database %q", t.Database), err)
 	}
@@ -121,7 +137,7 @@ func createMySQL(ctx context.Context, t Target) error {
 			_, err = db.ExecContext(ctx, "INSERT INTO "+name+"."+mysqlMarkTable+" VALUES (?)", t.Mark)
 		}
 		if err != nil {
-			return fail(fmt.Sprintf("mark database %q as vigil's", t.Database), err)
+			return fmt.Errorf("database %q was created but could not be marked as vigil's (%s), so vigil will not drop it: drop it by hand", t.Database, t.Server.Redact(err.Error()))
 		}
 	}
 	return nil
@@ -160,8 +176,8 @@ func mysqlMarkOn(ctx context.Context, db *sql.DB, t Target) (string, bool, error
 		}
 		return mark.String, true, nil
 	}
-	maria, err := isMariaDB(ctx, db)
-	if err != nil || !maria {
+	comments, err := schemaComments(ctx, db)
+	if err != nil || !comments {
 		return "", true, err
 	}
 	if err := db.QueryRowContext(ctx, "SELECT schema_comment FROM information_schema.schemata WHERE schema_name = ?", t.Database).Scan(&mark); err != nil {
@@ -171,6 +187,9 @@ func mysqlMarkOn(ctx context.Context, db *sql.DB, t Target) (string, bool, error
 }
 
 func loadMySQL(ctx context.Context, t Target, r io.Reader) error {
+	if t.DisableEvents {
+		r = disableEvents(r)
+	}
 	args := append(t.Server.mysqlArgs(),
 		// The dump's strings may hold any byte, escaped; binary mode
 		// reads them as data, not as client commands.
@@ -234,4 +253,63 @@ func plainWord(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// eventLine starts the line that creates an event in a mysqldump or
+// mariadb-dump: "/*!50106 CREATE*/ /*!50117 DEFINER=…*/ /*!50106 EVENT `e`
+// ON SCHEDULE … ON COMPLETION [NOT] PRESERVE ENABLE [COMMENT '…'] DO …".
+var eventLine = []byte("/*!50106 CREATE*/ ")
+
+// disableEvents rewrites the events of a dump to be created DISABLED. A
+// restore test's copy lives on a real server: with the event scheduler on,
+// an enabled event would run in it, changing the copy under validation or,
+// if its body names the source database, writing to the source.
+//
+// The dump writes one statement of data per row line, and escapes
+// newlines inside strings, so a line that starts with eventLine is an
+// event's definition and never data; its first " PRESERVE ENABLE " is the
+// event's status, which comes before its comment and body.
+func disableEvents(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		br := bufio.NewReaderSize(r, 1<<20)
+		lineStart := true
+		for {
+			chunk, err := br.ReadSlice('\n')
+			if lineStart && bytes.HasPrefix(chunk, eventLine) && bytes.Contains(chunk, []byte("/*!50106 EVENT ")) {
+				chunk = bytes.Replace(chunk, []byte(" PRESERVE ENABLE "), []byte(" PRESERVE DISABLE "), 1)
+			}
+			if len(chunk) > 0 {
+				if _, werr := pw.Write(chunk); werr != nil {
+					return
+				}
+				lineStart = chunk[len(chunk)-1] == '\n'
+			}
+			switch {
+			case errors.Is(err, bufio.ErrBufferFull):
+			case errors.Is(err, io.EOF):
+				pw.Close()
+				return
+			case err != nil:
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr
+}
+
+// releaseMySQL removes the mark table from a database a plain restore
+// completed: the database is the user's now, and a mark inside it would
+// go into its own backups.
+func releaseMySQL(ctx context.Context, t Target) error {
+	db, err := openMySQL(t.Server)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+mysqlQuote(t.Database)+"."+mysqlMarkTable); err != nil {
+		return fmt.Errorf("remove vigil's mark table from %q: %s", t.Database, t.Server.Redact(err.Error()))
+	}
+	return nil
 }

@@ -152,13 +152,16 @@ func createPostgres(ctx context.Context, t Target) error {
 		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
 			return fmt.Errorf("database %q on %s %w", t.Database, t.Server.ServerString(), ErrExists)
 		}
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+			return fmt.Errorf("create database %q: %s: restores create a new database, so the user needs CREATEDB (ALTER ROLE name CREATEDB), or give target_dsn a user that has it", t.Database, t.Server.Redact(err.Error()))
+		}
 		return fmt.Errorf("create database %q: %s", t.Database, t.Server.Redact(err.Error()))
 	}
 	// CREATE DATABASE cannot run in a transaction, so the mark follows it.
 	// Should vigil die in between, Drop finds an unmarked database and
 	// leaves it alone: a leak a person can clear, never a wrong drop.
 	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+name+" IS "+quoteLiteral(t.Mark)); err != nil {
-		return fmt.Errorf("mark database %q as vigil's: %s", t.Database, t.Server.Redact(err.Error()))
+		return fmt.Errorf("database %q was created but could not be marked as vigil's (%s), so vigil will not drop it: drop it by hand", t.Database, t.Server.Redact(err.Error()))
 	}
 	return nil
 }

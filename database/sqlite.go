@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
@@ -107,7 +108,8 @@ func createSQLite(t Target) error {
 }
 
 func loadSQLite(t Target, r io.Reader) error {
-	f, err := os.OpenFile(t.Path, os.O_WRONLY|os.O_TRUNC, 0)
+	// O_NOFOLLOW: the file Create made, never a link put in its place.
+	f, err := os.OpenFile(t.Path, os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,10 @@ const (
 	MetaTargetDatabase = "target_database"
 )
 
+// dropTimeout bounds dropping a restored database: a server that does not
+// answer makes the clean-up fail (and be retried) rather than hang.
+const dropTimeout = 2 * time.Minute
+
 // defaultTargetDatabase is the name of a restore's new database.
 const defaultTargetDatabase = "vigil_restore_" + restoreJobPlaceholder
 
@@ -34,7 +38,7 @@ func (e *Engine) backupDatabase(ctx context.Context, v *vault.Vault, res config.
 		Server:  res.Server,
 		Path:    res.Path,
 		Tools:   res.Tools,
-		TempDir: filepath.Join(e.cfg.DataDir, "tmp"),
+		TempDir: e.tempDir(),
 	}
 	dump, err := database.StartDump(ctx, src)
 	if err != nil {
@@ -143,7 +147,10 @@ func (e *Engine) checkDatabaseTarget(ctx context.Context, job *vigil.RestoreJob,
 	}
 	exists, err := database.Exists(ctx, t)
 	if err != nil {
-		return fmt.Errorf("check the restore target: %w", err)
+		if t.Engine == vigil.ResourceSQLite {
+			return invalidf("the restore target cannot be checked (%v): check %s", err, MetaTargetPath)
+		}
+		return invalidf("the restore target cannot be checked (%v): check that the server is up and that %s is right", err, MetaTargetDSN)
 	}
 	if exists {
 		return invalidf("%s already exists: a restore creates a new database and never writes into one; choose another %s", t, targetKey(t.Engine))
@@ -191,6 +198,8 @@ func (e *Engine) dropDatabase(ctx context.Context, job *vigil.RestoreJob) (strin
 		// The file is inside the instance folder, which goes with it.
 		return "", nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, dropTimeout)
+	defer cancel()
 	err = database.Drop(ctx, t)
 	if errors.Is(err, database.ErrNotMarked) {
 		return fmt.Sprintf("; database %s exists without this test's mark, so vigil did not create it and left it alone (should vigil have stopped between creating and marking it, it is a leftover: drop it by hand)", t.Database), nil
@@ -270,3 +279,7 @@ func (e *Engine) validateDatabase(ctx context.Context, job *vigil.RestoreJob, re
 	}
 	return verdict
 }
+
+// tempDir holds the temporary files of running jobs (SQLite's consistent
+// copies); it is emptied when the engine starts.
+func (e *Engine) tempDir() string { return filepath.Join(e.cfg.DataDir, "tmp") }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -160,6 +161,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	// before any new test starts.
 	if err := e.sweepRestoreTests(ctx, true); err != nil {
 		e.logger.Error("clean up restore tests left by the last run", "err", err)
+	}
+	// SQLite's consistent copies of interrupted backups: nothing runs
+	// yet, so whatever is there is left over (one server per data dir).
+	if err := os.RemoveAll(e.tempDir()); err != nil {
+		e.logger.Error("remove the temporary files of the last run", "dir", e.tempDir(), "err", err)
 	}
 	if n, err := e.rescue(ctx); err != nil {
 		return fmt.Errorf("requeue the jobs this node was running: %w", err)

@@ -204,7 +204,8 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	case job.Status.Final():
 		return nil
 	case job.Status == vigil.RestoreRunning && vigil.IsDatabase(job.ResourceType):
-		return e.endRestore(ctx, &job, vigil.RestoreAborted, "interrupted: vigil stopped while this restore was running; the partial database it created was dropped: start the restore again")
+		// endRestore says what became of the database.
+		return e.endRestore(ctx, &job, vigil.RestoreAborted, "interrupted: vigil stopped while this restore was running; start it again")
 	case job.Status == vigil.RestoreRunning:
 		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore)
 	}
@@ -309,6 +310,9 @@ func (e *Engine) runDatabaseRestore(ctx context.Context, job *vigil.RestoreJob, 
 		job.Status = status
 		return e.endRestore(ctx, job, status, msg)
 	}
+	if err := database.Release(ctx, t); err != nil {
+		e.jobLog(ctx, job.ID, "%v: drop the table by hand", err)
+	}
 	job.Status = vigil.RestoreCompleted
 	job.CompletedAt = ptr(now())
 	job.CreatedResourceLocation = t.String()
@@ -325,15 +329,18 @@ func (e *Engine) runDatabaseRestore(ctx context.Context, job *vigil.RestoreJob, 
 // dropPartial drops a database that a failed restore created, and says so
 // for the job's message.
 func (e *Engine) dropPartial(ctx context.Context, t database.Target) string {
-	if err := database.Drop(context.WithoutCancel(ctx), t); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
+	defer cancel()
+	if err := database.Drop(ctx, t); err != nil {
 		return fmt.Sprintf("; dropping the partial %s failed (%v): drop it by hand", t, err)
 	}
 	return fmt.Sprintf("; the partial %s was removed", t)
 }
 
-// dropInterrupted removes what an interrupted database restore created:
-// a database that carries its mark. A partial SQLite file is left, because
-// vigil cannot tell it from a file that was there before.
+// dropInterrupted removes what an interrupted database restore created,
+// a database that carries its mark, and says what it found. A partial
+// SQLite file is left: vigil cannot tell it from a file that was there
+// before.
 func (e *Engine) dropInterrupted(ctx context.Context, job *vigil.RestoreJob) string {
 	t, err := e.databaseTarget(job, nil)
 	if err != nil {
@@ -342,8 +349,21 @@ func (e *Engine) dropInterrupted(ctx context.Context, job *vigil.RestoreJob) str
 	if t.Engine == vigil.ResourceSQLite {
 		return fmt.Sprintf(" (a partial file may be left at %s: check it and remove it by hand)", t.Path)
 	}
-	if err := database.Drop(ctx, t); err != nil && !errors.Is(err, database.ErrNotMarked) {
+	ctx, cancel := context.WithTimeout(ctx, dropTimeout)
+	defer cancel()
+	exists, err := database.Exists(ctx, t)
+	switch {
+	case err != nil:
+		return fmt.Sprintf(" (whether it had created %s could not be checked: %v; look for it)", t, err)
+	case !exists:
+		return fmt.Sprintf(" (it had not created %s yet)", t)
+	}
+	err = database.Drop(ctx, t)
+	switch {
+	case errors.Is(err, database.ErrNotMarked):
+		return fmt.Sprintf(" (%s exists without this job's mark, so it was left alone; should vigil have stopped between creating and marking it, it is this restore's: drop it by hand)", t)
+	case err != nil:
 		return fmt.Sprintf(" (dropping the partial %s failed: %v; drop it by hand)", t, err)
 	}
-	return ""
+	return fmt.Sprintf(" (the partial %s was dropped)", t)
 }

@@ -224,6 +224,7 @@ func (e *Engine) runRestoreTest(ctx context.Context, job *vigil.RestoreJob) erro
 		var t database.Target
 		var size int64
 		t, err = e.databaseTarget(job, &rp)
+		t.DisableEvents = true // the copy is checked, not run
 		if err == nil {
 			size, _, err = e.restoreDatabase(ctx, v, rp, t)
 			job.CreatedResourceLocation = t.String()

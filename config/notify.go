@@ -205,7 +205,11 @@ func readSecret(field, what, env, file string) (string, error) {
 	if env != "" {
 		s := os.Getenv(env)
 		if s == "" {
-			return "", fmt.Errorf("%s.%s_env: environment variable %s is empty or unset: export it with the %s", field, what, env, what)
+			noun := what
+			if what == "dsn" {
+				noun = "database's DSN"
+			}
+			return "", fmt.Errorf("%s.%s_env: environment variable %s is empty or unset: export it with the %s", field, what, env, noun)
 		}
 		return s, nil
 	}

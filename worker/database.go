@@ -252,7 +252,7 @@ func (e *Engine) validateDatabase(ctx context.Context, job *vigil.RestoreJob, re
 	for _, t := range got {
 		rows += t.Rows
 	}
-	summary := fmt.Sprintf("%d tables and %d rows match the recovery point", len(got), rows)
+	summary := fmt.Sprintf("%s and %s match the recovery point", plural(len(got), "table"), plural(int(rows), "row"))
 	if t.Engine == vigil.ResourceSQLite {
 		summary = "integrity_check ok; " + summary
 	}
@@ -283,3 +283,11 @@ func (e *Engine) validateDatabase(ctx context.Context, job *vigil.RestoreJob, re
 // tempDir holds the temporary files of running jobs (SQLite's consistent
 // copies); it is emptied when the engine starts.
 func (e *Engine) tempDir() string { return filepath.Join(e.cfg.DataDir, "tmp") }
+
+// plural writes n things: "1 table", "4 tables".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}

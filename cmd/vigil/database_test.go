@@ -149,7 +149,7 @@ restore_testing:
 			my.QueryRow("SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?", name).Scan(&n)
 			return n > 0
 		}},
-		{"app-sqlite", 1, "1 tables and 2000 rows", func(name string) bool {
+		{"app-sqlite", 1, "1 table and 2000 rows", func(name string) bool {
 			_, err := os.Stat(name)
 			return err == nil
 		}},

@@ -210,7 +210,7 @@ restore_testing:
 func TestDatabaseFailures(t *testing.T) {
 	t.Parallel()
 	pg := pgbenchDB(t, 10)
-	shop := shopDB(t, 400000)
+	shop := shopDB(t, 20000)
 	e := newTestEnv(t, fmt.Sprintf(`  - name: pgbench
     type: postgres
     dsn: postgres://postgres@127.0.0.1:5432/%[1]s?sslmode=disable
@@ -261,23 +261,47 @@ psql "$url" -qc 'DROP TABLE pgbench_branches CASCADE'
 		for try := 1; try <= 5; try++ {
 			var job vigil.BackupJob
 			e.mustJSON(&job, "backup", "start", "--resource", resource, "--vault", "lab-vault")
+			// The database server is asked tightly for the dump's
+			// connection; whether the job ended is asked beside it,
+			// through the CLI, which takes a process each time.
+			ended := make(chan struct{})
+			stop := make(chan struct{})
+			go func() {
+				defer close(ended)
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					r := e.run("jobs", "show", job.ID, "--json")
+					var j vigil.BackupJob
+					if json.Unmarshal([]byte(r.stdout), &j) == nil && j.Status.Final() {
+						return
+					}
+				}
+			}()
 			killed := false
 			deadline := time.Now().Add(60 * time.Second)
-			for !killed && time.Now().Before(deadline) {
-				if killed = findAndKill(); !killed {
-					var j vigil.BackupJob
-					e.mustJSON(&j, "jobs", "show", job.ID)
-					if j.Status.Final() {
-						break
-					}
-					time.Sleep(2 * time.Millisecond)
+		poll:
+			for time.Now().Before(deadline) {
+				select {
+				case <-ended:
+					break poll
+				default:
 				}
+				if killed = findAndKill(); killed {
+					break
+				}
+				time.Sleep(time.Millisecond)
 			}
+			close(stop)
+			<-ended
 			done := waitBackup(t, e, job.ID)
 			if killed {
 				return done
 			}
-			t.Logf("try %d: the dump finished before its connection could be cut", try)
+			t.Logf("try %d: the dump ended before its connection could be cut: %s %s", try, done.Status, done.StatusMessage)
 		}
 		t.Fatal("could not catch the dump while it ran")
 		return vigil.BackupJob{}
@@ -307,10 +331,23 @@ psql "$url" -qc 'DROP TABLE pgbench_branches CASCADE'
 	})
 
 	t.Run("MariaDBDumpCutHalfWay", func(t *testing.T) {
+		// products is dumped after audit, customers and orders: a
+		// session holding it locked stops the dump there, half-way,
+		// where its connection is then cut.
+		ctx := t.Context()
+		locker, err := my.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer locker.Close()
+		if _, err := locker.ExecContext(ctx, "LOCK TABLES "+shop+".products WRITE"); err != nil {
+			t.Fatal(err)
+		}
+		defer locker.ExecContext(context.Background(), "UNLOCK TABLES")
 		job := cutDump(t, "shop", func() bool {
 			var id int64
 			err := my.QueryRow(`SELECT id FROM information_schema.processlist
-				WHERE db = ? AND info LIKE 'SELECT /*!40001 SQL_NO_CACHE */ %orders%' LIMIT 1`, shop).Scan(&id)
+				WHERE db = ? AND state LIKE 'Waiting for table metadata lock%' AND info LIKE '%products%' LIMIT 1`, shop).Scan(&id)
 			if err != nil {
 				return false
 			}

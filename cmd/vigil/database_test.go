@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,54 @@ restore_testing:
 		})
 	}
 	e.requireNoLeak()
+
+	// A plain restore creates a new database and leaves it to the user.
+	t.Run("PlainRestores", func(t *testing.T) {
+		for _, tc := range []struct {
+			resource, set, count string
+			db                   *sql.DB
+			query                string
+		}{
+			{"orders-db", "target_database=" + pg + "_copy", "1000000", admin, "SELECT count(*) FROM %s.public.pgbench_accounts"},
+			{"shop-db", "target_database=" + shop + "_copy", "20000", my, "SELECT count(*) FROM %s.orders"},
+		} {
+			var rps []vigil.RecoveryPoint
+			e.mustJSON(&rps, "recovery-points", "list", "--resource", tc.resource)
+			var job vigil.RestoreJob
+			e.mustJSON(&job, "restore", "start", "--recovery-point", rps[0].ID, "--set", tc.set, "--wait")
+			name := strings.TrimPrefix(tc.set, "target_database=")
+			if tc.db == admin {
+				t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+			} else {
+				t.Cleanup(func() { my.Exec("DROP DATABASE IF EXISTS " + name) })
+			}
+			if job.Status != vigil.RestoreCompleted || !strings.HasSuffix(job.CreatedResourceLocation, "/"+name) && !strings.Contains(job.CreatedResourceLocation, "/"+name+"?") {
+				t.Fatalf("restore of %s: %s %q at %q", tc.resource, job.Status, job.StatusMessage, job.CreatedResourceLocation)
+			}
+			if tc.db == admin {
+				// PostgreSQL cannot query another database: connect to it.
+				copyDB := sqlDB(t, "pgx", strings.Replace(e2ePostgres, "/test?", "/"+name+"?", 1))
+				var n string
+				if err := copyDB.QueryRow("SELECT count(*) FROM pgbench_accounts").Scan(&n); err != nil || n != tc.count {
+					t.Fatalf("restored %s: %s rows, %v; want %s", name, n, err, tc.count)
+				}
+				continue
+			}
+			var n string
+			if err := tc.db.QueryRow(fmt.Sprintf(tc.query, "`"+name+"`")).Scan(&n); err != nil || n != tc.count {
+				t.Fatalf("restored %s: %s rows, %v; want %s", name, n, err, tc.count)
+			}
+		}
+		var rps []vigil.RecoveryPoint
+		e.mustJSON(&rps, "recovery-points", "list", "--resource", "app-sqlite")
+		var job vigil.RestoreJob
+		e.mustJSON(&job, "restore", "start", "--recovery-point", rps[0].ID, "--wait")
+		restored := sqlDB(t, "sqlite", "file:"+job.Metadata["target_path"]+"?mode=ro")
+		var n int
+		if err := restored.QueryRow("SELECT count(*) FROM notes").Scan(&n); err != nil || n != 2000 || filepath.Base(job.Metadata["target_path"]) != "app.db" {
+			t.Fatalf("restored SQLite file %s: %d rows, %v", job.Metadata["target_path"], n, err)
+		}
+	})
 
 	// The DSN's password is nowhere: not in the catalog, logs, events or
 	// API output.

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/metrics"
 	"github.com/vigil-backup/vigil/vault"
 	"github.com/vigil-backup/vigil/worker"
 )
@@ -63,6 +64,15 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, tok
 	s.handle("GET /api/v1/recovery-points/{id}", s.getRecoveryPoint)
 	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
+	// Prometheus scrapes with the same token (bearer_token_file).
+	promHandler := metrics.Handler(metrics.NewCollector(cfg, cat, logger))
+	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			writeJSON(w, http.StatusUnauthorized, Error{Message: "missing or wrong API token: scrape with 'Authorization: Bearer <token>' (Prometheus: authorization: {credentials_file: <data_dir>/api-token})"})
+			return
+		}
+		promHandler.ServeHTTP(w, r)
+	})
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see the README's API section", r.Method, r.URL.Path)}
 	})

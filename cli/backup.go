@@ -74,7 +74,7 @@ func runBackupStart(cmd *cobra.Command, g *globalOptions, opts backupStartOption
 		return err
 	}
 	if opts.Wait {
-		if job, err = waitBackup(ctx, c, job.ID); err != nil {
+		if job, err = waitBackup(ctx, c, job.ID, g.newProgress()); err != nil {
 			return err
 		}
 	}

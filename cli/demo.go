@@ -176,7 +176,7 @@ func demoLoop(ctx context.Context, c *api.Client, hook *demoHook, line func(time
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}
-	if job, err = waitBackup(ctx, c, job.ID); err != nil {
+	if job, err = waitBackup(ctx, c, job.ID, nil); err != nil {
 		return vigil.RestoreJob{}, err
 	}
 	if err := jobEnded("backup", job.ID, string(job.Status), job.StatusMessage); err != nil {
@@ -188,7 +188,7 @@ func demoLoop(ctx context.Context, c *api.Client, hook *demoHook, line func(time
 	if err != nil {
 		return rj, err
 	}
-	if rj, err = waitRestoreTest(ctx, c, rj.ID); err != nil {
+	if rj, err = waitRestoreTest(ctx, c, rj.ID, nil); err != nil {
 		return rj, err
 	}
 	at := rj.CreatedAt

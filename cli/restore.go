@@ -61,7 +61,7 @@ func runRestoreStart(cmd *cobra.Command, g *globalOptions, opts restoreStartOpti
 		return err
 	}
 	if opts.Wait {
-		if job, err = waitRestore(ctx, c, job.ID); err != nil {
+		if job, err = waitRestore(ctx, c, job.ID, g.newProgress()); err != nil {
 			return err
 		}
 	}

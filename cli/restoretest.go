@@ -61,7 +61,7 @@ func runRestoreTestStart(ctx context.Context, g *globalOptions, opts restoreTest
 	if !opts.Wait {
 		return g.printRestoreJobs([]vigil.RestoreJob{job}, false)
 	}
-	if job, err = waitRestoreTest(ctx, c, job.ID); err != nil {
+	if job, err = waitRestoreTest(ctx, c, job.ID, g.newProgress()); err != nil {
 		return err
 	}
 	if err := g.printRestoreJobs([]vigil.RestoreJob{job}, false); err != nil {
@@ -72,8 +72,8 @@ func runRestoreTestStart(ctx context.Context, g *globalOptions, opts restoreTest
 
 // waitRestoreTest polls a restore test until it has a verdict and its copy
 // is deleted (or kept for inspection).
-func waitRestoreTest(ctx context.Context, c *api.Client, id string) (vigil.RestoreJob, error) {
-	return waitJob(ctx, id, c.RestoreJob, testEnded)
+func waitRestoreTest(ctx context.Context, c *api.Client, id string, show *progress) (vigil.RestoreJob, error) {
+	return waitJob(ctx, id, c.RestoreJob, testEnded, show.restore)
 }
 
 func testEnded(j vigil.RestoreJob) bool {

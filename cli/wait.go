@@ -33,19 +33,23 @@ func (p *poller) next() time.Duration {
 	return p.d
 }
 
-// waitBackup polls a backup job until it ends.
-func waitBackup(ctx context.Context, c *api.Client, id string) (vigil.BackupJob, error) {
-	return waitJob(ctx, id, c.BackupJob, func(j vigil.BackupJob) bool { return j.Status.Final() })
+// waitBackup polls a backup job until it ends, showing its progress on
+// show (nil: nowhere).
+func waitBackup(ctx context.Context, c *api.Client, id string, show *progress) (vigil.BackupJob, error) {
+	return waitJob(ctx, id, c.BackupJob, func(j vigil.BackupJob) bool { return j.Status.Final() }, show.backup)
 }
 
 // waitRestore polls a restore job until it ends.
-func waitRestore(ctx context.Context, c *api.Client, id string) (vigil.RestoreJob, error) {
-	return waitJob(ctx, id, c.RestoreJob, func(j vigil.RestoreJob) bool { return j.Status.Final() })
+func waitRestore(ctx context.Context, c *api.Client, id string, show *progress) (vigil.RestoreJob, error) {
+	return waitJob(ctx, id, c.RestoreJob, func(j vigil.RestoreJob) bool { return j.Status.Final() }, show.restore)
 }
 
-func waitJob[J any](ctx context.Context, id string, get func(context.Context, string) (J, error), final func(J) bool) (J, error) {
+func waitJob[J any](ctx context.Context, id string, get func(context.Context, string) (J, error), final func(J) bool, show func(J)) (J, error) {
 	for p := newPoller(); ; {
 		job, err := get(ctx, id)
+		if err == nil {
+			show(job)
+		}
 		if err != nil || final(job) {
 			return job, err
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -217,4 +218,33 @@ func mustDecode(t *testing.T, s string, v any) {
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("decode %q: %v", s, err)
 	}
+}
+
+// TestWaitProgress: --wait shows the job's progress on standard error, as
+// plain timestamped lines when it is not a terminal and as one line
+// rewritten in place on a terminal, and keeps standard output for the
+// record.
+func TestWaitProgress(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, "")
+	e.serve()
+	r := e.run("backup", "start", "--resource", "docs", "--vault", "lab-vault", "--wait", "--json")
+	var job vigil.BackupJob
+	mustDecode(t, r.stdout, &job)
+	line := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ` + job.ID + `  COMPLETED$`)
+	if r.code != 0 || !line.MatchString(r.stderr) || strings.Contains(r.stderr, "\r") {
+		t.Fatalf("exit %d; stderr %q: want a timestamped COMPLETED line", r.code, r.stderr)
+	}
+
+	// On a terminal (script(1) gives the command one).
+	cmd := exec.Command("script", "-qec", vigilBin+" backup start --resource docs --vault lab-vault --wait", "/dev/null")
+	cmd.Env = e.environ()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "\r\x1b[K") || !regexp.MustCompile(`\r\x1b\[Kbj-\S+  COMPLETED\r?\n`).Match(out) {
+		t.Fatalf("on a terminal: want the line rewritten in place, ending COMPLETED; got %q", out)
+	}
+	e.stop()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/console"
 	"github.com/vigil-backup/vigil/metrics"
 	"github.com/vigil-backup/vigil/vault"
 	"github.com/vigil-backup/vigil/worker"
@@ -73,6 +74,8 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, tok
 		}
 		promHandler.ServeHTTP(w, r)
 	})
+	// Everything else is the web console, behind its own sign-in.
+	s.mux.Handle("/", console.New(cfg, cat, token, logger))
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see the README's API section", r.Method, r.URL.Path)}
 	})

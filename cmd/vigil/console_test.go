@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// browser starts a headless Chromium for the test (Debian's chromium,
+// which .ci/run installs) and returns a context to drive it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: the console tests drive a real browser; install it with apt-get install chromium (.ci/run does)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 720),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshot writes the page as a PNG into the test's artifacts
+// (go test -artifacts keeps them).
+func screenshot(t *testing.T, ctx context.Context, name string) string {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+	return path
+}
+
+// TestConsoleSignIn: without the token the console shows the sign-in page
+// and no data; a wrong token is refused; the right one opens the overview,
+// where each resource shows its last backup, its last restore test and its
+// targets, red where one is missed.
+func TestConsoleSignIn(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, `restore_testing:
+  - name: every-backup
+    on_backup_completed: true
+    resources: [docs]
+    targets: {rto: 5m, rpo: 24h}
+`)
+	e.serve()
+	b := e.backup("docs")
+	test := e.waitTest(e.testOf(b.RecoveryPointID).ID)
+	if test.ValidationStatus != vigil.ValidationSuccessful {
+		t.Fatalf("restore test: %+v", test)
+	}
+	token, err := os.ReadFile(e.path("vigil-data/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + e.listen
+	ctx := browser(t)
+
+	// No session: the sign-in page, and nothing about the resources.
+	var url, body string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`#token`, chromedp.ByID),
+		chromedp.Location(&url),
+		chromedp.Text(`body`, &body, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(url, "/login") || strings.Contains(body, "docs") || strings.Contains(body, b.ID) {
+		t.Fatalf("without signing in: at %s, page %q", url, body)
+	}
+
+	// A wrong token: refused, still no data.
+	var errText string
+	err = chromedp.Run(ctx,
+		chromedp.SendKeys(`#token`, "not-the-token", chromedp.ByID),
+		chromedp.Click(`#signin`, chromedp.ByID),
+		chromedp.WaitVisible(`#login-error`, chromedp.ByID),
+		chromedp.Text(`#login-error`, &errText, chromedp.ByID),
+		chromedp.Text(`body`, &body, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errText, "not this server's API token") || strings.Contains(body, "docs") {
+		t.Fatalf("wrong token: %q / %q", errText, body)
+	}
+	screenshot(t, ctx, "console-wrong-token")
+
+	// The right token: the overview.
+	var docsRow, missingRow, summary string
+	err = chromedp.Run(ctx,
+		chromedp.SetValue(`#token`, strings.TrimSpace(string(token)), chromedp.ByID),
+		chromedp.Click(`#signin`, chromedp.ByID),
+		chromedp.WaitVisible(`#resources`, chromedp.ByID),
+		chromedp.Text(`tr[data-resource="docs"]`, &docsRow, chromedp.ByQuery),
+		chromedp.Text(`tr[data-resource="missing"]`, &missingRow, chromedp.ByQuery),
+		chromedp.Text(`#summary`, &summary, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"COMPLETED", "SUCCESSFUL", "target 24h00m", "target 5m00s"} {
+		if !strings.Contains(docsRow, want) {
+			t.Errorf("docs row %q lacks %q", docsRow, want)
+		}
+	}
+	var docsClass, missingClass string
+	chromedp.Run(ctx,
+		chromedp.AttributeValue(`tr[data-resource="docs"]`, "class", &docsClass, nil, chromedp.ByQuery),
+		chromedp.AttributeValue(`tr[data-resource="missing"]`, "class", &missingClass, nil, chromedp.ByQuery),
+	)
+	if docsClass != "ok" || missingClass != "red" || !strings.Contains(missingRow, "never backed up") || !strings.Contains(summary, "1 needs attention") {
+		t.Errorf("docs %q (%s), missing %q (%s), summary %q", docsRow, docsClass, missingRow, missingClass, summary)
+	}
+	screenshot(t, ctx, "console-overview")
+
+	// The session cookie is HttpOnly: the page's scripts cannot read it.
+	var cookies string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.cookie`, &cookies)); err != nil || cookies != "" {
+		t.Errorf("document.cookie = %q, %v: the session must be HttpOnly", cookies, err)
+	}
+	e.stop()
+}

@@ -1,0 +1,143 @@
+// Package console is vigil's web console: server-rendered pages behind the
+// API token, embedded in the binary, loading nothing from outside.
+//
+// # Signing in
+//
+// The sign-in page takes the API token. The session cookie holds not the
+// token but an HMAC of it, so the cookie cannot be used as an API token,
+// and a new token (a new data dir) ends every session. The cookie is
+// HttpOnly and SameSite=Strict: a page of another site can neither read it
+// nor send it with a request. Forms that start anything carry a CSRF token,
+// another HMAC of the API token, checked on every POST.
+package console
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+)
+
+//go:embed templates/*.html templates/*.css
+var files embed.FS
+
+// cookieName is the session cookie.
+const cookieName = "vigil_session"
+
+// Console serves the pages.
+type Console struct {
+	cfg     *config.Config
+	catalog *catalog.Catalog
+	token   string
+	logger  *slog.Logger
+	pages   *template.Template
+	mux     *http.ServeMux
+	now     func() time.Time
+}
+
+// New returns the console's handler; token is the API token.
+func New(cfg *config.Config, cat *catalog.Catalog, token string, logger *slog.Logger) *Console {
+	c := &Console{cfg: cfg, catalog: cat, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
+	c.mux.HandleFunc("GET /login", c.loginPage)
+	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("POST /logout", c.logout)
+	c.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		b, _ := files.ReadFile("templates/style.css")
+		w.Write(b)
+	})
+	c.mux.HandleFunc("GET /{$}", c.signedIn(c.overview))
+	c.mux.HandleFunc("/", c.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusNotFound, "notfound", nil)
+	}))
+	return c
+}
+
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The pages show what vigil holds: no caching, no framing.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+	c.mux.ServeHTTP(w, r)
+}
+
+// mac is an HMAC of the API token for one purpose.
+func (c *Console) mac(purpose string) string {
+	m := hmac.New(sha256.New, []byte(c.token))
+	m.Write([]byte("vigil console " + purpose))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (c *Console) sessionOK(r *http.Request) bool {
+	ck, err := r.Cookie(cookieName)
+	return err == nil && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.mac("session"))) == 1
+}
+
+// signedIn sends a request without a session to the sign-in page: no
+// page shows data to it.
+func (c *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !c.sessionOK(r) {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.mac("csrf"))) != 1 {
+			http.Error(w, "the form's CSRF token is missing or wrong: reload the page and try again", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if c.sessionOK(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	c.render(w, r, http.StatusOK, "login", map[string]any{})
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	got := r.PostFormValue("token")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(c.token)) != 1 {
+		c.render(w, r, http.StatusUnauthorized, "login", map[string]any{
+			"Error": "That is not this server's API token. It is in <data_dir>/api-token on the server.",
+		})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: c.mac("session"), Path: "/",
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// render writes page name with data, in the layout.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Page"] = name
+	data["CSRF"] = c.mac("csrf")
+	data["SignedIn"] = c.sessionOK(r)
+	data["Node"] = c.cfg.Node
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.pages.ExecuteTemplate(w, name, data); err != nil {
+		c.logger.Error("console: render", "page", name, "err", err)
+	}
+}

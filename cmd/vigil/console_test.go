@@ -36,7 +36,8 @@ func browser(t *testing.T) context.Context {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	// Generous: on a loaded 2-core machine, Chromium itself is slow.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -56,7 +57,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) string {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot %s", path)
+	t.Logf("screenshot %s at %s", path, time.Now().Format("15:04:05.000"))
 	return path
 }
 
@@ -104,7 +105,10 @@ func TestConsoleSignIn(t *testing.T) {
 	var errText string
 	err = chromedp.Run(ctx,
 		chromedp.SendKeys(`#token`, "not-the-token", chromedp.ByID),
-		chromedp.Click(`#signin`, chromedp.ByID),
+		// Submit, not a click at the button's coordinates: on a loaded
+		// machine the style sheet may arrive between measuring and
+		// clicking, and move the button.
+		chromedp.Submit(`#token`, chromedp.ByID),
 		chromedp.WaitVisible(`#login-error`, chromedp.ByID),
 		chromedp.Text(`#login-error`, &errText, chromedp.ByID),
 		chromedp.Text(`body`, &body, chromedp.ByQuery),
@@ -121,7 +125,7 @@ func TestConsoleSignIn(t *testing.T) {
 	var docsRow, missingRow, summary string
 	err = chromedp.Run(ctx,
 		chromedp.SetValue(`#token`, strings.TrimSpace(string(token)), chromedp.ByID),
-		chromedp.Click(`#signin`, chromedp.ByID),
+		chromedp.Submit(`#token`, chromedp.ByID),
 		chromedp.WaitVisible(`#resources`, chromedp.ByID),
 		chromedp.Text(`tr[data-resource="docs"]`, &docsRow, chromedp.ByQuery),
 		chromedp.Text(`tr[data-resource="missing"]`, &missingRow, chromedp.ByQuery),

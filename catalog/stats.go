@@ -90,8 +90,8 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 		sums = append(sums, fmt.Sprintf("CAST(COALESCE(SUM(CASE WHEN completed_at - started_at <= %d THEN 1 ELSE 0 END), 0) AS BIGINT)", int64(b*1e6)))
 	}
 	histogram := func(typ, from string) error {
-		q := `SELECT COUNT(*), CAST(COALESCE(SUM(completed_at - started_at), 0) AS BIGINT), ` + strings.Join(sums, ", ") +
-			` FROM ` + from + ` AND completed_at IS NOT NULL AND started_at IS NOT NULL`
+		cols := append([]string{"COUNT(*)", "CAST(COALESCE(SUM(completed_at - started_at), 0) AS BIGINT)"}, sums...)
+		q := `SELECT ` + strings.Join(cols, ", ") + ` FROM ` + from + ` AND completed_at IS NOT NULL AND started_at IS NOT NULL`
 		h := DurationHistogram{Type: typ, Buckets: make([]uint64, len(bounds))}
 		var count, sum int64
 		counts := make([]int64, len(bounds))

@@ -49,6 +49,11 @@ func TestStats(t *testing.T) {
 			requireNoError(t, c.InsertRestoreJob(ctx, &j))
 		}
 
+		// Without buckets (the console's overview needs none).
+		plain, err := c.Stats(ctx, nil)
+		requireNoError(t, err)
+		requireEqual(t, len(plain.Durations[0].Buckets), 0)
+
 		s, err := c.Stats(ctx, []float64{1, 5, 60})
 		requireNoError(t, err)
 		counts := map[string]int64{}

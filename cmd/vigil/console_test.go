@@ -126,6 +126,16 @@ func TestConsoleSignIn(t *testing.T) {
 	err = chromedp.Run(ctx,
 		chromedp.SetValue(`#token`, strings.TrimSpace(string(token)), chromedp.ByID),
 		chromedp.Submit(`#token`, chromedp.ByID),
+		chromedp.WaitVisible(`h1`, chromedp.ByQuery),
+		chromedp.Text(`body`, &body, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "Overview") {
+		t.Fatalf("after signing in: %q", body)
+	}
+	err = chromedp.Run(ctx,
 		chromedp.WaitVisible(`#resources`, chromedp.ByID),
 		chromedp.Text(`tr[data-resource="docs"]`, &docsRow, chromedp.ByQuery),
 		chromedp.Text(`tr[data-resource="missing"]`, &missingRow, chromedp.ByQuery),

@@ -12,6 +12,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -24,9 +25,10 @@ import (
 
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/worker"
 )
 
-//go:embed templates/*.html templates/*.css
+//go:embed templates/*.html templates/*.css templates/*.js
 var files embed.FS
 
 // cookieName is the session cookie.
@@ -36,26 +38,32 @@ const cookieName = "vigil_session"
 type Console struct {
 	cfg     *config.Config
 	catalog *catalog.Catalog
-	token   string
+	engine  *worker.Engine
+	// stopping closes when the server begins to stop: event streams end.
+	stopping <-chan struct{}
+	token    string
 	logger  *slog.Logger
 	pages   *template.Template
 	mux     *http.ServeMux
 	now     func() time.Time
 }
 
-// New returns the console's handler; token is the API token.
-func New(cfg *config.Config, cat *catalog.Catalog, token string, logger *slog.Logger) *Console {
-	c := &Console{cfg: cfg, catalog: cat, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
+// New returns the console's handler; token is the API token, and
+// stopping closes when the server begins to stop.
+func New(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
+	c := &Console{cfg: cfg, catalog: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.logout)
-	c.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		b, _ := files.ReadFile("templates/style.css")
-		w.Write(b)
-	})
+	c.mux.HandleFunc("GET /style.css", asset("templates/style.css", "text/css; charset=utf-8"))
+	c.mux.HandleFunc("GET /app.js", asset("templates/app.js", "text/javascript; charset=utf-8"))
 	c.mux.HandleFunc("GET /{$}", c.signedIn(c.overview))
+	c.mux.HandleFunc("GET /jobs", c.signedIn(c.jobs))
+	c.mux.HandleFunc("GET /jobs/{id}", c.signedIn(c.jobDetails))
+	c.mux.HandleFunc("GET /jobs/{id}/log", c.signedIn(c.jobLog))
+	c.mux.HandleFunc("POST /backups", c.signedIn(c.startBackup))
+	c.mux.HandleFunc("GET /events/stream", c.signedIn(c.eventStream))
 	c.mux.HandleFunc("/", c.signedIn(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "notfound", nil)
 	}))
@@ -140,4 +148,31 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if err := c.pages.ExecuteTemplate(w, name, data); err != nil {
 		c.logger.Error("console: render", "page", name, "err", err)
 	}
+}
+
+// asset serves an embedded file. Assets hold no data, so they need no
+// session.
+func asset(name, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Write(b)
+	}
+}
+
+// contextUntil is ctx, also ended when stop closes.
+func contextUntil(ctx context.Context, stop <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

@@ -134,6 +134,14 @@ var funcs = template.FuncMap{
 	"human":   human,
 	"seconds": func(s float64) string { return human(time.Duration(s * float64(time.Second))) },
 	"dur":     func(d config.Duration) string { return human(time.Duration(d)) },
+	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"whenp": func(t *time.Time) string {
+		if t == nil {
+			return "–"
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	},
+	"bytes": formatBytes,
 	// page adds a page's title to its data, for the layout.
 	"page": func(data map[string]any, title string) map[string]any {
 		data["Title"] = title
@@ -154,4 +162,18 @@ func human(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// formatBytes writes a size for people: 0 B, 512 B, 3.4 MiB.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

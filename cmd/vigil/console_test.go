@@ -166,3 +166,150 @@ func TestConsoleSignIn(t *testing.T) {
 	}
 	e.stop()
 }
+
+// signIn signs the browser in with the server's token.
+func signIn(t *testing.T, ctx context.Context, e *testEnv) string {
+	t.Helper()
+	token, err := os.ReadFile(e.path("vigil-data/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + e.listen
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`#token`, chromedp.ByID),
+		chromedp.SetValue(`#token`, strings.TrimSpace(string(token)), chromedp.ByID),
+		chromedp.Submit(`#token`, chromedp.ByID),
+		chromedp.WaitVisible(`#resources`, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	return base
+}
+
+// waitText polls the text of sel until it holds want, and returns it.
+func waitText(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var text string
+	for time.Now().Before(deadline) {
+		if err := chromedp.Run(ctx, chromedp.Text(sel, &text, chromedp.ByQuery, chromedp.AtLeast(0))); err == nil && strings.Contains(text, want) {
+			return text
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never showed %q (last %q)", sel, want, text)
+	return ""
+}
+
+// TestConsoleLiveJobs: an on-demand backup started from the form; its
+// job turns COMPLETED and its restore test SUCCESSFUL on the jobs page
+// without a reload; the job's page shows its fields and log.
+func TestConsoleLiveJobs(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, `restore_testing:
+  - name: every-backup
+    on_backup_completed: true
+    resources: [docs]
+`)
+	// The restore test takes a few seconds to validate, so that the page
+	// is seen to change while it is open.
+	cfg, _ := os.ReadFile(e.config)
+	cfg = []byte(strings.Replace(string(cfg), "    path: ./docs\n", "    path: ./docs\n    validate:\n      - checksum: {}\n      - command: {run: [\"sleep\", \"3\"]}\n", 1))
+	os.WriteFile(e.config, cfg, 0o600)
+	e.serve()
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+
+	// A bad form: errors by the fields, nothing started.
+	var expErr string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/jobs?tab=backup"),
+		chromedp.WaitVisible(`#backup-action`, chromedp.ByID),
+		chromedp.SetAttributeValue(`#backup-action`, "open", "", chromedp.ByID),
+		chromedp.SetValue(`#backup-expiry`, "-2", chromedp.ByID),
+		chromedp.Submit(`#backup-form`, chromedp.ByID),
+		chromedp.WaitVisible(`#error-expire_days`, chromedp.ByID),
+		chromedp.Text(`#error-expire_days`, &expErr, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(expErr, "must not be negative") {
+		t.Fatalf("negative expiry: %q", expErr)
+	}
+	var jobs []vigil.BackupJob
+	e.mustJSON(&jobs, "jobs", "list", "--type", "backup")
+	if len(jobs) != 0 {
+		t.Fatalf("a refused form started %d backups", len(jobs))
+	}
+
+	// The form, filled in right.
+	err = chromedp.Run(ctx,
+		chromedp.SetValue(`#backup-resource`, "docs", chromedp.ByID),
+		chromedp.SetValue(`#backup-vault`, "lab-vault", chromedp.ByID),
+		chromedp.SetValue(`#backup-expiry`, "1", chromedp.ByID),
+		chromedp.Submit(`#backup-form`, chromedp.ByID),
+		chromedp.WaitVisible(`#jobs tbody tr`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.vigilPageLoad = Math.random()`, nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var marker float64
+	chromedp.Run(ctx, chromedp.Evaluate(`window.vigilPageLoad`, &marker))
+	waitText(t, ctx, `#jobs tbody tr:first-child [data-field="status"]`, "COMPLETED")
+	e.mustJSON(&jobs, "jobs", "list", "--type", "backup")
+	if len(jobs) != 1 || jobs[0].Resource != "docs" || jobs[0].ExpireAt == nil || jobs[0].ExpireAt.Sub(jobs[0].CreatedAt) != 24*time.Hour {
+		t.Fatalf("the form's backup: %+v", jobs)
+	}
+
+	// The restore tests tab: the test's verdict arrives without a reload.
+	var atLoad string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/jobs?tab=restore"),
+		chromedp.WaitVisible(`#jobs`, chromedp.ByID),
+		chromedp.Evaluate(`window.vigilPageLoad = Math.random()`, nil),
+		chromedp.Evaluate(`window.vigilPageLoad`, &marker),
+		chromedp.Text(`#jobs tbody`, &atLoad, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#jobs tbody tr:first-child [data-field="validation_status"]`, "SUCCESSFUL")
+	waitText(t, ctx, `#jobs tbody tr:first-child [data-field="deletion_status"]`, "SUCCESSFUL")
+	var after float64
+	chromedp.Run(ctx, chromedp.Evaluate(`window.vigilPageLoad`, &after))
+	if after != marker {
+		t.Fatal("the page reloaded: the verdict must arrive live")
+	}
+	if strings.Contains(atLoad, "SUCCESSFUL") {
+		t.Fatalf("the verdict was already there when the page loaded (%q): the test proves nothing live", atLoad)
+	}
+	screenshot(t, ctx, "console-jobs")
+
+	// The job's page: its fields and its log.
+	var fields, logText string
+	err = chromedp.Run(ctx,
+		chromedp.Click(`#jobs tbody tr:first-child a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#log`, chromedp.ByID),
+		chromedp.Text(`#fields`, &fields, chromedp.ByID),
+		chromedp.Text(`#log`, &logText, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"restore test (plan every-backup)", "SUCCESSFUL", "recovery time"} {
+		if !strings.Contains(fields, want) {
+			t.Errorf("job fields lack %q: %q", want, fields)
+		}
+	}
+	for _, want := range []string{"restore test (plan every-backup)", "validation SUCCESSFUL", "clean-up SUCCESSFUL"} {
+		if !strings.Contains(logText, want) {
+			t.Errorf("job log lacks %q: %q", want, logText)
+		}
+	}
+	screenshot(t, ctx, "console-job")
+	e.stop()
+}

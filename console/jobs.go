@@ -1,0 +1,235 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/worker"
+)
+
+// jobsLimit is how many jobs a tab lists.
+const jobsLimit = 200
+
+// jobs lists backup jobs or restore jobs (tab), filtered by status and
+// resource, newest first. The page then follows the events stream and
+// updates its rows in place.
+func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
+	c.renderJobs(w, r, http.StatusOK, nil)
+}
+
+func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int, form map[string]any) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	tab := q.Get("tab")
+	if tab != "restore" {
+		tab = "backup"
+	}
+	data := map[string]any{
+		"Tab": tab, "Status": q.Get("status"), "Resource": q.Get("resource"),
+		"Resources": c.cfg.ResourceNames(), "Vaults": c.cfg.VaultNames(),
+		"Form": form,
+	}
+	if tab == "backup" {
+		f := catalog.BackupJobFilter{Resource: q.Get("resource"), Limit: jobsLimit}
+		if s := q.Get("status"); s != "" {
+			f.Status = []vigil.BackupJobStatus{vigil.BackupJobStatus(s)}
+		}
+		jobs, err := c.catalog.ListBackupJobs(ctx, f)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		data["Backups"] = jobs
+		data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+	} else {
+		f := catalog.RestoreJobFilter{Resource: q.Get("resource"), Limit: jobsLimit}
+		if s := q.Get("status"); s != "" {
+			f.Status = []vigil.RestoreJobStatus{vigil.RestoreJobStatus(s)}
+		}
+		jobs, err := c.catalog.ListRestoreJobs(ctx, f)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		data["Restores"] = jobs
+		data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+	}
+	// The stream starts after the newest event the page already shows.
+	page, err := c.engine.ListEvents(ctx, worker.EventQuery{Limit: 1})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var after int64
+	if len(page.Events) > 0 {
+		after = page.Events[len(page.Events)-1].Seq
+	}
+	data["After"] = after
+	c.render(w, r, status, "jobs", data)
+}
+
+// startBackup is the "Create on-demand backup" form: resource, vault and
+// expiry in days. A bad field is shown by the field, and nothing starts.
+func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
+	form := map[string]any{
+		"Resource": r.PostFormValue("resource"), "Vault": r.PostFormValue("vault"), "Expiry": r.PostFormValue("expire_days"),
+	}
+	errs := map[string]string{}
+	if _, ok := c.cfg.Resource(r.PostFormValue("resource")); !ok {
+		errs["resource"] = fmt.Sprintf("unknown resource %q: pick one of the list", r.PostFormValue("resource"))
+	}
+	if _, ok := c.cfg.Vault(r.PostFormValue("vault")); !ok {
+		errs["vault"] = fmt.Sprintf("unknown vault %q: pick one of the list", r.PostFormValue("vault"))
+	}
+	days := 0
+	if s := strings.TrimSpace(r.PostFormValue("expire_days")); s != "" {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil:
+			errs["expire_days"] = fmt.Sprintf("%q is not a whole number of days", s)
+		case n < 0:
+			errs["expire_days"] = "must not be negative: give 0 (or nothing) to keep the recovery point forever"
+		}
+		days = n
+	}
+	if len(errs) > 0 {
+		form["Errors"] = errs
+		r.URL.RawQuery = "tab=backup"
+		c.renderJobs(w, r, http.StatusBadRequest, form)
+		return
+	}
+	job, err := c.engine.StartBackup(r.Context(), worker.BackupRequest{
+		Resource: r.PostFormValue("resource"), Vault: r.PostFormValue("vault"),
+		Expiry: time.Duration(days) * 24 * time.Hour, CreatedBy: "on-demand",
+	})
+	if err != nil {
+		form["Errors"] = map[string]string{"form": err.Error()}
+		r.URL.RawQuery = "tab=backup"
+		c.renderJobs(w, r, http.StatusBadRequest, form)
+		return
+	}
+	http.Redirect(w, r, "/jobs?tab=backup&started="+job.ID, http.StatusSeeOther)
+}
+
+// jobDetails shows every field of one job, and its log, which the page
+// keeps following while the job runs.
+func (c *Console) jobDetails(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	data := map[string]any{"ID": id}
+	var err error
+	switch {
+	case strings.HasPrefix(id, vigil.PrefixBackupJob+"-"):
+		var j vigil.BackupJob
+		j, err = c.catalog.GetBackupJob(r.Context(), id)
+		data["Backup"], data["Final"] = j, j.Status.Final()
+	case strings.HasPrefix(id, vigil.PrefixRestoreJob+"-"):
+		var j vigil.RestoreJob
+		j, err = c.catalog.GetRestoreJob(r.Context(), id)
+		data["Restore"], data["Final"] = j, j.Status.Final() && (!j.RestoreTest || j.DeletionStatus == vigil.DeletionSuccessful || j.DeletionStatus == vigil.DeletionFailed || j.KeepUntil != nil)
+	default:
+		err = vigil.ErrNotFound
+	}
+	if errors.Is(err, vigil.ErrNotFound) {
+		c.render(w, r, http.StatusNotFound, "notfound", nil)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	lines, err := c.catalog.Logs(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	data["Log"] = lines
+	c.render(w, r, http.StatusOK, "job", data)
+}
+
+// jobLog returns a job's log lines after the first n, and whether the job
+// has ended, as JSON for the details page.
+func (c *Console) jobLog(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	lines, err := c.catalog.Logs(r.Context(), id)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ended := true
+	if strings.HasPrefix(id, vigil.PrefixBackupJob+"-") {
+		j, err := c.catalog.GetBackupJob(r.Context(), id)
+		ended = err != nil || j.Status.Final()
+	} else if j, err := c.catalog.GetRestoreJob(r.Context(), id); err == nil {
+		ended = j.Status.Final() && (!j.RestoreTest || j.DeletionStatus == vigil.DeletionSuccessful || j.DeletionStatus == vigil.DeletionFailed || j.KeepUntil != nil)
+	}
+	type line struct {
+		Time, Message string
+	}
+	out := struct {
+		Lines []line `json:"lines"`
+		Ended bool   `json:"ended"`
+	}{Lines: []line{}, Ended: ended}
+	for _, l := range lines[min(after, len(lines)):] {
+		out.Lines = append(out.Lines, line{l.Time.Local().Format("15:04:05.000"), l.Message})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+// eventStream sends events as server-sent events, from after the seq
+// given, until the client goes or the server stops. Each carries the job
+// it is about, so the jobs page updates its rows without reloading.
+func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported", http.StatusInternalServerError)
+		return
+	}
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		after, _ = strconv.ParseInt(id, 10, 64)
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	ctx := r.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.stopping:
+			return
+		default:
+		}
+		waitCtx, cancel := contextUntil(ctx, c.stopping)
+		page, err := c.engine.ListEvents(waitCtx, worker.EventQuery{AfterSeq: after, Wait: 25 * time.Second, Limit: 100})
+		cancel()
+		if err != nil {
+			c.logger.Error("console: event stream", "err", err)
+			return
+		}
+		if len(page.Events) == 0 {
+			fmt.Fprint(w, ": still here\n\n") // keeps proxies from closing an idle stream
+		}
+		for _, e := range page.Events {
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "id: %d\nevent: vigil\ndata: %s\n\n", e.Seq, b)
+			after = e.Seq
+		}
+		flusher.Flush()
+	}
+}
+
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	c.logger.Error("console", "path", r.URL.Path, "err", err)
+	c.render(w, r, http.StatusInternalServerError, "error", map[string]any{"Error": err.Error()})
+}

@@ -1,0 +1,87 @@
+// vigil console: live updates. The jobs table follows the server's event
+// stream and updates its rows in place; a job's page follows its log.
+"use strict";
+
+(function jobsTable() {
+  const table = document.getElementById("jobs");
+  if (!table) return;
+  const tab = table.dataset.tab;
+  const fields = ["status", "validation_status", "deletion_status", "status_message", "recovery_point_id"];
+  const stream = new EventSource("/events/stream?after=" + table.dataset.after);
+  stream.addEventListener("vigil", (msg) => {
+    const event = JSON.parse(msg.data);
+    const job = event.data;
+    if (!job || !job.id) return;
+    const isBackup = job.id.startsWith("bj-");
+    if ((tab === "backup") !== isBackup) return;
+    let row = table.querySelector(`tr[data-job="${job.id}"]`);
+    if (!row) row = addRow(job, isBackup);
+    for (const f of fields) {
+      const cell = row.querySelector(`[data-field="${f}"]`);
+      if (!cell || job[f] === undefined) continue;
+      cell.textContent = job[f];
+      if (cell.classList.contains("status")) cell.className = "status " + job[f];
+    }
+    const total = row.querySelector('[data-field="total_seconds"]');
+    if (total && job.total_seconds) total.textContent = job.total_seconds.toFixed(2) + "s";
+    const bytes = row.querySelector('[data-field="bytes"]');
+    if (bytes && job.bytes !== undefined) bytes.textContent = human(job.bytes);
+  });
+
+  function addRow(job, isBackup) {
+    const row = document.createElement("tr");
+    row.dataset.job = job.id;
+    const cell = (text, field) => {
+      const td = document.createElement("td");
+      td.textContent = text || "";
+      if (field) {
+        td.dataset.field = field;
+        if (field.endsWith("status")) td.className = "status " + (text || "");
+      }
+      row.appendChild(td);
+      return td;
+    };
+    const link = document.createElement("a");
+    link.href = "/jobs/" + job.id;
+    link.textContent = job.id;
+    cell("").appendChild(link);
+    if (isBackup) {
+      cell(job.resource); cell(job.vault); cell(job.status, "status"); cell(human(job.bytes), "bytes");
+      cell(job.recovery_point_id, "recovery_point_id"); cell(new Date(job.created_at).toLocaleString()); cell(job.status_message, "status_message");
+    } else {
+      cell(job.restore_test ? "test" : "restore"); cell(job.resource); cell(job.status, "status");
+      cell(job.validation_status, "validation_status"); cell(job.deletion_status, "deletion_status");
+      cell(job.recovery_point_id); cell(new Date(job.created_at).toLocaleString()); cell("", "total_seconds");
+    }
+    table.tBodies[0].prepend(row);
+    return row;
+  }
+
+  function human(n) {
+    if (!n) return "0 B";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : n) + " " + units[i];
+  }
+})();
+
+(function jobLog() {
+  const log = document.getElementById("log");
+  if (!log || log.dataset.ended === "true") return;
+  let count = Number(log.dataset.count);
+  const poll = async () => {
+    const res = await fetch(`/jobs/${log.dataset.job}/log?after=${count}`, { credentials: "same-origin" });
+    if (!res.ok) return;
+    const body = await res.json();
+    for (const l of body.lines) log.textContent += `${l.Time}  ${l.Message}\n`;
+    count += body.lines.length;
+    if (body.ended) {
+      // The fields are final now: show them.
+      location.reload();
+      return;
+    }
+    setTimeout(poll, 500);
+  };
+  setTimeout(poll, 500);
+})();

@@ -75,7 +75,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, tok
 		promHandler.ServeHTTP(w, r)
 	})
 	// Everything else is the web console, behind its own sign-in.
-	s.mux.Handle("/", console.New(cfg, cat, token, logger))
+	s.mux.Handle("/", console.New(cfg, cat, eng, token, s.stopping, logger))
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see the README's API section", r.Method, r.URL.Path)}
 	})

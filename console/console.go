@@ -42,10 +42,10 @@ type Console struct {
 	// stopping closes when the server begins to stop: event streams end.
 	stopping <-chan struct{}
 	token    string
-	logger  *slog.Logger
-	pages   *template.Template
-	mux     *http.ServeMux
-	now     func() time.Time
+	logger   *slog.Logger
+	pages    *template.Template
+	mux      *http.ServeMux
+	now      func() time.Time
 }
 
 // New returns the console's handler; token is the API token, and

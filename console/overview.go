@@ -134,7 +134,7 @@ var funcs = template.FuncMap{
 	"human":   human,
 	"seconds": func(s float64) string { return human(time.Duration(s * float64(time.Second))) },
 	"dur":     func(d config.Duration) string { return human(time.Duration(d)) },
-	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"when":    func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"whenp": func(t *time.Time) string {
 		if t == nil {
 			return "–"

@@ -64,6 +64,13 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token str
 	c.mux.HandleFunc("GET /jobs/{id}/log", c.signedIn(c.jobLog))
 	c.mux.HandleFunc("POST /backups", c.signedIn(c.startBackup))
 	c.mux.HandleFunc("GET /events/stream", c.signedIn(c.eventStream))
+	c.mux.HandleFunc("GET /recovery-points", c.signedIn(c.recoveryPoints))
+	c.mux.HandleFunc("GET /recovery-points/{id}/restore", c.signedIn(c.restoreForm))
+	c.mux.HandleFunc("POST /recovery-points/{id}/restore", c.signedIn(c.restoreForm))
+	c.mux.HandleFunc("GET /resources", c.signedIn(c.resources))
+	c.mux.HandleFunc("POST /restore-tests", c.signedIn(c.startRestoreTest))
+	c.mux.HandleFunc("GET /vaults", c.signedIn(c.vaults))
+	c.mux.HandleFunc("GET /events", c.signedIn(c.events))
 	c.mux.HandleFunc("/", c.signedIn(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "notfound", nil)
 	}))

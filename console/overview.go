@@ -142,6 +142,7 @@ var funcs = template.FuncMap{
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
 	"bytes": formatBytes,
+	"since": func(t time.Time) string { return human(time.Since(t)) },
 	// page adds a page's title to its data, for the layout.
 	"page": func(data map[string]any, title string) map[string]any {
 		data["Title"] = title
@@ -177,3 +178,5 @@ func formatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

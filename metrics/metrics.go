@@ -100,7 +100,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.collectStats(ch, s)
 	}
 	for _, v := range c.cfg.Vaults {
-		if size, ok := folderSize(v.Storage); ok {
+		if size, ok := FolderSize(v.Storage); ok {
 			ch <- prometheus.MustNewConstMetric(vaultDesc, prometheus.GaugeValue, float64(size), v.Name)
 		}
 	}
@@ -142,10 +142,10 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, s catalog.Stats) {
 
 func unix(t time.Time) float64 { return float64(t.UnixMicro()) / 1e6 }
 
-// folderSize sums the sizes of the files under dir: a local vault's
+// FolderSize sums the sizes of the files under dir: a local vault's
 // storage. Reading the folder, rather than opening the vault, never
 // creates a vault that is not there yet; ok is false when there is none.
-func folderSize(dir string) (int64, bool) {
+func FolderSize(dir string) (int64, bool) {
 	var total int64
 	found := false
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

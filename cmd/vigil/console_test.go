@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vigil-backup/vigil"
@@ -312,4 +314,107 @@ func TestConsoleLiveJobs(t *testing.T) {
 	}
 	screenshot(t, ctx, "console-job")
 	e.stop()
+}
+
+// TestConsolePages: recovery points with the tests run on each, resources
+// with their chart and the restore-test button, vaults, events, the
+// restore form with its metadata; and a POST without the CSRF token
+// starts nothing.
+func TestConsolePages(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, `restore_testing:
+  - name: every-backup
+    on_backup_completed: true
+    resources: [docs]
+`)
+	e.serve()
+	b := e.backup("docs")
+	e.waitTest(e.testOf(b.RecoveryPointID).ID)
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+
+	var text string
+	for _, p := range []struct{ path, sel, want string }{
+		{"/recovery-points", `tr[data-recovery-point="` + b.RecoveryPointID + `"]`, "SUCCESSFUL"},
+		{"/vaults", `#vaults`, "lab-vault"},
+		{"/events", `#events`, "RESTORE_TEST_STATUS"},
+		{"/resources", `section[data-resource="docs"]`, "every-backup"},
+	} {
+		err := chromedp.Run(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible(p.sel, chromedp.ByQuery), chromedp.Text(p.sel, &text, chromedp.ByQuery))
+		if err != nil || !strings.Contains(text, p.want) {
+			t.Fatalf("%s: %q, %v; want %q", p.path, text, err, p.want)
+		}
+	}
+	var bars int
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll('section[data-resource="docs"] svg.chart rect.bar').length`, &bars)); err != nil || bars != 1 {
+		t.Fatalf("the restore-test chart of docs has %d bars, %v; want 1", bars, err)
+	}
+	screenshot(t, ctx, "console-resources")
+
+	// Start restore test, from the resources page.
+	var status string
+	err := chromedp.Run(ctx,
+		chromedp.Submit(`section[data-resource="docs"] form`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#log`, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#validation`, "SUCCESSFUL")
+
+	// Start restore, with its metadata shown and changed.
+	target := filepath.Join(t.TempDir(), "docs-restored")
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/recovery-points/"+b.RecoveryPointID+"/restore"),
+		chromedp.WaitVisible(`#meta-target_path`, chromedp.ByID),
+		chromedp.SetValue(`#meta-target_path`, target, chromedp.ByID),
+		chromedp.Submit(`#restore-form`, chromedp.ByID),
+		chromedp.WaitVisible(`#status`, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status = waitText(t, ctx, `#status`, "COMPLETED")
+	if got, err := os.ReadFile(filepath.Join(target, "readme.txt")); err != nil || string(got) != "docs\n" {
+		t.Fatalf("restore into %s (%s): %q, %v", target, status, got, err)
+	}
+
+	// A cross-site POST: the cookie alone (were it sent) starts nothing.
+	jar := &http.Cookie{Name: "vigil_session", Value: sessionCookie(t, ctx)}
+	var before []vigil.BackupJob
+	e.mustJSON(&before, "jobs", "list", "--type", "backup")
+	req, _ := http.NewRequest(http.MethodPost, base+"/backups", strings.NewReader("resource=docs&vault=lab-vault"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(jar)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var after []vigil.BackupJob
+	e.mustJSON(&after, "jobs", "list", "--type", "backup")
+	if resp.StatusCode != http.StatusForbidden || len(after) != len(before) {
+		t.Fatalf("POST without the CSRF token: %d, backups %d → %d", resp.StatusCode, len(before), len(after))
+	}
+	e.stop()
+}
+
+// sessionCookie reads the browser's session cookie (HttpOnly, so not from
+// the page: from the browser itself).
+func sessionCookie(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	var value string
+	err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		cookies, err := network.GetCookies().Do(ctx)
+		for _, c := range cookies {
+			if c.Name == "vigil_session" {
+				value = c.Value
+			}
+		}
+		return err
+	}))
+	if err != nil || value == "" {
+		t.Fatalf("session cookie: %q, %v", value, err)
+	}
+	return value
 }

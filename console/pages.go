@@ -1,0 +1,205 @@
+package console
+
+import (
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/metrics"
+	"github.com/vigil-backup/vigil/worker"
+)
+
+// chartTests is how many of a resource's latest restore tests its chart
+// shows.
+const chartTests = 20
+
+// recoveryPointRow is a recovery point with the restore tests run on it.
+type recoveryPointRow struct {
+	vigil.RecoveryPoint
+	Tests []vigil.RestoreJob
+}
+
+func (c *Console) recoveryPoints(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rps, err := c.catalog.ListRecoveryPoints(r.Context(), catalog.RecoveryPointFilter{Vault: q.Get("vault"), Resource: q.Get("resource"), Limit: jobsLimit})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	rows := make([]recoveryPointRow, 0, len(rps))
+	for _, rp := range rps {
+		tests, err := c.catalog.ListRestoreJobs(r.Context(), catalog.RestoreJobFilter{RecoveryPointID: rp.ID, RestoreTest: true, Limit: 10})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		rows = append(rows, recoveryPointRow{rp, tests})
+	}
+	c.render(w, r, http.StatusOK, "recoverypoints", map[string]any{
+		"Rows": rows, "Vault": q.Get("vault"), "Resource": q.Get("resource"),
+		"Vaults": c.cfg.VaultNames(), "Resources": c.cfg.ResourceNames(),
+	})
+}
+
+// resourceCard is a resource with where its data is, how it is checked
+// and its history as charts.
+type resourceCard struct {
+	config.Resource
+	Location   string
+	Validators []string
+	Plans      []string
+	Chart      template.HTML
+}
+
+func (c *Console) resources(w http.ResponseWriter, r *http.Request) {
+	var cards []resourceCard
+	for _, res := range c.cfg.Resources {
+		card := resourceCard{Resource: res, Location: res.Path}
+		if res.Type == vigil.ResourcePostgres || res.Type == vigil.ResourceMySQL {
+			card.Location = res.Server.String()
+		}
+		for _, v := range res.Validate {
+			card.Validators = append(card.Validators, v.Kind())
+		}
+		for _, p := range c.cfg.RestoreTesting {
+			if slices.Contains(c.cfg.TestPlanResources(p), res.Name) {
+				card.Plans = append(card.Plans, p.Name)
+			}
+		}
+		tests, err := c.catalog.ListRestoreJobs(r.Context(), catalog.RestoreJobFilter{Resource: res.Name, RestoreTest: true, Limit: chartTests})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		card.Chart = testChart(tests)
+		cards = append(cards, card)
+	}
+	c.render(w, r, http.StatusOK, "resources", map[string]any{"Cards": cards})
+}
+
+// testChart draws, as SVG, a resource's latest restore tests oldest to
+// newest: a bar per test for its recovery time (red when it did not
+// pass), and a line for the age of the recovery point it restored.
+func testChart(tests []vigil.RestoreJob) template.HTML {
+	var done []vigil.RestoreJob
+	for _, t := range tests {
+		if t.ValidationStatus.Final() {
+			done = append(done, t)
+		}
+	}
+	if len(done) == 0 {
+		return template.HTML(`<p class="muted">No restore test yet.</p>`)
+	}
+	slices.Reverse(done) // oldest first
+	const w, h, pad = 560.0, 120.0, 4.0
+	maxRTO, maxAge := 0.0, 0.0
+	for _, t := range done {
+		maxRTO, maxAge = max(maxRTO, t.TotalSeconds), max(maxAge, t.RecoveryPointAgeSeconds)
+	}
+	step := min(w/float64(len(done)), 28) // a few tests do not fill the width
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="recovery time and recovery point age of the last %d restore tests">`, w, h+16, w, h+16, len(done))
+	var line []string
+	for i, t := range done {
+		bh := 0.0
+		if maxRTO > 0 {
+			bh = (h - pad) * t.TotalSeconds / maxRTO
+		}
+		class := "bar"
+		if t.ValidationStatus != vigil.ValidationSuccessful {
+			class = "bar failed"
+		}
+		x := float64(i)*step + step*0.15
+		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s %s: recovery time %s, recovery point %s old</title></rect>`,
+			class, x, h-bh, step*0.7, bh, t.ID, t.ValidationStatus, human(secondsDur(t.TotalSeconds)), human(secondsDur(t.RecoveryPointAgeSeconds)))
+		if maxAge > 0 {
+			line = append(line, fmt.Sprintf("%.1f,%.1f", x+step*0.35, h-(h-pad)*t.RecoveryPointAgeSeconds/maxAge))
+		}
+	}
+	if len(line) > 1 {
+		fmt.Fprintf(&b, `<polyline class="age" points="%s"/>`, strings.Join(line, " "))
+	}
+	fmt.Fprintf(&b, `<text x="0" y="%.0f" class="legend">bars: recovery time (max %s) · line: recovery point age (max %s)</text></svg>`,
+		h+13, human(secondsDur(maxRTO)), human(secondsDur(maxAge)))
+	return template.HTML(b.String()) //nolint:gosec // built from numbers and ids only
+}
+
+func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
+	type vaultRow struct {
+		config.Vault
+		Size  int64
+		Found bool
+		Count int
+	}
+	var rows []vaultRow
+	for _, v := range c.cfg.Vaults {
+		size, found := metrics.FolderSize(v.Storage)
+		rps, err := c.catalog.ListRecoveryPoints(r.Context(), catalog.RecoveryPointFilter{Vault: v.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		rows = append(rows, vaultRow{v, size, found, len(rps)})
+	}
+	c.render(w, r, http.StatusOK, "vaults", map[string]any{"Rows": rows})
+}
+
+func (c *Console) events(w http.ResponseWriter, r *http.Request) {
+	page, err := c.engine.ListEvents(r.Context(), worker.EventQuery{Limit: 100})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	deliveries := map[int64][]vigil.Delivery{}
+	for _, d := range page.Deliveries {
+		deliveries[d.EventSeq] = append(deliveries[d.EventSeq], d)
+	}
+	slices.Reverse(page.Events) // newest first
+	c.render(w, r, http.StatusOK, "events", map[string]any{"Events": page.Events, "Deliveries": deliveries})
+}
+
+// startRestoreTest is the resources page's "Start restore test" button.
+func (c *Console) startRestoreTest(w http.ResponseWriter, r *http.Request) {
+	job, err := c.engine.StartRestoreTest(r.Context(), worker.RestoreTestRequest{Resource: r.PostFormValue("resource")})
+	if err != nil {
+		c.render(w, r, http.StatusBadRequest, "error", map[string]any{"Error": "The restore test did not start: " + err.Error()})
+		return
+	}
+	http.Redirect(w, r, "/jobs/"+job.ID, http.StatusSeeOther)
+}
+
+// restoreForm shows a recovery point's restore metadata, editable, before
+// a restore starts; POST starts it.
+func (c *Console) restoreForm(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	meta, err := c.engine.RestoreMetadata(r.Context(), id)
+	if err != nil {
+		c.render(w, r, http.StatusBadRequest, "error", map[string]any{"Error": err.Error()})
+		return
+	}
+	data := map[string]any{"ID": id, "Keys": slices.Sorted(maps.Keys(meta)), "Meta": meta}
+	if r.Method != http.MethodPost {
+		c.render(w, r, http.StatusOK, "restore", data)
+		return
+	}
+	set := map[string]string{}
+	for k := range meta {
+		if v := r.PostFormValue(k); v != "" && v != meta[k] {
+			set[k] = v
+		}
+		meta[k] = r.PostFormValue(k)
+	}
+	job, err := c.engine.StartRestore(r.Context(), worker.RestoreRequest{RecoveryPointID: id, Metadata: set, CreatedBy: "on-demand"})
+	if err != nil {
+		data["Error"] = err.Error()
+		c.render(w, r, http.StatusBadRequest, "restore", data)
+		return
+	}
+	http.Redirect(w, r, "/jobs/"+job.ID, http.StatusSeeOther)
+}

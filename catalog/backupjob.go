@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vigil-backup/vigil"
 )
@@ -36,7 +37,9 @@ type BackupJobFilter struct {
 	Vault     string
 	CreatedBy string
 	Node      string
-	Limit     int
+	// CreatedAfter selects jobs created at or after it.
+	CreatedAfter *time.Time
+	Limit        int
 }
 
 // backupJobValues is the job's columns after its id, in backupJobColumns order.
@@ -116,6 +119,7 @@ func (r records) ListBackupJobs(ctx context.Context, f BackupJobFilter) ([]vigil
 	w.equal("vault", f.Vault)
 	w.equal("created_by", f.CreatedBy)
 	w.equal("node", f.Node)
+	w.after("created_at", f.CreatedAfter)
 	query, args := w.newestFirst(selectBackupJobSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

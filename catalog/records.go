@@ -105,6 +105,15 @@ func (f *filter) before(column string, t *time.Time) {
 	f.args = append(f.args, micros(*t))
 }
 
+// after adds "column >= t" unless t is nil.
+func (f *filter) after(column string, t *time.Time) {
+	if t == nil {
+		return
+	}
+	f.conditions = append(f.conditions, column+" >= ?")
+	f.args = append(f.args, micros(*t))
+}
+
 // newestFirst completes selectSQL with the conditions, newest record first
 // (id breaks ties between records created in the same microsecond), and a
 // limit when limit > 0.

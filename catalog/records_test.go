@@ -135,6 +135,7 @@ func TestListBackupJobs(t *testing.T) {
 			{catalog.BackupJobFilter{Status: []vigil.BackupJobStatus{vigil.BackupRunning}}, []string{"bj-4", "bj-3"}},
 			{catalog.BackupJobFilter{Status: []vigil.BackupJobStatus{vigil.BackupCompleted, vigil.BackupFailed}}, []string{"bj-2", "bj-1"}},
 			{catalog.BackupJobFilter{Resource: "photos"}, []string{"bj-2", "bj-1"}},
+			{catalog.BackupJobFilter{CreatedAfter: new(at(2))}, []string{"bj-4", "bj-3", "bj-2"}},
 			{catalog.BackupJobFilter{Vault: "s3"}, []string{"bj-4", "bj-2"}},
 			{catalog.BackupJobFilter{CreatedBy: "alice"}, []string{"bj-3", "bj-1"}},
 			{catalog.BackupJobFilter{Node: "a", Status: []vigil.BackupJobStatus{vigil.BackupRunning}}, []string{"bj-3"}},
@@ -243,6 +244,7 @@ func TestListRestoreJobs(t *testing.T) {
 			{catalog.RestoreJobFilter{RecoveryPointID: "rp-3"}, []string{"rj-3"}},
 			{catalog.RestoreJobFilter{Node: "a", Status: []vigil.RestoreJobStatus{vigil.RestoreRunning, vigil.RestorePending}}, []string{"rj-3"}},
 			{catalog.RestoreJobFilter{Node: "c"}, []string{}},
+			{catalog.RestoreJobFilter{CreatedAfter: new(at(2))}, []string{"rj-3", "rj-2"}},
 		}
 		for _, tt := range tests {
 			got, err := c.ListRestoreJobs(ctx, tt.filter)

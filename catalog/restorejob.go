@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vigil-backup/vigil"
 )
@@ -54,7 +55,9 @@ type RestoreJobFilter struct {
 	// NotDeleted selects restore tests whose copy is not known deleted:
 	// started, and deletion not SUCCESSFUL.
 	NotDeleted bool
-	Limit      int
+	// CreatedAfter selects jobs created at or after it.
+	CreatedAfter *time.Time
+	Limit        int
 }
 
 // restoreJobValues is the job's columns after its id, in restoreJobColumns order.
@@ -200,6 +203,7 @@ func (r records) ListRestoreJobs(ctx context.Context, f RestoreJobFilter) ([]vig
 	if f.NotDeleted {
 		w.conditions = append(w.conditions, "restore_test = 1 AND status <> 'PENDING' AND deletion_status <> 'SUCCESSFUL'")
 	}
+	w.after("created_at", f.CreatedAfter)
 	query, args := w.newestFirst(selectRestoreJobSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

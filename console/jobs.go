@@ -17,6 +17,9 @@ import (
 // jobsLimit is how many jobs a tab lists.
 const jobsLimit = 200
 
+// sinceChoices are the time filter's choices: jobs created within.
+var sinceChoices = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
 // jobs lists backup jobs or restore jobs (tab), filtered by status and
 // resource, newest first. The page then follows the events stream and
 // updates its rows in place.
@@ -31,13 +34,19 @@ func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 	if tab != "restore" {
 		tab = "backup"
 	}
+	var since *time.Time
+	if d, ok := sinceChoices[q.Get("since")]; ok && d > 0 {
+		t := c.now().Add(-d)
+		since = &t
+	}
 	data := map[string]any{
-		"Tab": tab, "Status": q.Get("status"), "Resource": q.Get("resource"),
-		"Resources": c.cfg.ResourceNames(), "Vaults": c.cfg.VaultNames(),
+		"Tab": tab, "Status": q.Get("status"), "Resource": q.Get("resource"), "Since": q.Get("since"),
+		"SinceChoices": []string{"1h", "24h", "7d", "30d"},
+		"Resources":    c.cfg.ResourceNames(), "Vaults": c.cfg.VaultNames(),
 		"Form": form,
 	}
 	if tab == "backup" {
-		f := catalog.BackupJobFilter{Resource: q.Get("resource"), Limit: jobsLimit}
+		f := catalog.BackupJobFilter{Resource: q.Get("resource"), CreatedAfter: since, Limit: jobsLimit}
 		if s := q.Get("status"); s != "" {
 			f.Status = []vigil.BackupJobStatus{vigil.BackupJobStatus(s)}
 		}
@@ -49,7 +58,7 @@ func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 		data["Backups"] = jobs
 		data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
 	} else {
-		f := catalog.RestoreJobFilter{Resource: q.Get("resource"), Limit: jobsLimit}
+		f := catalog.RestoreJobFilter{Resource: q.Get("resource"), CreatedAfter: since, Limit: jobsLimit}
 		if s := q.Get("status"); s != "" {
 			f.Status = []vigil.RestoreJobStatus{vigil.RestoreJobStatus(s)}
 		}

@@ -136,6 +136,12 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 		Size  int64
 		Found bool
 		Count int
+		Check *catalog.VaultCheck
+	}
+	checks, err := c.catalog.LastVaultChecks(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
 	}
 	var rows []vaultRow
 	for _, v := range c.cfg.Vaults {
@@ -145,7 +151,11 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err)
 			return
 		}
-		rows = append(rows, vaultRow{v, size, found, len(rps)})
+		row := vaultRow{Vault: v, Size: size, Found: found, Count: len(rps)}
+		if ck, ok := checks[v.Name]; ok {
+			row.Check = &ck
+		}
+		rows = append(rows, row)
 	}
 	c.render(w, r, http.StatusOK, "vaults", map[string]any{"Rows": rows})
 }

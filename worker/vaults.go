@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
@@ -43,5 +44,18 @@ func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent f
 	if err != nil {
 		return vault.VerifyResult{}, err
 	}
-	return v.Verify(ctx, readDataPercent)
+	res, err := v.Verify(ctx, readDataPercent)
+	if err != nil {
+		return res, err
+	}
+	// The outcome is kept, for the console's "last verified".
+	check := catalog.VaultCheck{Vault: name, CheckedAt: now(), ReadDataPercent: readDataPercent,
+		Snapshots: res.Snapshots, Problems: int64(len(res.Errors))}
+	if len(res.Errors) > 0 {
+		check.Summary = strings.Join(res.Errors[:min(len(res.Errors), 5)], "\n")
+	}
+	if err := e.catalog.InsertVaultCheck(context.WithoutCancel(ctx), check); err != nil {
+		e.logger.Warn("record vault check", "vault", name, "err", err)
+	}
+	return res, nil
 }

@@ -330,13 +330,14 @@ func TestConsolePages(t *testing.T) {
 	e.serve()
 	b := e.backup("docs")
 	e.waitTest(e.testOf(b.RecoveryPointID).ID)
+	e.mustRun("vault", "verify", "lab-vault")
 	ctx := browser(t)
 	base := signIn(t, ctx, e)
 
 	var text string
 	for _, p := range []struct{ path, sel, want string }{
 		{"/recovery-points", `tr[data-recovery-point="` + b.RecoveryPointID + `"]`, "SUCCESSFUL"},
-		{"/vaults", `#vaults`, "lab-vault"},
+		{"/vaults", `tr[data-vault="lab-vault"]`, "intact"},
 		{"/events", `#events`, "RESTORE_TEST_STATUS"},
 		{"/resources", `section[data-resource="docs"]`, "every-backup"},
 	} {

@@ -483,9 +483,15 @@ psql "$url" -qc 'DROP TABLE pgbench_branches CASCADE'
 	t.Run("KilledDuringRestore", func(t *testing.T) {
 		job := e.startTest("pgbench", "checks")
 		name := "vigil_restore_" + job.ID
+		// Whatever happens, no copy outlives the test.
+		t.Cleanup(func() { admin.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`) })
+		// Killed once the database is created and marked: while the dump
+		// loads. (Killed between CREATE DATABASE and its COMMENT, vigil
+		// would rightly leave the unmarked database alone: README.)
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 			var n int
-			admin.QueryRow("SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
+			admin.QueryRow("SELECT count(*) FROM pg_database WHERE datname = $1 AND shobj_description(oid, 'pg_database') = $2",
+				name, "vigil restore job "+job.ID).Scan(&n)
 			if n > 0 {
 				break
 			}

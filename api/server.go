@@ -214,6 +214,10 @@ func (s *Server) startBackup(r *http.Request) (any, error) {
 	if req.Resource == "" || req.Vault == "" {
 		return nil, badRequest("a backup needs a resource and a vault")
 	}
+	if req.ExpireAfterSeconds > worker.MaxExpiry/int64(time.Second) {
+		// Larger values would wrap around to a short or negative expiry.
+		return nil, badRequest("expire_after_seconds must be at most %d (100 years); leave it 0 to keep the recovery point forever", worker.MaxExpiry/int64(time.Second))
+	}
 	return s.engine.StartBackup(r.Context(), worker.BackupRequest{
 		Resource: req.Resource,
 		Vault:    req.Vault,

@@ -53,6 +53,10 @@ func runBackupStart(cmd *cobra.Command, g *globalOptions, opts backupStartOption
 	if opts.ExpireDays > 0 && opts.ExpireAfter > 0 {
 		return usageError(fmt.Errorf("give --expire-days or --expire-after, not both"))
 	}
+	if opts.ExpireDays > 36500 {
+		// More would wrap around to a short expiry.
+		return usageError(fmt.Errorf("--expire-days must be at most 36500 (100 years); leave it out to keep the recovery point forever"))
+	}
 	expiry := opts.ExpireAfter
 	if opts.ExpireDays > 0 {
 		expiry = time.Duration(opts.ExpireDays) * 24 * time.Hour

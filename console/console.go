@@ -55,7 +55,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token str
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
-	c.mux.HandleFunc("POST /logout", c.logout)
+	c.mux.HandleFunc("POST /logout", c.signedIn(c.logout))
 	c.mux.HandleFunc("GET /style.css", asset("templates/style.css", "text/css; charset=utf-8"))
 	c.mux.HandleFunc("GET /app.js", asset("templates/app.js", "text/javascript; charset=utf-8"))
 	c.mux.HandleFunc("GET /{$}", c.signedIn(c.overview))
@@ -81,6 +81,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The pages show what vigil holds: no caching, no framing.
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	c.mux.ServeHTTP(w, r)
 }
@@ -122,8 +123,14 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	got := r.PostFormValue("token")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(c.token)) != 1 {
+	// HMACs of both, compared: equal lengths, so the comparison's time
+	// tells nothing, not even the token's length.
+	m := hmac.New(sha256.New, []byte("vigil console login"))
+	m.Write([]byte(r.PostFormValue("token")))
+	got := m.Sum(nil)
+	m.Reset()
+	m.Write([]byte(c.token))
+	if subtle.ConstantTimeCompare(got, m.Sum(nil)) != 1 {
 		c.render(w, r, http.StatusUnauthorized, "login", map[string]any{
 			"Error": "That is not this server's API token. It is in <data_dir>/api-token on the server.",
 		})

@@ -105,6 +105,8 @@ func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
 			errs["expire_days"] = fmt.Sprintf("%q is not a whole number of days", s)
 		case n < 0:
 			errs["expire_days"] = "must not be negative: give 0 (or nothing) to keep the recovery point forever"
+		case n > 36500:
+			errs["expire_days"] = "must be at most 36500 (100 years): give 0 (or nothing) to keep the recovery point forever"
 		}
 		days = n
 	}
@@ -167,6 +169,7 @@ func (c *Console) jobDetails(w http.ResponseWriter, r *http.Request) {
 func (c *Console) jobLog(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	after = max(after, 0)
 	lines, err := c.catalog.Logs(r.Context(), id)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -197,11 +200,7 @@ func (c *Console) jobLog(w http.ResponseWriter, r *http.Request) {
 // given, until the client goes or the server stops. Each carries the job
 // it is about, so the jobs page updates its rows without reloading.
 func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming is not supported", http.StatusInternalServerError)
-		return
-	}
+	rc := http.NewResponseController(w)
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		after, _ = strconv.ParseInt(id, 10, 64)
@@ -209,7 +208,9 @@ func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	if err := rc.Flush(); err != nil {
+		return
+	}
 	ctx := r.Context()
 	for {
 		select {
@@ -223,9 +224,14 @@ func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 		page, err := c.engine.ListEvents(waitCtx, worker.EventQuery{AfterSeq: after, Wait: 25 * time.Second, Limit: 100})
 		cancel()
 		if err != nil {
-			c.logger.Error("console: event stream", "err", err)
+			if ctx.Err() == nil {
+				c.logger.Error("console: event stream", "err", err)
+			}
 			return
 		}
+		// A client that stopped reading must not hold a write, nor the
+		// server's shutdown, for ever.
+		rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if len(page.Events) == 0 {
 			fmt.Fprint(w, ": still here\n\n") // keeps proxies from closing an idle stream
 		}
@@ -234,7 +240,9 @@ func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "id: %d\nevent: vigil\ndata: %s\n\n", e.Seq, b)
 			after = e.Seq
 		}
-		flusher.Flush()
+		if err := rc.Flush(); err != nil {
+			return
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"html"
 	"html/template"
 	"maps"
 	"net/http"
@@ -109,7 +110,7 @@ func testChart(tests []vigil.RestoreJob) template.HTML {
 	for i, t := range done {
 		bh := 0.0
 		if maxRTO > 0 {
-			bh = (h - pad) * t.TotalSeconds / maxRTO
+			bh = max(0, (h-pad)*t.TotalSeconds/maxRTO)
 		}
 		class := "bar"
 		if t.ValidationStatus != vigil.ValidationSuccessful {
@@ -117,7 +118,8 @@ func testChart(tests []vigil.RestoreJob) template.HTML {
 		}
 		x := float64(i)*step + step*0.15
 		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s %s: recovery time %s, recovery point %s old</title></rect>`,
-			class, x, h-bh, step*0.7, bh, t.ID, t.ValidationStatus, human(secondsDur(t.TotalSeconds)), human(secondsDur(t.RecoveryPointAgeSeconds)))
+			class, x, h-bh, step*0.7, bh, html.EscapeString(t.ID), html.EscapeString(string(t.ValidationStatus)),
+			html.EscapeString(human(secondsDur(t.TotalSeconds))), html.EscapeString(human(secondsDur(t.RecoveryPointAgeSeconds))))
 		if maxAge > 0 {
 			line = append(line, fmt.Sprintf("%.1f,%.1f", x+step*0.35, h-(h-pad)*t.RecoveryPointAgeSeconds/maxAge))
 		}
@@ -127,7 +129,7 @@ func testChart(tests []vigil.RestoreJob) template.HTML {
 	}
 	fmt.Fprintf(&b, `<text x="0" y="%.0f" class="legend">bars: recovery time (max %s) · line: recovery point age (max %s)</text></svg>`,
 		h+13, human(secondsDur(maxRTO)), human(secondsDur(maxAge)))
-	return template.HTML(b.String()) //nolint:gosec // built from numbers and ids only
+	return template.HTML(b.String()) //nolint:gosec // numbers, and text escaped above
 }
 
 func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,10 @@ const (
 	TagResourceType  = "vigil:resource-type"
 )
 
+// MaxExpiry is the longest expiry a backup may ask for, in nanoseconds
+// (100 years): beyond it a time.Duration would wrap around.
+const MaxExpiry = int64(100 * 365 * 24 * time.Hour)
+
 // BackupRequest asks for one on-demand or planned backup.
 type BackupRequest struct {
 	Resource string
@@ -52,6 +56,9 @@ func (e *Engine) StartBackup(ctx context.Context, req BackupRequest) (vigil.Back
 	}
 	if req.Expiry < 0 {
 		return vigil.BackupJob{}, invalidf("expiry must not be negative")
+	}
+	if int64(req.Expiry) > MaxExpiry {
+		return vigil.BackupJob{}, invalidf("expiry must be at most 100 years; give none to keep the recovery point forever")
 	}
 	if req.CreatedBy == "" {
 		req.CreatedBy = "on-demand"

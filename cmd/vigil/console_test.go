@@ -241,6 +241,17 @@ func TestConsoleLiveJobs(t *testing.T) {
 	if !strings.Contains(expErr, "must not be negative") {
 		t.Fatalf("negative expiry: %q", expErr)
 	}
+	// So many days that a duration would wrap around to minutes.
+	err = chromedp.Run(ctx,
+		chromedp.SetAttributeValue(`#backup-action`, "open", "", chromedp.ByID),
+		chromedp.SetValue(`#backup-expiry`, "213504", chromedp.ByID),
+		chromedp.Submit(`#backup-form`, chromedp.ByID),
+		chromedp.WaitVisible(`#error-expire_days`, chromedp.ByID),
+		chromedp.Text(`#error-expire_days`, &expErr, chromedp.ByID),
+	)
+	if err != nil || !strings.Contains(expErr, "at most 36500") {
+		t.Fatalf("huge expiry: %q, %v", expErr, err)
+	}
 	var jobs []vigil.BackupJob
 	e.mustJSON(&jobs, "jobs", "list", "--type", "backup")
 	if len(jobs) != 0 {

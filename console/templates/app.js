@@ -13,9 +13,15 @@
     const job = event.data;
     if (!job || !job.id) return;
     const isBackup = job.id.startsWith("bj-");
-    if ((tab === "backup") !== isBackup) return;
-    let row = table.querySelector(`tr[data-job="${job.id}"]`);
-    if (!row) row = addRow(job, isBackup);
+    // Events about other records (a recovery point's expiry) and the
+    // other tab's jobs are not rows here.
+    if (tab === "backup" ? !isBackup : !job.id.startsWith("rj-")) return;
+    let row = table.querySelector(`tr[data-job="${CSS.escape(job.id)}"]`);
+    if (!row) {
+      // A filtered view only updates its rows: a new job may not match.
+      if (table.dataset.filtered === "true") return;
+      row = addRow(job, isBackup);
+    }
     for (const f of fields) {
       const cell = row.querySelector(`[data-field="${f}"]`);
       if (!cell || job[f] === undefined) continue;
@@ -71,9 +77,16 @@
   if (!log || log.dataset.ended === "true") return;
   let count = Number(log.dataset.count);
   const poll = async () => {
-    const res = await fetch(`/jobs/${log.dataset.job}/log?after=${count}`, { credentials: "same-origin" });
-    if (!res.ok) return;
-    const body = await res.json();
+    let body;
+    try {
+      const res = await fetch(`/jobs/${log.dataset.job}/log?after=${count}`, { credentials: "same-origin" });
+      if (res.redirected) { location.reload(); return; } // signed out: the sign-in page
+      if (!res.ok) throw new Error(res.status);
+      body = await res.json();
+    } catch (e) {
+      setTimeout(poll, 2000); // the server may be restarting: try again
+      return;
+    }
     for (const l of body.lines) log.textContent += `${l.Time}  ${l.Message}\n`;
     count += body.lines.length;
     if (body.ended) {

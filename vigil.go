@@ -155,6 +155,17 @@ type RestoreJob struct {
 	ExternalValidation *ExternalValidation `json:"external_validation,omitempty"`
 }
 
+// Ended reports whether nothing more will happen to the job: its status is
+// final and, for a restore test, its verdict is in and its copy deleted
+// (or deleting failed) or kept for inspection.
+func (j RestoreJob) Ended() bool {
+	if !j.RestoreTest {
+		return j.Status.Final()
+	}
+	deleted := j.DeletionStatus == DeletionSuccessful || j.DeletionStatus == DeletionFailed
+	return j.ValidationStatus.Final() && (deleted || j.KeepUntil != nil)
+}
+
 // ExternalValidation is a verdict reported by validation logic outside vigil.
 type ExternalValidation struct {
 	Status  ValidationStatus `json:"status"`

@@ -49,7 +49,7 @@ func TestStats(t *testing.T) {
 			requireNoError(t, c.InsertRestoreJob(ctx, &j))
 		}
 
-		// Without buckets (the console's overview needs none).
+		// Without buckets: only counts and sums.
 		plain, err := c.Stats(ctx, nil)
 		requireNoError(t, err)
 		requireEqual(t, len(plain.Durations[0].Buckets), 0)

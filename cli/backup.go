@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 type backupStartOptions struct {
@@ -104,7 +105,7 @@ func (g *globalOptions) printBackupJobs(jobs []vigil.BackupJob, list bool) error
 	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tVAULT\tRECOVERY POINT\tSIZE\tFILES\tCREATED BY\tCREATED\tMESSAGE")
 	for _, j := range jobs {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Status, j.Resource, j.Vault,
-			orDash(j.RecoveryPointID), formatBytes(j.Bytes), j.Files, j.CreatedBy, formatTime(&j.CreatedAt), j.StatusMessage)
+			orDash(j.RecoveryPointID), units.Bytes(j.Bytes), j.Files, j.CreatedBy, formatTime(&j.CreatedAt), j.StatusMessage)
 	}
 	return w.Flush()
 }

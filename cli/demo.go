@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/notify"
 	"github.com/vigil-backup/vigil/sampleapp"
 )
@@ -182,7 +183,7 @@ func demoLoop(ctx context.Context, c *api.Client, hook *demoHook, line func(time
 	if err := jobEnded("backup", job.ID, string(job.Status), job.StatusMessage); err != nil {
 		return vigil.RestoreJob{}, err
 	}
-	line(*job.CompletedAt, "backup (expires in 1 day)", time.Since(t), fmt.Sprintf("%s → recovery point %s, %d files, %s", job.ID, job.RecoveryPointID, job.Files, formatBytes(job.Bytes)))
+	line(*job.CompletedAt, "backup (expires in 1 day)", time.Since(t), fmt.Sprintf("%s → recovery point %s, %d files, %s", job.ID, job.RecoveryPointID, job.Files, units.Bytes(job.Bytes)))
 
 	rj, err := findRestoreTest(ctx, c, job.RecoveryPointID)
 	if err != nil {

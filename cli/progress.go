@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 // progress shows a waited-for job on standard error while --wait polls it:
@@ -59,9 +60,9 @@ func (p *progress) backup(j vigil.BackupJob) {
 		if p.firstAt.IsZero() || j.Bytes < p.firstBytes {
 			p.firstBytes, p.firstAt = j.Bytes, now
 		}
-		parts = append(parts, fmt.Sprintf("%.0f%%", j.PercentDone), formatBytes(j.Bytes))
+		parts = append(parts, fmt.Sprintf("%.0f%%", j.PercentDone), units.Bytes(j.Bytes))
 		if dt := now.Sub(p.firstAt).Seconds(); dt >= 1 && j.Bytes > p.firstBytes {
-			parts = append(parts, formatBytes(int64(float64(j.Bytes-p.firstBytes)/dt))+"/s")
+			parts = append(parts, units.Bytes(int64(float64(j.Bytes-p.firstBytes)/dt))+"/s")
 		}
 		if eta, ok := etaOf(j, now); ok {
 			parts = append(parts, "ETA "+eta.Round(time.Second).String())
@@ -92,8 +93,7 @@ func (p *progress) restore(j vigil.RestoreJob) {
 	if j.DeletionStatus != "" {
 		parts = append(parts, "deletion "+string(j.DeletionStatus))
 	}
-	final := j.Status.Final() && (!j.RestoreTest || testEnded(j))
-	p.show(strings.Join(parts, "  "), false, final)
+	p.show(strings.Join(parts, "  "), false, j.Ended())
 }
 
 // show writes line if it says something new; running lines of a plain

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
@@ -89,7 +90,7 @@ func (g *globalOptions) printRecoveryPoints(rps []vigil.RecoveryPoint, list bool
 	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tTYPE\tVAULT\tSIZE\tFILES\tCREATED\tEXPIRES")
 	for _, rp := range rps {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", rp.ID, rp.Status, rp.Resource, rp.ResourceType, rp.Vault,
-			formatBytes(rp.SizeBytes), rp.Files, formatTime(&rp.CreatedAt), formatTime(rp.ExpireAt))
+			units.Bytes(rp.SizeBytes), rp.Files, formatTime(&rp.CreatedAt), formatTime(rp.ExpireAt))
 	}
 	return w.Flush()
 }

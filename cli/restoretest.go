@@ -73,12 +73,7 @@ func runRestoreTestStart(ctx context.Context, g *globalOptions, opts restoreTest
 // waitRestoreTest polls a restore test until it has a verdict and its copy
 // is deleted (or kept for inspection).
 func waitRestoreTest(ctx context.Context, c *api.Client, id string, show *progress) (vigil.RestoreJob, error) {
-	return waitJob(ctx, id, c.RestoreJob, testEnded, show.restore)
-}
-
-func testEnded(j vigil.RestoreJob) bool {
-	deleted := j.DeletionStatus == vigil.DeletionSuccessful || j.DeletionStatus == vigil.DeletionFailed
-	return j.ValidationStatus.Final() && (deleted || j.KeepUntil != nil)
+	return waitJob(ctx, id, c.RestoreJob, vigil.RestoreJob.Ended, show.restore)
 }
 
 // restoreTestEnded turns anything but a SUCCESSFUL, cleaned-up test into

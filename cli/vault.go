@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 func newVaultCommand(g *globalOptions) *cobra.Command {
@@ -63,7 +64,7 @@ Exits 0 only if everything checked is intact.
 				}
 			} else {
 				fmt.Fprintf(g.stdout, "vault %s: %d recovery points, %d folders, %d files checked; %d files (%s) read back\n",
-					res.Vault, res.Snapshots, res.Dirs, res.Files, res.FilesRead, formatBytes(res.BytesRead))
+					res.Vault, res.Snapshots, res.Dirs, res.Files, res.FilesRead, units.Bytes(res.BytesRead))
 				for _, e := range res.Errors {
 					fmt.Fprintf(g.stdout, "  damaged: %s\n", e)
 				}

@@ -143,7 +143,7 @@ func (c *Console) jobDetails(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(id, vigil.PrefixRestoreJob+"-"):
 		var j vigil.RestoreJob
 		j, err = c.catalog.GetRestoreJob(r.Context(), id)
-		data["Restore"], data["Final"] = j, j.Status.Final() && (!j.RestoreTest || j.DeletionStatus == vigil.DeletionSuccessful || j.DeletionStatus == vigil.DeletionFailed || j.KeepUntil != nil)
+		data["Restore"], data["Final"] = j, j.Ended()
 	default:
 		err = vigil.ErrNotFound
 	}
@@ -180,7 +180,7 @@ func (c *Console) jobLog(w http.ResponseWriter, r *http.Request) {
 		j, err := c.catalog.GetBackupJob(r.Context(), id)
 		ended = err != nil || j.Status.Final()
 	} else if j, err := c.catalog.GetRestoreJob(r.Context(), id); err == nil {
-		ended = j.Status.Final() && (!j.RestoreTest || j.DeletionStatus == vigil.DeletionSuccessful || j.DeletionStatus == vigil.DeletionFailed || j.KeepUntil != nil)
+		ended = j.Ended()
 	}
 	type line struct {
 		Time, Message string

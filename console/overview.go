@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 // resourceRow is one line of the overview: is this resource proven
@@ -48,10 +49,6 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {
-	stats, err := c.catalog.Stats(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
 	now := c.now()
 	var rows []resourceRow
 	for _, res := range c.cfg.Resources {
@@ -71,8 +68,13 @@ func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {
 		if len(tests) > 0 {
 			row.LastTest = &tests[0]
 		}
-		if s := stats.Resources[res.Name]; s != nil && s.NewestRecoveryPoint != nil {
-			row.Age, row.HasPoint = now.Sub(*s.NewestRecoveryPoint), true
+		rps, err := c.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+			Resource: res.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(rps) > 0 {
+			row.Age, row.HasPoint = now.Sub(rps[0].CreatedAt), true
 		}
 		row.Problems = problems(row)
 		rows = append(rows, row)
@@ -141,7 +143,7 @@ var funcs = template.FuncMap{
 		}
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
-	"bytes": formatBytes,
+	"bytes": units.Bytes,
 	"since": func(t time.Time) string { return human(time.Since(t)) },
 	// page adds a page's title to its data, for the layout.
 	"page": func(data map[string]any, title string) map[string]any {
@@ -163,20 +165,6 @@ func human(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
-}
-
-// formatBytes writes a size for people: 0 B, 512 B, 3.4 MiB.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -268,11 +268,12 @@ func (e *Engine) validateDatabase(ctx context.Context, job *vigil.RestoreJob, re
 		}
 		return cols, rows, err
 	}
-	target.Env = append(target.Env, "VIGIL_RESTORE_DATABASE="+t.Database, "VIGIL_RESTORE_DSN="+t.String())
 	if t.Engine == vigil.ResourceSQLite {
-		target.Env = append(target.Env[:0], "VIGIL_RESTORE_DATABASE="+t.Path)
+		target.Env = append(target.Env, "VIGIL_RESTORE_DATABASE="+t.Path)
+	} else {
+		target.Env = append(target.Env, "VIGIL_RESTORE_DATABASE="+t.Database, "VIGIL_RESTORE_DSN="+t.String())
+		target.Env = append(target.Env, t.Server.PasswordEnv()...)
 	}
-	target.Env = append(target.Env, t.Server.PasswordEnv()...)
 	verdict := validate.Run(ctx, res.Validate, target, max(window-time.Since(begin), time.Millisecond))
 	if verdict.Status == vigil.ValidationSuccessful {
 		verdict.Message = summary + "; " + verdict.Message

@@ -132,9 +132,9 @@ func (e *httpError) Error() string { return e.msg }
 
 func statusOf(err error) int {
 	var he *httpError
-	var unknown *worker.UnknownNameError
-	var invalid *worker.InvalidError
-	var conflict *worker.ConflictError
+	var unknown *vigil.UnknownNameError
+	var invalid *vigil.InvalidError
+	var conflict *vigil.ConflictError
 	switch {
 	case errors.As(err, &conflict):
 		return http.StatusConflict
@@ -214,11 +214,11 @@ func (s *Server) startBackup(r *http.Request) (any, error) {
 	if req.Resource == "" || req.Vault == "" {
 		return nil, badRequest("a backup needs a resource and a vault")
 	}
-	if req.ExpireAfterSeconds > worker.MaxExpiry/int64(time.Second) {
+	if req.ExpireAfterSeconds > int64(vigil.MaxExpiry/time.Second) {
 		// Larger values would wrap around to a short or negative expiry.
-		return nil, badRequest("expire_after_seconds must be at most %d (100 years); leave it 0 to keep the recovery point forever", worker.MaxExpiry/int64(time.Second))
+		return nil, badRequest("expire_after_seconds must be at most %d (100 years); leave it 0 to keep the recovery point forever", int64(vigil.MaxExpiry/time.Second))
 	}
-	return s.engine.StartBackup(r.Context(), worker.BackupRequest{
+	return s.engine.StartBackup(r.Context(), vigil.BackupRequest{
 		Resource: req.Resource,
 		Vault:    req.Vault,
 		Expiry:   time.Duration(req.ExpireAfterSeconds) * time.Second,
@@ -258,7 +258,7 @@ func (s *Server) startRestore(r *http.Request) (any, error) {
 	if req.RecoveryPointID == "" {
 		return nil, badRequest("a restore needs a recovery_point_id")
 	}
-	return s.engine.StartRestore(r.Context(), worker.RestoreRequest{RecoveryPointID: req.RecoveryPointID, Metadata: req.Metadata})
+	return s.engine.StartRestore(r.Context(), vigil.RestoreRequest{RecoveryPointID: req.RecoveryPointID, Metadata: req.Metadata})
 }
 
 func (s *Server) listRestoreJobs(r *http.Request) (any, error) {
@@ -291,12 +291,12 @@ func (s *Server) listRecoveryPoints(r *http.Request) (any, error) {
 	f := catalog.RecoveryPointFilter{Vault: q.Get("vault"), Resource: q.Get("resource")}
 	if f.Vault != "" {
 		if _, ok := s.cfg.Vault(f.Vault); !ok {
-			return nil, &worker.UnknownNameError{Kind: "vault", Name: f.Vault, Known: s.cfg.VaultNames()}
+			return nil, &vigil.UnknownNameError{Kind: "vault", Name: f.Vault, Known: s.cfg.VaultNames()}
 		}
 	}
 	if f.Resource != "" {
 		if _, ok := s.cfg.Resource(f.Resource); !ok {
-			return nil, &worker.UnknownNameError{Kind: "resource", Name: f.Resource, Known: s.cfg.ResourceNames()}
+			return nil, &vigil.UnknownNameError{Kind: "resource", Name: f.Resource, Known: s.cfg.ResourceNames()}
 		}
 	}
 	for _, st := range q["status"] {
@@ -368,7 +368,7 @@ func (s *Server) startRestoreTest(r *http.Request) (any, error) {
 	if req.Resource == "" {
 		return nil, badRequest("a restore test needs a resource")
 	}
-	return s.engine.StartRestoreTest(r.Context(), worker.RestoreTestRequest{Resource: req.Resource, RecoveryPointID: req.RecoveryPointID, Plan: req.Plan})
+	return s.engine.StartRestoreTest(r.Context(), vigil.RestoreTestRequest{Resource: req.Resource, RecoveryPointID: req.RecoveryPointID, Plan: req.Plan})
 }
 
 func (s *Server) reportValidation(r *http.Request) (any, error) {
@@ -384,7 +384,7 @@ const maxEventWait = 55 * time.Second
 
 func (s *Server) listEvents(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	eq := worker.EventQuery{JobID: q.Get("job_id"), Resource: q.Get("resource")}
+	eq := vigil.EventQuery{JobID: q.Get("job_id"), Resource: q.Get("resource")}
 	var err error
 	if v := q.Get("since"); v != "" {
 		if eq.AfterSeq, err = strconv.ParseInt(v, 10, 64); err != nil || eq.AfterSeq < 0 {

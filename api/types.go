@@ -5,7 +5,6 @@ package api
 
 import (
 	"github.com/vigil-backup/vigil"
-	"github.com/vigil-backup/vigil/worker"
 )
 
 // StartBackupRequest is the body of POST /api/v1/backup-jobs.
@@ -79,4 +78,4 @@ type Error struct {
 
 // EventPage is the body of GET /api/v1/events: events oldest first, and
 // the outcome of their deliveries to notifications.
-type EventPage = worker.EventPage
+type EventPage = vigil.EventPage

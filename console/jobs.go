@@ -11,7 +11,6 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
-	"github.com/vigil-backup/vigil/worker"
 )
 
 // jobsLimit is how many jobs a tab lists.
@@ -71,7 +70,7 @@ func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 		data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
 	}
 	// The stream starts after the newest event the page already shows.
-	page, err := c.engine.ListEvents(ctx, worker.EventQuery{Limit: 1})
+	page, err := c.engine.ListEvents(ctx, vigil.EventQuery{Limit: 1})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -116,7 +115,7 @@ func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
 		c.renderJobs(w, r, http.StatusBadRequest, form)
 		return
 	}
-	job, err := c.engine.StartBackup(r.Context(), worker.BackupRequest{
+	job, err := c.engine.StartBackup(r.Context(), vigil.BackupRequest{
 		Resource: r.PostFormValue("resource"), Vault: r.PostFormValue("vault"),
 		Expiry: time.Duration(days) * 24 * time.Hour, CreatedBy: "on-demand",
 	})
@@ -221,7 +220,7 @@ func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 		default:
 		}
 		waitCtx, cancel := contextUntil(ctx, c.stopping)
-		page, err := c.engine.ListEvents(waitCtx, worker.EventQuery{AfterSeq: after, Wait: 25 * time.Second, Limit: 100})
+		page, err := c.engine.ListEvents(waitCtx, vigil.EventQuery{AfterSeq: after, Wait: 25 * time.Second, Limit: 100})
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/metrics"
-	"github.com/vigil-backup/vigil/worker"
 )
 
 // chartTests is how many of a resource's latest restore tests its chart
@@ -163,7 +162,7 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
-	page, err := c.engine.ListEvents(r.Context(), worker.EventQuery{Limit: 100})
+	page, err := c.engine.ListEvents(r.Context(), vigil.EventQuery{Limit: 100})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -178,7 +177,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 
 // startRestoreTest is the resources page's "Start restore test" button.
 func (c *Console) startRestoreTest(w http.ResponseWriter, r *http.Request) {
-	job, err := c.engine.StartRestoreTest(r.Context(), worker.RestoreTestRequest{Resource: r.PostFormValue("resource")})
+	job, err := c.engine.StartRestoreTest(r.Context(), vigil.RestoreTestRequest{Resource: r.PostFormValue("resource")})
 	if err != nil {
 		c.render(w, r, http.StatusBadRequest, "error", map[string]any{"Error": "The restore test did not start: " + err.Error()})
 		return
@@ -207,7 +206,7 @@ func (c *Console) restoreForm(w http.ResponseWriter, r *http.Request) {
 		}
 		meta[k] = r.PostFormValue(k)
 	}
-	job, err := c.engine.StartRestore(r.Context(), worker.RestoreRequest{RecoveryPointID: id, Metadata: set, CreatedBy: "on-demand"})
+	job, err := c.engine.StartRestore(r.Context(), vigil.RestoreRequest{RecoveryPointID: id, Metadata: set, CreatedBy: "on-demand"})
 	if err != nil {
 		data["Error"] = err.Error()
 		c.render(w, r, http.StatusBadRequest, "restore", data)

@@ -32,33 +32,20 @@ const (
 	TagResourceType  = "vigil:resource-type"
 )
 
-// MaxExpiry is the longest expiry a backup may ask for, in nanoseconds
-// (100 years): beyond it a time.Duration would wrap around.
-const MaxExpiry = int64(100 * 365 * 24 * time.Hour)
-
-// BackupRequest asks for one on-demand or planned backup.
-type BackupRequest struct {
-	Resource string
-	Vault    string
-	// Expiry is how long the recovery point is kept; 0 keeps it forever.
-	Expiry    time.Duration
-	CreatedBy string
-}
-
 // StartBackup records a backup job and queues it, in one transaction.
-func (e *Engine) StartBackup(ctx context.Context, req BackupRequest) (vigil.BackupJob, error) {
+func (e *Engine) StartBackup(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error) {
 	res, ok := e.cfg.Resource(req.Resource)
 	if !ok {
-		return vigil.BackupJob{}, &UnknownNameError{Kind: "resource", Name: req.Resource, Known: e.cfg.ResourceNames()}
+		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: e.cfg.ResourceNames()}
 	}
 	if _, ok := e.cfg.Vault(req.Vault); !ok {
-		return vigil.BackupJob{}, &UnknownNameError{Kind: "vault", Name: req.Vault, Known: e.cfg.VaultNames()}
+		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: e.cfg.VaultNames()}
 	}
 	if req.Expiry < 0 {
-		return vigil.BackupJob{}, invalidf("expiry must not be negative")
+		return vigil.BackupJob{}, vigil.Invalidf("expiry must not be negative")
 	}
-	if int64(req.Expiry) > MaxExpiry {
-		return vigil.BackupJob{}, invalidf("expiry must be at most 100 years; give none to keep the recovery point forever")
+	if req.Expiry > vigil.MaxExpiry {
+		return vigil.BackupJob{}, vigil.Invalidf("expiry must be at most 100 years; give none to keep the recovery point forever")
 	}
 	if req.CreatedBy == "" {
 		req.CreatedBy = "on-demand"

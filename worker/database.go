@@ -113,10 +113,10 @@ func targetServer(res config.Resource, dsn string) (database.Server, error) {
 	}
 	srv, err := database.ParseDSN(res.Type, dsn)
 	if err != nil {
-		return database.Server{}, invalidf("target_dsn %v", err)
+		return database.Server{}, vigil.Invalidf("target_dsn %v", err)
 	}
 	if srv.HasPassword() {
-		return database.Server{}, invalidf("target_dsn holds a password, which vigil would then store with the job: leave it out; the resource's password is used for the same user and server")
+		return database.Server{}, vigil.Invalidf("target_dsn holds a password, which vigil would then store with the job: leave it out; the resource's password is used for the same user and server")
 	}
 	if srv.SameServer(res.Server) {
 		srv = srv.WithPasswordOf(res.Server)
@@ -134,26 +134,26 @@ func (e *Engine) checkDatabaseTarget(ctx context.Context, job *vigil.RestoreJob,
 	switch {
 	case t.Engine == vigil.ResourceSQLite:
 		if !filepath.IsAbs(t.Path) {
-			return invalidf("target_path %q must be an absolute path to the new SQLite file", t.Path)
+			return vigil.Invalidf("target_path %q must be an absolute path to the new SQLite file", t.Path)
 		}
 		job.Metadata[MetaTargetPath] = filepath.Clean(t.Path)
 		t.Path = filepath.Clean(t.Path)
 	case t.Database == "":
-		return invalidf("target_database is empty: name the new database")
+		return vigil.Invalidf("target_database is empty: name the new database")
 	case len(t.Database) > 63:
-		return invalidf("target_database %q is longer than 63 bytes, which PostgreSQL and MySQL refuse", t.Database)
+		return vigil.Invalidf("target_database %q is longer than 63 bytes, which PostgreSQL and MySQL refuse", t.Database)
 	case strings.ContainsAny(t.Database, "\x00/\\."):
-		return invalidf("target_database %q may not contain '/', '\\', '.' or NUL", t.Database)
+		return vigil.Invalidf("target_database %q may not contain '/', '\\', '.' or NUL", t.Database)
 	}
 	exists, err := database.Exists(ctx, t)
 	if err != nil {
 		if t.Engine == vigil.ResourceSQLite {
-			return invalidf("the restore target cannot be checked (%v): check %s", err, MetaTargetPath)
+			return vigil.Invalidf("the restore target cannot be checked (%v): check %s", err, MetaTargetPath)
 		}
-		return invalidf("the restore target cannot be checked (%v): check that the server is up and that %s is right", err, MetaTargetDSN)
+		return vigil.Invalidf("the restore target cannot be checked (%v): check that the server is up and that %s is right", err, MetaTargetDSN)
 	}
 	if exists {
-		return invalidf("%s already exists: a restore creates a new database and never writes into one; choose another %s", t, targetKey(t.Engine))
+		return vigil.Invalidf("%s already exists: a restore creates a new database and never writes into one; choose another %s", t, targetKey(t.Engine))
 	}
 	job.CreatedResourceLocation = t.String()
 	return nil

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/vault"
@@ -214,7 +214,7 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 	}
 	vc, ok := e.cfg.Vault(name)
 	if !ok {
-		return nil, &UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.VaultNames()}
+		return nil, &vigil.UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.VaultNames()}
 	}
 	v, err := vault.Open(ctx, vault.Config{
 		Name:     vc.Name,
@@ -239,31 +239,6 @@ func (e *Engine) jobLog(ctx context.Context, jobID, format string, args ...any) 
 	if err := e.catalog.AppendLog(context.WithoutCancel(ctx), jobID, fmt.Sprintf(format, args...)); err != nil {
 		e.logger.Error("append job log", "job", jobID, "err", err)
 	}
-}
-
-// UnknownNameError is a name or id that does not exist; the message lists
-// what does, so a person can correct the call.
-type UnknownNameError struct {
-	Kind  string
-	Name  string
-	Known []string
-}
-
-func (e *UnknownNameError) Error() string {
-	known := "none configured"
-	if len(e.Known) > 0 {
-		known = strings.Join(e.Known, ", ")
-	}
-	return fmt.Sprintf("unknown %s %q (known: %s)", e.Kind, e.Name, known)
-}
-
-// InvalidError is a request that cannot be carried out as given.
-type InvalidError struct{ Msg string }
-
-func (e *InvalidError) Error() string { return e.Msg }
-
-func invalidf(format string, args ...any) error {
-	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
 }
 
 // stopper stops a River client softly, letting running jobs finish while

@@ -139,34 +139,16 @@ func (w *deliverWorker) Work(ctx context.Context, rj *river.Job[DeliverArgs]) er
 	return sendErr
 }
 
-// EventPage is what ListEvents returns: events with their deliveries.
-type EventPage struct {
-	Events     []vigil.Event    `json:"events"`
-	Deliveries []vigil.Delivery `json:"deliveries"`
-}
-
-// EventQuery selects events for the API.
-type EventQuery struct {
-	AfterSeq int64
-	JobID    string
-	Resource string
-	Types    []vigil.EventType
-	Limit    int
-	// Wait, when no event matches, waits up to this long for one (a long
-	// poll, for `vigil events tail`).
-	Wait time.Duration
-}
-
 // ListEvents returns events after q.AfterSeq, oldest first, with the
 // outcome of their deliveries. Without AfterSeq it returns the newest
 // q.Limit events.
-func (e *Engine) ListEvents(ctx context.Context, q EventQuery) (EventPage, error) {
+func (e *Engine) ListEvents(ctx context.Context, q vigil.EventQuery) (vigil.EventPage, error) {
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 1000
 	}
 	for _, t := range q.Types {
 		if !validEventType(t) {
-			return EventPage{}, invalidf("unknown event type %q (known: %v)", t, vigil.EventTypes)
+			return vigil.EventPage{}, vigil.Invalidf("unknown event type %q (known: %v)", t, vigil.EventTypes)
 		}
 	}
 	f := catalog.EventFilter{AfterSeq: q.AfterSeq, JobID: q.JobID, Resource: q.Resource, Types: q.Types, Limit: q.Limit, Newest: q.AfterSeq == 0}
@@ -174,10 +156,10 @@ func (e *Engine) ListEvents(ctx context.Context, q EventQuery) (EventPage, error
 	for {
 		events, err := e.catalog.ListEvents(ctx, f)
 		if err != nil {
-			return EventPage{}, err
+			return vigil.EventPage{}, err
 		}
 		if len(events) > 0 || !time.Now().Before(deadline) {
-			page := EventPage{Events: events, Deliveries: []vigil.Delivery{}}
+			page := vigil.EventPage{Events: events, Deliveries: []vigil.Delivery{}}
 			if len(events) > 0 {
 				page.Deliveries, err = e.catalog.ListDeliveries(ctx, events[0].Seq, events[len(events)-1].Seq)
 			}
@@ -185,7 +167,7 @@ func (e *Engine) ListEvents(ctx context.Context, q EventQuery) (EventPage, error
 		}
 		select {
 		case <-ctx.Done():
-			return EventPage{Events: []vigil.Event{}, Deliveries: []vigil.Delivery{}}, nil
+			return vigil.EventPage{Events: []vigil.Event{}, Deliveries: []vigil.Delivery{}}, nil
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -63,7 +63,7 @@ func (e *Engine) runPlanFor(ctx context.Context, plan *config.BackupPlan, resour
 			plan.Name, resource, busy[0].Status)
 		return nil
 	}
-	job, err := e.StartBackup(ctx, BackupRequest{
+	job, err := e.StartBackup(ctx, vigil.BackupRequest{
 		Resource:  resource,
 		Vault:     plan.Vault,
 		Expiry:    plan.Expiry(),

@@ -37,14 +37,6 @@ const (
 	restoreJobPlaceholder = "{restore_job_id}"
 )
 
-// RestoreRequest asks for a restore of one recovery point.
-type RestoreRequest struct {
-	RecoveryPointID string
-	// Metadata overrides the recovery point's restore metadata defaults.
-	Metadata  map[string]string
-	CreatedBy string
-}
-
 // RestoreMetadata returns what a restore of the recovery point accepts, with
 // its defaults: the keys `--set` may override.
 func (e *Engine) RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error) {
@@ -61,7 +53,7 @@ func (e *Engine) restoreDefaults(rp vigil.RecoveryPoint) (map[string]string, err
 	if vigil.IsDatabase(rp.ResourceType) {
 		res, ok := e.cfg.Resource(rp.Resource)
 		if !ok || res.Type != rp.ResourceType {
-			return nil, invalidf("%s resource %q is no longer in the configuration: a database restore needs its tools and credentials; add it back", rp.ResourceType, rp.Resource)
+			return nil, vigil.Invalidf("%s resource %q is no longer in the configuration: a database restore needs its tools and credentials; add it back", rp.ResourceType, rp.Resource)
 		}
 		return e.databaseDefaults(res, rp), nil
 	}
@@ -73,13 +65,13 @@ func (e *Engine) restoreDefaults(rp vigil.RecoveryPoint) (map[string]string, err
 func (e *Engine) restorableRecoveryPoint(ctx context.Context, id string) (vigil.RecoveryPoint, error) {
 	rp, err := e.catalog.GetRecoveryPoint(ctx, id)
 	if errors.Is(err, vigil.ErrNotFound) {
-		return rp, &UnknownNameError{Kind: "recovery point", Name: id, Known: e.recentRecoveryPointIDs(ctx)}
+		return rp, &vigil.UnknownNameError{Kind: "recovery point", Name: id, Known: e.recentRecoveryPointIDs(ctx)}
 	}
 	if err != nil {
 		return rp, fmt.Errorf("read recovery point: %w", err)
 	}
 	if rp.Status != vigil.RecoveryPointAvailable {
-		return rp, invalidf("recovery point %s is %s, not AVAILABLE: restore another one (vigil recovery-points list)", id, rp.Status)
+		return rp, vigil.Invalidf("recovery point %s is %s, not AVAILABLE: restore another one (vigil recovery-points list)", id, rp.Status)
 	}
 	return rp, nil
 }
@@ -99,7 +91,7 @@ func (e *Engine) recentRecoveryPointIDs(ctx context.Context) []string {
 // StartRestore checks the request, records a restore job and queues it, in
 // one transaction. A target that is not empty is refused here, before
 // anything is written.
-func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.RestoreJob, error) {
+func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vigil.RestoreJob, error) {
 	rp, err := e.restorableRecoveryPoint(ctx, req.RecoveryPointID)
 	if err != nil {
 		return vigil.RestoreJob{}, err
@@ -110,7 +102,7 @@ func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.Re
 	}
 	for k := range req.Metadata {
 		if _, ok := defaults[k]; !ok {
-			return vigil.RestoreJob{}, invalidf("unknown restore metadata key %q: a %s restore accepts %s",
+			return vigil.RestoreJob{}, vigil.Invalidf("unknown restore metadata key %q: a %s restore accepts %s",
 				k, rp.ResourceType, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
 		}
 	}
@@ -139,7 +131,7 @@ func (e *Engine) StartRestore(ctx context.Context, req RestoreRequest) (vigil.Re
 	} else {
 		target := job.Metadata[MetaTargetPath]
 		if !filepath.IsAbs(target) {
-			return vigil.RestoreJob{}, invalidf("target_path %q must be an absolute path", target)
+			return vigil.RestoreJob{}, vigil.Invalidf("target_path %q must be an absolute path", target)
 		}
 		target = filepath.Clean(target)
 		job.Metadata[MetaTargetPath] = target
@@ -169,14 +161,14 @@ func checkEmptyTarget(target string) error {
 		return nil
 	}
 	if err != nil {
-		return invalidf("target_path %s cannot be opened: %v", target, err)
+		return vigil.Invalidf("target_path %s cannot be opened: %v", target, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && !fi.IsDir() {
-		return invalidf("target_path %s is a file: give a new or empty folder", target)
+		return vigil.Invalidf("target_path %s is a file: give a new or empty folder", target)
 	}
 	if _, err := f.Readdirnames(1); !errors.Is(err, io.EOF) {
-		return invalidf("target_path %s is not empty: a restore creates a new resource; give a new or empty folder", target)
+		return vigil.Invalidf("target_path %s is not empty: a restore creates a new resource; give a new or empty folder", target)
 	}
 	return nil
 }

@@ -31,23 +31,11 @@ import (
 // stopGrace is how long an app gets to exit after SIGTERM before SIGKILL.
 const stopGrace = 5 * time.Second
 
-// RestoreTestRequest asks for an on-demand restore test.
-type RestoreTestRequest struct {
-	Resource string
-	// RecoveryPointID picks the recovery point; empty means the resource's
-	// latest AVAILABLE one.
-	RecoveryPointID string
-	// Plan names the restore testing plan whose settings (validation
-	// window, keep on failure, targets) the test uses; empty means the
-	// on-demand defaults.
-	Plan string
-}
-
 // StartRestoreTest queues a restore test of a resource.
-func (e *Engine) StartRestoreTest(ctx context.Context, req RestoreTestRequest) (vigil.RestoreJob, error) {
+func (e *Engine) StartRestoreTest(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error) {
 	res, ok := e.cfg.Resource(req.Resource)
 	if !ok {
-		return vigil.RestoreJob{}, &UnknownNameError{Kind: "resource", Name: req.Resource, Known: e.cfg.ResourceNames()}
+		return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: e.cfg.ResourceNames()}
 	}
 	if req.Plan != "" {
 		if _, ok := e.cfg.RestoreTestPlan(req.Plan); !ok {
@@ -55,7 +43,7 @@ func (e *Engine) StartRestoreTest(ctx context.Context, req RestoreTestRequest) (
 			for _, p := range e.cfg.RestoreTesting {
 				known = append(known, p.Name)
 			}
-			return vigil.RestoreJob{}, &UnknownNameError{Kind: "restore testing plan", Name: req.Plan, Known: known}
+			return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "restore testing plan", Name: req.Plan, Known: known}
 		}
 	}
 	var rp vigil.RecoveryPoint
@@ -65,7 +53,7 @@ func (e *Engine) StartRestoreTest(ctx context.Context, req RestoreTestRequest) (
 			return vigil.RestoreJob{}, err
 		}
 		if rp.Resource != res.Name {
-			return vigil.RestoreJob{}, invalidf("recovery point %s is a backup of %q, not %q: leave out --recovery-point to test the latest one", rp.ID, rp.Resource, res.Name)
+			return vigil.RestoreJob{}, vigil.Invalidf("recovery point %s is a backup of %q, not %q: leave out --recovery-point to test the latest one", rp.ID, rp.Resource, res.Name)
 		}
 	} else {
 		rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
@@ -74,7 +62,7 @@ func (e *Engine) StartRestoreTest(ctx context.Context, req RestoreTestRequest) (
 			return vigil.RestoreJob{}, fmt.Errorf("list recovery points of %s: %w", res.Name, err)
 		}
 		if len(rps) == 0 {
-			return vigil.RestoreJob{}, invalidf("resource %q has no AVAILABLE recovery point to test: back it up first (vigil backup start --resource %s --vault NAME)", res.Name, res.Name)
+			return vigil.RestoreJob{}, vigil.Invalidf("resource %q has no AVAILABLE recovery point to test: back it up first (vigil backup start --resource %s --vault NAME)", res.Name, res.Name)
 		}
 		rp = rps[0]
 	}
@@ -686,7 +674,7 @@ func pickRecoveryPoint(rps []vigil.RecoveryPoint, how string) vigil.RecoveryPoin
 // and has an external validator.
 func (e *Engine) ReportValidation(ctx context.Context, id string, status vigil.ValidationStatus, message string) (vigil.RestoreJob, error) {
 	if status != vigil.ValidationSuccessful && status != vigil.ValidationFailed {
-		return vigil.RestoreJob{}, invalidf("status %q: report SUCCESSFUL or FAILED", status)
+		return vigil.RestoreJob{}, vigil.Invalidf("status %q: report SUCCESSFUL or FAILED", status)
 	}
 	job, err := e.catalog.GetRestoreJob(ctx, id)
 	if errors.Is(err, vigil.ErrNotFound) {
@@ -696,11 +684,11 @@ func (e *Engine) ReportValidation(ctx context.Context, id string, status vigil.V
 		return job, err
 	}
 	if !job.RestoreTest {
-		return job, invalidf("restore job %s is a plain restore, not a restore test: nothing validates it", id)
+		return job, vigil.Invalidf("restore job %s is a plain restore, not a restore test: nothing validates it", id)
 	}
 	res, _ := e.cfg.Resource(job.Resource)
 	if !slices.ContainsFunc(res.Validate, func(v config.Validator) bool { return v.External != nil }) {
-		return job, invalidf("resource %q has no external validator: add `- external: {}` to its validate list to report verdicts for it", job.Resource)
+		return job, vigil.Invalidf("resource %q has no external validator: add `- external: {}` to its validate list to report verdicts for it", job.Resource)
 	}
 	ok, err := e.catalog.SetExternalValidation(ctx, id, vigil.ExternalValidation{Status: status, Message: message, Time: now()})
 	if err != nil {
@@ -709,15 +697,10 @@ func (e *Engine) ReportValidation(ctx context.Context, id string, status vigil.V
 	if !ok {
 		job, _ = e.catalog.GetRestoreJob(ctx, id)
 		if job.ExternalValidation != nil {
-			return job, &ConflictError{Msg: fmt.Sprintf("restore test %s already has a reported verdict (%s): a verdict is reported once", id, job.ExternalValidation.Status)}
+			return job, &vigil.ConflictError{Msg: fmt.Sprintf("restore test %s already has a reported verdict (%s): a verdict is reported once", id, job.ExternalValidation.Status)}
 		}
-		return job, &ConflictError{Msg: fmt.Sprintf("restore test %s is not validating (restore %s, validation %q): report a verdict while its validation status is VALIDATING", id, job.Status, job.ValidationStatus)}
+		return job, &vigil.ConflictError{Msg: fmt.Sprintf("restore test %s is not validating (restore %s, validation %q): report a verdict while its validation status is VALIDATING", id, job.Status, job.ValidationStatus)}
 	}
 	e.jobLog(ctx, id, "external validation reported %s: %s", status, message)
 	return e.catalog.GetRestoreJob(ctx, id)
 }
-
-// ConflictError is a request that does not fit the record's current state.
-type ConflictError struct{ Msg string }
-
-func (e *ConflictError) Error() string { return e.Msg }

@@ -9,18 +9,11 @@ import (
 	"github.com/vigil-backup/vigil/vault"
 )
 
-// VaultInfo describes one configured vault for `vigil vault list`.
-type VaultInfo struct {
-	Name           string `json:"name"`
-	Storage        string `json:"storage"`
-	RecoveryPoints int    `json:"recovery_points"`
-}
-
 // Vaults lists the configured vaults with how many recovery points each
 // holds. It does not open them: listing must work while a vault's storage
 // is away.
-func (e *Engine) Vaults(ctx context.Context) ([]VaultInfo, error) {
-	var out []VaultInfo
+func (e *Engine) Vaults(ctx context.Context) ([]vigil.VaultInfo, error) {
+	var out []vigil.VaultInfo
 	for _, v := range e.cfg.Vaults {
 		rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 			Vault:  v.Name,
@@ -29,7 +22,7 @@ func (e *Engine) Vaults(ctx context.Context) ([]VaultInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, VaultInfo{Name: v.Name, Storage: v.Storage, RecoveryPoints: len(rps)})
+		out = append(out, vigil.VaultInfo{Name: v.Name, Storage: v.Storage, RecoveryPoints: len(rps)})
 	}
 	return out, nil
 }
@@ -38,7 +31,7 @@ func (e *Engine) Vaults(ctx context.Context) ([]VaultInfo, error) {
 // content present, and readDataPercent of the file data read and decrypted.
 func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error) {
 	if readDataPercent < 0 || readDataPercent > 100 {
-		return vault.VerifyResult{}, invalidf("read-data-percent must be between 0 and 100")
+		return vault.VerifyResult{}, vigil.Invalidf("read-data-percent must be between 0 and 100")
 	}
 	v, err := e.Vault(ctx, name)
 	if err != nil {

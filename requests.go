@@ -1,0 +1,65 @@
+package vigil
+
+import "time"
+
+// The requests of vigil's operations, shared by the API, the console and
+// the engine that carries them out.
+
+// MaxExpiry is the longest expiry a backup may ask for (100 years): beyond
+// it a time.Duration would wrap around.
+const MaxExpiry = 100 * 365 * 24 * time.Hour
+
+// BackupRequest asks for one on-demand or planned backup.
+type BackupRequest struct {
+	Resource string
+	Vault    string
+	// Expiry is how long the recovery point is kept; 0 keeps it forever.
+	Expiry    time.Duration
+	CreatedBy string
+}
+
+// RestoreRequest asks for a restore of one recovery point.
+type RestoreRequest struct {
+	RecoveryPointID string
+	// Metadata overrides the recovery point's restore metadata defaults.
+	Metadata  map[string]string
+	CreatedBy string
+}
+
+// RestoreTestRequest asks for an on-demand restore test.
+type RestoreTestRequest struct {
+	Resource string
+	// RecoveryPointID picks the recovery point; empty means the resource's
+	// latest AVAILABLE one.
+	RecoveryPointID string
+	// Plan names the restore testing plan whose settings (validation
+	// window, keep on failure, targets) the test uses; empty means the
+	// on-demand defaults.
+	Plan string
+}
+
+// EventQuery selects events.
+type EventQuery struct {
+	AfterSeq int64
+	JobID    string
+	Resource string
+	Types    []EventType
+	Limit    int
+	// Wait, when no event matches, waits up to this long for one (a long
+	// poll, for `vigil events tail`).
+	Wait time.Duration
+}
+
+// EventPage is a page of events, oldest first, with the outcome of their
+// deliveries to notifications.
+type EventPage struct {
+	Events     []Event    `json:"events"`
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// VaultInfo describes one configured vault.
+type VaultInfo struct {
+	Name           string `json:"name"`
+	Storage        string `json:"storage"`
+	RecoveryPoints int    `json:"recovery_points"`
+}

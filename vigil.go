@@ -130,7 +130,10 @@ type RestoreJob struct {
 
 	// RestoreTest is set when the restore is a restore test: its copy is
 	// validated and then deleted. The fields below belong to restore tests.
-	RestoreTest       bool             `json:"restore_test"`
+	RestoreTest bool `json:"restore_test"`
+	// Plan is the restore testing plan the test runs under ("on-demand"
+	// for one started by hand); CreatedBy says who asked for it.
+	Plan              string           `json:"plan,omitempty"`
 	ValidationStatus  ValidationStatus `json:"validation_status,omitempty"`
 	ValidationMessage string           `json:"validation_message,omitempty"`
 	DeletionStatus    DeletionStatus   `json:"deletion_status,omitempty"`

@@ -11,7 +11,6 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
-	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -103,18 +102,22 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	job.Status = vigil.BackupRunning
 	job.StartedAt = ptr(now())
 	job.Node = e.cfg.Node
-	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, &job) },
-		backupEvent(vigil.EventBackupJobStarted, &job))
+	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, &job) },
+		vigil.BackupJobEvent(vigil.EventBackupJobStarted, &job))
 	if err != nil {
 		return err
 	}
 
-	res, ok := e.cfg.Resource(job.Resource)
+	cfg, ok := e.cfg.Resource(job.Resource)
 	if !ok {
 		return e.endBackup(ctx, &job, vigil.BackupFailed,
 			fmt.Sprintf("resource %q is no longer in the configuration: add it back or start a backup of another resource", job.Resource))
 	}
-	e.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", res.Type, res.Name, resourceLocation(res), job.Vault, e.cfg.Node)
+	res, err := e.resources.Open(cfg)
+	if err != nil {
+		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
+	}
+	e.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", cfg.Type, cfg.Name, res.Location(), job.Vault, e.cfg.Node)
 
 	v, err := e.Vault(ctx, job.Vault)
 	if err != nil {
@@ -133,22 +136,18 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	}
 	tracker := e.trackProgress(ctx, &job)
 	opts := vault.BackupOptions{
-		Resource: res.Name,
+		Resource: cfg.Name,
 		Tags: map[string]string{
 			TagRecoveryPoint: rp.ID,
 			TagBackupJob:     job.ID,
-			TagResource:      res.Name,
-			TagResourceType:  res.Type,
+			TagResource:      cfg.Name,
+			TagResourceType:  cfg.Type,
 		},
 		Description: "vigil backup job " + job.ID,
 		Progress:    tracker.set,
 	}
-	var result vault.BackupResult
-	if vigil.IsDatabase(res.Type) {
-		result, rp.Database, err = e.backupDatabase(ctx, v, res, opts)
-	} else {
-		result, err = v.Backup(ctx, res.Path, opts)
-	}
+	result, info, err := res.Backup(ctx, v, opts)
+	rp.Database = info
 	tracker.stop()
 	job.PercentDone, job.Bytes, job.Files = tracker.last()
 	if err != nil {
@@ -173,15 +172,15 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	// The restore tests of the new recovery point are queued in the same
 	// transaction: a completed backup is never left untested because vigil
 	// died right after it.
-	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
+	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
 		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
 			return err
 		}
 		if err := tx.UpdateBackupJob(ctx, &job); err != nil {
 			return err
 		}
-		return e.queueTestsOnBackup(ctx, tx, &rp)
-	}, backupEvent(vigil.EventBackupJobCompleted, &job))
+		return e.tests.QueueOnBackup(ctx, tx, &rp)
+	}, vigil.BackupJobEvent(vigil.EventBackupJobCompleted, &job))
 	if err != nil {
 		return fmt.Errorf("record completed backup: %w", err)
 	}
@@ -197,15 +196,6 @@ func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) erro
 	return nil
 }
 
-// resourceLocation says where a resource's data is, for logs: its folder
-// or file, or its database's DSN without the password.
-func resourceLocation(res config.Resource) string {
-	if res.Type == vigil.ResourcePostgres || res.Type == vigil.ResourceMySQL {
-		return res.Server.String()
-	}
-	return res.Path
-}
-
 const interruptedBackup = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"
 
 // endBackup records a final status. The job's River work then ends without a
@@ -214,8 +204,8 @@ func (e *Engine) endBackup(ctx context.Context, job *vigil.BackupJob, status vig
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
-	err := e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, job) },
-		backupEvent(vigil.EventBackupJobFailed, job))
+	err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, job) },
+		vigil.BackupJobEvent(vigil.EventBackupJobFailed, job))
 	if err != nil {
 		return fmt.Errorf("record backup job status: %w", err)
 	}

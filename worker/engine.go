@@ -26,6 +26,8 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -49,12 +51,11 @@ type Engine struct {
 	// progressEvery is how often a running job writes its progress.
 	progressEvery time.Duration
 
-	// testsRunning holds the restore tests a worker of this process is
-	// running, or the sweep is finishing; the sweep leaves those alone.
-	testsMu      sync.Mutex
-	testsRunning map[string]bool
+	resources *resource.Registry
+	tests     *restoretest.Tester
 
-	// stopCleanup ends cleanupLoop; cleanupDone closes when it has.
+	// stopCleanup ends the restore tests' sweep loop; cleanupDone closes
+	// when it has.
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
 }
@@ -87,13 +88,22 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		catalog:       cat,
 		logger:        opts.Logger,
 		vaults:        map[string]*vault.Vault{},
-		testsRunning:  map[string]bool{},
 		progressEvery: time.Second,
+		resources: resource.NewRegistry(resource.Env{
+			RestoresDir: filepath.Join(cfg.DataDir, "restores"),
+			TempDir:     filepath.Join(cfg.DataDir, "tmp"),
+		}, resourceTypes...),
 	}
+	tests, err := restoretest.New(restoretest.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	e.tests = tests
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &backupWorker{e: e})
 	river.AddWorker(workers, &restoreWorker{e: e})
+	river.AddWorker(workers, &restoreTestWorker{e: e})
 	river.AddWorker(workers, &expireWorker{e: e})
 	river.AddWorker(workers, &maintainWorker{e: e})
 	river.AddWorker(workers, &planWorker{e: e})
@@ -159,13 +169,13 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	// Restore tests a crash interrupted end now, and their instances go,
 	// before any new test starts.
-	if err := e.sweepRestoreTests(ctx, true); err != nil {
+	if err := e.tests.Sweep(ctx, true); err != nil {
 		e.logger.Error("clean up restore tests left by the last run", "err", err)
 	}
 	// SQLite's consistent copies of interrupted backups: nothing runs
 	// yet, so whatever is there is left over (one server per data dir).
-	if err := os.RemoveAll(e.tempDir()); err != nil {
-		e.logger.Error("remove the temporary files of the last run", "dir", e.tempDir(), "err", err)
+	if err := os.RemoveAll(e.resources.Env().TempDir); err != nil {
+		e.logger.Error("remove the temporary files of the last run", "dir", e.resources.Env().TempDir, "err", err)
 	}
 	if n, err := e.rescue(ctx); err != nil {
 		return fmt.Errorf("requeue the jobs this node was running: %w", err)
@@ -179,7 +189,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.stopCleanup, e.cleanupDone = cancel, make(chan struct{})
 	go func() {
 		defer close(e.cleanupDone)
-		e.cleanupLoop(cctx)
+		e.tests.Loop(cctx)
 	}()
 	return nil
 }
@@ -231,6 +241,23 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 	}
 	e.vaults[name] = v
 	return v, nil
+}
+
+// Resource opens the resource of a recovery point or job: the configured
+// one of that name and type or, when it left the configuration, one of
+// which only the name and type are known (database types refuse that:
+// they need their credentials).
+func (e *Engine) Resource(name, typ string) (resource.Resource, error) {
+	cfg, ok := e.cfg.Resource(name)
+	if !ok || cfg.Type != typ {
+		cfg = config.Resource{Name: name, Type: typ}
+	}
+	return e.resources.Open(cfg)
+}
+
+// QueueRestoreTest queues the River job that runs a restore test, in tx.
+func (e *Engine) QueueRestoreTest(ctx context.Context, tx *catalog.Tx, jobID string) error {
+	return e.insertTx(ctx, tx, RestoreTestArgs{JobID: jobID}, nil)
 }
 
 // jobLog appends a line to a job's own log. A failure to log is reported to

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -26,16 +25,8 @@ type DeliverArgs struct {
 func (DeliverArgs) Kind() string { return "vigil.deliver" }
 
 // emit records ev in tx and queues its delivery to every notification that
-// subscribes to its type. data, the record the event is about, is stored
-// with it as JSON.
-func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event, data any) error {
-	if data != nil {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("encode event %s: %w", ev.Type, err)
-		}
-		ev.Data = b
-	}
+// subscribes to its type.
+func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event) error {
 	if err := tx.InsertEvent(ctx, &ev); err != nil {
 		return err
 	}
@@ -55,30 +46,24 @@ func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event, data 
 	return nil
 }
 
-// record runs update and emits the events in one transaction: the state
+// Record runs update and emits the events in one transaction: the state
 // change and its events exist together or not at all.
 //
 // It runs even when ctx is cancelled: a final status must be written while
 // vigil stops.
-func (e *Engine) record(ctx context.Context, update func(ctx context.Context, tx *catalog.Tx) error, events ...event) error {
+func (e *Engine) Record(ctx context.Context, update func(ctx context.Context, tx *catalog.Tx) error, events ...vigil.Event) error {
 	ctx = context.WithoutCancel(ctx)
 	return e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
 		if err := update(ctx, tx); err != nil {
 			return err
 		}
 		for _, ev := range events {
-			if err := e.emit(ctx, tx, ev.Event, ev.data); err != nil {
+			if err := e.emit(ctx, tx, ev); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-}
-
-// event is an event to emit with the record it is about.
-type event struct {
-	vigil.Event
-	data any
 }
 
 type deliverWorker struct {
@@ -180,56 +165,4 @@ func validEventType(t vigil.EventType) bool {
 		}
 	}
 	return false
-}
-
-// backupEvent reports a backup job's change of status.
-func backupEvent(t vigil.EventType, job *vigil.BackupJob) event {
-	ev := vigil.Event{Type: t, Resource: job.Resource, JobID: job.ID, RecoveryPointID: job.RecoveryPointID}
-	switch t {
-	case vigil.EventBackupJobStarted:
-		ev.Subject = fmt.Sprintf("Backup of %s started", job.Resource)
-		ev.Message = fmt.Sprintf("Backup job %s of %s %q into vault %q started on node %s (created by %s).",
-			job.ID, job.ResourceType, job.Resource, job.Vault, job.Node, job.CreatedBy)
-	case vigil.EventBackupJobCompleted:
-		ev.Subject = fmt.Sprintf("Backup of %s completed: recovery point %s", job.Resource, job.RecoveryPointID)
-		ev.Message = fmt.Sprintf("Backup job %s of %s %q into vault %q completed: recovery point %s, %d files, %d bytes, in %s.",
-			job.ID, job.ResourceType, job.Resource, job.Vault, job.RecoveryPointID, job.Files, job.Bytes, jobDuration(job.StartedAt, job.CompletedAt))
-	default:
-		ev.Subject = fmt.Sprintf("Backup of %s %s", job.Resource, job.Status)
-		ev.Message = fmt.Sprintf("Backup job %s of %s %q into vault %q ended %s: %s\nNo recovery point was made.",
-			job.ID, job.ResourceType, job.Resource, job.Vault, job.Status, job.StatusMessage)
-	}
-	return event{ev, job}
-}
-
-// restoreEvent reports a restore job's change of status.
-func restoreEvent(t vigil.EventType, job *vigil.RestoreJob) event {
-	ev := vigil.Event{Type: t, Resource: job.Resource, JobID: job.ID, RecoveryPointID: job.RecoveryPointID}
-	kind := "Restore"
-	if job.RestoreTest {
-		kind = "Restore test"
-	}
-	switch t {
-	case vigil.EventRestoreJobStarted:
-		ev.Subject = fmt.Sprintf("Restore of %s started", job.Resource)
-		ev.Message = fmt.Sprintf("%s job %s of recovery point %s (%s %q) into new resource %s started on node %s (created by %s).",
-			kind, job.ID, job.RecoveryPointID, job.ResourceType, job.Resource, job.CreatedResourceID, job.Node, job.CreatedBy)
-	case vigil.EventRestoreJobCompleted:
-		ev.Subject = fmt.Sprintf("Restore of %s completed", job.Resource)
-		ev.Message = fmt.Sprintf("%s job %s restored recovery point %s (%s %q) into new resource %s at %s in %s.",
-			kind, job.ID, job.RecoveryPointID, job.ResourceType, job.Resource, job.CreatedResourceID, job.CreatedResourceLocation,
-			jobDuration(job.StartedAt, job.CompletedAt))
-	default:
-		ev.Subject = fmt.Sprintf("Restore of %s %s", job.Resource, job.Status)
-		ev.Message = fmt.Sprintf("%s job %s of recovery point %s (%s %q) ended %s: %s",
-			kind, job.ID, job.RecoveryPointID, job.ResourceType, job.Resource, job.Status, job.StatusMessage)
-	}
-	return event{ev, job}
-}
-
-func jobDuration(start, end *time.Time) string {
-	if start == nil || end == nil {
-		return "?"
-	}
-	return end.Sub(*start).Round(time.Millisecond).String()
 }

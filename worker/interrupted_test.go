@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/resource"
 )
 
 // TestEndInterruptedTouchesOnlyThisNode shows that a restarting node ends
@@ -32,7 +33,7 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 	os.WriteFile(filepath.Join(target, "half-written"), []byte("x"), 0o644)
 	myRestore := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, RecoveryPointID: "rp-1",
 		Resource: "docs", ResourceType: vigil.ResourceDirectory, Node: "node-a", StartedAt: &started,
-		Metadata: map[string]string{MetaTargetPath: target}}
+		Metadata: map[string]string{resource.MetaTargetPath: target}}
 	for _, j := range []*vigil.BackupJob{&mine, &theirs} {
 		if err := cat.InsertBackupJob(ctx, j); err != nil {
 			t.Fatal(err)

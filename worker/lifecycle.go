@@ -137,13 +137,13 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 		return fmt.Errorf("delete snapshot of recovery point %s: %w", rp.ID, err)
 	}
 	rp.Status = vigil.RecoveryPointExpired
-	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRecoveryPoint(ctx, rp) },
-		event{vigil.Event{
+	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRecoveryPoint(ctx, rp) },
+		vigil.Event{
 			Type: vigil.EventRecoveryPointExpired, Resource: rp.Resource, JobID: rp.BackupJobID, RecoveryPointID: rp.ID,
 			Subject: fmt.Sprintf("Recovery point %s of %s expired", rp.ID, rp.Resource),
 			Message: fmt.Sprintf("Recovery point %s of %s %q (backed up %s) reached its expiry %s and was deleted from vault %q.",
 				rp.ID, rp.ResourceType, rp.Resource, rp.CreatedAt.Format(time.RFC3339), rp.ExpireAt.Format(time.RFC3339), rp.Vault),
-		}, rp})
+		}.WithData(rp))
 	if err != nil {
 		return fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
 	}

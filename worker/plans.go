@@ -75,3 +75,26 @@ func (e *Engine) runPlanFor(ctx context.Context, plan *config.BackupPlan, resour
 	e.jobLog(ctx, job.ID, "started by backup plan %s (schedule %q)", plan.Name, plan.Schedule)
 	return nil
 }
+
+// TestPlanArgs runs one scheduled restore testing plan once: a restore
+// test of a recovery point of each of its resources.
+type TestPlanArgs struct {
+	Plan string `json:"plan"`
+}
+
+func (TestPlanArgs) Kind() string { return "vigil.test-plan" }
+
+type testPlanWorker struct {
+	river.WorkerDefaults[TestPlanArgs]
+	e *Engine
+}
+
+func (w *testPlanWorker) Timeout(*river.Job[TestPlanArgs]) time.Duration { return time.Minute }
+
+func (w *testPlanWorker) Work(ctx context.Context, rj *river.Job[TestPlanArgs]) error {
+	plan, ok := w.e.cfg.RestoreTestPlan(rj.Args.Plan)
+	if !ok {
+		return river.JobCancel(fmt.Errorf("restore testing plan %q is no longer configured", rj.Args.Plan))
+	}
+	return w.e.tests.RunPlan(ctx, plan)
+}

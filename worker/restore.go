@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,90 +13,53 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
-	"github.com/vigil-backup/vigil/database"
-	"github.com/vigil-backup/vigil/vault"
+	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/restoretest"
 )
 
-// RestoreArgs carries a restore job on.
+// RestoreArgs carries a plain restore job on. Restore tests queued before
+// they had a kind of their own (RestoreTestArgs) came under this kind too,
+// and still run as restore tests.
 type RestoreArgs struct {
 	JobID string `json:"job_id"`
 }
 
 func (RestoreArgs) Kind() string { return "vigil.restore" }
 
-// Restore metadata keys. A restore always creates a NEW resource; these say
-// where.
-const (
-	MetaTargetPath = "target_path"
+// RestoreTestArgs carries a restore test on.
+type RestoreTestArgs struct {
+	JobID string `json:"job_id"`
+}
 
-	// restoreJobPlaceholder in a default stands for the restore job's id,
-	// which does not exist until the restore starts.
-	restoreJobPlaceholder = "{restore_job_id}"
-)
+func (RestoreTestArgs) Kind() string { return "vigil.restore-test" }
 
 // RestoreMetadata returns what a restore of the recovery point accepts, with
 // its defaults: the keys `--set` may override.
 func (e *Engine) RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error) {
-	rp, err := e.restorableRecoveryPoint(ctx, rpID)
+	rp, err := restoretest.Restorable(ctx, e.catalog, rpID)
 	if err != nil {
 		return nil, err
 	}
-	return e.restoreDefaults(rp)
-}
-
-// restoreDefaults is the restore metadata of a recovery point: where a
-// folder is restored to, or which new database a database is restored into.
-func (e *Engine) restoreDefaults(rp vigil.RecoveryPoint) (map[string]string, error) {
-	if vigil.IsDatabase(rp.ResourceType) {
-		res, ok := e.cfg.Resource(rp.Resource)
-		if !ok || res.Type != rp.ResourceType {
-			return nil, vigil.Invalidf("%s resource %q is no longer in the configuration: a database restore needs its tools and credentials; add it back", rp.ResourceType, rp.Resource)
-		}
-		return e.databaseDefaults(res, rp), nil
-	}
-	return map[string]string{
-		MetaTargetPath: filepath.Join(e.cfg.DataDir, "restores", restoreJobPlaceholder),
-	}, nil
-}
-
-func (e *Engine) restorableRecoveryPoint(ctx context.Context, id string) (vigil.RecoveryPoint, error) {
-	rp, err := e.catalog.GetRecoveryPoint(ctx, id)
-	if errors.Is(err, vigil.ErrNotFound) {
-		return rp, &vigil.UnknownNameError{Kind: "recovery point", Name: id, Known: e.recentRecoveryPointIDs(ctx)}
-	}
+	res, err := e.Resource(rp.Resource, rp.ResourceType)
 	if err != nil {
-		return rp, fmt.Errorf("read recovery point: %w", err)
+		return nil, err
 	}
-	if rp.Status != vigil.RecoveryPointAvailable {
-		return rp, vigil.Invalidf("recovery point %s is %s, not AVAILABLE: restore another one (vigil recovery-points list)", id, rp.Status)
-	}
-	return rp, nil
-}
-
-func (e *Engine) recentRecoveryPointIDs(ctx context.Context) []string {
-	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 10})
-	if err != nil {
-		return nil
-	}
-	var ids []string
-	for _, rp := range rps {
-		ids = append(ids, rp.ID)
-	}
-	return ids
+	return res.RestoreDefaults(rp), nil
 }
 
 // StartRestore checks the request, records a restore job and queues it, in
-// one transaction. A target that is not empty is refused here, before
-// anything is written.
+// one transaction. A target that is taken is refused here, before anything
+// is written.
 func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vigil.RestoreJob, error) {
-	rp, err := e.restorableRecoveryPoint(ctx, req.RecoveryPointID)
+	rp, err := restoretest.Restorable(ctx, e.catalog, req.RecoveryPointID)
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}
-	defaults, err := e.restoreDefaults(rp)
+	res, err := e.Resource(rp.Resource, rp.ResourceType)
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}
+	defaults := res.RestoreDefaults(rp)
 	for k := range req.Metadata {
 		if _, ok := defaults[k]; !ok {
 			return vigil.RestoreJob{}, vigil.Invalidf("unknown restore metadata key %q: a %s restore accepts %s",
@@ -122,25 +82,11 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 	job.Metadata = maps.Clone(defaults)
 	maps.Copy(job.Metadata, req.Metadata)
 	for k, v := range job.Metadata {
-		job.Metadata[k] = strings.ReplaceAll(v, restoreJobPlaceholder, job.ID)
+		job.Metadata[k] = strings.ReplaceAll(v, resource.Placeholder, job.ID)
 	}
-	if vigil.IsDatabase(rp.ResourceType) {
-		if err := e.checkDatabaseTarget(ctx, &job, &rp); err != nil {
-			return vigil.RestoreJob{}, err
-		}
-	} else {
-		target := job.Metadata[MetaTargetPath]
-		if !filepath.IsAbs(target) {
-			return vigil.RestoreJob{}, vigil.Invalidf("target_path %q must be an absolute path", target)
-		}
-		target = filepath.Clean(target)
-		job.Metadata[MetaTargetPath] = target
-		if err := checkEmptyTarget(target); err != nil {
-			return vigil.RestoreJob{}, err
-		}
-		job.CreatedResourceLocation = target
+	if err := res.PrepareRestore(ctx, &job, rp); err != nil {
+		return vigil.RestoreJob{}, err
 	}
-
 	err = e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
 		if err := tx.InsertRestoreJob(ctx, &job); err != nil {
 			return err
@@ -153,26 +99,6 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 	return job, nil
 }
 
-// checkEmptyTarget refuses a target that exists and is not an empty folder:
-// a restore never writes over anything.
-func checkEmptyTarget(target string) error {
-	f, err := os.Open(target)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return vigil.Invalidf("target_path %s cannot be opened: %v", target, err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.IsDir() {
-		return vigil.Invalidf("target_path %s is a file: give a new or empty folder", target)
-	}
-	if _, err := f.Readdirnames(1); !errors.Is(err, io.EOF) {
-		return vigil.Invalidf("target_path %s is not empty: a restore creates a new resource; give a new or empty folder", target)
-	}
-	return nil
-}
-
 type restoreWorker struct {
 	river.WorkerDefaults[RestoreArgs]
 	e *Engine
@@ -182,97 +108,111 @@ func (w *restoreWorker) Timeout(*river.Job[RestoreArgs]) time.Duration { return 
 
 func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) error {
 	e := w.e
-	job, err := e.catalog.GetRestoreJob(ctx, rj.Args.JobID)
-	if errors.Is(err, vigil.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("restore job %s is not in the catalog", rj.Args.JobID))
-	}
+	job, err := e.restoreJob(ctx, rj.Args.JobID)
 	if err != nil {
 		return err
 	}
 	if job.RestoreTest {
-		return e.runRestoreTest(ctx, &job)
+		return e.tests.Run(ctx, &job)
 	}
 	switch {
 	case job.Status.Final():
 		return nil
-	case job.Status == vigil.RestoreRunning && vigil.IsDatabase(job.ResourceType):
-		// endRestore says what became of the database.
-		return e.endRestore(ctx, &job, vigil.RestoreAborted, "interrupted: vigil stopped while this restore was running; start it again")
 	case job.Status == vigil.RestoreRunning:
 		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore)
 	}
 
-	target := job.Metadata[MetaTargetPath]
-	// The target was empty when the job was queued; check again, as
-	// something may have written there since. (A database's target is
-	// checked when it is created.)
-	if !vigil.IsDatabase(job.ResourceType) {
-		if err := checkEmptyTarget(target); err != nil {
-			return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
-		}
+	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
+	if err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err))
+	}
+	res, err := e.Resource(job.Resource, job.ResourceType)
+	if err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+	}
+	if err := res.CheckTarget(&job); err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
 	}
 	job.Status = vigil.RestoreRunning
 	job.StartedAt = ptr(now())
 	job.Node = e.cfg.Node
-	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
-		restoreEvent(vigil.EventRestoreJobStarted, &job))
+	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
+		vigil.RestoreJobEvent(vigil.EventRestoreJobStarted, &job))
 	if err != nil {
 		return err
-	}
-	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
-	if err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err))
 	}
 	e.jobLog(ctx, job.ID, "restore of recovery point %s (%s %q, vault %q) into %s started on node %s",
 		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, job.CreatedResourceLocation, e.cfg.Node)
 
 	v, err := e.Vault(ctx, rp.Vault)
-	if err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
-	}
-	if vigil.IsDatabase(rp.ResourceType) {
-		return e.runDatabaseRestore(ctx, &job, rp, v)
-	}
-	result, err := v.Restore(ctx, rp.SnapshotID, target, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return e.endRestore(ctx, &job, vigil.RestoreAborted, "vigil was stopped during the restore: start it again")
+	if err == nil {
+		var summary string
+		summary, err = res.Restore(ctx, v, rp, &job)
+		if err == nil {
+			job.Status = vigil.RestoreCompleted
+			job.CompletedAt = ptr(now())
+			err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
+				vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, &job))
+			if err != nil {
+				return fmt.Errorf("record completed restore: %w", err)
+			}
+			e.jobLog(ctx, job.ID, "completed in %s: %s", job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), summary)
+			return nil
 		}
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+		// The resource removed what it had created: nothing is left to
+		// clean up.
+		job.Status = vigil.RestoreFailed
+		if ctx.Err() != nil {
+			job.Status = vigil.RestoreAborted
+		}
+		return e.endRestore(ctx, &job, job.Status, err.Error())
 	}
-	job.Status = vigil.RestoreCompleted
-	job.CompletedAt = ptr(now())
-	job.CreatedResourceLocation = target
-	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
-		restoreEvent(vigil.EventRestoreJobCompleted, &job))
+	return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+}
+
+// restoreJob reads the job a River job carries on.
+func (e *Engine) restoreJob(ctx context.Context, id string) (vigil.RestoreJob, error) {
+	job, err := e.catalog.GetRestoreJob(ctx, id)
+	if errors.Is(err, vigil.ErrNotFound) {
+		return job, river.JobCancel(fmt.Errorf("restore job %s is not in the catalog", id))
+	}
+	return job, err
+}
+
+type restoreTestWorker struct {
+	river.WorkerDefaults[RestoreTestArgs]
+	e *Engine
+}
+
+func (w *restoreTestWorker) Timeout(*river.Job[RestoreTestArgs]) time.Duration { return -1 }
+
+func (w *restoreTestWorker) Work(ctx context.Context, rj *river.Job[RestoreTestArgs]) error {
+	job, err := w.e.restoreJob(ctx, rj.Args.JobID)
 	if err != nil {
-		return fmt.Errorf("record completed restore: %w", err)
+		return err
 	}
-	e.jobLog(ctx, job.ID, "completed in %s: %d files, %d folders, %d symlinks, %d bytes into %s",
-		job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Dirs, result.Symlinks, result.Bytes, target)
-	return nil
+	return w.e.tests.Run(ctx, &job)
 }
 
 const interruptedRestore = "interrupted: vigil stopped while this restore was running; its partial files were removed: start the restore again"
 
-// endRestore records a final status. A restore that did not complete leaves
-// nothing behind: the partial target, which the restore created, is removed.
+// endRestore records a final status. A restore that vigil's death
+// interrupted (still RUNNING) leaves nothing behind: what it created is
+// removed first.
 func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
 	ctx = context.WithoutCancel(ctx)
-	if job.Status == vigil.RestoreRunning && vigil.IsDatabase(job.ResourceType) {
-		msg += e.dropInterrupted(ctx, job)
-	} else if job.Status == vigil.RestoreRunning {
-		if target := job.Metadata[MetaTargetPath]; target != "" {
-			if err := os.RemoveAll(target); err != nil {
-				msg += fmt.Sprintf(" (removing the partial restore at %s failed: %v; remove it by hand)", target, err)
-			}
+	if job.Status == vigil.RestoreRunning {
+		if res, err := e.Resource(job.Resource, job.ResourceType); err == nil {
+			msg += res.CleanInterrupted(ctx, job)
+		} else {
+			msg += fmt.Sprintf(" (what it had created could not be looked for: %v)", err)
 		}
 	}
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
-	err := e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
-		restoreEvent(vigil.EventRestoreJobFailed, job))
+	err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
+		vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
 	if err != nil {
 		return fmt.Errorf("record restore job status: %w", err)
 	}
@@ -280,82 +220,13 @@ func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status v
 	return nil
 }
 
-// runDatabaseRestore creates a new database from a recovery point and
-// loads its dump. A restore that fails drops what it created.
-func (e *Engine) runDatabaseRestore(ctx context.Context, job *vigil.RestoreJob, rp vigil.RecoveryPoint, v *vault.Vault) error {
-	t, err := e.databaseTarget(job, &rp)
-	if err != nil {
-		return e.endRestore(ctx, job, vigil.RestoreFailed, err.Error())
-	}
-	start := time.Now()
-	size, created, err := e.restoreDatabase(ctx, v, rp, t)
-	if err != nil {
-		status := vigil.RestoreFailed
-		if ctx.Err() != nil {
-			status = vigil.RestoreAborted
-		}
-		msg := err.Error()
-		if created {
-			msg += e.dropPartial(ctx, t)
-		}
-		// Not RUNNING any more: endRestore must not clean up again.
-		job.Status = status
-		return e.endRestore(ctx, job, status, msg)
-	}
-	if err := database.Release(ctx, t); err != nil {
-		e.jobLog(ctx, job.ID, "%v: drop the table by hand", err)
-	}
-	job.Status = vigil.RestoreCompleted
-	job.CompletedAt = ptr(now())
-	job.CreatedResourceLocation = t.String()
-	err = e.record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
-		restoreEvent(vigil.EventRestoreJobCompleted, job))
-	if err != nil {
-		return fmt.Errorf("record completed restore: %w", err)
-	}
-	e.jobLog(ctx, job.ID, "completed in %s: a %d-byte dump loaded into %s",
-		time.Since(start).Round(time.Millisecond), size, t)
-	return nil
+// StartRestoreTest queues an on-demand restore test of a resource.
+func (e *Engine) StartRestoreTest(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error) {
+	return e.tests.Start(ctx, req)
 }
 
-// dropPartial drops a database that a failed restore created, and says so
-// for the job's message.
-func (e *Engine) dropPartial(ctx context.Context, t database.Target) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
-	defer cancel()
-	if err := database.Drop(ctx, t); err != nil {
-		return fmt.Sprintf("; dropping the partial %s failed (%v): drop it by hand", t, err)
-	}
-	return fmt.Sprintf("; the partial %s was removed", t)
-}
-
-// dropInterrupted removes what an interrupted database restore created,
-// a database that carries its mark, and says what it found. A partial
-// SQLite file is left: vigil cannot tell it from a file that was there
-// before.
-func (e *Engine) dropInterrupted(ctx context.Context, job *vigil.RestoreJob) string {
-	t, err := e.databaseTarget(job, nil)
-	if err != nil {
-		return fmt.Sprintf(" (the partial database could not be looked for: %v)", err)
-	}
-	if t.Engine == vigil.ResourceSQLite {
-		return fmt.Sprintf(" (a partial file may be left at %s: check it and remove it by hand)", t.Path)
-	}
-	ctx, cancel := context.WithTimeout(ctx, dropTimeout)
-	defer cancel()
-	exists, err := database.Exists(ctx, t)
-	switch {
-	case err != nil:
-		return fmt.Sprintf(" (whether it had created %s could not be checked: %v; look for it)", t, err)
-	case !exists:
-		return fmt.Sprintf(" (it had not created %s yet)", t)
-	}
-	err = database.Drop(ctx, t)
-	switch {
-	case errors.Is(err, database.ErrNotMarked):
-		return fmt.Sprintf(" (%s exists without this job's mark, so it was left alone; should vigil have stopped between creating and marking it, it is this restore's: drop it by hand)", t)
-	case err != nil:
-		return fmt.Sprintf(" (dropping the partial %s failed: %v; drop it by hand)", t, err)
-	}
-	return fmt.Sprintf(" (the partial %s was dropped)", t)
+// ReportValidation takes a verdict from validation logic outside vigil for
+// a restore test that is validating and has an external validator.
+func (e *Engine) ReportValidation(ctx context.Context, id string, status vigil.ValidationStatus, message string) (vigil.RestoreJob, error) {
+	return e.tests.ReportValidation(ctx, id, status, message)
 }

@@ -1,0 +1,169 @@
+// Package directory is the resource type of a folder of files: backed up
+// as a Kopia snapshot of the tree, restored into a new or empty folder, and
+// restore-tested by comparing the restored files with the recovery point.
+// The app type builds on it: an app is a folder plus how to run it.
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/validate"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// Type is the directory resource type.
+type Type struct{}
+
+var (
+	_ resource.Type     = Type{}
+	_ resource.Resource = (*Folder)(nil)
+	_ resource.Copy     = (*FolderCopy)(nil)
+)
+
+func (Type) Name() string { return "directory" }
+
+func (Type) Open(cfg config.Resource, env resource.Env) (resource.Resource, error) {
+	return NewFolder(cfg, env), nil
+}
+
+// Folder is a resource whose data is the folder at its path. The app
+// type embeds it.
+type Folder struct {
+	cfg config.Resource
+	env resource.Env
+}
+
+// NewFolder returns the folder resource of cfg.
+func NewFolder(cfg config.Resource, env resource.Env) *Folder { return &Folder{cfg: cfg, env: env} }
+
+func (f *Folder) Config() config.Resource { return f.cfg }
+
+func (f *Folder) Location() string { return f.cfg.Path }
+
+func (f *Folder) Backup(ctx context.Context, v *vault.Vault, opts vault.BackupOptions) (vault.BackupResult, *vigil.DatabaseInfo, error) {
+	res, err := v.Backup(ctx, f.cfg.Path, opts)
+	return res, nil, err
+}
+
+func (f *Folder) RestoreDefaults(vigil.RecoveryPoint) map[string]string {
+	return map[string]string{resource.MetaTargetPath: filepath.Join(f.env.RestoresDir, resource.Placeholder)}
+}
+
+func (f *Folder) PrepareRestore(_ context.Context, job *vigil.RestoreJob, _ vigil.RecoveryPoint) error {
+	target := job.Metadata[resource.MetaTargetPath]
+	if !filepath.IsAbs(target) {
+		return vigil.Invalidf("target_path %q must be an absolute path", target)
+	}
+	target = filepath.Clean(target)
+	job.Metadata[resource.MetaTargetPath] = target
+	if err := checkEmptyTarget(target); err != nil {
+		return err
+	}
+	job.CreatedResourceLocation = target
+	return nil
+}
+
+// CheckTarget checks the target again: it was empty when the job was
+// queued, but something may have written there since.
+func (f *Folder) CheckTarget(job *vigil.RestoreJob) error {
+	return checkEmptyTarget(job.Metadata[resource.MetaTargetPath])
+}
+
+func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint, job *vigil.RestoreJob) (string, error) {
+	target := job.Metadata[resource.MetaTargetPath]
+	result, err := v.Restore(ctx, rp.SnapshotID, target, nil)
+	if err != nil {
+		msg := err.Error()
+		if ctx.Err() != nil {
+			msg = "vigil was stopped during the restore: start it again"
+		}
+		return "", errors.New(msg + removePartial(target))
+	}
+	return fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s",
+		result.Files, result.Dirs, result.Symlinks, result.Bytes, target), nil
+}
+
+func (f *Folder) CleanInterrupted(_ context.Context, job *vigil.RestoreJob) string {
+	return removePartial(job.Metadata[resource.MetaTargetPath])
+}
+
+// removePartial removes the target of a restore that did not complete,
+// which the restore created, and says so only when that failed.
+func removePartial(target string) string {
+	if target == "" {
+		return ""
+	}
+	if err := os.RemoveAll(target); err != nil {
+		return fmt.Sprintf(" (removing the partial restore at %s failed: %v; remove it by hand)", target, err)
+	}
+	return ""
+}
+
+func (f *Folder) PrepareTest(job *vigil.RestoreJob, _ vigil.RecoveryPoint, dir string) {
+	job.Metadata = map[string]string{resource.MetaTargetPath: dir}
+	job.CreatedResourceLocation = dir
+}
+
+func (f *Folder) Copy(job *vigil.RestoreJob, inst *instance.Instance) (resource.Copy, error) {
+	return NewFolderCopy(inst), nil
+}
+
+// FolderCopy is a restore test's copy of a folder: its instance's data
+// folder. The instance folder holds everything, so Delete has nothing of
+// its own to delete.
+type FolderCopy struct{ Inst *instance.Instance }
+
+// NewFolderCopy returns the copy of a folder in inst.
+func NewFolderCopy(inst *instance.Instance) *FolderCopy { return &FolderCopy{Inst: inst} }
+
+func (c *FolderCopy) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error) {
+	result, err := v.Restore(ctx, rp.SnapshotID, c.Inst.Dir, nil)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("restored %d files, %d folders, %d bytes into %s", result.Files, result.Dirs, result.Bytes, c.Inst.Dir), nil
+}
+
+func (c *FolderCopy) Location() string {
+	if c.Inst == nil {
+		return ""
+	}
+	return c.Inst.Dir
+}
+
+func (c *FolderCopy) Check(context.Context, vigil.RecoveryPoint, *validate.Target) (string, error) {
+	return "", nil
+}
+
+func (c *FolderCopy) Close() error { return nil }
+
+func (c *FolderCopy) Delete(context.Context) (string, error) { return "", nil }
+
+// checkEmptyTarget refuses a target that exists and is not an empty folder:
+// a restore never writes over anything.
+func checkEmptyTarget(target string) error {
+	f, err := os.Open(target)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return vigil.Invalidf("target_path %s cannot be opened: %v", target, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.IsDir() {
+		return vigil.Invalidf("target_path %s is a file: give a new or empty folder", target)
+	}
+	if _, err := f.Readdirnames(1); !errors.Is(err, io.EOF) {
+		return vigil.Invalidf("target_path %s is not empty: a restore creates a new resource; give a new or empty folder", target)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+// Package resource is what a resource type (a folder, an app, a database
+// engine) is to the rest of vigil: one small interface that each type
+// implements in a package of its own (resource/directory, resource/app,
+// resource/postgres, …), and the registry that names them. The restore-test
+// loop, the workers, the API and the console know resources only through
+// these interfaces, so a new type is one new package and one registry line.
+//
+// # The contract
+//
+// A Type makes a Resource from a configuration entry. A Resource backs up
+// into a vault and restores a recovery point into a NEW resource: it never
+// writes into anything that exists, and it removes what it created when a
+// restore fails. A restore test restores into a Copy, which lives in a
+// marked instance folder that vigil made (instance.Create) plus, for a
+// database, a new marked database. A Copy can always be rebuilt from the
+// restore job as the catalog recorded it, so that after a crash vigil finds
+// and deletes what the test created: building one creates nothing, and
+// Delete is idempotent and deletes only what carries the job's mark.
+package resource
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/validate"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// Type is one kind of resource.
+type Type interface {
+	// Name is the type's name as a configuration writes it (type: postgres).
+	Name() string
+	// Open returns the resource that cfg describes. cfg has passed the
+	// configuration's checks and its secrets and tools are loaded
+	// (config.LoadPasswords, config.LookupTools). Open touches nothing
+	// outside the process: it may be called for every job.
+	Open(cfg config.Resource, env Env) (Resource, error)
+}
+
+// Env is where a resource's work happens on this machine.
+type Env struct {
+	// RestoresDir is the default parent of plain restores' new folders
+	// and files (data_dir/restores).
+	RestoresDir string
+	// TempDir holds temporary files of running backups (SQLite's
+	// consistent copies); vigil empties it when it starts.
+	TempDir string
+}
+
+// Placeholder, in restore metadata, stands for the restore job's id, which
+// does not exist until the restore is asked for.
+const Placeholder = "{restore_job_id}"
+
+// Restore metadata keys that more than one type uses.
+const (
+	MetaTargetPath     = "target_path"
+	MetaTargetDSN      = "target_dsn"
+	MetaTargetDatabase = "target_database"
+)
+
+// Resource is one configured resource, ready to back up and restore.
+type Resource interface {
+	// Config is the resource's configuration entry.
+	Config() config.Resource
+	// Location says where the resource's data is, for logs: a folder, a
+	// file, or a DSN without its password.
+	Location() string
+
+	// Backup writes a new snapshot of the resource into v with opts and
+	// returns it, with what the type recorded about its source in the
+	// same consistent view (a database's tables and row counts; nil for
+	// files). Its error says what to fix; nothing is listed for a failed
+	// backup.
+	Backup(ctx context.Context, v *vault.Vault, opts vault.BackupOptions) (vault.BackupResult, *vigil.DatabaseInfo, error)
+
+	// RestoreDefaults is the restore metadata of a plain restore of rp:
+	// every key a person may override, with its default. Values may hold
+	// Placeholder.
+	RestoreDefaults(rp vigil.RecoveryPoint) map[string]string
+	// PrepareRestore checks a plain restore's metadata (defaults merged
+	// with the request, Placeholder filled in) before the job is queued,
+	// may normalise it, and sets job.CreatedResourceLocation. A bad or
+	// taken target is a *vigil.InvalidError.
+	PrepareRestore(ctx context.Context, job *vigil.RestoreJob, rp vigil.RecoveryPoint) error
+	// CheckTarget checks again, just before a plain restore starts, that
+	// its target is still free; types that check it as they create it
+	// (databases) return nil. An error ends the job before anything is
+	// written, and nothing is removed.
+	CheckTarget(job *vigil.RestoreJob) error
+	// Restore carries out a plain restore that PrepareRestore accepted
+	// and returns a line for the job's log.
+	// When it fails, it has removed what it created and its error says
+	// so.
+	Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint, job *vigil.RestoreJob) (string, error)
+	// CleanInterrupted removes what a plain restore that vigil's death
+	// interrupted had created, and returns what it found, to be appended
+	// to the job's message.
+	CleanInterrupted(ctx context.Context, job *vigil.RestoreJob) string
+
+	// PrepareTest sets a restore test's metadata and
+	// CreatedResourceLocation when the test is queued: its copy will
+	// live in the instance folder dir (instance.Instance.Dir), and, for a
+	// database, in a new database named after the job.
+	PrepareTest(job *vigil.RestoreJob, rp vigil.RecoveryPoint, dir string)
+	// Copy returns the copy of restore test job, as its metadata
+	// describes it, in inst (nil when the instance folder is gone). It
+	// creates nothing: it is called both to restore and, after a crash,
+	// to delete.
+	Copy(job *vigil.RestoreJob, inst *instance.Instance) (Copy, error)
+}
+
+// Copy is the new resource of a restore test: restored, checked, maybe
+// started, validated, deleted.
+type Copy interface {
+	// Restore restores rp into the copy, whose instance folder exists,
+	// and returns a line for the job's log.
+	Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error)
+	// Location says where the copy is, for people (a folder, a file, a
+	// DSN without password).
+	Location() string
+	// Check runs the type's own check of the restored copy before any
+	// validator (a database opens, passes its integrity check and has
+	// the recovery point's tables and rows) and fills in t what
+	// validators reach the copy through (SQL, Env). It returns a summary
+	// of what it proved, "" when the type has no check of its own; an
+	// error is the verdict FAILED, its text the message. What it opens
+	// stays open until Close.
+	Check(ctx context.Context, rp vigil.RecoveryPoint, t *validate.Target) (string, error)
+	// Close releases what Check opened. It may be called without Check.
+	Close() error
+	// Delete deletes what the copy created outside its instance folder
+	// (a database), only if it carries the job's mark, and returns what
+	// happened, to be appended to the deletion message. It is idempotent;
+	// the instance folder, and any app processes, are removed by the
+	// caller afterwards.
+	Delete(ctx context.Context) (string, error)
+}
+
+// Starter is a Copy that runs something (an app) before validators that
+// need it run. Checksum validators run before Start, on the files as
+// restored: what the app writes once it runs is not a difference.
+type Starter interface {
+	Copy
+	// Start runs the copy, sending each line of its output to log.
+	Start(log func(string)) (Running, error)
+}
+
+// Running is a started copy. *instance.Process is one.
+type Running interface {
+	Host() string
+	Port() int
+	URL() string
+	// Exited is closed when the copy's process has ended; ExitReason and
+	// LastLines then say how and with what last words.
+	Exited() <-chan struct{}
+	ExitReason() string
+	LastLines() []string
+}
+
+var _ Running = (*instance.Process)(nil)
+
+// Registry names the resource types this build knows.
+type Registry struct {
+	types map[string]Type
+	env   Env
+}
+
+// NewRegistry returns a registry of types, opening resources in env.
+func NewRegistry(env Env, types ...Type) *Registry {
+	r := &Registry{types: map[string]Type{}, env: env}
+	for _, t := range types {
+		if _, dup := r.types[t.Name()]; dup {
+			panic("resource: type " + t.Name() + " registered twice")
+		}
+		r.types[t.Name()] = t
+	}
+	return r
+}
+
+// Names lists the registered types' names, sorted.
+func (r *Registry) Names() []string {
+	var names []string
+	for n := range r.types {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Open returns the resource that cfg describes.
+func (r *Registry) Open(cfg config.Resource) (Resource, error) {
+	t, ok := r.types[cfg.Type]
+	if !ok {
+		return nil, fmt.Errorf("resource %q has type %q, which this build of vigil does not know (known: %s)",
+			cfg.Name, cfg.Type, strings.Join(r.Names(), ", "))
+	}
+	return t.Open(cfg, r.env)
+}
+
+// Plural writes n things: "1 table", "4 tables".
+func Plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// Seconds formats a duration for people, to the millisecond.
+func Seconds(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// Env is where the registry's resources work.
+func (r *Registry) Env() Env { return r.env }

@@ -1,0 +1,310 @@
+// Package restoretest is the restore-test loop: select a recovery point,
+// restore it into a new copy, start the copy if it runs something,
+// validate it, delete it, and report the verdict with the recovery time
+// and the recovery point's age against the plan's targets
+// (RESTORE_TEST_STATUS). It knows resources only through the resource
+// package's interfaces.
+//
+// A restore test is a restore job with RestoreTest set. Every step is
+// recorded before the next one starts, and the copy lives in a marked
+// instance folder, so that after a crash Sweep knows what was created and
+// deletes it (resource.Resource.Copy rebuilds the copy from the job).
+package restoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// stopGrace is how long an app gets to exit after SIGTERM before SIGKILL.
+const stopGrace = 5 * time.Second
+
+// OnDemand names the plan of restore tests started by hand.
+const OnDemand = "on-demand"
+
+// Journal records the loop's state changes and carries its jobs on.
+type Journal interface {
+	// Record runs update and records events in one transaction: the
+	// state change and its events (and their deliveries) exist together
+	// or not at all. It must write even when ctx is cancelled: a final
+	// status is written while vigil stops.
+	Record(ctx context.Context, update func(ctx context.Context, tx *catalog.Tx) error, events ...vigil.Event) error
+	// QueueRestoreTest queues the job that runs restore test jobID (Run),
+	// in tx, the transaction that records the test.
+	QueueRestoreTest(ctx context.Context, tx *catalog.Tx, jobID string) error
+}
+
+// Vaults opens vaults by name. An unknown name is a
+// *vigil.UnknownNameError.
+type Vaults interface {
+	Vault(ctx context.Context, name string) (*vault.Vault, error)
+}
+
+// Resources opens the resource of a recovery point: the configured one of
+// that name and type, or, when it left the configuration, one of which
+// only the name and type are known (the type may refuse that).
+type Resources interface {
+	Resource(name, typ string) (resource.Resource, error)
+}
+
+// Options is what a Tester works with.
+type Options struct {
+	Config    *config.Config
+	Catalog   *catalog.Catalog
+	Journal   Journal
+	Vaults    Vaults
+	Resources Resources
+	// Logger receives the loop's own log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Tester runs restore tests.
+type Tester struct {
+	cfg       *config.Config
+	catalog   *catalog.Catalog
+	journal   Journal
+	vaults    Vaults
+	resources Resources
+	logger    *slog.Logger
+
+	// running holds the restore tests a worker of this process is
+	// running, or the sweep is finishing; the sweep leaves those alone.
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+// New returns a Tester, or says which option is missing.
+func New(o Options) (*Tester, error) {
+	switch {
+	case o.Config == nil, o.Catalog == nil, o.Journal == nil, o.Vaults == nil, o.Resources == nil:
+		return nil, errors.New("restoretest.New: Config, Catalog, Journal, Vaults and Resources are all needed")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tester{cfg: o.Config, catalog: o.Catalog, journal: o.Journal, vaults: o.Vaults, resources: o.Resources,
+		logger: o.Logger, running: map[string]bool{}}, nil
+}
+
+// Dir is where restore tests create their instances.
+func (t *Tester) Dir() string { return filepath.Join(t.cfg.DataDir, "restore-tests") }
+
+// Start queues an on-demand restore test of a resource.
+func (t *Tester) Start(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error) {
+	res, ok := t.cfg.Resource(req.Resource)
+	if !ok {
+		return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: t.cfg.ResourceNames()}
+	}
+	if req.Plan != "" {
+		if _, ok := t.cfg.RestoreTestPlan(req.Plan); !ok {
+			var known []string
+			for _, p := range t.cfg.RestoreTesting {
+				known = append(known, p.Name)
+			}
+			return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "restore testing plan", Name: req.Plan, Known: known}
+		}
+	}
+	var rp vigil.RecoveryPoint
+	if req.RecoveryPointID != "" {
+		var err error
+		if rp, err = Restorable(ctx, t.catalog, req.RecoveryPointID); err != nil {
+			return vigil.RestoreJob{}, err
+		}
+		if rp.Resource != res.Name {
+			return vigil.RestoreJob{}, vigil.Invalidf("recovery point %s is a backup of %q, not %q: leave out --recovery-point to test the latest one", rp.ID, rp.Resource, res.Name)
+		}
+	} else {
+		rps, err := t.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+			Resource: res.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 1})
+		if err != nil {
+			return vigil.RestoreJob{}, fmt.Errorf("list recovery points of %s: %w", res.Name, err)
+		}
+		if len(rps) == 0 {
+			return vigil.RestoreJob{}, vigil.Invalidf("resource %q has no AVAILABLE recovery point to test: back it up first (vigil backup start --resource %s --vault NAME)", res.Name, res.Name)
+		}
+		rp = rps[0]
+	}
+	var job vigil.RestoreJob
+	err := t.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+		var err error
+		job, err = t.Queue(ctx, tx, rp, req.Plan)
+		return err
+	})
+	if err != nil {
+		return vigil.RestoreJob{}, fmt.Errorf("queue restore test: %w", err)
+	}
+	return job, nil
+}
+
+// Restorable returns recovery point id if a restore can read it.
+func Restorable(ctx context.Context, cat *catalog.Catalog, id string) (vigil.RecoveryPoint, error) {
+	rp, err := cat.GetRecoveryPoint(ctx, id)
+	if errors.Is(err, vigil.ErrNotFound) {
+		return rp, &vigil.UnknownNameError{Kind: "recovery point", Name: id, Known: recentRecoveryPointIDs(ctx, cat)}
+	}
+	if err != nil {
+		return rp, fmt.Errorf("read recovery point: %w", err)
+	}
+	if rp.Status != vigil.RecoveryPointAvailable {
+		return rp, vigil.Invalidf("recovery point %s is %s, not AVAILABLE: restore another one (vigil recovery-points list)", id, rp.Status)
+	}
+	return rp, nil
+}
+
+func recentRecoveryPointIDs(ctx context.Context, cat *catalog.Catalog) []string {
+	rps, err := cat.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 10})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, rp := range rps {
+		ids = append(ids, rp.ID)
+	}
+	return ids
+}
+
+// Queue records a restore test of rp by plan ("" for on-demand) and
+// queues it, in tx.
+func (t *Tester) Queue(ctx context.Context, tx *catalog.Tx, rp vigil.RecoveryPoint, plan string) (vigil.RestoreJob, error) {
+	if plan == "" {
+		plan = OnDemand
+	}
+	job := vigil.RestoreJob{
+		ID:                vigil.NewID(vigil.PrefixRestoreJob),
+		Status:            vigil.RestorePending,
+		RecoveryPointID:   rp.ID,
+		Resource:          rp.Resource,
+		ResourceType:      rp.ResourceType,
+		CreatedResourceID: vigil.NewID("res"),
+		CreatedBy:         plan,
+		Plan:              plan,
+		CreatedAt:         now(),
+		RestoreTest:       true,
+	}
+	dir := filepath.Join(t.Dir(), job.ID, instance.DataDir)
+	if res, err := t.resources.Resource(rp.Resource, rp.ResourceType); err == nil {
+		res.PrepareTest(&job, rp, dir)
+	} else {
+		// The test ends early when it runs (the resource is gone); its
+		// record still says where its copy would have been.
+		job.Metadata = map[string]string{resource.MetaTargetPath: dir}
+		job.CreatedResourceLocation = dir
+	}
+	if err := tx.InsertRestoreJob(ctx, &job); err != nil {
+		return job, err
+	}
+	return job, t.journal.QueueRestoreTest(ctx, tx, job.ID)
+}
+
+// QueueOnBackup queues the restore tests that plans with
+// on_backup_completed want for a new recovery point, in the transaction
+// that lists it.
+func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.RecoveryPoint) error {
+	for _, plan := range t.cfg.RestoreTesting {
+		if !plan.OnBackupCompleted || !slices.Contains(t.cfg.TestPlanResources(plan), rp.Resource) {
+			continue
+		}
+		job, err := t.Queue(ctx, tx, *rp, plan.Name)
+		if err != nil {
+			return fmt.Errorf("queue restore test of plan %s: %w", plan.Name, err)
+		}
+		if err := tx.AppendLog(ctx, rp.BackupJobID, fmt.Sprintf("restore testing plan %s queued restore test %s of recovery point %s", plan.Name, job.ID, rp.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan returns the settings a restore test runs with: its plan's, or the
+// on-demand defaults.
+func (t *Tester) plan(job *vigil.RestoreJob) config.RestoreTestPlan {
+	if p, ok := t.cfg.RestoreTestPlan(job.Plan); ok {
+		return p
+	}
+	return config.DefaultRestoreTestPlan()
+}
+
+// jobLog appends a line to a job's own log. A failure to log is reported
+// to the logger but never fails the test.
+func (t *Tester) jobLog(ctx context.Context, jobID, format string, args ...any) {
+	if err := t.catalog.AppendLog(context.WithoutCancel(ctx), jobID, fmt.Sprintf(format, args...)); err != nil {
+		t.logger.Error("append job log", "job", jobID, "err", err)
+	}
+}
+
+// claim marks restore tests as run by this process, so that the sweep
+// leaves them alone; it reports false when one already is.
+func (t *Tester) claim(ids ...string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		if t.running[id] {
+			return false
+		}
+	}
+	for _, id := range ids {
+		t.running[id] = true
+	}
+	return true
+}
+
+func (t *Tester) release(ids ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		delete(t.running, id)
+	}
+}
+
+// ReportValidation takes a verdict from validation logic outside vigil
+// (AWS's PutRestoreValidationResult) for a restore test that is validating
+// and has an external validator.
+func (t *Tester) ReportValidation(ctx context.Context, id string, status vigil.ValidationStatus, message string) (vigil.RestoreJob, error) {
+	if status != vigil.ValidationSuccessful && status != vigil.ValidationFailed {
+		return vigil.RestoreJob{}, vigil.Invalidf("status %q: report SUCCESSFUL or FAILED", status)
+	}
+	job, err := t.catalog.GetRestoreJob(ctx, id)
+	if errors.Is(err, vigil.ErrNotFound) {
+		return job, fmt.Errorf("%w: no restore job %s; list restore tests with 'vigil jobs list --type restore'", vigil.ErrNotFound, id)
+	}
+	if err != nil {
+		return job, err
+	}
+	if !job.RestoreTest {
+		return job, vigil.Invalidf("restore job %s is a plain restore, not a restore test: nothing validates it", id)
+	}
+	res, _ := t.cfg.Resource(job.Resource)
+	if !slices.ContainsFunc(res.Validate, func(v config.Validator) bool { return v.External != nil }) {
+		return job, vigil.Invalidf("resource %q has no external validator: add `- external: {}` to its validate list to report verdicts for it", job.Resource)
+	}
+	ok, err := t.catalog.SetExternalValidation(ctx, id, vigil.ExternalValidation{Status: status, Message: message, Time: now()})
+	if err != nil {
+		return job, err
+	}
+	if !ok {
+		job, _ = t.catalog.GetRestoreJob(ctx, id)
+		if job.ExternalValidation != nil {
+			return job, &vigil.ConflictError{Msg: fmt.Sprintf("restore test %s already has a reported verdict (%s): a verdict is reported once", id, job.ExternalValidation.Status)}
+		}
+		return job, &vigil.ConflictError{Msg: fmt.Sprintf("restore test %s is not validating (restore %s, validation %q): report a verdict while its validation status is VALIDATING", id, job.Status, job.ValidationStatus)}
+	}
+	t.jobLog(ctx, id, "external validation reported %s: %s", status, message)
+	return t.catalog.GetRestoreJob(ctx, id)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func now() time.Time { return time.Now().UTC() }

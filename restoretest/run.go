@@ -1,0 +1,404 @@
+package restoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/validate"
+)
+
+// Run carries restore test job through restore, validation and clean-up.
+// A test that is not PENDING was run already, or was interrupted and is
+// Sweep's to finish. An error means the catalog could not be written:
+// the caller runs the job again later.
+func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
+	if job.Status != vigil.RestorePending {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // vigil is stopping: the job runs again later
+	}
+	if !t.claim(job.ID) {
+		return nil
+	}
+	defer t.release(job.ID)
+	plan := t.plan(job)
+	if _, ok := t.cfg.Resource(job.Resource); !ok {
+		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("resource %q is no longer in the configuration: add it back to test it", job.Resource))
+	}
+	if plan.StartWindow > 0 && time.Since(job.CreatedAt) > time.Duration(plan.StartWindow) {
+		return t.endEarly(ctx, job, vigil.RestoreAborted, fmt.Sprintf("not started within the plan's start window of %s (queued at %s): the next run of plan %s tests again",
+			time.Duration(plan.StartWindow), job.CreatedAt.Format(time.RFC3339), plan.Name))
+	}
+	rp, err := t.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
+	switch {
+	case errors.Is(err, vigil.ErrNotFound):
+		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is not in the catalog", job.RecoveryPointID))
+	case err != nil:
+		return err // the catalog is unreachable: the job runs again
+	case rp.Status != vigil.RecoveryPointAvailable:
+		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is %s, not AVAILABLE: it expired before it could be tested; test a newer one", rp.ID, rp.Status))
+	}
+
+	// Step 1: record RUNNING, then create the marked instance folder.
+	started(job, rp, t.cfg.Node)
+	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobStarted, job)); err != nil {
+		return err
+	}
+	t.jobLog(ctx, job.ID, "restore test (plan %s) of recovery point %s (%s %q, vault %q, %s old) started on node %s",
+		plan.Name, rp.ID, rp.ResourceType, rp.Resource, rp.Vault, seconds(job.RecoveryPointAgeSeconds), t.cfg.Node)
+
+	inst, err := instance.Create(t.Dir(), job.ID)
+	if err != nil {
+		return t.failRestore(ctx, job, nil, fmt.Sprintf("create the new resource's folder: %v", err))
+	}
+	job.CreatedResourceLocation = inst.Dir
+
+	// Step 2: restore the data into the copy.
+	begin := time.Now()
+	res, err := t.resources.Resource(rp.Resource, rp.ResourceType)
+	var cp resource.Copy
+	if err == nil {
+		cp, err = res.Copy(job, inst)
+	}
+	if err != nil {
+		return t.failRestore(ctx, job, inst, err.Error())
+	}
+	defer cp.Close()
+	v, err := t.vaults.Vault(ctx, rp.Vault)
+	if err != nil {
+		return t.failRestore(ctx, job, inst, err.Error())
+	}
+	summary, err := cp.Restore(ctx, v, rp)
+	if loc := cp.Location(); loc != "" {
+		job.CreatedResourceLocation = loc
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return t.failRestore(ctx, job, inst, "interrupted: vigil was stopped during the restore")
+		}
+		return t.failRestore(ctx, job, inst, err.Error())
+	}
+	restored(job, time.Since(begin), cp.Location())
+	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, job)); err != nil {
+		return err
+	}
+	t.jobLog(ctx, job.ID, "%s in %s", summary, seconds(job.RestoreSeconds))
+
+	// Step 3: check, start and validate the copy.
+	verdict := t.validate(ctx, job, inst, res.Config(), cp, rp, plan)
+	judged(job, verdict.Status, verdict.Message)
+	t.jobLog(ctx, job.ID, "validation %s in %s: %s", verdict.Status, seconds(job.ValidationSeconds), verdict.Message)
+	cp.Close() // before the copy is deleted: a database is dropped with no connection left
+
+	// Step 4: delete the copy, unless a failed one is kept to look at (a
+	// test that vigil's stop cut short proves nothing worth keeping).
+	if plan.KeepOnFailure && verdict.Status != vigil.ValidationSuccessful && ctx.Err() == nil {
+		kept(job, time.Duration(plan.KeepFor))
+		return t.journal.Record(ctx, updateJob(job), t.statusEvent(job, plan))
+	}
+	deleting(job)
+	if err := t.catalog.UpdateRestoreJob(context.WithoutCancel(ctx), job); err != nil {
+		return fmt.Errorf("record verdict of restore test %s: %w", job.ID, err)
+	}
+	return t.delete(ctx, job, inst, cp, plan, true)
+}
+
+// updateJob is the catalog write of a test's new state.
+func updateJob(job *vigil.RestoreJob) func(ctx context.Context, tx *catalog.Tx) error {
+	return func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) }
+}
+
+// validate runs the copy's own check, starts it when it runs something,
+// and runs the resource's validators, all within the plan's window.
+func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, res config.Resource, cp resource.Copy, rp vigil.RecoveryPoint, plan config.RestoreTestPlan) validate.Result {
+	target := validate.Target{
+		JobID:           job.ID,
+		RecoveryPointID: rp.ID,
+		Resource:        res.Name,
+		Dir:             inst.Dir,
+		Log:             func(format string, args ...any) { t.jobLog(ctx, job.ID, format, args...) },
+		Checksum: func(ctx context.Context, pct float64) error {
+			return t.compareWithRecoveryPoint(ctx, job.ID, rp, inst.Dir, pct)
+		},
+		External: func(ctx context.Context) (vigil.ValidationStatus, string, bool, error) {
+			j, err := t.catalog.GetRestoreJob(ctx, job.ID)
+			if err != nil || j.ExternalValidation == nil {
+				return "", "", false, err
+			}
+			return j.ExternalValidation.Status, j.ExternalValidation.Message, true, nil
+		},
+	}
+	window := time.Duration(plan.ValidationWindow)
+	begin := time.Now()
+	defer func() { job.ValidationSeconds = time.Since(begin).Seconds() - job.StartSeconds }()
+	remaining := func() time.Duration { return max(window-time.Since(begin), time.Millisecond) }
+
+	checked, err := cp.Check(ctx, rp, &target)
+	if err != nil {
+		return stopped(ctx, validate.Result{Status: vigil.ValidationFailed, Message: err.Error()})
+	}
+	starter, starts := cp.(resource.Starter)
+	if !starts {
+		if checked == "" {
+			return stopped(ctx, validate.Run(ctx, res.Validate, target, window))
+		}
+		if len(res.Validate) == 0 {
+			return validate.Result{Status: vigil.ValidationSuccessful, Message: checked}
+		}
+		verdict := validate.Run(ctx, res.Validate, target, remaining())
+		if verdict.Status == vigil.ValidationSuccessful {
+			verdict.Message = checked + "; " + verdict.Message
+		}
+		return stopped(ctx, verdict)
+	}
+
+	// A started copy's checksum checks run first, on the files as
+	// restored: what it writes into its folder once it runs is not a
+	// difference.
+	var files, others []config.Validator
+	var filesAt, othersAt []int
+	for i, v := range res.Validate {
+		if v.Checksum != nil {
+			files, filesAt = append(files, v), append(filesAt, i+1)
+		} else {
+			others, othersAt = append(others, v), append(othersAt, i+1)
+		}
+	}
+	var filesPassed string
+	if len(files) > 0 {
+		target.Positions = filesAt
+		r := validate.Run(ctx, files, target, window)
+		if r.Status != vigil.ValidationSuccessful {
+			return stopped(ctx, r)
+		}
+		filesPassed = r.Message
+	}
+
+	startAt := time.Now()
+	proc, err := starter.Start(t.appLog(ctx, job.ID))
+	job.StartSeconds = time.Since(startAt).Seconds()
+	if err != nil {
+		return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}
+	}
+	target.Host, target.Port, target.URL = proc.Host(), proc.Port(), proc.URL()
+	job.CreatedResourceLocation = proc.URL()
+	// The copy's location is recorded at once, so a person looking at a
+	// running test can open it.
+	if err := t.catalog.UpdateRestoreJob(ctx, job); err != nil {
+		t.logger.Warn("record app location", "job", job.ID, "err", err)
+	}
+	t.jobLog(ctx, job.ID, "app started in %s at %s (%s)", seconds(job.StartSeconds), proc.URL(), inst.Dir)
+	if len(others) == 0 {
+		return validate.Result{Status: vigil.ValidationSuccessful, Message: filesPassed}
+	}
+	vctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-proc.Exited():
+			cancel(fmt.Errorf("the app %s before validation passed; its last output:\n%s", proc.ExitReason(), strings.Join(proc.LastLines(), "\n")))
+		case <-vctx.Done():
+		}
+	}()
+	target.Positions = othersAt
+	verdict := validate.Run(vctx, others, target, remaining())
+	if verdict.Status == vigil.ValidationSuccessful && filesPassed != "" {
+		// One summary, as if the checks had run in one go.
+		verdict.Message = fmt.Sprintf("all %d checks passed in %s: %s; %s", len(res.Validate),
+			time.Since(begin).Round(time.Millisecond), passedDetail(filesPassed), passedDetail(verdict.Message))
+	}
+	return stopped(ctx, verdict)
+}
+
+// passedDetail is the list of what passed in a successful verdict's message
+// ("1 check passed in 3ms: http GET / (status 200)").
+func passedDetail(msg string) string {
+	if _, detail, ok := strings.Cut(msg, ": "); ok {
+		return detail
+	}
+	return msg
+}
+
+// stopped rewords a verdict that vigil's own stop cut short: the test did
+// not pass, and the message says it was interrupted rather than failed.
+func stopped(ctx context.Context, verdict validate.Result) validate.Result {
+	if ctx.Err() != nil && verdict.Status != vigil.ValidationSuccessful {
+		return validate.Result{Status: vigil.ValidationFailed, Message: "interrupted: vigil was stopped during validation (" + verdict.Message + "): the next test will tell"}
+	}
+	return verdict
+}
+
+// maxAppLogLines caps how much of an app's output goes into the job log: a
+// chatty app (one line per request) must not fill the catalog. The last
+// lines are kept apart for the verdict when the app dies.
+const maxAppLogLines = 500
+
+// appLog returns the sink of a restored app's output lines.
+func (t *Tester) appLog(ctx context.Context, jobID string) func(string) {
+	n := 0
+	return func(line string) {
+		n++
+		switch {
+		case n <= maxAppLogLines:
+			t.jobLog(ctx, jobID, "%s", line)
+		case n == maxAppLogLines+1:
+			t.jobLog(ctx, jobID, "(the app's further output is not logged: %d lines is the limit)", maxAppLogLines)
+		}
+	}
+}
+
+// compareWithRecoveryPoint is the checksum validator: the restored files
+// against the vault's own record of them.
+func (t *Tester) compareWithRecoveryPoint(ctx context.Context, jobID string, rp vigil.RecoveryPoint, dir string, pct float64) error {
+	v, err := t.vaults.Vault(ctx, rp.Vault)
+	if err != nil {
+		return err
+	}
+	cmp, err := v.Compare(ctx, rp.SnapshotID, dir, pct)
+	if err != nil {
+		return fmt.Errorf("compare with recovery point %s: %w", rp.ID, err)
+	}
+	if len(cmp.Mismatches) > 0 {
+		return fmt.Errorf("the restored files differ from recovery point %s: %s", rp.ID, strings.Join(cmp.Mismatches, "; "))
+	}
+	t.jobLog(ctx, jobID, "checksum: %d files, %d folders, %d symlinks match recovery point %s; content of %d files (%d bytes) compared",
+		cmp.Files, cmp.Dirs, cmp.Symlinks, rp.ID, cmp.Compared, cmp.Bytes)
+	return nil
+}
+
+// delete deletes a restore test's copy and its instance and records the
+// outcome. inst and cp are nil when the test is finished by another run
+// than the one that restored it: they are rebuilt from the record.
+// announce emits the test's RESTORE_TEST_STATUS with it: once per test,
+// when its verdict is new (not when a kept copy's time is up or a failed
+// deletion is retried: those only go to the job's log).
+func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, cp resource.Copy, plan config.RestoreTestPlan, announce bool) error {
+	ctx = context.WithoutCancel(ctx)
+	begin := time.Now()
+	var err error
+	if inst == nil {
+		inst, err = instance.Open(t.Dir(), job.ID)
+		if errors.Is(err, os.ErrNotExist) {
+			inst, err = nil, nil // nothing was created, or it is already gone
+		}
+	}
+	if err == nil && cp == nil {
+		cp, err = t.reopen(job, inst)
+	}
+	var detail string
+	if err == nil && cp != nil {
+		detail, err = cp.Delete(ctx)
+	}
+	if err == nil && inst != nil {
+		err = inst.Remove(stopGrace)
+	}
+	deleted(job, time.Since(begin), detail, err, time.Duration(t.cfg.Lifecycle.CheckInterval))
+	t.jobLog(ctx, job.ID, "clean-up %s in %s: %s", job.DeletionStatus, seconds(job.CleanupSeconds), job.DeletionMessage)
+	var events []vigil.Event
+	if announce {
+		events = append(events, t.statusEvent(job, plan))
+	}
+	return t.journal.Record(ctx, updateJob(job), events...)
+}
+
+// reopen rebuilds the copy of a test from its record, to delete it. A
+// test whose restore never started made no copy outside its folder.
+func (t *Tester) reopen(job *vigil.RestoreJob, inst *instance.Instance) (resource.Copy, error) {
+	if job.StartedAt == nil {
+		return nil, nil
+	}
+	res, err := t.resources.Resource(job.Resource, job.ResourceType)
+	if err != nil {
+		return nil, err
+	}
+	return res.Copy(job, inst)
+}
+
+// failRestore ends a restore test whose restore failed: the verdict is
+// FAILED, and whatever was created is deleted.
+func (t *Tester) failRestore(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, msg string) error {
+	status := vigil.RestoreFailed
+	if ctx.Err() != nil {
+		status = vigil.RestoreAborted
+	}
+	restoreFailed(job, status, msg)
+	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job)); err != nil {
+		return err
+	}
+	t.jobLog(ctx, job.ID, "%s: %s", status, msg)
+	return t.delete(ctx, job, inst, nil, t.plan(job), true)
+}
+
+// endEarly ends a restore test that never created anything.
+func (t *Tester) endEarly(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
+	endedEarly(job, status, msg)
+	t.jobLog(ctx, job.ID, "%s: %s", status, msg)
+	return t.journal.Record(ctx, updateJob(job),
+		vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job), t.statusEvent(job, t.plan(job)))
+}
+
+// statusEvent is the RESTORE_TEST_STATUS of a finished restore test:
+// what was restored into what, the verdict and why, and the clean-up.
+func (t *Tester) statusEvent(job *vigil.RestoreJob, plan config.RestoreTestPlan) vigil.Event {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Restore Test Status: %s\n\n", job.ValidationStatus)
+	fmt.Fprintf(&b, "Restore testing plan: %s\n", plan.Name)
+	fmt.Fprintf(&b, "Resource:             %s (%s)\n", job.Resource, job.ResourceType)
+	fmt.Fprintf(&b, "Recovery point:       %s, %s old when tested\n", job.RecoveryPointID, seconds(job.RecoveryPointAgeSeconds))
+	fmt.Fprintf(&b, "Restore job:          %s (%s)\n", job.ID, job.Status)
+	fmt.Fprintf(&b, "New resource:         %s at %s\n", job.CreatedResourceID, job.CreatedResourceLocation)
+	fmt.Fprintf(&b, "Validation:           %s: %s\n", job.ValidationStatus, job.ValidationMessage)
+	switch job.DeletionStatus {
+	case "":
+		fmt.Fprintf(&b, "Clean-up:             %s\n", job.DeletionMessage)
+	default:
+		fmt.Fprintf(&b, "Clean-up:             %s: %s\n", job.DeletionStatus, job.DeletionMessage)
+	}
+	fmt.Fprintf(&b, "Timings:              restore %s, start %s, validation %s, clean-up %s; recovery time %s\n",
+		seconds(job.RestoreSeconds), seconds(job.StartSeconds), seconds(job.ValidationSeconds), seconds(job.CleanupSeconds), seconds(job.TotalSeconds))
+	if tg := plan.Targets; tg.RTO > 0 || tg.RPO > 0 {
+		var parts []string
+		if tg.RTO > 0 {
+			if job.ValidationStatus == vigil.ValidationSuccessful {
+				parts = append(parts, fmt.Sprintf("RTO %s %s (%s)", time.Duration(tg.RTO), metOrMissed(job.TotalSeconds, tg.RTO), seconds(job.TotalSeconds)))
+			} else {
+				// Nothing was recovered, so no recovery time was met.
+				parts = append(parts, fmt.Sprintf("RTO %s MISSED (the copy did not pass validation)", time.Duration(tg.RTO)))
+			}
+		}
+		if tg.RPO > 0 {
+			parts = append(parts, fmt.Sprintf("RPO %s %s (%s)", time.Duration(tg.RPO), metOrMissed(job.RecoveryPointAgeSeconds, tg.RPO), seconds(job.RecoveryPointAgeSeconds)))
+		}
+		fmt.Fprintf(&b, "Targets:              %s\n", strings.Join(parts, "; "))
+	}
+	return vigil.Event{
+		Type:            vigil.EventRestoreTestStatus,
+		Resource:        job.Resource,
+		JobID:           job.ID,
+		RecoveryPointID: job.RecoveryPointID,
+		Subject:         fmt.Sprintf("Restore test %s: %s (recovery point %s)", job.ValidationStatus, job.Resource, job.RecoveryPointID),
+		Message:         b.String(),
+	}.WithData(job)
+}
+
+func metOrMissed(secs float64, target config.Duration) string {
+	if secs <= time.Duration(target).Seconds() {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// seconds formats a duration in seconds for people.
+func seconds(s float64) string {
+	return resource.Seconds(time.Duration(s * float64(time.Second)))
+}

@@ -1,0 +1,116 @@
+package restoretest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+)
+
+// The transitions of a restore test's record, in the order of its life.
+// Each is the one place that sets the fields of its step, so that every
+// path through the loop (a verdict, an early end, a failed restore, a
+// crash) leaves a record of the same shape:
+//
+//	PENDING ─started─▶ RUNNING ─restored─▶ COMPLETED/VALIDATING ─judged─▶ verdict
+//	   │                  │                                             │
+//	   └─endedEarly       └─restoreFailed (verdict FAILED, DELETING)    ├─kept (keep_on_failure)
+//	     (verdict FAILED,                                               └─deleting ─deleted─▶ SUCCESSFUL/FAILED
+//	      nothing created)
+//
+// interrupted ends a test a crash cut short, from whatever step it was in.
+
+// started records that the test runs on node, restoring rp.
+func started(job *vigil.RestoreJob, rp vigil.RecoveryPoint, node string) {
+	job.Status = vigil.RestoreRunning
+	job.StartedAt = ptr(now())
+	job.Node = node
+	job.RecoveryPointAgeSeconds = job.StartedAt.Sub(rp.CreatedAt).Seconds()
+}
+
+// endedEarly ends a test that never created anything.
+func endedEarly(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) {
+	job.Status = status
+	job.StatusMessage = msg
+	job.CompletedAt = ptr(now())
+	job.ValidationStatus = vigil.ValidationFailed
+	job.ValidationMessage = "the restore did not run: " + msg
+	job.DeletionStatus = vigil.DeletionSuccessful
+	job.DeletionMessage = "nothing was created"
+}
+
+// restoreFailed ends a test whose restore failed: the verdict is FAILED,
+// and whatever was created is to be deleted.
+func restoreFailed(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) {
+	job.Status = status
+	job.StatusMessage = msg
+	job.CompletedAt = ptr(now())
+	job.ValidationStatus = vigil.ValidationFailed
+	job.ValidationMessage = "the restore did not complete: " + msg
+	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
+	job.DeletionStatus = vigil.DeletionDeleting
+}
+
+// restored records that the data is in the copy, and validation starts.
+func restored(job *vigil.RestoreJob, took time.Duration, location string) {
+	job.RestoreSeconds = took.Seconds()
+	job.Status = vigil.RestoreCompleted
+	job.CompletedAt = ptr(now())
+	job.ValidationStatus = vigil.ValidationValidating
+	if location != "" {
+		job.CreatedResourceLocation = location
+	}
+}
+
+// judged records the verdict. The recovery time observed runs from the
+// start of the restore to the verdict.
+func judged(job *vigil.RestoreJob, status vigil.ValidationStatus, msg string) {
+	job.ValidationStatus = status
+	job.ValidationMessage = msg
+	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
+}
+
+// kept records that a failed copy stays for inspection until keepFor is
+// up, when the sweep deletes it.
+func kept(job *vigil.RestoreJob, keepFor time.Duration) {
+	job.KeepUntil = ptr(now().Add(keepFor))
+	job.DeletionMessage = fmt.Sprintf("kept for inspection at %s until %s (keep_on_failure), then deleted",
+		job.CreatedResourceLocation, job.KeepUntil.Format(time.RFC3339))
+}
+
+// deleting records that the copy's deletion starts.
+func deleting(job *vigil.RestoreJob) { job.DeletionStatus = vigil.DeletionDeleting }
+
+// deleted records the outcome of a deletion: detail is what the copy's
+// type said it deleted; a failure is retried every retry.
+func deleted(job *vigil.RestoreJob, took time.Duration, detail string, err error, retry time.Duration) {
+	job.CleanupSeconds = took.Seconds()
+	job.KeepUntil = nil
+	if err != nil {
+		job.DeletionStatus = vigil.DeletionFailed
+		job.DeletionMessage = fmt.Sprintf("deleting the new resource failed: %v; vigil tries again every %s", err, retry)
+		return
+	}
+	job.DeletionStatus = vigil.DeletionSuccessful
+	job.DeletionMessage = "the new resource was deleted" + detail
+}
+
+// interrupted ends a test that vigil's death (or a failed catalog write)
+// cut short, with a verdict, and reports whether the RESTORE_JOB_FAILED
+// of its restore is due too.
+func interrupted(job *vigil.RestoreJob) (restoreEnded bool) {
+	step := "validation"
+	if job.Status == vigil.RestoreRunning {
+		step = "the restore"
+		job.Status = vigil.RestoreAborted
+		job.StatusMessage = "interrupted: vigil stopped during the restore"
+		job.CompletedAt = ptr(now())
+		restoreEnded = true
+	}
+	job.ValidationStatus = vigil.ValidationFailed
+	job.ValidationMessage = fmt.Sprintf("interrupted: vigil stopped during %s, so the copy was not proven restorable; the next test will tell", step)
+	if job.StartedAt != nil {
+		job.TotalSeconds = now().Sub(*job.StartedAt).Seconds()
+	}
+	return restoreEnded
+}

@@ -23,7 +23,7 @@ import (
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/internal/units"
-	"github.com/vigil-backup/vigil/notify"
+	"github.com/vigil-backup/vigil/notify/webhook"
 	"github.com/vigil-backup/vigil/sampleapp"
 )
 
@@ -262,7 +262,7 @@ func startDemoHook() (*demoHook, error) {
 		body, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if !notify.Verify(h.secret, body, r.Header.Get("X-Vigil-Signature")) {
+		if !webhook.Verify(h.secret, body, r.Header.Get("X-Vigil-Signature")) {
 			h.bad = fmt.Errorf("the webhook received an event with a wrong signature")
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return

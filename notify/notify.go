@@ -1,14 +1,13 @@
-// Package notify delivers vigil's events to the notification channels of the
-// configuration: webhooks, e-mail through an SMTP server, and local
-// commands. It makes one attempt per call; remembering deliveries and
-// retrying them is the caller's work, with Backoff for the waits.
+// Package notify delivers vigil's events to the people and systems that
+// want them. It defines Notifier, which each channel implements in a
+// package of its own (notify/webhook, notify/email, notify/command), and
+// what the channels share: the headers that name an event, the waits
+// between retries, and how an attempt's errors read. notify/channels
+// builds the Notifier of a configured notification.
 package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -20,33 +19,43 @@ import (
 	"github.com/vigil-backup/vigil/config"
 )
 
-// Headers vigil adds to webhook requests; e-mails carry the first two too,
-// for mail filters.
-const (
-	HeaderEvent     = "X-Vigil-Event"
-	HeaderEventSeq  = "X-Vigil-Event-Seq"
-	HeaderSignature = "X-Vigil-Signature"
-)
-
-// signaturePrefix names the algorithm in a signature header, as GitHub's
-// X-Hub-Signature-256 does, so receivers can reuse their checks.
-const signaturePrefix = "sha256="
-
-// Send delivers one event to one notification, once. An error means this
-// attempt failed and says why; it never holds a webhook secret or an SMTP
-// password, so the caller may record and show it. The caller retries later,
-// waiting Backoff.
-func Send(ctx context.Context, n config.Notification, ev vigil.Event) error {
-	switch {
-	case n.Webhook != nil:
-		return sendWebhook(ctx, n.Webhook, ev)
-	case n.Email != nil:
-		return sendEmail(ctx, n.Email, ev)
-	case len(n.Command) > 0:
-		return sendCommand(ctx, n.Command, ev)
-	}
-	return fmt.Errorf("notification %q has no channel: set one of webhook, email, command", n.Name)
+// Notifier delivers events to one configured channel.
+//
+// Notify makes one attempt at delivering ev and never retries on its own:
+// remembering deliveries and retrying them is the caller's work, waiting
+// Backoff between attempts. A nil error means the channel took the event.
+// An error means this attempt failed, and says why in words a person
+// fixing the configuration or the receiver can act on; it may be a
+// wrapped error. As a failed attempt is tried again, an event may arrive
+// more than once; every channel hands receivers the event's Seq to
+// recognise it.
+//
+// Notify must honour ctx: once ctx ends it stops what it is doing and
+// returns an error soon. It also bounds each attempt with a timeout of its
+// own, so a receiver that never answers cannot hold back the deliveries
+// queued behind it.
+//
+// An error never holds a secret: not a webhook secret, an SMTP password,
+// nor a token in a URL's path or a command's arguments. Errors are stored
+// in the catalog, logged and shown in the console; RedactSecret is the
+// last line of defence.
+//
+// A channel's constructor takes its configuration as loaded, validated
+// already, and does not check it again: whatever Notify still cannot use,
+// it reports as a failed attempt, so that the reason is recorded with the
+// delivery where a person looks for it.
+//
+// A Notifier may be used by several goroutines at once.
+type Notifier interface {
+	Notify(ctx context.Context, ev vigil.Event) error
 }
+
+// Headers that name the event in webhook requests and e-mails, for
+// receivers and mail filters.
+const (
+	HeaderEvent    = "X-Vigil-Event"
+	HeaderEventSeq = "X-Vigil-Event-Seq"
+)
 
 // Backoff is the wait before retry number attempt (1 is the first retry):
 // rule.Backoff, doubled for each further attempt, capped at rule.MaxBackoff,
@@ -71,36 +80,13 @@ func Backoff(rule config.RetryRule, attempt int) time.Duration {
 	return min(d+jitter, limit)
 }
 
-// Sign returns the X-Vigil-Signature header value for body:
-// "sha256=" followed by the hex HMAC-SHA256 of body keyed with secret.
-func Sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify reports whether header is a valid X-Vigil-Signature of body for
-// secret. It compares in constant time; receivers of webhooks use it.
-func Verify(secret string, body []byte, header string) bool {
-	got, ok := strings.CutPrefix(strings.TrimSpace(header), signaturePrefix)
-	if !ok {
-		return false
-	}
-	sum, err := hex.DecodeString(got)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(sum, mac.Sum(nil))
-}
-
-// attemptEnded explains why an attempt bounded by timeout failed when the
+// AttemptEnded explains why an attempt bounded by timeout failed when the
 // reason is one of its contexts ending: the caller's (parent) or the
 // attempt's own timeout. err is what the attempt failed with; an I/O
 // deadline taken from the attempt's context counts as the timeout. It
-// returns nil when the failure is err's own.
-func attemptEnded(parent, attempt context.Context, timeout time.Duration, err error) error {
+// returns nil when the failure is err's own. Channels share it so that a
+// stop and a timeout read the same whichever channel failed.
+func AttemptEnded(parent, attempt context.Context, timeout time.Duration, err error) error {
 	switch {
 	case parent.Err() != nil:
 		return fmt.Errorf("stopped: %w", context.Cause(parent))
@@ -110,9 +96,9 @@ func attemptEnded(parent, attempt context.Context, timeout time.Duration, err er
 	return nil
 }
 
-// redactSecret replaces secret in err's text, should a library or a server
-// ever repeat it. Errors from Send end up in the catalog and in logs.
-func redactSecret(err error, secret string) error {
+// RedactSecret replaces secret in err's text, should a library or a server
+// ever repeat it. Errors from a Notifier end up in the catalog and in logs.
+func RedactSecret(err error, secret string) error {
 	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/notify"
+	"github.com/vigil-backup/vigil/notify/channels"
 )
 
 // DeliverArgs sends one event to one notification. It is queued in the
@@ -97,7 +98,10 @@ func (w *deliverWorker) Work(ctx context.Context, rj *river.Job[DeliverArgs]) er
 	if len(events) == 0 || events[0].Seq != rj.Args.Seq {
 		return river.JobCancel(fmt.Errorf("event %d is not in the catalog", rj.Args.Seq))
 	}
-	sendErr := notify.Send(ctx, n, events[0])
+	notifier, sendErr := channels.New(n)
+	if sendErr == nil {
+		sendErr = notifier.Notify(ctx, events[0])
+	}
 	if sendErr != nil && ctx.Err() != nil {
 		// vigil is stopping: this attempt does not count.
 		return river.JobSnooze(0)

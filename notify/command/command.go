@@ -1,4 +1,7 @@
-package notify
+// Package command delivers vigil's events to a local program, which gets
+// each event as JSON on its standard input: the channel for whatever has
+// no webhook or e-mail of its own.
+package command
 
 import (
 	"bytes"
@@ -14,39 +17,55 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/notify"
 )
 
 // Limits of a command run.
 const (
-	// commandTimeout bounds one run; a hung script must not hold back the
+	// timeout bounds one run; a hung script must not hold back the
 	// deliveries queued behind it.
-	commandTimeout = time.Minute
-	// commandWaitDelay is how long output pipes held open by a background
-	// child are waited for once the command itself has exited.
-	commandWaitDelay = 2 * time.Second
-	// commandOutputLines is how much of a failed command's output an error
+	timeout = time.Minute
+	// waitDelay is how long output pipes held open by a background child
+	// are waited for once the command itself has exited.
+	waitDelay = 2 * time.Second
+	// outputLines is how much of a failed command's output an error
 	// quotes, from the end, where the reason usually is.
-	commandOutputLines = 5
-	// commandOutputKeep bounds the output kept in memory.
-	commandOutputKeep = 16 << 10
+	outputLines = 5
+	// outputKeep bounds the output kept in memory.
+	outputKeep = 16 << 10
 )
 
-// sendCommand runs argv with the event as JSON on its standard input and
-// VIGIL_EVENT_TYPE and VIGIL_EVENT_SEQ in its environment. Exit status 0 is
-// a delivery. The command runs in a process group of its own, killed as a
-// whole after commandTimeout or when ctx ends, so its children go too.
-func sendCommand(ctx context.Context, argv []string, ev vigil.Event) error {
+// Notifier runs a program for each event, with the event as JSON on its
+// standard input and VIGIL_EVENT_TYPE and VIGIL_EVENT_SEQ in its
+// environment. Exit status 0 is a delivery. The program runs in a process
+// group of its own, killed as a whole after a minute or when the caller's
+// context ends, so its children go too.
+type Notifier struct {
+	argv []string
+}
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New returns the Notifier that runs argv: the program, then its
+// arguments. argv must not be empty; the configuration sees to that.
+func New(argv []string) *Notifier {
+	return &Notifier{argv: argv}
+}
+
+// Notify runs the program for ev, once.
+func (n *Notifier) Notify(ctx context.Context, ev vigil.Event) error {
+	argv := n.argv
 	name := argv[0] // arguments may hold tokens: errors name the program only
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("command %s: encode event: %w", name, err)
 	}
-	attempt, cancel := context.WithTimeout(ctx, commandTimeout)
+	attempt, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	cmd := exec.CommandContext(attempt, name, argv[1:]...)
 	cmd.Stdin = bytes.NewReader(body)
-	out := &tailBuffer{max: commandOutputKeep}
+	out := &tailBuffer{max: outputKeep}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(),
 		"VIGIL_EVENT_TYPE="+string(ev.Type),
@@ -54,7 +73,7 @@ func sendCommand(ctx context.Context, argv []string, ev vigil.Event) error {
 	)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = commandWaitDelay
+	cmd.WaitDelay = waitDelay
 
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("command %s: start: %w", name, err)
@@ -69,9 +88,9 @@ func sendCommand(ctx context.Context, argv []string, ev vigil.Event) error {
 	case ctx.Err() != nil:
 		err = fmt.Errorf("killed, stopped: %w", context.Cause(ctx))
 	case attempt.Err() != nil:
-		err = fmt.Errorf("killed after %s without finishing", commandTimeout)
+		err = fmt.Errorf("killed after %s without finishing", timeout)
 	}
-	if lines := out.lastLines(commandOutputLines); lines != "" {
+	if lines := out.lastLines(outputLines); lines != "" {
 		return fmt.Errorf("command %s: %w; output ends:\n%s", name, err, lines)
 	}
 	return fmt.Errorf("command %s: %w; no output", name, err)

@@ -1,4 +1,4 @@
-package notify_test
+package email_test
 
 import (
 	"bufio"
@@ -10,21 +10,18 @@ import (
 
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/internal/testsvc"
-	"github.com/vigil-backup/vigil/notify"
+	"github.com/vigil-backup/vigil/notify/email"
+	"github.com/vigil-backup/vigil/notify/notifytest"
 )
 
 const smtpPassword = "smtp-pw-do-not-leak-c41e"
 
-func emailNotification(smtpURL string) config.Notification {
-	return config.Notification{
-		Name:   "ops-mail",
-		Events: []string{"*"},
-		Email: &config.Email{
-			SMTP:    smtpURL,
-			From:    "Vigil <vigil@example.com>",
-			To:      []string{"ops@example.com", "dba@example.com"},
-			Timeout: config.Duration(5 * time.Second),
-		},
+func emailConfig(smtpURL string) *config.Email {
+	return &config.Email{
+		SMTP:    smtpURL,
+		From:    "Vigil <vigil@example.com>",
+		To:      []string{"ops@example.com", "dba@example.com"},
+		Timeout: config.Duration(5 * time.Second),
 	}
 }
 
@@ -41,12 +38,12 @@ func oneMessage(t *testing.T, mp *testsvc.Mailpit) testsvc.Message {
 func TestEmailArrives(t *testing.T) {
 	t.Parallel()
 	mp := testsvc.StartMailpit(t)
-	ev := testEvent()
+	ev := notifytest.Event()
 	// A line starting with a dot must survive SMTP's dot-stuffing, and a
 	// long one quoted-printable's soft line breaks.
 	ev.Message += "\n.hidden line\n" + strings.Repeat("long line ", 20)
-	if err := notify.Send(t.Context(), emailNotification(mp.SMTP), ev); err != nil {
-		t.Fatalf("Send: %v", err)
+	if err := email.New(emailConfig(mp.SMTP)).Notify(t.Context(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
 	}
 	m := oneMessage(t, mp)
 	if want := "[vigil] Backup of postgres-main completed"; m.Subject != want {
@@ -75,11 +72,11 @@ func TestEmailArrives(t *testing.T) {
 func TestEmailNonASCIISubject(t *testing.T) {
 	t.Parallel()
 	mp := testsvc.StartMailpit(t)
-	ev := testEvent()
+	ev := notifytest.Event()
 	ev.Subject = "Sauvegarde de « clients » échouée — 日本語"
 	ev.Message = "La sauvegarde a échoué : disque plein.\nÜberprüfen Sie den Speicher."
-	if err := notify.Send(t.Context(), emailNotification(mp.SMTP), ev); err != nil {
-		t.Fatalf("Send: %v", err)
+	if err := email.New(emailConfig(mp.SMTP)).Notify(t.Context(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
 	}
 	m := oneMessage(t, mp)
 	if want := "[vigil] " + ev.Subject; m.Subject != want {
@@ -98,31 +95,31 @@ func TestEmailAuth(t *testing.T) {
 	mp := testsvc.StartMailpitAuth(t, "vigil", smtpPassword)
 
 	t.Run("right password", func(t *testing.T) {
-		n := emailNotification(mp.SMTP)
-		n.Email.Username, n.Email.Password = "vigil", smtpPassword
-		if err := notify.Send(t.Context(), n, testEvent()); err != nil {
-			t.Fatalf("Send: %v", err)
+		cfg := emailConfig(mp.SMTP)
+		cfg.Username, cfg.Password = "vigil", smtpPassword
+		if err := email.New(cfg).Notify(t.Context(), notifytest.Event()); err != nil {
+			t.Fatalf("Notify: %v", err)
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		n := emailNotification(mp.SMTP)
-		n.Email.Username, n.Email.Password = "vigil", "wrong-pw-88e0"
-		err := notify.Send(t.Context(), n, testEvent())
+		cfg := emailConfig(mp.SMTP)
+		cfg.Username, cfg.Password = "vigil", "wrong-pw-88e0"
+		err := email.New(cfg).Notify(t.Context(), notifytest.Event())
 		if err == nil {
 			t.Fatal("Send with a wrong password succeeded")
 		}
-		t.Logf("Send: %v", err)
+		t.Logf("Notify: %v", err)
 		if !strings.Contains(err.Error(), "AUTH") || !strings.Contains(err.Error(), "535") {
 			t.Errorf("error does not say AUTH was refused: %v", err)
 		}
-		noSecret(t, err, "wrong-pw-88e0", smtpPassword)
+		notifytest.NoSecret(t, err, "wrong-pw-88e0", smtpPassword)
 	})
 	t.Run("no username", func(t *testing.T) {
-		err := notify.Send(t.Context(), emailNotification(mp.SMTP), testEvent())
+		err := email.New(emailConfig(mp.SMTP)).Notify(t.Context(), notifytest.Event())
 		if err == nil {
 			t.Fatal("Send without authentication to a server requiring it succeeded")
 		}
-		t.Logf("Send: %v", err)
+		t.Logf("Notify: %v", err)
 		if !strings.Contains(err.Error(), "MAIL FROM") || !strings.Contains(err.Error(), "530") {
 			t.Errorf("error does not say MAIL FROM was refused: %v", err)
 		}
@@ -135,17 +132,17 @@ func TestEmailAuth(t *testing.T) {
 func TestEmailServerDown(t *testing.T) {
 	t.Parallel()
 	addr := closedPort(t)
-	n := emailNotification("smtp://" + addr)
-	n.Email.Username, n.Email.Password = "vigil", smtpPassword
-	err := notify.Send(t.Context(), n, testEvent())
+	cfg := emailConfig("smtp://" + addr)
+	cfg.Username, cfg.Password = "vigil", smtpPassword
+	err := email.New(cfg).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send to a closed port succeeded")
 	}
-	t.Logf("Send: %v", err)
+	t.Logf("Notify: %v", err)
 	if !strings.Contains(err.Error(), "smtp "+addr+": connect") {
 		t.Errorf("error does not name the server and step: %v", err)
 	}
-	noSecret(t, err, smtpPassword)
+	notifytest.NoSecret(t, err, smtpPassword)
 }
 
 // The tests below need an SMTP server that misbehaves on cue, which
@@ -159,11 +156,11 @@ func TestEmailRecipientRefused(t *testing.T) {
 		}
 		return "", false
 	})
-	err := notify.Send(t.Context(), emailNotification("smtp://"+addr), testEvent())
+	err := email.New(emailConfig("smtp://"+addr)).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send with a refused recipient succeeded")
 	}
-	t.Logf("Send: %v", err)
+	t.Logf("Notify: %v", err)
 	if want := "smtp " + addr + ": RCPT TO dba@example.com: 550"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
@@ -177,14 +174,14 @@ func TestEmailTimeout(t *testing.T) {
 		}
 		return "", false
 	})
-	n := emailNotification("smtp://" + addr)
-	n.Email.Timeout = config.Duration(300 * time.Millisecond)
+	cfg := emailConfig("smtp://" + addr)
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
 	start := time.Now()
-	err := notify.Send(t.Context(), n, testEvent())
+	err := email.New(cfg).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send to a silent server succeeded")
 	}
-	t.Logf("Send: %v", err)
+	t.Logf("Notify: %v", err)
 	if want := "MAIL FROM vigil@example.com: no answer within 300ms"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
@@ -196,7 +193,7 @@ func TestEmailTimeout(t *testing.T) {
 func TestEmailBadSMTPURL(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"mail.example.com:25", "smtp://mail.example.com", "imap://mail.example.com:143"} {
-		err := notify.Send(t.Context(), emailNotification(u), testEvent())
+		err := email.New(emailConfig(u)).Notify(t.Context(), notifytest.Event())
 		if err == nil {
 			t.Errorf("Send with smtp %q succeeded", u)
 		}

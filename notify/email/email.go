@@ -1,4 +1,7 @@
-package notify
+// Package email delivers vigil's events as plain-text e-mails through an
+// SMTP server. It drives the SMTP conversation step by step so that each
+// error names the server and the step that failed.
+package email
 
 import (
 	"bytes"
@@ -20,14 +23,28 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/notify"
 )
 
 // subjectPrefix starts every subject, for people's mail filters.
 const subjectPrefix = "[vigil] "
 
-// sendEmail sends ev as a plain-text message through m.SMTP. The message
-// is delivered once the server accepts its DATA.
-func sendEmail(ctx context.Context, m *config.Email, ev vigil.Event) error {
+// Notifier sends each event as a plain-text message through an SMTP
+// server. A message is delivered once the server accepts its DATA.
+type Notifier struct {
+	cfg *config.Email
+}
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New returns the Notifier of cfg.
+func New(cfg *config.Email) *Notifier {
+	return &Notifier{cfg: cfg}
+}
+
+// Notify sends ev to the recipients, once.
+func (n *Notifier) Notify(ctx context.Context, ev vigil.Event) error {
+	m := n.cfg
 	u, err := url.Parse(m.SMTP)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" || u.Port() == "" {
 		return errors.New("email: smtp is not smtp://host:port or smtps://host:port: fix it in the configuration")
@@ -57,7 +74,7 @@ func sendEmail(ctx context.Context, m *config.Email, ev vigil.Event) error {
 	}
 	s := smtpSession{server: u.Host, host: u.Hostname(), implicitTLS: u.Scheme == "smtps", timeout: timeout}
 	err = s.send(ctx, m.Username, m.Password, from.Address, to, msg)
-	return redactSecret(err, m.Password)
+	return notify.RedactSecret(err, m.Password)
 }
 
 // smtpSession is one attempt at sending one message to one server.
@@ -74,7 +91,7 @@ func (s smtpSession) send(ctx context.Context, username, password, from string, 
 	attempt, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	fail := func(step string, err error) error {
-		if ended := attemptEnded(ctx, attempt, s.timeout, err); ended != nil {
+		if ended := notify.AttemptEnded(ctx, attempt, s.timeout, err); ended != nil {
 			err = ended
 		}
 		return fmt.Errorf("smtp %s: %s: %w", s.server, step, err)
@@ -177,8 +194,8 @@ func composeMessage(from *mail.Address, to []*mail.Address, ev vigil.Event, now 
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=utf-8")
 	header("Content-Transfer-Encoding", "quoted-printable")
-	header(HeaderEvent, encodeHeader(string(ev.Type)))
-	header(HeaderEventSeq, fmt.Sprint(ev.Seq))
+	header(notify.HeaderEvent, encodeHeader(string(ev.Type)))
+	header(notify.HeaderEventSeq, fmt.Sprint(ev.Seq))
 	b.WriteString("\r\n")
 
 	body := strings.TrimRight(ev.Message, "\r\n")

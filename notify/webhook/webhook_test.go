@@ -1,4 +1,4 @@
-package notify_test
+package webhook_test
 
 import (
 	"encoding/json"
@@ -15,6 +15,8 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/notify"
+	"github.com/vigil-backup/vigil/notify/notifytest"
+	"github.com/vigil-backup/vigil/notify/webhook"
 )
 
 const webhookSecret = "whsec-do-not-leak-7f3a"
@@ -55,35 +57,21 @@ func (rc *receiver) received() []receivedRequest {
 	return append([]receivedRequest(nil), rc.requests...)
 }
 
-func webhookNotification(url, secret string) config.Notification {
-	return config.Notification{
-		Name:   "ops-hook",
-		Events: []string{"*"},
-		Webhook: &config.Webhook{
-			URL:     url,
-			Secret:  secret,
-			Headers: map[string]string{"X-Team": "storage", "Authorization": "Bearer hook-token"},
-			Timeout: config.Duration(2 * time.Second),
-		},
-	}
-}
-
-// noSecret fails the test when err's text holds the webhook secret.
-func noSecret(t *testing.T, err error, secrets ...string) {
-	t.Helper()
-	for _, s := range secrets {
-		if err != nil && strings.Contains(err.Error(), s) {
-			t.Errorf("error holds the secret %q: %v", s, err)
-		}
+func webhookConfig(url, secret string) *config.Webhook {
+	return &config.Webhook{
+		URL:     url,
+		Secret:  secret,
+		Headers: map[string]string{"X-Team": "storage", "Authorization": "Bearer hook-token"},
+		Timeout: config.Duration(2 * time.Second),
 	}
 }
 
 func TestWebhookDelivers(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	ev := testEvent()
-	if err := notify.Send(t.Context(), webhookNotification(rc.URL+"/hooks/vigil", webhookSecret), ev); err != nil {
-		t.Fatalf("Send: %v", err)
+	ev := notifytest.Event()
+	if err := webhook.New(webhookConfig(rc.URL+"/hooks/vigil", webhookSecret)).Notify(t.Context(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
 	}
 	reqs := rc.received()
 	if len(reqs) != 1 {
@@ -93,8 +81,8 @@ func TestWebhookDelivers(t *testing.T) {
 	if r.method != http.MethodPost {
 		t.Errorf("method %s, want POST", r.method)
 	}
-	if !notify.Verify(webhookSecret, r.body, r.header.Get(notify.HeaderSignature)) {
-		t.Errorf("signature %q does not verify", r.header.Get(notify.HeaderSignature))
+	if !webhook.Verify(webhookSecret, r.body, r.header.Get(webhook.HeaderSignature)) {
+		t.Errorf("signature %q does not verify", r.header.Get(webhook.HeaderSignature))
 	}
 	for k, want := range map[string]string{
 		"Content-Type":        "application/json",
@@ -112,17 +100,17 @@ func TestWebhookDelivers(t *testing.T) {
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		t.Fatalf("body is not an event: %v\n%s", err, r.body)
 	}
-	sameEvent(t, got, ev)
+	notifytest.SameEvent(t, got, ev)
 }
 
 func TestWebhookUnsignedWithoutSecret(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {})
-	if err := notify.Send(t.Context(), webhookNotification(rc.URL, ""), testEvent()); err != nil {
-		t.Fatalf("Send: %v", err)
+	if err := webhook.New(webhookConfig(rc.URL, "")).Notify(t.Context(), notifytest.Event()); err != nil {
+		t.Fatalf("Notify: %v", err)
 	}
-	if sig := rc.received()[0].header.Get(notify.HeaderSignature); sig != "" {
-		t.Errorf("unsigned webhook sent %s: %q", notify.HeaderSignature, sig)
+	if sig := rc.received()[0].header.Get(webhook.HeaderSignature); sig != "" {
+		t.Errorf("unsigned webhook sent %s: %q", webhook.HeaderSignature, sig)
 	}
 }
 
@@ -133,8 +121,8 @@ func TestWebhookServerErrorThenSuccess(t *testing.T) {
 			http.Error(w, "database is down", http.StatusInternalServerError)
 		}
 	})
-	n := webhookNotification(rc.URL, webhookSecret)
-	err := notify.Send(t.Context(), n, testEvent())
+	hook := webhook.New(webhookConfig(rc.URL, webhookSecret))
+	err := hook.Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send to a receiver answering 500 succeeded")
 	}
@@ -143,9 +131,9 @@ func TestWebhookServerErrorThenSuccess(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	t.Logf("Send: %v", err)
-	noSecret(t, err, webhookSecret)
-	if err := notify.Send(t.Context(), n, testEvent()); err != nil {
+	t.Logf("Notify: %v", err)
+	notifytest.NoSecret(t, err, webhookSecret)
+	if err := hook.Notify(t.Context(), notifytest.Event()); err != nil {
 		t.Fatalf("second Send, answered 200: %v", err)
 	}
 	if got := len(rc.received()); got != 2 {
@@ -159,7 +147,7 @@ func TestWebhookLongAnswerIsCut(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, "bad event: "+strings.Repeat("é", 5000))
 	})
-	err := notify.Send(t.Context(), webhookNotification(rc.URL, webhookSecret), testEvent())
+	err := webhook.New(webhookConfig(rc.URL, webhookSecret)).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send to a receiver answering 400 succeeded")
 	}
@@ -182,7 +170,7 @@ func TestWebhookUnreachable(t *testing.T) {
 	host := "http://" + l.Addr().String()
 	url := host + "/services/T0/B0/token-in-the-path"
 	l.Close() // nothing listens there now
-	err = notify.Send(t.Context(), webhookNotification(url, webhookSecret), testEvent())
+	err = webhook.New(webhookConfig(url, webhookSecret)).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send to a closed port succeeded")
 	}
@@ -192,8 +180,8 @@ func TestWebhookUnreachable(t *testing.T) {
 	if strings.Contains(err.Error(), "token-in-the-path") {
 		t.Errorf("error shows the URL's path: %v", err)
 	}
-	t.Logf("Send: %v", err)
-	noSecret(t, err, webhookSecret)
+	t.Logf("Notify: %v", err)
+	notifytest.NoSecret(t, err, webhookSecret)
 }
 
 func TestWebhookTimeout(t *testing.T) {
@@ -204,14 +192,14 @@ func TestWebhookTimeout(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	})
-	n := webhookNotification(rc.URL, webhookSecret)
-	n.Webhook.Timeout = config.Duration(200 * time.Millisecond)
-	err := notify.Send(t.Context(), n, testEvent())
+	cfg := webhookConfig(rc.URL, webhookSecret)
+	cfg.Timeout = config.Duration(200 * time.Millisecond)
+	err := webhook.New(cfg).Notify(t.Context(), notifytest.Event())
 	if err == nil || !strings.Contains(err.Error(), "no answer within 200ms") {
 		t.Errorf("Send to a silent receiver: %v, want no answer within 200ms", err)
 	}
-	t.Logf("Send: %v", err)
-	noSecret(t, err, webhookSecret)
+	t.Logf("Notify: %v", err)
+	notifytest.NoSecret(t, err, webhookSecret)
 }
 
 func TestWebhookDoesNotFollowRedirects(t *testing.T) {
@@ -222,7 +210,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
 	})
-	err := notify.Send(t.Context(), webhookNotification(rc.URL, webhookSecret), testEvent())
+	err := webhook.New(webhookConfig(rc.URL, webhookSecret)).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send answered with a redirect succeeded")
 	}
@@ -232,18 +220,57 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	if elsewhere.Load() != 0 {
 		t.Errorf("the event was sent on to the redirect's host")
 	}
-	t.Logf("Send: %v", err)
-	noSecret(t, err, webhookSecret)
+	t.Logf("Notify: %v", err)
+	notifytest.NoSecret(t, err, webhookSecret)
 }
 
 func TestWebhookURLPasswordStaysOut(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) })
 	url := strings.Replace(rc.URL, "http://", "http://hook:url-pass-9d1c@", 1)
-	err := notify.Send(t.Context(), webhookNotification(url, webhookSecret), testEvent())
+	err := webhook.New(webhookConfig(url, webhookSecret)).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send answered 403 succeeded")
 	}
-	t.Logf("Send: %v", err)
-	noSecret(t, err, webhookSecret, "url-pass-9d1c", "hook-token")
+	t.Logf("Notify: %v", err)
+	notifytest.NoSecret(t, err, webhookSecret, "url-pass-9d1c", "hook-token")
+}
+
+func TestSign(t *testing.T) {
+	t.Parallel()
+	// openssl: printf hello | openssl dgst -sha256 -hmac key
+	const want = "sha256=9307b3b915efb5171ff14d8cb55fbcc798c6c0ef1456d66ded1a6aa723a58b7b"
+	if got := webhook.Sign("key", []byte("hello")); got != want {
+		t.Errorf("Sign = %s, want %s", got, want)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"seq":1}`)
+	good := webhook.Sign("s3cret", body)
+	tests := []struct {
+		name   string
+		secret string
+		body   []byte
+		header string
+		want   bool
+	}{
+		{"valid", "s3cret", body, good, true},
+		{"valid with spaces", "s3cret", body, " " + good + " ", true},
+		{"other body", "s3cret", []byte(`{"seq":2}`), good, false},
+		{"other secret", "other", body, good, false},
+		{"no prefix", "s3cret", body, good[len("sha256="):], false},
+		{"other algorithm", "s3cret", body, "sha1=" + good[len("sha256="):], false},
+		{"not hex", "s3cret", body, "sha256=zz", false},
+		{"truncated", "s3cret", body, good[:len(good)-2], false},
+		{"empty", "s3cret", body, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := webhook.Verify(tt.secret, tt.body, tt.header); got != tt.want {
+				t.Errorf("Verify(%q, %s, %q) = %v, want %v", tt.secret, tt.body, tt.header, got, tt.want)
+			}
+		})
+	}
 }

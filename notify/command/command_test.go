@@ -1,4 +1,4 @@
-package notify_test
+package command_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
-	"github.com/vigil-backup/vigil/config"
-	"github.com/vigil-backup/vigil/notify"
+	"github.com/vigil-backup/vigil/notify/command"
+	"github.com/vigil-backup/vigil/notify/notifytest"
 )
 
 // writeScript writes an executable shell script into the test's directory.
@@ -25,10 +25,6 @@ func writeScript(t *testing.T, body string) string {
 	return p
 }
 
-func commandNotification(argv ...string) config.Notification {
-	return config.Notification{Name: "script", Events: []string{"*"}, Command: argv}
-}
-
 func TestCommandReceivesEvent(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "event.json")
@@ -36,9 +32,9 @@ func TestCommandReceivesEvent(t *testing.T) {
 printf '%s %s\n' "$VIGIL_EVENT_TYPE" "$VIGIL_EVENT_SEQ" > "$1.env"
 echo delivered
 `)
-	ev := testEvent()
-	if err := notify.Send(t.Context(), commandNotification(script, out), ev); err != nil {
-		t.Fatalf("Send: %v", err)
+	ev := notifytest.Event()
+	if err := command.New([]string{script, out}).Notify(t.Context(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -48,7 +44,7 @@ echo delivered
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("stdin is not an event: %v\n%s", err, b)
 	}
-	sameEvent(t, got, ev)
+	notifytest.SameEvent(t, got, ev)
 	env, _ := os.ReadFile(out + ".env")
 	if want := "BACKUP_JOB_COMPLETED 42\n"; string(env) != want {
 		t.Errorf("VIGIL_EVENT_TYPE and VIGIL_EVENT_SEQ = %q, want %q", env, want)
@@ -62,11 +58,11 @@ for i in 1 2 3 4 5 6 7; do echo "step $i"; done
 echo "cannot reach the pager service" >&2
 exit 3
 `)
-	err := notify.Send(t.Context(), commandNotification(script, "--token", "arg-token-51ab"), testEvent())
+	err := command.New([]string{script, "--token", "arg-token-51ab"}).Notify(t.Context(), notifytest.Event())
 	if err == nil {
 		t.Fatal("Send with a command exiting 3 succeeded")
 	}
-	t.Logf("Send: %v", err)
+	t.Logf("Notify: %v", err)
 	msg := err.Error()
 	for _, want := range []string{script, "exit status 3", "step 4", "step 7", "cannot reach the pager service"} {
 		if !strings.Contains(msg, want) {
@@ -83,7 +79,7 @@ exit 3
 func TestCommandNotFound(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "no-such-script")
-	err := notify.Send(t.Context(), commandNotification(missing), testEvent())
+	err := command.New([]string{missing}).Notify(t.Context(), notifytest.Event())
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("Send with a missing command: %v, want an error naming it", err)
 	}
@@ -100,7 +96,7 @@ wait
 `)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- notify.Send(ctx, commandNotification(script, pidFile), testEvent()) }()
+	go func() { done <- command.New([]string{script, pidFile}).Notify(ctx, notifytest.Event()) }()
 
 	var pid int
 	for deadline := time.Now().Add(5 * time.Second); pid == 0; {
@@ -117,7 +113,7 @@ wait
 		if err == nil || !strings.Contains(err.Error(), "context canceled") {
 			t.Errorf("Send after cancel: %v, want an error saying it was cancelled", err)
 		}
-		t.Logf("Send: %v", err)
+		t.Logf("Notify: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("Send did not return within 10s of its context's cancellation")
 	}

@@ -10,44 +10,64 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
-	"github.com/vigil-backup/vigil/console"
-	"github.com/vigil-backup/vigil/metrics"
 	"github.com/vigil-backup/vigil/vault"
-	"github.com/vigil-backup/vigil/worker"
 )
 
-// Server serves the API. Every route but /healthz needs the bearer token.
+// Engine carries out the operations the API starts, and answers what only
+// it knows: events with their deliveries, and the vaults. Jobs, recovery
+// points and logs the API reads from the catalog itself.
+//
+// Every method honours ctx, which ends when the client goes. An error that
+// is or wraps *vigil.UnknownNameError or vigil.ErrNotFound is answered 404,
+// *vigil.InvalidError 400, *vigil.ConflictError 409, and any other 500 (and
+// logged); the message is shown to the client as it is, so it says what to
+// do next.
+//
+// ListEvents waits up to q.Wait for an event after q.AfterSeq; when ctx
+// ends during that wait it returns an empty page and no error, which is how
+// a long poll ends when the server stops. VerifyVault returns an error
+// wrapping vault.ErrCorrupt together with a result that lists the damage:
+// that is the check's answer, not a failure.
+type Engine interface {
+	StartBackup(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error)
+	StartRestore(ctx context.Context, req vigil.RestoreRequest) (vigil.RestoreJob, error)
+	RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error)
+	StartRestoreTest(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error)
+	ReportValidation(ctx context.Context, id string, status vigil.ValidationStatus, message string) (vigil.RestoreJob, error)
+	ListEvents(ctx context.Context, q vigil.EventQuery) (vigil.EventPage, error)
+	Vaults(ctx context.Context) ([]vigil.VaultInfo, error)
+	VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error)
+}
+
+// Server serves the API under /api/v1, and /healthz. Every route but
+// /healthz needs the bearer token.
 type Server struct {
 	cfg     *config.Config
 	catalog *catalog.Catalog
-	engine  *worker.Engine
+	engine  Engine
 	token   string
 	logger  *slog.Logger
 	mux     *http.ServeMux
 
 	// stopping closes when the server begins to stop, ending long polls
 	// so that they do not hold up a graceful shutdown.
-	stopping  chan struct{}
-	closeOnce sync.Once
+	stopping <-chan struct{}
 }
 
-// EndLongPolls answers every waiting long poll at once (with what it has,
-// usually nothing) and makes new ones answer without waiting. Call it
-// before http.Server.Shutdown.
-func (s *Server) EndLongPolls() { s.closeOnce.Do(func() { close(s.stopping) }) }
-
-// NewServer builds the API's handler.
-func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, logger *slog.Logger) *Server {
+// NewServer builds the API's handler; token is the API token. Close
+// stopping before http.Server.Shutdown: every waiting long poll then
+// answers at once (with what it has, usually nothing), and new ones answer
+// without waiting.
+func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, catalog: cat, engine: eng, token: token, logger: logger, mux: http.NewServeMux(), stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, catalog: cat, engine: eng, token: token, logger: logger, mux: http.NewServeMux(), stopping: stopping}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.handle("GET /api/v1/resources", s.listResources)
 	s.handle("GET /api/v1/vaults", s.listVaults)
@@ -65,17 +85,6 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, tok
 	s.handle("GET /api/v1/recovery-points/{id}", s.getRecoveryPoint)
 	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
-	// Prometheus scrapes with the same token (bearer_token_file).
-	promHandler := metrics.Handler(metrics.NewCollector(cfg, cat, logger))
-	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			writeJSON(w, http.StatusUnauthorized, Error{Message: "missing or wrong API token: scrape with 'Authorization: Bearer <token>' (Prometheus: authorization: {credentials_file: <data_dir>/api-token})"})
-			return
-		}
-		promHandler.ServeHTTP(w, r)
-	})
-	// Everything else is the web console, behind its own sign-in.
-	s.mux.Handle("/", console.New(cfg, cat, eng, token, s.stopping, logger))
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see the README's API section", r.Method, r.URL.Path)}
 	})
@@ -87,12 +96,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // handlerFunc returns the response body, or an error mapped to a status.
 type handlerFunc func(r *http.Request) (any, error)
 
+// noToken answers an API request without the token.
+const noToken = "missing or wrong API token: pass it as 'Authorization: Bearer <token>' (the token is in <data_dir>/api-token)"
+
 func (s *Server) handle(pattern string, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			writeJSON(w, http.StatusUnauthorized, Error{Message: "missing or wrong API token: pass it as 'Authorization: Bearer <token>' (the token is in <data_dir>/api-token)"})
-			return
-		}
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		body, err := h(r)
 		if err != nil {
 			status := statusOf(err)
@@ -107,12 +115,24 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			status = http.StatusCreated
 		}
 		writeJSON(w, status, body)
-	})
+	}
+	s.mux.Handle(pattern, RequireToken(s.token, noToken, http.HandlerFunc(serve)))
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+// RequireToken serves h only to requests with 'Authorization: Bearer
+// <token>', and answers any other 401 with an Error whose message is
+// unauthorized, which says how to pass the token. What is served beside
+// the API with the API's token (the metrics) uses it too, so that every
+// 401 has the same shape.
+func RequireToken(token, unauthorized string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, Error{Message: unauthorized})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -19,6 +19,8 @@ import (
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/console"
+	"github.com/vigil-backup/vigil/metrics"
 	"github.com/vigil-backup/vigil/worker"
 )
 
@@ -66,16 +68,21 @@ On first start vigil writes a random API token to <data_dir>/api-token
 	return cmd
 }
 
-// server is a running vigil: catalog, engine and HTTP API.
+// server is a running vigil: catalog, engine, and over HTTP the API, the
+// console and the metrics.
 type server struct {
 	URL     string
 	Token   string
 	catalog *catalog.Catalog
 	engine  *worker.Engine
-	api     *api.Server
 	http    *http.Server
 	lock    *os.File
 	done    chan error
+
+	// stopping closes when the server begins to stop: the API's long
+	// polls and the console's event streams end, so that a connected
+	// `vigil events tail` or jobs page does not hold up the stop.
+	stopping chan struct{}
 }
 
 // startServer opens everything a server needs, in order, and undoes what it
@@ -122,28 +129,47 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	if err := eng.Start(ctx); err != nil {
 		return nil, err
 	}
-	handler := api.NewServer(cfg, cat, eng, token, logger)
+	stopping := make(chan struct{})
 	s := &server{
 		URL:     "http://" + ln.Addr().String(),
 		Token:   token,
 		catalog: cat,
 		engine:  eng,
 		lock:    lock,
-		api:     handler,
 		http: &http.Server{
-			Handler:           handler,
+			Handler:           newHandler(cfg, cat, eng, token, stopping, logger),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
-		done: make(chan error, 1),
+		done:     make(chan error, 1),
+		stopping: stopping,
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
 }
 
+// newHandler serves the API under /api/v1 and /healthz, the metrics under
+// /metrics with the API's token, and the web console at every other path,
+// behind its own sign-in. stopping ends the API's long polls and the
+// console's event streams.
+func newHandler(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, stopping <-chan struct{}, logger *slog.Logger) http.Handler {
+	apiServer := api.NewServer(cfg, cat, eng, token, stopping, logger)
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", apiServer)
+	// Every other path under /api/, whatever its method, is the API's,
+	// which answers the ones it has no route for.
+	mux.Handle("/api/", apiServer)
+	// Prometheus scrapes with the same token (bearer_token_file).
+	mux.Handle("GET /metrics", api.RequireToken(token,
+		"missing or wrong API token: scrape with 'Authorization: Bearer <token>' (Prometheus: authorization: {credentials_file: <data_dir>/api-token})",
+		metrics.Handler(metrics.NewCollector(cfg, cat, logger))))
+	mux.Handle("/", console.New(cfg, cat, eng, token, stopping, logger))
+	return mux
+}
+
 // Stop stops taking requests, lets running jobs finish until ctx is done,
 // then cancels them (they end ABORTED) and closes the catalog.
 func (s *server) Stop(ctx context.Context) error {
-	s.api.EndLongPolls() // a connected `vigil events tail` must not hold up the stop
+	close(s.stopping) // long polls answer now, or Shutdown would wait for them
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)

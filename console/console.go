@@ -23,9 +23,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
-	"github.com/vigil-backup/vigil/worker"
 )
 
 //go:embed templates/*.html templates/*.css templates/*.js
@@ -34,11 +34,28 @@ var files embed.FS
 // cookieName is the session cookie.
 const cookieName = "vigil_session"
 
+// Engine carries out the operations the console's forms start, and lists
+// the events the pages show and stream. Jobs, recovery points and logs
+// the console reads from the catalog itself.
+//
+// Every method honours ctx, which ends when the browser goes. An error's
+// message is shown on the page as it is, so it says what to do next.
+// ListEvents waits up to q.Wait for an event after q.AfterSeq; when ctx
+// ends during that wait it returns an empty page and no error, which is how
+// an event stream ends when the server stops.
+type Engine interface {
+	StartBackup(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error)
+	StartRestore(ctx context.Context, req vigil.RestoreRequest) (vigil.RestoreJob, error)
+	RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error)
+	StartRestoreTest(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error)
+	ListEvents(ctx context.Context, q vigil.EventQuery) (vigil.EventPage, error)
+}
+
 // Console serves the pages.
 type Console struct {
 	cfg     *config.Config
 	catalog *catalog.Catalog
-	engine  *worker.Engine
+	engine  Engine
 	// stopping closes when the server begins to stop: event streams end.
 	stopping <-chan struct{}
 	token    string
@@ -50,7 +67,7 @@ type Console struct {
 
 // New returns the console's handler; token is the API token, and
 // stopping closes when the server begins to stop.
-func New(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
+func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
 	c := &Console{cfg: cfg, catalog: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
 	c.mux.HandleFunc("GET /login", c.loginPage)

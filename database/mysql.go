@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // mysqlTablesQuery lists the base tables of the connection's database.
@@ -28,7 +29,7 @@ const mysqlMarkTable = "vigil_restore_mark"
 // mysqlQuote quotes an identifier with backquotes.
 func mysqlQuote(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-func openMySQL(srv Server) (*sql.DB, error) {
+func openMySQL(srv dbclient.Server) (*sql.DB, error) {
 	db, err := sql.Open("mysql", srv.DSN())
 	if err != nil {
 		return nil, errors.New(srv.Redact(err.Error()))
@@ -54,7 +55,7 @@ func dumpMySQL(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInf
 	}
 
 	counter := newDumpCounter()
-	args := append(srv.mysqlArgs(),
+	args := append(srv.MySQLArgs(),
 		// One consistent snapshot of InnoDB tables, without locking them.
 		"--single-transaction",
 		"--routines", "--triggers", "--events",
@@ -190,7 +191,7 @@ func loadMySQL(ctx context.Context, t Target, r io.Reader) error {
 	if t.DisableEvents {
 		r = disableEvents(r)
 	}
-	args := append(t.Server.mysqlArgs(),
+	args := append(t.Server.MySQLArgs(),
 		// The dump's strings may hold any byte, escaped; binary mode
 		// reads them as data, not as client commands.
 		"--binary-mode",

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/database"
+	"github.com/vigil-backup/vigil/dbclient"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -107,16 +108,16 @@ func (e *Engine) databaseTarget(job *vigil.RestoreJob, rp *vigil.RecoveryPoint) 
 // (the default) keeps its password; another server with the same user
 // and address does too; any other gets none, and authenticates the way
 // its client library would without one (~/.pgpass, trust).
-func targetServer(res config.Resource, dsn string) (database.Server, error) {
+func targetServer(res config.Resource, dsn string) (dbclient.Server, error) {
 	if dsn == "" || dsn == res.Server.String() {
 		return res.Server, nil
 	}
-	srv, err := database.ParseDSN(res.Type, dsn)
+	srv, err := dbclient.ParseDSN(res.Type, dsn)
 	if err != nil {
-		return database.Server{}, vigil.Invalidf("target_dsn %v", err)
+		return dbclient.Server{}, vigil.Invalidf("target_dsn %v", err)
 	}
 	if srv.HasPassword() {
-		return database.Server{}, vigil.Invalidf("target_dsn holds a password, which vigil would then store with the job: leave it out; the resource's password is used for the same user and server")
+		return dbclient.Server{}, vigil.Invalidf("target_dsn holds a password, which vigil would then store with the job: leave it out; the resource's password is used for the same user and server")
 	}
 	if srv.SameServer(res.Server) {
 		srv = srv.WithPasswordOf(res.Server)

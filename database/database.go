@@ -18,7 +18,7 @@
 //     uncompressed dump deduplicates against yesterday's.
 //   - MySQL/MariaDB: mariadb-dump --single-transaction. A consistent
 //     snapshot cannot be shared with a second connection, so the rows are
-//     counted in the dump stream itself as it passes (dumpcount.go).
+//     counted in the dump stream itself as it passes (package dumpcount).
 //   - SQLite: VACUUM INTO makes a consistent copy of the live database in a
 //     temporary file, which is counted, streamed, and removed.
 //

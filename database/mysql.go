@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/database/dumpcount"
 	"github.com/vigil-backup/vigil/dbclient"
 )
 
@@ -54,7 +55,7 @@ func dumpMySQL(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInf
 		return nil, fmt.Errorf("connect to %s: %s", srv.String(), srv.Redact(err.Error()))
 	}
 
-	counter := newDumpCounter()
+	counter := dumpcount.New()
 	args := append(srv.MySQLArgs(),
 		// One consistent snapshot of InnoDB tables, without locking them.
 		"--single-transaction",

@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-backup/vigil"
-	"github.com/vigil-backup/vigil/database"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // Defaults.
@@ -98,8 +98,8 @@ type Resource struct {
 
 	// Server is the parsed DSN, password included, once LoadPasswords has
 	// read it; Tools the client programs, once LookupTools has found them.
-	Server database.Server `yaml:"-" json:"-"`
-	Tools  database.Tools  `yaml:"-" json:"-"`
+	Server dbclient.Server `yaml:"-" json:"-"`
+	Tools  dbclient.Tools  `yaml:"-" json:"-"`
 }
 
 // BackupPlan starts backups by itself on a cron schedule.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
-	"github.com/vigil-backup/vigil/database"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // SQLCheck runs a query against the restored database (never against the
@@ -62,7 +62,7 @@ func validateSource(add func(field, format string, args ...any), f string, r Res
 			add(f, "give only one of dsn, dsn_env and dsn_file")
 		}
 		if r.DSN != "" {
-			srv, err := database.ParseDSN(r.Type, r.DSN)
+			srv, err := dbclient.ParseDSN(r.Type, r.DSN)
 			switch {
 			case err != nil:
 				add(f+".dsn", "%v", err)
@@ -83,7 +83,7 @@ func validateSource(add func(field, format string, args ...any), f string, r Res
 		add(f, "dsn, dsn_env and dsn_file belong to types postgres and mysql, not %s", r.Type)
 	}
 	own := map[string]bool{}
-	for _, t := range database.ToolsFor(r.Type) {
+	for _, t := range dbclient.ToolsFor(r.Type) {
 		own[t.Field] = true
 	}
 	for field, v := range r.toolPaths() {
@@ -116,7 +116,7 @@ func (c *Config) loadDSNs() []error {
 				field = f + ".dsn_env"
 			}
 		}
-		srv, err := database.ParseDSN(r.Type, dsn)
+		srv, err := dbclient.ParseDSN(r.Type, dsn)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: the DSN of resource %q %v", field, r.Name, err))
 			continue
@@ -137,7 +137,7 @@ func (c *Config) LookupTools() error {
 		if !vigil.IsDatabase(r.Type) {
 			continue
 		}
-		tools, err := database.FindTools(r.Type, r.toolPaths())
+		tools, err := dbclient.FindTools(r.Type, r.toolPaths())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resources[%d] (%s %q): %w", i, r.Type, r.Name, err))
 			continue

@@ -18,7 +18,7 @@
 //     uncompressed dump deduplicates against yesterday's.
 //   - MySQL/MariaDB: mariadb-dump --single-transaction. A consistent
 //     snapshot cannot be shared with a second connection, so the rows are
-//     counted in the dump stream itself as it passes (dumpcount.go).
+//     counted in the dump stream itself as it passes (package dumpcount).
 //   - SQLite: VACUUM INTO makes a consistent copy of the live database in a
 //     temporary file, which is counted, streamed, and removed.
 //
@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // ErrExists means the new database's name is taken: nothing was created,
@@ -60,10 +61,10 @@ var ErrNotMarked = errors.New("does not carry vigil's mark")
 
 // Source is a database to back up.
 type Source struct {
-	Engine string // vigil.ResourcePostgres, ResourceMySQL or ResourceSQLite
-	Server Server // postgres and mysql
-	Path   string // sqlite: the database file
-	Tools  Tools
+	Engine string          // vigil.ResourcePostgres, ResourceMySQL or ResourceSQLite
+	Server dbclient.Server // postgres and mysql
+	Path   string          // sqlite: the database file
+	Tools  dbclient.Tools
 	// TempDir is where SQLite's consistent copy is made.
 	TempDir string
 }
@@ -100,14 +101,14 @@ type Target struct {
 	Engine string
 	// Server is the server to create the database on, connected to its
 	// own database (the resource's) to do so; Database names the new one.
-	Server   Server
+	Server   dbclient.Server
 	Database string
 	// Path is the new SQLite file.
 	Path string
 	// Mark is the comment that marks the database as made by one restore,
 	// such as "vigil restore job rj-…".
 	Mark  string
-	Tools Tools
+	Tools dbclient.Tools
 	// Info is the recovery point's record: the new database gets its
 	// encoding and collation.
 	Info *vigil.DatabaseInfo
@@ -412,9 +413,9 @@ func countTables(ctx context.Context, db *sql.DB, list string, quote func(string
 // runTool runs one client program, feeding stdin and writing its standard
 // output to stdout. Its error carries the program's last output lines,
 // with the password redacted.
-func runTool(ctx context.Context, srv Server, path string, args []string, stdin io.Reader, stdout io.Writer) error {
+func runTool(ctx context.Context, srv dbclient.Server, path string, args []string, stdin io.Reader, stdout io.Writer) error {
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), srv.toolEnv()...)
+	cmd.Env = append(os.Environ(), srv.PasswordEnv()...)
 	copied := func() error { return nil }
 	if stdin != nil {
 		f, wait, err := feed(stdin)

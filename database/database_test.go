@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // The servers on the test machine: .ci/run starts them.
@@ -25,18 +26,18 @@ const (
 	testMySQL    = "root@tcp(127.0.0.1:3306)/mysql"
 )
 
-func tools(t *testing.T, engine string) Tools {
+func tools(t *testing.T, engine string) dbclient.Tools {
 	t.Helper()
-	tl, err := FindTools(engine, nil)
+	tl, err := dbclient.FindTools(engine, nil)
 	if err != nil {
 		t.Fatalf("find tools: %v", err)
 	}
 	return tl
 }
 
-func mustParse(t *testing.T, engine, dsn string) Server {
+func mustParse(t *testing.T, engine, dsn string) dbclient.Server {
 	t.Helper()
-	s, err := ParseDSN(engine, dsn)
+	s, err := dbclient.ParseDSN(engine, dsn)
 	if err != nil {
 		t.Fatalf("parse %s DSN: %v", engine, err)
 	}
@@ -60,7 +61,7 @@ func sqlExec(t *testing.T, db *sql.DB, stmts ...string) {
 }
 
 // newPostgresDB creates an empty database and drops it when the test ends.
-func newPostgresDB(t *testing.T) (Server, *sql.DB) {
+func newPostgresDB(t *testing.T) (dbclient.Server, *sql.DB) {
 	t.Helper()
 	admin, err := sql.Open("pgx", testPostgres)
 	if err != nil {
@@ -79,7 +80,7 @@ func newPostgresDB(t *testing.T) (Server, *sql.DB) {
 	return srv, db
 }
 
-func newMySQLDB(t *testing.T) (Server, *sql.DB) {
+func newMySQLDB(t *testing.T) (dbclient.Server, *sql.DB) {
 	t.Helper()
 	admin, err := sql.Open("mysql", testMySQL)
 	if err != nil {
@@ -420,75 +421,6 @@ func TestDumpErrorsHidePasswords(t *testing.T) {
 		if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "Sup3r-s3cret%2Fpw") {
 			t.Errorf("the error shows the password: %v", err)
 		}
-	}
-}
-
-func TestParseDSN(t *testing.T) {
-	pg := mustParse(t, vigil.ResourcePostgres, "postgres://app:pw%40x@db.example:5433/orders?sslmode=require")
-	if pg.Database != "orders" || !pg.HasPassword() {
-		t.Fatalf("parsed %+v", pg)
-	}
-	if s := pg.String(); s != "postgres://app@db.example:5433/orders?sslmode=require" {
-		t.Errorf("String() = %q", s)
-	}
-	if s := pg.WithDatabase("new").String(); s != "postgres://app@db.example:5433/new?sslmode=require" {
-		t.Errorf("WithDatabase = %q", s)
-	}
-	if got := pg.Redact("FATAL: password pw@x rejected (pw%40x)"); strings.Contains(got, "pw@x") || strings.Contains(got, "pw%40x") {
-		t.Errorf("Redact left the password: %q", got)
-	}
-	if env := pg.PasswordEnv(); !slices.Equal(env, []string{"PGPASSWORD=pw@x"}) {
-		t.Errorf("PasswordEnv = %v", env)
-	}
-	other := mustParse(t, vigil.ResourcePostgres, "postgres://app@db.example:5433/orders?sslmode=require")
-	if !other.SameServer(pg) || other.WithPasswordOf(pg).DSN() != pg.DSN() {
-		t.Errorf("same server: %v; with password %q, want %q", other.SameServer(pg), other.WithPasswordOf(pg).DSN(), pg.DSN())
-	}
-
-	my := mustParse(t, vigil.ResourceMySQL, "shop:pw@tcp(127.0.0.1:3307)/shop?tls=true")
-	if s := my.String(); strings.Contains(s, "pw") || !strings.Contains(s, "shop@tcp(127.0.0.1:3307)/shop") {
-		t.Errorf("String() = %q", s)
-	}
-	if args := my.mysqlArgs(); !slices.Contains(args, "--port=3307") || !slices.Contains(args, "--ssl-verify-server-cert") || slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "pw") }) {
-		t.Errorf("mysql args %v", args)
-	}
-
-	// A password in the query is kept as secret as one in the user part.
-	q := mustParse(t, vigil.ResourcePostgres, "postgres://app@db:5432/orders?sslmode=disable&password=hunter2")
-	if !q.HasPassword() || strings.Contains(q.String(), "hunter2") || strings.Contains(q.pgConnArg(), "hunter2") ||
-		strings.Contains(q.ServerString(), "hunter2") || !strings.Contains(q.DSN(), "hunter2") {
-		t.Errorf("password in the query: has %v, String %q, conn arg %q, DSN %q", q.HasPassword(), q.String(), q.pgConnArg(), q.DSN())
-	}
-
-	for _, bad := range []struct{ engine, dsn string }{
-		{vigil.ResourcePostgres, "postgres://u@h:5432/app?dbname=orders"},
-		{vigil.ResourcePostgres, "postgres://u@h:5432/app?database=orders"},
-		{vigil.ResourcePostgres, "postgres://u@h:5432/app?sslpassword=secretpw"},
-		{vigil.ResourcePostgres, "host=x dbname=y"},
-		{vigil.ResourcePostgres, "postgres://x:secretpw@h:5432/"},
-		{vigil.ResourceMySQL, "x:secretpw@tcp(h:3306)/"},
-		{vigil.ResourceMySQL, "nonsense:secretpw@@@"},
-	} {
-		_, err := ParseDSN(bad.engine, bad.dsn)
-		if err == nil || strings.Contains(err.Error(), "secretpw") {
-			t.Errorf("ParseDSN(%s): got %v, want an error that does not quote the DSN", bad.engine, err)
-		}
-	}
-}
-
-func TestFindToolsNamesThePackage(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	_, err := FindTools(vigil.ResourcePostgres, nil)
-	if err == nil || !strings.Contains(err.Error(), "postgresql-client") || !strings.Contains(err.Error(), "pg_dump_path") {
-		t.Fatalf("missing pg_dump: got %v, want the package and the config key", err)
-	}
-	_, err = FindTools(vigil.ResourceMySQL, nil)
-	if err == nil || !strings.Contains(err.Error(), "mariadb-client") {
-		t.Fatalf("missing mariadb-dump: got %v", err)
-	}
-	_, err = FindTools(vigil.ResourcePostgres, map[string]string{"pg_dump_path": "/nonexistent/pg_dump"})
-	if err == nil || !strings.Contains(err.Error(), "/nonexistent/pg_dump") {
-		t.Fatalf("a configured pg_dump that is not there: got %v", err)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/database/dumpcount"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // mysqlTablesQuery lists the base tables of the connection's database.
@@ -28,7 +30,7 @@ const mysqlMarkTable = "vigil_restore_mark"
 // mysqlQuote quotes an identifier with backquotes.
 func mysqlQuote(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-func openMySQL(srv Server) (*sql.DB, error) {
+func openMySQL(srv dbclient.Server) (*sql.DB, error) {
 	db, err := sql.Open("mysql", srv.DSN())
 	if err != nil {
 		return nil, errors.New(srv.Redact(err.Error()))
@@ -53,8 +55,8 @@ func dumpMySQL(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInf
 		return nil, fmt.Errorf("connect to %s: %s", srv.String(), srv.Redact(err.Error()))
 	}
 
-	counter := newDumpCounter()
-	args := append(srv.mysqlArgs(),
+	counter := dumpcount.New()
+	args := append(srv.MySQLArgs(),
 		// One consistent snapshot of InnoDB tables, without locking them.
 		"--single-transaction",
 		"--routines", "--triggers", "--events",
@@ -190,7 +192,7 @@ func loadMySQL(ctx context.Context, t Target, r io.Reader) error {
 	if t.DisableEvents {
 		r = disableEvents(r)
 	}
-	args := append(t.Server.mysqlArgs(),
+	args := append(t.Server.MySQLArgs(),
 		// The dump's strings may hold any byte, escaped; binary mode
 		// reads them as data, not as client commands.
 		"--binary-mode",

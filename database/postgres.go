@@ -12,6 +12,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for validation queries
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/dbclient"
 )
 
 // postgresTablesQuery lists the tables whose rows a dump holds: ordinary
@@ -73,7 +74,7 @@ func dumpPostgres(ctx context.Context, src Source, w io.Writer) (*vigil.Database
 	}
 	err = runTool(ctx, srv, src.Tools.PGDump, []string{
 		"--format=custom", "--compress=0", "--snapshot=" + snapshot,
-		"--no-password", "--dbname=" + srv.pgConnArg(),
+		"--no-password", "--dbname=" + srv.PGConnArg(),
 	}, nil, w)
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func dumpPostgres(ctx context.Context, src Source, w io.Writer) (*vigil.Database
 
 // countInSnapshot counts every table's rows as the exported snapshot sees
 // them, in a transaction of its own that is over when it returns.
-func countInSnapshot(ctx context.Context, srv Server, snapshot string) ([]vigil.TableRows, error) {
+func countInSnapshot(ctx context.Context, srv dbclient.Server, snapshot string) ([]vigil.TableRows, error) {
 	conn, err := pgx.Connect(ctx, srv.DSN())
 	if err != nil {
 		return nil, err
@@ -197,7 +198,7 @@ func loadPostgres(ctx context.Context, t Target, r io.Reader) error {
 	// default of one job is what a pg_restore of a file does too.
 	return runTool(ctx, t.Server, t.Tools.PGRestore, []string{
 		"--exit-on-error", "--no-password",
-		"--dbname=" + t.Server.WithDatabase(t.Database).pgConnArg(),
+		"--dbname=" + t.Server.WithDatabase(t.Database).PGConnArg(),
 	}, r, io.Discard)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/database"
+	"github.com/vigil-backup/vigil/dbclient"
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
@@ -146,17 +147,17 @@ func (d *Database) target(job *vigil.RestoreJob, info *vigil.DatabaseInfo) (data
 // (the default) keeps its password; another server with the same user
 // and address does too; any other gets none, and authenticates the way
 // its client library would without one (~/.pgpass, trust).
-func (d *Database) targetServer(dsn string) (database.Server, error) {
+func (d *Database) targetServer(dsn string) (dbclient.Server, error) {
 	own := d.cfg.Server
 	if dsn == "" || dsn == own.String() {
 		return own, nil
 	}
-	srv, err := database.ParseDSN(d.engine, dsn)
+	srv, err := dbclient.ParseDSN(d.engine, dsn)
 	if err != nil {
-		return database.Server{}, vigil.Invalidf("target_dsn %v", err)
+		return dbclient.Server{}, vigil.Invalidf("target_dsn %v", err)
 	}
 	if srv.HasPassword() {
-		return database.Server{}, vigil.Invalidf("target_dsn holds a password, which vigil would then store with the job: leave it out; the resource's password is used for the same user and server")
+		return dbclient.Server{}, vigil.Invalidf("target_dsn holds a password, which vigil would then store with the job: leave it out; the resource's password is used for the same user and server")
 	}
 	if srv.SameServer(own) {
 		srv = srv.WithPasswordOf(own)

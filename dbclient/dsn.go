@@ -1,4 +1,8 @@
-package database
+// Package dbclient names what vigil needs to reach a database server: its
+// DSN, parsed so that its password never shows, and the client programs it
+// is dumped and loaded with. It talks to no server, so the configuration
+// can check a DSN and find pg_dump without the database adapter.
+package dbclient
 
 import (
 	"errors"
@@ -167,13 +171,10 @@ func (s Server) Redact(msg string) string {
 }
 
 // PasswordEnv returns PGPASSWORD or MYSQL_PWD set to the password, for a
-// command validator that connects to a restored database; nothing when
-// there is no password.
-func (s Server) PasswordEnv() []string { return s.toolEnv() }
-
-// toolEnv returns the environment entries that give a client tool the
-// password without putting it on a command line, where ps would show it.
-func (s Server) toolEnv() []string {
+// client tool or a command validator that connects to the server: the
+// password stays off the command line, where ps would show it. Nothing
+// when there is no password.
+func (s Server) PasswordEnv() []string {
 	if s.password == "" {
 		return nil
 	}
@@ -183,9 +184,9 @@ func (s Server) toolEnv() []string {
 	return []string{"MYSQL_PWD=" + s.password}
 }
 
-// pgConnArg is the --dbname argument of pg_dump and pg_restore: the URL
+// PGConnArg is the --dbname argument of pg_dump and pg_restore: the URL
 // without its password (which goes through PGPASSWORD).
-func (s Server) pgConnArg() string {
+func (s Server) PGConnArg() string {
 	u := *s.pg
 	if u.User != nil {
 		u.User = url.User(u.User.Username())
@@ -193,9 +194,9 @@ func (s Server) pgConnArg() string {
 	return u.String()
 }
 
-// mysqlArgs are the connection arguments of mariadb-dump and the mariadb
-// client.
-func (s Server) mysqlArgs() []string {
+// MySQLArgs are the connection arguments of mariadb-dump and the mariadb
+// client; the password goes through MYSQL_PWD.
+func (s Server) MySQLArgs() []string {
 	c := s.my
 	var args []string
 	if c.User != "" {

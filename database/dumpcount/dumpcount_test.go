@@ -1,4 +1,4 @@
-package database
+package dumpcount
 
 import (
 	"bytes"
@@ -17,8 +17,8 @@ import (
 
 // countDump feeds dump to a new counter in chunks of the sizes next
 // returns (all of it at once if next is nil).
-func countDump(dump []byte, next func() int) *dumpCounter {
-	c := newDumpCounter()
+func countDump(dump []byte, next func() int) *Counter {
+	c := New()
 	if next == nil {
 		c.Write(dump)
 		return c
@@ -35,7 +35,7 @@ func fixed(n int) func() int { return func() int { return n } }
 
 // sameState reports how the counters differ in what they have read (not in
 // how their input was cut), or "".
-func sameState(a, b *dumpCounter) string {
+func sameState(a, b *Counter) string {
 	switch {
 	case !slices.Equal(a.Tables(), b.Tables()):
 		return fmt.Sprintf("tables %v, not %v", b.Tables(), a.Tables())
@@ -213,7 +213,7 @@ func TestDumpCounter(t *testing.T) {
 			}
 			// Every cut of the dump in two, and byte by byte.
 			for i := range len(dump) {
-				c := newDumpCounter()
+				c := New()
 				c.Write(dump[:i])
 				c.Write(dump[i:])
 				if diff := sameState(whole, c); diff != "" {
@@ -230,7 +230,7 @@ func TestDumpCounter(t *testing.T) {
 // TestDumpCounterTablesIsACopy checks that the caller owns what Tables
 // returns, and that counting goes on after it.
 func TestDumpCounterTablesIsACopy(t *testing.T) {
-	c := newDumpCounter()
+	c := New()
 	c.Write([]byte("CREATE TABLE t (x int);\nINSERT INTO t VALUES (1);\n"))
 	got := c.Tables()
 	got[0].Rows = 100
@@ -557,7 +557,7 @@ func BenchmarkDumpCounter(b *testing.B) {
 			b.SetBytes(int64(len(dump)))
 			b.ReportAllocs()
 			for b.Loop() {
-				c := newDumpCounter()
+				c := New()
 				for p := dump; len(p) > 0; {
 					n := min(len(p), 32<<10)
 					c.Write(p[:n])

@@ -1,4 +1,9 @@
-package database
+// Package dumpcount counts the rows of each table of a MySQL or MariaDB
+// dump as the dump streams past: a mariadb-dump --single-transaction
+// snapshot cannot be shared with a second connection that would count
+// them, so the dump itself is read for the counts a restore test checks
+// the restored copy against.
+package dumpcount
 
 import (
 	"bytes"
@@ -6,10 +11,8 @@ import (
 	"github.com/vigil-backup/vigil"
 )
 
-// dumpCounter counts the rows of each table in a mysqldump/mariadb-dump
-// stream as it passes (it is one side of an io.MultiWriter), because a
-// --single-transaction snapshot cannot be shared with a second connection
-// that would count them.
+// Counter counts the rows of each table in a mysqldump/mariadb-dump
+// stream as it passes (it is one side of an io.MultiWriter).
 //
 // It is a lexer that splits the stream into statements the way the mariadb
 // client will when the dump is restored: delimiters (and the client's
@@ -23,7 +26,7 @@ import (
 //
 // Write may be called with any chunking of the stream: a construct cut by a
 // chunk boundary waits in carry for the next Write.
-type dumpCounter struct {
+type Counter struct {
 	// carry holds the unscanned tail of the previous Write: the start of a
 	// construct (a comment opener, a delimiter, an escape, the DELIMITER
 	// command) that needs bytes the Write did not have.
@@ -174,10 +177,9 @@ const (
 	modeANSIQuotes
 )
 
-// newDumpCounter returns a counter of the rows in a mysqldump/mariadb-dump
-// stream.
-func newDumpCounter() *dumpCounter {
-	c := &dumpCounter{
+// New returns a counter of the rows in a mysqldump/mariadb-dump stream.
+func New() *Counter {
+	c := &Counter{
 		lineStart: true,
 		stmtEmpty: true,
 		vars:      map[string]sqlMode{},
@@ -189,7 +191,7 @@ func newDumpCounter() *dumpCounter {
 
 // Write counts p. It never fails, so that the dump it watches never does
 // because of it.
-func (c *dumpCounter) Write(p []byte) (int, error) {
+func (c *Counter) Write(p []byte) (int, error) {
 	n := len(p)
 	if c.ncarry > 0 {
 		// Finish what the last Write left off with the start of p.
@@ -214,14 +216,14 @@ func (c *dumpCounter) Write(p []byte) (int, error) {
 // number of rows its INSERT statements hold. A table that the dump fills
 // but does not create (a --no-create-info dump) comes where its first
 // INSERT is.
-func (c *dumpCounter) Tables() []vigil.TableRows {
+func (c *Counter) Tables() []vigil.TableRows {
 	return append([]vigil.TableRows{}, c.tables...)
 }
 
 // scan reads buf as far as it can decide, and returns how far that is:
 // less than len(buf) only when the rest starts a construct it needs more
 // bytes to tell (less than maxLookahead of them).
-func (c *dumpCounter) scan(buf []byte) int {
+func (c *Counter) scan(buf []byte) int {
 	i := 0
 	for i < len(buf) {
 		var ok bool
@@ -247,7 +249,7 @@ func (c *dumpCounter) scan(buf []byte) int {
 // scanQuoted reads a string or a quoted identifier up to its closing quote,
 // keeping its text when the statement's head needs it. (scanTuples reads
 // most strings of rows itself.)
-func (c *dumpCounter) scanQuoted(buf []byte, i int) (int, bool) {
+func (c *Counter) scanQuoted(buf []byte, i int) (int, bool) {
 	q, esc := c.quote, c.escapes
 	keep := c.keeping()
 	start := i
@@ -286,7 +288,7 @@ func (c *dumpCounter) scanQuoted(buf []byte, i int) (int, bool) {
 
 // scanComment reads a /* */ comment up to its end. Quotes mean nothing in
 // it, as they mean nothing to the client.
-func (c *dumpCounter) scanComment(buf []byte, i int) (int, bool) {
+func (c *Counter) scanComment(buf []byte, i int) (int, bool) {
 	if j := bytes.Index(buf[i:], []byte("*/")); j >= 0 {
 		c.lex = lexCode
 		return i + j + 2, true
@@ -297,7 +299,7 @@ func (c *dumpCounter) scanComment(buf []byte, i int) (int, bool) {
 	return len(buf), true
 }
 
-func (c *dumpCounter) scanLineComment(buf []byte, i int) (int, bool) {
+func (c *Counter) scanLineComment(buf []byte, i int) (int, bool) {
 	j := bytes.IndexByte(buf[i:], '\n')
 	if j < 0 {
 		return len(buf), true
@@ -310,7 +312,7 @@ func (c *dumpCounter) scanLineComment(buf []byte, i int) (int, bool) {
 // scanDelimiterLine reads the argument of the client's DELIMITER command
 // as the client's get_arg does: the first blank-separated word, or a
 // quoted one; the rest of the line is ignored.
-func (c *dumpCounter) scanDelimiterLine(buf []byte, i int) (int, bool) {
+func (c *Counter) scanDelimiterLine(buf []byte, i int) (int, bool) {
 	for ; i < len(buf); i++ {
 		b := buf[i]
 		if b == '\n' {
@@ -363,7 +365,7 @@ func (c *dumpCounter) scanDelimiterLine(buf []byte, i int) (int, bool) {
 	return i, true
 }
 
-func (c *dumpCounter) appendDelimArg(b byte) {
+func (c *Counter) appendDelimArg(b byte) {
 	if len(c.delimArg) < maxDelimiter {
 		c.delimArg = append(c.delimArg, b)
 	}
@@ -371,7 +373,7 @@ func (c *dumpCounter) appendDelimArg(b byte) {
 
 // setDelimiterArg applies a DELIMITER argument once it has ended before
 // the end of the line.
-func (c *dumpCounter) setDelimiterArg() {
+func (c *Counter) setDelimiterArg() {
 	if len(c.delimArg) > 0 && bytes.IndexByte(c.delimArg, '\\') < 0 {
 		c.setDelimiter(c.delimArg)
 	}
@@ -380,7 +382,7 @@ func (c *dumpCounter) setDelimiterArg() {
 
 // setDelimiter makes d the statement delimiter and teaches the fast loops
 // its first byte.
-func (c *dumpCounter) setDelimiter(d []byte) {
+func (c *Counter) setDelimiter(d []byte) {
 	c.delim = c.delimBuf[:copy(c.delimBuf[:], d)]
 	c.skipStop = [256]bool{}
 	for _, b := range []byte("'\"`#-/*") {
@@ -395,7 +397,7 @@ func (c *dumpCounter) setDelimiter(d []byte) {
 // scanCode reads code: it runs fast over the bytes the statement's mode
 // does not care about, and stops at the constructs that change the lexer's
 // state.
-func (c *dumpCounter) scanCode(buf []byte, i int) (int, bool) {
+func (c *Counter) scanCode(buf []byte, i int) (int, bool) {
 	for i < len(buf) {
 		// The fast loops. A statement already known to be uninteresting,
 		// and an executable comment after the statement's first token (for
@@ -527,7 +529,7 @@ func (c *dumpCounter) scanCode(buf []byte, i int) (int, bool) {
 // and returns at any other byte, which the general path then handles, or
 // with lex set to lexQuoted if a string does not end in buf. Its state is
 // in locals while it runs, for speed.
-func (c *dumpCounter) scanTuples(buf []byte, i int) int {
+func (c *Counter) scanTuples(buf []byte, i int) int {
 	var rows int64
 	openString := false
 	depth, afterTuple := c.depth, c.afterTuple
@@ -643,7 +645,7 @@ func commentOpener(b []byte) (n int, decided bool) {
 }
 
 // openQuote starts a string or quoted identifier.
-func (c *dumpCounter) openQuote(q byte) {
+func (c *Counter) openQuote(q byte) {
 	c.lex = lexQuoted
 	c.quote = q
 	switch q {
@@ -668,12 +670,12 @@ func (c *dumpCounter) openQuote(q byte) {
 
 // keeping reports whether the statement's tokens are read: in its head, and
 // all through a SET statement.
-func (c *dumpCounter) keeping() bool {
+func (c *Counter) keeping() bool {
 	return c.mode == modeSet || (c.mode == modeHead && !(c.inExec && c.ntok > 0))
 }
 
 // keep adds b to the token being read.
-func (c *dumpCounter) keep(b []byte) {
+func (c *Counter) keep(b []byte) {
 	room := maxToken - len(c.tok)
 	if len(b) > room {
 		b = b[:room]
@@ -682,7 +684,7 @@ func (c *dumpCounter) keep(b []byte) {
 }
 
 // codeByte handles a code byte that is not part of a lexical construct.
-func (c *dumpCounter) codeByte(b byte) {
+func (c *Counter) codeByte(b byte) {
 	switch c.mode {
 	case modeHead, modeSet:
 		c.headByte(b)
@@ -695,7 +697,7 @@ func (c *dumpCounter) codeByte(b byte) {
 }
 
 // headByte reads the tokens of a statement's head, or of a SET statement.
-func (c *dumpCounter) headByte(b byte) {
+func (c *Counter) headByte(b byte) {
 	if c.execDigit {
 		// The version of /*!40101 is not a token.
 		if isDigit(b) {
@@ -736,7 +738,7 @@ func (c *dumpCounter) headByte(b byte) {
 }
 
 // flushToken passes on the word or quoted token that has just ended.
-func (c *dumpCounter) flushToken() {
+func (c *Counter) flushToken() {
 	switch {
 	case c.inWord:
 		c.inWord = false
@@ -753,7 +755,7 @@ func (c *dumpCounter) flushToken() {
 
 // token takes the next token of a statement's head (or SET statement) and
 // moves the head on, deciding the statement's mode.
-func (c *dumpCounter) token(kind tokenKind, text []byte) {
+func (c *Counter) token(kind tokenKind, text []byte) {
 	c.ntok++
 	if c.mode == modeSet {
 		c.keepSetToken(kind, text)
@@ -895,17 +897,17 @@ func (c *dumpCounter) token(kind tokenKind, text []byte) {
 	}
 }
 
-func (c *dumpCounter) startName(text []byte) {
+func (c *Counter) startName(text []byte) {
 	c.name = append(c.name[:0], text...)
 }
 
 // addNamePart qualifies the name read so far: db.table.
-func (c *dumpCounter) addNamePart(text []byte) {
+func (c *Counter) addNamePart(text []byte) {
 	c.name = append(append(c.name, '.'), text...)
 }
 
 // addTable records the table a CREATE TABLE names, once.
-func (c *dumpCounter) addTable() int {
+func (c *Counter) addTable() int {
 	if i, ok := c.index[string(c.name)]; ok {
 		return i
 	}
@@ -916,7 +918,7 @@ func (c *dumpCounter) addTable() int {
 }
 
 // startValues begins counting an INSERT's tuples.
-func (c *dumpCounter) startValues() {
+func (c *Counter) startValues() {
 	c.table = c.addTable()
 	c.mode = modeValues
 	c.depth = 0
@@ -926,7 +928,7 @@ func (c *dumpCounter) startValues() {
 // valuesByte follows the tuples after VALUES: a row is a top-level
 // parenthesised tuple, and the list ends at anything but a comma between
 // tuples (ON DUPLICATE KEY UPDATE, say, whose VALUES(a) is no row).
-func (c *dumpCounter) valuesByte(b byte) {
+func (c *Counter) valuesByte(b byte) {
 	if c.depth > 0 {
 		switch b {
 		case '(':
@@ -952,7 +954,7 @@ func (c *dumpCounter) valuesByte(b byte) {
 
 // endStatement is the delimiter: it finishes what the statement's head
 // was reading and readies the next statement.
-func (c *dumpCounter) endStatement() {
+func (c *Counter) endStatement() {
 	c.flushToken()
 	switch {
 	case c.mode == modeHead && c.head == headTableName:
@@ -976,7 +978,7 @@ func (c *dumpCounter) endStatement() {
 }
 
 // keepSetToken adds a token to the SET statement being read.
-func (c *dumpCounter) keepSetToken(kind tokenKind, text []byte) {
+func (c *Counter) keepSetToken(kind tokenKind, text []byte) {
 	if len(c.setToks) == maxSetTokens || len(c.setText)+len(text) > maxSetText {
 		return
 	}
@@ -996,7 +998,7 @@ func (c *dumpCounter) keepSetToken(kind tokenKind, text []byte) {
 // The client learns the new sql_mode from the server once the statement
 // has run, so it applies from the next statement on. An assignment of
 // anything else (an expression) leaves sql_mode as it was.
-func (c *dumpCounter) applySet() {
+func (c *Counter) applySet() {
 	// Assignments are separated by commas outside parentheses, and apply
 	// in order: @OLD_SQL_MODE gets the sql_mode from before the statement.
 	start, depth := 0, 0
@@ -1020,7 +1022,7 @@ func (c *dumpCounter) applySet() {
 }
 
 // assign applies one target = value of a SET statement.
-func (c *dumpCounter) assign(toks []setToken) {
+func (c *Counter) assign(toks []setToken) {
 	eq := -1
 	for j, t := range toks {
 		if t.kind == tokPunct && c.setText[t.start] == '=' {
@@ -1050,7 +1052,7 @@ func (c *dumpCounter) assign(toks []setToken) {
 // setName reads the target or value of an assignment as a lower-case
 // name: "sql_mode" for the session's sql_mode however written, "@name" for
 // a user variable, "" for anything else.
-func (c *dumpCounter) setName(toks []setToken) string {
+func (c *Counter) setName(toks []setToken) string {
 	var b []byte
 	for _, t := range toks {
 		text := c.setText[t.start:t.end]
@@ -1075,7 +1077,7 @@ func (c *dumpCounter) setName(toks []setToken) string {
 
 // setValue evaluates the value of an assignment when it is a sql_mode: a
 // string, @@sql_mode, or a user variable that holds one.
-func (c *dumpCounter) setValue(toks []setToken) (sqlMode, bool) {
+func (c *Counter) setValue(toks []setToken) (sqlMode, bool) {
 	if len(toks) == 1 && toks[0].kind == tokString {
 		return parseSQLMode(c.setText[toks[0].start:toks[0].end])
 	}

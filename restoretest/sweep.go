@@ -65,8 +65,13 @@ func (t *Tester) Sweep(ctx context.Context, startup bool) error {
 // finish ends a restore test no worker is running, and deletes its copy.
 func (t *Tester) finish(ctx context.Context, job *vigil.RestoreJob) error {
 	var events []vigil.Event
-	announce := !job.ValidationStatus.Final()
-	if announce {
+	// The verdict is announced with the deletion that follows it; a test
+	// whose clean-up vigil's death cut short has none yet.
+	announce, err := t.unannounced(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if !job.ValidationStatus.Final() {
 		// Interrupted: the test ends with a verdict now.
 		if interrupted(job) {
 			events = append(events, vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
@@ -80,6 +85,16 @@ func (t *Tester) finish(ctx context.Context, job *vigil.RestoreJob) error {
 		return err
 	}
 	return t.delete(ctx, job, nil, nil, t.plan(job), announce)
+}
+
+// unannounced reports whether restore test id has no RESTORE_TEST_STATUS
+// yet.
+func (t *Tester) unannounced(ctx context.Context, id string) (bool, error) {
+	evs, err := t.catalog.ListEvents(ctx, catalog.EventFilter{JobID: id, Types: []vigil.EventType{vigil.EventRestoreTestStatus}, Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("look for the verdict of restore test %s: %w", id, err)
+	}
+	return len(evs) == 0, nil
 }
 
 // Loop runs Sweep every lifecycle.check_interval until ctx ends. Every

@@ -9,10 +9,11 @@ import (
 	"github.com/vigil-backup/vigil/vault"
 )
 
-// Hooks run before a copy's methods. A hook that returns an error fails
-// the method with it; one may also change the copy, or Crash.
+// Hooks run before a copy's methods (Restored: after its Restore). A hook
+// that returns an error fails the method with it; one may also change the
+// copy, or Crash.
 type Hooks struct {
-	Restore, Check, Start, Delete func(cp resource.Copy) error
+	Restore, Restored, Check, Start, Delete func(cp resource.Copy) error
 }
 
 // Decorate returns cp with hooks h run before its methods. A copy that
@@ -41,7 +42,11 @@ func (d *decorated) Restore(ctx context.Context, v *vault.Vault, rp vigil.Recove
 	if err := run(d.h.Restore, d.Copy); err != nil {
 		return "", err
 	}
-	return d.Copy.Restore(ctx, v, rp)
+	summary, err := d.Copy.Restore(ctx, v, rp)
+	if err == nil {
+		err = run(d.h.Restored, d.Copy)
+	}
+	return summary, err
 }
 
 func (d *decorated) Check(ctx context.Context, rp vigil.RecoveryPoint, t *validate.Target) (string, error) {

@@ -147,19 +147,22 @@ func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *inst
 	if err != nil {
 		return stopped(ctx, validate.Result{Status: vigil.ValidationFailed, Message: err.Error()})
 	}
+	verdict := t.runValidators(ctx, job, inst, res, cp, target, begin, remaining)
+	if checked != "" && verdict.Status == vigil.ValidationSuccessful {
+		verdict.Message = strings.TrimSuffix(checked+"; "+verdict.Message, "; ")
+	}
+	return stopped(ctx, verdict)
+}
+
+// runValidators runs the resource's validators against the copy, after
+// starting it if it runs something.
+func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, res config.Resource, cp resource.Copy, target validate.Target, begin time.Time, remaining func() time.Duration) validate.Result {
 	starter, starts := cp.(resource.Starter)
 	if !starts {
-		if checked == "" {
-			return stopped(ctx, validate.Run(ctx, res.Validate, target, window))
-		}
 		if len(res.Validate) == 0 {
-			return validate.Result{Status: vigil.ValidationSuccessful, Message: checked}
+			return validate.Result{Status: vigil.ValidationSuccessful}
 		}
-		verdict := validate.Run(ctx, res.Validate, target, remaining())
-		if verdict.Status == vigil.ValidationSuccessful {
-			verdict.Message = checked + "; " + verdict.Message
-		}
-		return stopped(ctx, verdict)
+		return validate.Run(ctx, res.Validate, target, remaining())
 	}
 
 	// A started copy's checksum checks run first, on the files as
@@ -177,9 +180,9 @@ func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *inst
 	var filesPassed string
 	if len(files) > 0 {
 		target.Positions = filesAt
-		r := validate.Run(ctx, files, target, window)
+		r := validate.Run(ctx, files, target, remaining())
 		if r.Status != vigil.ValidationSuccessful {
-			return stopped(ctx, r)
+			return r
 		}
 		filesPassed = r.Message
 	}
@@ -217,7 +220,7 @@ func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *inst
 		verdict.Message = fmt.Sprintf("all %d checks passed in %s: %s; %s", len(res.Validate),
 			time.Since(begin).Round(time.Millisecond), passedDetail(filesPassed), passedDetail(verdict.Message))
 	}
-	return stopped(ctx, verdict)
+	return verdict
 }
 
 // passedDetail is the list of what passed in a successful verdict's message

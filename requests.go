@@ -63,3 +63,18 @@ type VaultInfo struct {
 	Storage        string `json:"storage"`
 	RecoveryPoints int    `json:"recovery_points"`
 }
+
+// NewRestoreJob returns a new PENDING restore job of rp, asked for by
+// createdBy, into a new resource (created resource id "res-…").
+func NewRestoreJob(rp RecoveryPoint, createdBy string) RestoreJob {
+	return RestoreJob{
+		ID:                NewID(PrefixRestoreJob),
+		Status:            RestorePending,
+		RecoveryPointID:   rp.ID,
+		Resource:          rp.Resource,
+		ResourceType:      rp.ResourceType,
+		CreatedResourceID: NewID("res"),
+		CreatedBy:         createdBy,
+		CreatedAt:         time.Now().UTC(),
+	}
+}

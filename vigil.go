@@ -291,23 +291,6 @@ const (
 	JobTypeRestore = "restore"
 )
 
-// Resource types.
-const (
-	ResourceDirectory = "directory"
-	// ResourceApp is a folder of data plus how to run a copy of it.
-	ResourceApp = "app"
-	// Databases: backed up as a consistent dump, restored into a new
-	// database.
-	ResourcePostgres = "postgres"
-	ResourceMySQL    = "mysql"
-	ResourceSQLite   = "sqlite"
-)
-
-// IsDatabase reports whether resources of type t are databases.
-func IsDatabase(t string) bool {
-	return t == ResourcePostgres || t == ResourceMySQL || t == ResourceSQLite
-}
-
 // ErrNotFound is returned (possibly wrapped) when a record does not exist.
 var ErrNotFound = errors.New("not found")
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/vigil-backup/vigil"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -198,4 +199,12 @@ func rebind(query string) string {
 		}
 	}
 	return b.String()
+}
+
+// Recorder writes a state change and its events in one transaction: the
+// change and its events (and their deliveries to notifications) exist
+// together or not at all. Record must write even when ctx is cancelled: a
+// final status is written while vigil stops. The worker is one.
+type Recorder interface {
+	Record(ctx context.Context, update func(ctx context.Context, tx *Tx) error, events ...vigil.Event) error
 }

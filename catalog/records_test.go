@@ -49,7 +49,7 @@ func TestBackupJob(t *testing.T) {
 		t.Run("RoundTripEveryField", func(t *testing.T) {
 			full := vigil.BackupJob{
 				ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupRunning, StatusMessage: "copying files",
-				Resource: "photos", ResourceType: vigil.ResourceDirectory, Vault: "local", RecoveryPointID: "rp-1",
+				Resource: "photos", ResourceType: "directory", Vault: "local", RecoveryPointID: "rp-1",
 				Bytes: 1 << 40, Files: 12345, PercentDone: 42.5, CreatedBy: "alice", Node: "node-a",
 				ExpireAt: new(at(59)), CreatedAt: at(1), StartedAt: new(at(2)), CompletedAt: new(at(3)),
 			}
@@ -171,7 +171,7 @@ func TestRestoreJob(t *testing.T) {
 		t.Run("RoundTripEveryField", func(t *testing.T) {
 			full := vigil.RestoreJob{
 				ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, StatusMessage: "restoring",
-				RecoveryPointID: "rp-1", Resource: "photos", ResourceType: vigil.ResourceDirectory,
+				RecoveryPointID: "rp-1", Resource: "photos", ResourceType: "directory",
 				CreatedResourceID: "photos-restore-1", CreatedResourceLocation: "/var/lib/vigil/restores/1",
 				CreatedBy: "restore-test", Node: "node-a",
 				Metadata:  map[string]string{"target_path": "/tmp/x", "port": "8081", "quote": `"'?`},
@@ -269,7 +269,7 @@ func TestRecoveryPoint(t *testing.T) {
 
 		t.Run("RoundTripEveryField", func(t *testing.T) {
 			full := vigil.RecoveryPoint{
-				ID: vigil.NewID(vigil.PrefixRecoveryPoint), Vault: "local", Resource: "photos", ResourceType: vigil.ResourceDirectory,
+				ID: vigil.NewID(vigil.PrefixRecoveryPoint), Vault: "local", Resource: "photos", ResourceType: "directory",
 				Status: vigil.RecoveryPointAvailable, SizeBytes: 1 << 33, Files: 99, BackupJobID: "bj-1", SnapshotID: "k5d1e2f3",
 				CreatedAt: at(1), CompletedAt: new(at(2)), ExpireAt: new(at(30)),
 			}
@@ -288,7 +288,7 @@ func TestRecoveryPoint(t *testing.T) {
 			requireEqual(t, got, sparse)
 
 			full.Status, full.ExpireAt, full.CompletedAt = vigil.RecoveryPointExpired, nil, nil
-			full.Database = &vigil.DatabaseInfo{Engine: vigil.ResourcePostgres, Server: "15.2", Database: "orders",
+			full.Database = &vigil.DatabaseInfo{Engine: "postgres", Server: "15.2", Database: "orders",
 				Encoding: "UTF8", Collate: "C.UTF-8", Ctype: "C.UTF-8",
 				Tables: []vigil.TableRows{{Name: "public.orders", Rows: 100000}, {Name: `public."Odd name"`, Rows: 0}}}
 			requireNoError(t, c.UpdateRecoveryPoint(ctx, &full))

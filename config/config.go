@@ -16,7 +16,6 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/dbclient"
 )
 
@@ -133,9 +132,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// resourceTypes lists the resource types this build knows.
-var resourceTypes = []string{vigil.ResourceDirectory, vigil.ResourceApp, vigil.ResourcePostgres, vigil.ResourceMySQL, vigil.ResourceSQLite}
-
 // Locate returns the config path to use: the flag value, else $VIGIL_CONFIG,
 // else ./vigil.yaml.
 func Locate(flag string) string {
@@ -249,11 +245,12 @@ func (c *Config) validate() error {
 	for i, r := range c.Resources {
 		f := fmt.Sprintf("resources[%d]", i)
 		checkName(add, f, "resource", r.Name, resources)
+		_, known := rulesOf(r.Type)
 		switch {
 		case r.Type == "":
-			add(f+".type", "is missing: one of %s", strings.Join(resourceTypes, ", "))
-		case !contains(resourceTypes, r.Type):
-			add(f+".type", "unknown type %q: one of %s", r.Type, strings.Join(resourceTypes, ", "))
+			add(f+".type", "is missing: one of %s", strings.Join(typeNames(nil), ", "))
+		case !known:
+			add(f+".type", "unknown type %q: one of %s", r.Type, strings.Join(typeNames(nil), ", "))
 		}
 		validateResource(add, f, r)
 	}
@@ -432,6 +429,11 @@ func (c *Config) Vault(name string) (Vault, bool) {
 // Resource returns the resource called name.
 func (c *Config) Resource(name string) (Resource, bool) {
 	return byName(c.Resources, name, func(r Resource) string { return r.Name })
+}
+
+// BackupPlan returns the backup plan called name.
+func (c *Config) BackupPlan(name string) (BackupPlan, bool) {
+	return byName(c.BackupPlans, name, func(p BackupPlan) string { return p.Name })
 }
 
 // byName returns the element of list called name.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/dbclient"
 )
 
@@ -48,9 +47,13 @@ func (r Resource) toolPaths() map[string]string {
 // validateSource checks where a resource's data comes from: a folder, a
 // database file, or a database server.
 func validateSource(add func(field, format string, args ...any), f string, r Resource) {
-	server := r.Type == vigil.ResourcePostgres || r.Type == vigil.ResourceMySQL
-	switch {
-	case server:
+	rules, known := rulesOf(r.Type)
+	if !known {
+		return // the type itself is refused
+	}
+	server := rules.source == fromServer
+	switch rules.source {
+	case fromServer:
 		if r.Path != "" {
 			add(f+".path", "a %s resource is reached through its dsn, not a path", r.Type)
 		}
@@ -70,17 +73,17 @@ func validateSource(add func(field, format string, args ...any), f string, r Res
 				add(f+".dsn", "holds a password: this file may be shared, so move the DSN to dsn_env or dsn_file")
 			}
 		}
-	case r.Type == vigil.ResourceSQLite:
+	case fromFile:
 		if r.Path == "" {
 			add(f+".path", "is missing: give the SQLite database file")
 		}
-	case r.Type != "":
+	default:
 		if r.Path == "" {
 			add(f+".path", "is missing: give the folder to back up")
 		}
 	}
 	if !server && r.dsnSources() > 0 {
-		add(f, "dsn, dsn_env and dsn_file belong to types postgres and mysql, not %s", r.Type)
+		add(f, "dsn, dsn_env and dsn_file belong to types %s, not %s", serverTypes(), r.Type)
 	}
 	own := map[string]bool{}
 	for _, t := range dbclient.ToolsFor(r.Type) {
@@ -99,7 +102,7 @@ func (c *Config) loadDSNs() []error {
 	var errs []error
 	for i := range c.Resources {
 		r := &c.Resources[i]
-		if r.Type != vigil.ResourcePostgres && r.Type != vigil.ResourceMySQL {
+		if rules, _ := rulesOf(r.Type); rules.source != fromServer {
 			continue
 		}
 		f := fmt.Sprintf("resources[%d]", i)
@@ -134,7 +137,7 @@ func (c *Config) LookupTools() error {
 	var errs []error
 	for i := range c.Resources {
 		r := &c.Resources[i]
-		if !vigil.IsDatabase(r.Type) {
+		if !IsDatabase(r.Type) {
 			continue
 		}
 		tools, err := dbclient.FindTools(r.Type, r.toolPaths())

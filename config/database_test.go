@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vigil-backup/vigil"
 )
 
 func TestParseDatabaseResources(t *testing.T) {
@@ -41,7 +39,7 @@ resources:
 	if shop, _ := cfg.Resource("shop-db"); len(shop.Validate) != 0 {
 		t.Errorf("a database gets no default validator (its tables are always checked): %+v", shop.Validate)
 	}
-	if !vigil.IsDatabase("sqlite") || vigil.IsDatabase("app") {
+	if !IsDatabase("sqlite") || IsDatabase("app") {
 		t.Error("IsDatabase")
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-
-	"github.com/vigil-backup/vigil"
 )
 
 // Validator is one check a restored copy must pass. Exactly one of its
@@ -218,20 +216,16 @@ func (r *Resource) setDefaults() {
 	// directory's files are compared with the recovery point, and an app
 	// must at least accept connections on its port. A database needs
 	// none: every restore test of one checks its tables and row counts.
-	if len(r.Validate) == 0 {
-		switch r.Type {
-		case vigil.ResourceDirectory:
-			r.Validate = []Validator{{Checksum: &ChecksumCheck{SamplePercent: 100}}}
-		case vigil.ResourceApp:
-			r.Validate = []Validator{{TCP: &TCPCheck{Timeout: Duration(DefaultTCPTimeout)}}}
-		}
+	if rules, _ := rulesOf(r.Type); len(r.Validate) == 0 && rules.defaultValidate != nil {
+		r.Validate = rules.defaultValidate()
 	}
 }
 
 // validateResource checks what a resource of each type needs.
 func validateResource(add func(field, format string, args ...any), f string, r Resource) {
 	validateSource(add, f, r)
-	if r.Type == vigil.ResourceApp {
+	rules, _ := rulesOf(r.Type)
+	if rules.runs {
 		if len(r.Run) == 0 {
 			add(f+".run", "is missing: an app needs the command that starts a copy of it, such as [\"python3\", \"-m\", \"http.server\", \"{{.Port}}\", \"--directory\", \"{{.Dir}}\"]")
 		}
@@ -241,7 +235,7 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 			}
 		}
 	} else if len(r.Run) > 0 || len(r.Env) > 0 {
-		add(f, "run and env belong to type app, not %s", r.Type)
+		add(f, "run and env belong to type %s, not %s", strings.Join(typeNames(func(r typeRules) bool { return r.runs }), " and "), r.Type)
 	}
 	for j, v := range r.Validate {
 		vf := fmt.Sprintf("%s.validate[%d]", f, j)
@@ -256,13 +250,13 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 			continue
 		}
 		needsApp := v.HTTP != nil || v.TCP != nil
-		if needsApp && r.Type != vigil.ResourceApp {
+		if needsApp && !rules.runs {
 			add(vf, "%s validators need a running app: resource type %s has none", v.Kind(), r.Type)
 		}
-		if v.SQL != nil && !vigil.IsDatabase(r.Type) {
+		if v.SQL != nil && !rules.database {
 			add(vf, "sql validators query a restored database: resource type %s is not one", r.Type)
 		}
-		if v.Checksum != nil && (r.Type == vigil.ResourcePostgres || r.Type == vigil.ResourceMySQL) {
+		if v.Checksum != nil && rules.source == fromServer {
 			add(vf, "checksum compares restored files: a %s resource is restored into a database; use sql validators", r.Type)
 		}
 		switch {

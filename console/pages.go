@@ -60,10 +60,7 @@ type resourceCard struct {
 func (c *Console) resources(w http.ResponseWriter, r *http.Request) {
 	var cards []resourceCard
 	for _, res := range c.cfg.Resources {
-		card := resourceCard{Resource: res, Location: res.Path}
-		if res.Type == vigil.ResourcePostgres || res.Type == vigil.ResourceMySQL {
-			card.Location = res.Server.String()
-		}
+		card := resourceCard{Resource: res, Location: res.Location()}
 		for _, v := range res.Validate {
 			card.Validators = append(card.Validators, v.Kind())
 		}

@@ -1,4 +1,5 @@
-// Package database backs up and restores database resources: PostgreSQL
+// Package database dumps and loads the databases of the database resource
+// types (resource/postgres, resource/mysql, resource/sqlite): PostgreSQL
 // with pg_dump and pg_restore, MySQL and MariaDB with mariadb-dump (or
 // mysqldump) and the mariadb (or mysql) client, and SQLite through the
 // SQLite that vigil links.
@@ -61,7 +62,7 @@ var ErrNotMarked = errors.New("does not carry vigil's mark")
 
 // Source is a database to back up.
 type Source struct {
-	Engine string          // vigil.ResourcePostgres, ResourceMySQL or ResourceSQLite
+	Engine string          // EnginePostgres, EngineMySQL or EngineSQLite
 	Server dbclient.Server // postgres and mysql
 	Path   string          // sqlite: the database file
 	Tools  dbclient.Tools
@@ -72,9 +73,9 @@ type Source struct {
 // DumpName is the name of the dump file in a database recovery point.
 func DumpName(engine string) string {
 	switch engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		return "dump.pgdump"
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		return "dump.sql"
 	default:
 		return "database.sqlite"
@@ -86,11 +87,11 @@ func DumpName(engine string) string {
 // written to w is not a usable dump.
 func Dump(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInfo, error) {
 	switch src.Engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		return dumpPostgres(ctx, src, w)
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		return dumpMySQL(ctx, src, w)
-	case vigil.ResourceSQLite:
+	case EngineSQLite:
 		return dumpSQLite(ctx, src, w)
 	}
 	return nil, fmt.Errorf("resource type %q is not a database", src.Engine)
@@ -120,7 +121,7 @@ type Target struct {
 // String names the new database for people: a DSN without password, or
 // the SQLite file.
 func (t Target) String() string {
-	if t.Engine == vigil.ResourceSQLite {
+	if t.Engine == EngineSQLite {
 		return t.Path
 	}
 	return t.Server.WithDatabase(t.Database).String()
@@ -130,11 +131,11 @@ func (t Target) String() string {
 // touching nothing, when the name is taken.
 func Create(ctx context.Context, t Target) error {
 	switch t.Engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		return createPostgres(ctx, t)
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		return createMySQL(ctx, t)
-	case vigil.ResourceSQLite:
+	case EngineSQLite:
 		return createSQLite(t)
 	}
 	return fmt.Errorf("resource type %q is not a database", t.Engine)
@@ -143,13 +144,13 @@ func Create(ctx context.Context, t Target) error {
 // Exists reports whether the target's name is taken.
 func Exists(ctx context.Context, t Target) (bool, error) {
 	switch t.Engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		_, found, err := postgresMark(ctx, t)
 		return found, err
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		_, found, err := mysqlMark(ctx, t)
 		return found, err
-	case vigil.ResourceSQLite:
+	case EngineSQLite:
 		_, err := os.Lstat(t.Path)
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
@@ -162,11 +163,11 @@ func Exists(ctx context.Context, t Target) (bool, error) {
 // Load reads a dump from r into the database Create made.
 func Load(ctx context.Context, t Target, r io.Reader) error {
 	switch t.Engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		return loadPostgres(ctx, t, r)
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		return loadMySQL(ctx, t, r)
-	case vigil.ResourceSQLite:
+	case EngineSQLite:
 		return loadSQLite(t, r)
 	}
 	return fmt.Errorf("resource type %q is not a database", t.Engine)
@@ -176,7 +177,7 @@ func Load(ctx context.Context, t Target, r io.Reader) error {
 // restore completed: a MySQL mark table goes (comments stay; they only
 // say where the database came from).
 func Release(ctx context.Context, t Target) error {
-	if t.Engine == vigil.ResourceMySQL {
+	if t.Engine == EngineMySQL {
 		return releaseMySQL(ctx, t)
 	}
 	return nil
@@ -187,16 +188,16 @@ func Release(ctx context.Context, t Target) error {
 // without the mark is left alone (ErrNotMarked). An SQLite file is simply
 // removed: it lives where only its restore put it.
 func Drop(ctx context.Context, t Target) error {
-	if t.Mark == "" && t.Engine != vigil.ResourceSQLite {
+	if t.Mark == "" && t.Engine != EngineSQLite {
 		// An empty mark would match every database without one.
 		return fmt.Errorf("drop %s: no mark to check it against", t)
 	}
 	switch t.Engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		return dropPostgres(ctx, t)
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		return dropMySQL(ctx, t)
-	case vigil.ResourceSQLite:
+	case EngineSQLite:
 		// Only the file the restore created: a -wal or -journal beside
 		// it was not written by vigil (a restore test's sit inside its
 		// instance folder, which goes as a whole).
@@ -222,11 +223,11 @@ func Open(ctx context.Context, t Target) (*DB, error) {
 		err error
 	)
 	switch t.Engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		db, err = sql.Open("pgx", t.Server.WithDatabase(t.Database).DSN())
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		db, err = sql.Open("mysql", t.Server.WithDatabase(t.Database).DSN())
-	case vigil.ResourceSQLite:
+	case EngineSQLite:
 		db, err = openSQLite(t.Path, "rw")
 	default:
 		return nil, fmt.Errorf("resource type %q is not a database", t.Engine)
@@ -260,9 +261,9 @@ func (d *DB) Tables(ctx context.Context) ([]vigil.TableRows, error) {
 
 func (d *DB) tables(ctx context.Context) ([]vigil.TableRows, error) {
 	switch d.engine {
-	case vigil.ResourcePostgres:
+	case EnginePostgres:
 		return countTables(ctx, d.db, postgresTablesQuery, quotedAsIs)
-	case vigil.ResourceMySQL:
+	case EngineMySQL:
 		return countTables(ctx, d.db, mysqlTablesQuery, mysqlQuote)
 	default:
 		return countTables(ctx, d.db, sqliteTablesQuery, sqliteQuote)
@@ -272,7 +273,7 @@ func (d *DB) tables(ctx context.Context) ([]vigil.TableRows, error) {
 // IntegrityCheck runs SQLite's PRAGMA integrity_check; other engines have
 // nothing equivalent that is cheap, and pass.
 func (d *DB) IntegrityCheck(ctx context.Context) error {
-	if d.engine != vigil.ResourceSQLite {
+	if d.engine != EngineSQLite {
 		return nil
 	}
 	rows, err := d.db.QueryContext(ctx, "PRAGMA integrity_check")

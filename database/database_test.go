@@ -71,7 +71,7 @@ func newPostgresDB(t *testing.T) (dbclient.Server, *sql.DB) {
 	name := uniqueName("vigil_test_src")
 	sqlExec(t, admin, "CREATE DATABASE "+name)
 	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	srv := mustParse(t, vigil.ResourcePostgres, strings.Replace(testPostgres, "/test?", "/"+name+"?", 1))
+	srv := mustParse(t, EnginePostgres, strings.Replace(testPostgres, "/test?", "/"+name+"?", 1))
 	db, err := sql.Open("pgx", srv.DSN())
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func newMySQLDB(t *testing.T) (dbclient.Server, *sql.DB) {
 	name := uniqueName("vigil_test_src")
 	sqlExec(t, admin, "CREATE DATABASE "+name)
 	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name) })
-	srv := mustParse(t, vigil.ResourceMySQL, strings.Replace(testMySQL, "/mysql", "/"+name, 1))
+	srv := mustParse(t, EngineMySQL, strings.Replace(testMySQL, "/mysql", "/"+name, 1))
 	db, err := sql.Open("mysql", srv.DSN()+"?multiStatements=true")
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestPostgresRoundTrip(t *testing.T) {
 		`INSERT INTO events SELECT '2026-03-01'::date + (g % 200), g FROM generate_series(1, 300) g`,
 		`CREATE VIEW order_count AS SELECT count(*) FROM shop.orders`,
 	)
-	src := Source{Engine: vigil.ResourcePostgres, Server: srv, Tools: tools(t, vigil.ResourcePostgres)}
+	src := Source{Engine: EnginePostgres, Server: srv, Tools: tools(t, EnginePostgres)}
 	target, info := roundTrip(t, src, uniqueName("vigil_test_restore"))
 	wantTables(t, info, map[string]int64{
 		"shop.orders": 5000, `public."Odd Name"`: 2, "public.empty": 0, "public.events": 300, "public.events_2026": 300,
@@ -255,7 +255,7 @@ func TestPostgresCountsMatchTheDump(t *testing.T) {
 			}
 		}
 	}()
-	src := Source{Engine: vigil.ResourcePostgres, Server: srv, Tools: tools(t, vigil.ResourcePostgres)}
+	src := Source{Engine: EnginePostgres, Server: srv, Tools: tools(t, EnginePostgres)}
 	target, info := roundTrip(t, src, uniqueName("vigil_test_restore"))
 	close(stop)
 	wg.Wait()
@@ -292,7 +292,7 @@ func TestMySQLRoundTrip(t *testing.T) {
 				`CREATE VIEW v AS SELECT id FROM customers`,
 				`CREATE TRIGGER t AFTER INSERT ON customers FOR EACH ROW INSERT INTO empty VALUES (NEW.id)`,
 			)
-			src := Source{Engine: vigil.ResourceMySQL, Server: srv, Tools: tools(t, vigil.ResourceMySQL)}
+			src := Source{Engine: EngineMySQL, Server: srv, Tools: tools(t, EngineMySQL)}
 			target, info := roundTrip(t, src, uniqueName("vigil_test_restore"))
 			wantTables(t, info, map[string]int64{"customers": 2, "we`ird": 1, "empty": 0, "many": 3000})
 
@@ -311,7 +311,7 @@ func TestMySQLRoundTrip(t *testing.T) {
 				if err := Release(t.Context(), target); err != nil {
 					t.Fatal(err)
 				}
-				again := Source{Engine: vigil.ResourceMySQL, Server: srv.WithDatabase(target.Database), Tools: src.Tools}
+				again := Source{Engine: EngineMySQL, Server: srv.WithDatabase(target.Database), Tools: src.Tools}
 				var out bytes.Buffer
 				info, err := Dump(t.Context(), again, &out)
 				if err != nil {
@@ -352,7 +352,7 @@ func TestSQLiteRoundTrip(t *testing.T) {
 		`INSERT INTO "odd ""name""" VALUES (1)`,
 		`WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000) INSERT INTO notes (body) SELECT 'note ' || n FROM g`,
 	)
-	src := Source{Engine: vigil.ResourceSQLite, Path: path, TempDir: filepath.Join(dir, "tmp")}
+	src := Source{Engine: EngineSQLite, Path: path, TempDir: filepath.Join(dir, "tmp")}
 	target, info := roundTrip(t, src, filepath.Join(dir, "restored", "app.db"))
 	wantTables(t, info, map[string]int64{"notes": 1000, `odd "name"`: 1})
 	if left, _ := os.ReadDir(src.TempDir); len(left) != 0 {
@@ -370,7 +370,7 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	os.WriteFile(damaged, b, 0o600)
 	var dump bytes.Buffer
-	if _, err := Dump(t.Context(), Source{Engine: vigil.ResourceSQLite, Path: path, TempDir: dir}, &dump); err != nil {
+	if _, err := Dump(t.Context(), Source{Engine: EngineSQLite, Path: path, TempDir: dir}, &dump); err != nil {
 		t.Fatal(err)
 	}
 	raw := dump.Bytes()
@@ -378,7 +378,7 @@ func TestSQLiteRoundTrip(t *testing.T) {
 		copy(raw[i+50:i+100], bytes.Repeat([]byte{0xA5}, 50))
 	}
 	os.WriteFile(damaged, raw, 0o600)
-	ddb, err := Open(t.Context(), Target{Engine: vigil.ResourceSQLite, Path: damaged})
+	ddb, err := Open(t.Context(), Target{Engine: EngineSQLite, Path: damaged})
 	if err != nil {
 		t.Fatalf("open the damaged copy: %v", err)
 	}
@@ -390,7 +390,7 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	}
 
 	// A path that is not there is an error, not a new empty database.
-	_, err = Dump(t.Context(), Source{Engine: vigil.ResourceSQLite, Path: filepath.Join(dir, "nope.db"), TempDir: dir}, &dump)
+	_, err = Dump(t.Context(), Source{Engine: EngineSQLite, Path: filepath.Join(dir, "nope.db"), TempDir: dir}, &dump)
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("dump of a missing file: %v", err)
 	}
@@ -406,10 +406,10 @@ func TestDumpErrorsHidePasswords(t *testing.T) {
 	for _, tc := range []struct {
 		engine, dsn, want string
 	}{
-		{vigil.ResourcePostgres, "postgres://postgres:Sup3r-s3cret%2Fpw@127.0.0.1:5432/vigil_no_such_db?sslmode=disable", `database "vigil_no_such_db" does not exist`},
-		{vigil.ResourcePostgres, "postgres://postgres:Sup3r-s3cret%2Fpw@127.0.0.1:1/test?sslmode=disable", "connect"},
-		{vigil.ResourceMySQL, "root:" + pw + "@tcp(127.0.0.1:3306)/mysql", "Access denied"},
-		{vigil.ResourceMySQL, "root@tcp(127.0.0.1:3306)/vigil_no_such_db", "Unknown database"},
+		{EnginePostgres, "postgres://postgres:Sup3r-s3cret%2Fpw@127.0.0.1:5432/vigil_no_such_db?sslmode=disable", `database "vigil_no_such_db" does not exist`},
+		{EnginePostgres, "postgres://postgres:Sup3r-s3cret%2Fpw@127.0.0.1:1/test?sslmode=disable", "connect"},
+		{EngineMySQL, "root:" + pw + "@tcp(127.0.0.1:3306)/mysql", "Access denied"},
+		{EngineMySQL, "root@tcp(127.0.0.1:3306)/vigil_no_such_db", "Unknown database"},
 	} {
 		srv := mustParse(t, tc.engine, tc.dsn)
 		var out bytes.Buffer
@@ -452,7 +452,7 @@ func TestPostgresDumpDoesNotBlockDDL(t *testing.T) {
 	// pg_dump that takes a moment to start, like one reading a large
 	// catalog.
 	slow := filepath.Join(t.TempDir(), "pg_dump")
-	real := tools(t, vigil.ResourcePostgres)
+	real := tools(t, EnginePostgres)
 	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 1\nexec "+real.PGDump+" \"$@\"\n"), 0o755)
 	real.PGDump = slow
 
@@ -465,7 +465,7 @@ func TestPostgresDumpDoesNotBlockDDL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	info, err := Dump(ctx, Source{Engine: vigil.ResourcePostgres, Server: srv, Tools: real}, &out)
+	info, err := Dump(ctx, Source{Engine: EnginePostgres, Server: srv, Tools: real}, &out)
 	if err != nil {
 		t.Fatalf("dump with an ALTER TABLE waiting: %v", err)
 	}
@@ -486,14 +486,14 @@ func TestMySQLEventsDisabled(t *testing.T) {
 		"CREATE EVENT wipe ON SCHEDULE EVERY 1 HOUR COMMENT 'PRESERVE ENABLE in a comment' DO DELETE FROM "+srv.Database+".t",
 		`CREATE EVENT later ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY ON COMPLETION PRESERVE DISABLE DO DELETE FROM t`,
 	)
-	src := Source{Engine: vigil.ResourceMySQL, Server: srv, Tools: tools(t, vigil.ResourceMySQL)}
+	src := Source{Engine: EngineMySQL, Server: srv, Tools: tools(t, EngineMySQL)}
 	var dump bytes.Buffer
 	if _, err := Dump(t.Context(), src, &dump); err != nil {
 		t.Fatal(err)
 	}
 	admin := sqlDBForTest(t)
 	for _, disable := range []bool{true, false} {
-		target := Target{Engine: vigil.ResourceMySQL, Server: srv, Database: uniqueName("vigil_test_events"),
+		target := Target{Engine: EngineMySQL, Server: srv, Database: uniqueName("vigil_test_events"),
 			Mark: "vigil restore job rj-events", Tools: src.Tools, DisableEvents: disable}
 		if err := Create(t.Context(), target); err != nil {
 			t.Fatal(err)

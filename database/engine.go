@@ -1,11 +1,12 @@
 package database
 
-import "github.com/vigil-backup/vigil"
+import "github.com/vigil-backup/vigil/dbclient"
 
-// The engines this package dumps and loads, named as the resource types
-// that use them.
+// The engines this package dumps and loads. The resource types that use
+// them (resource/postgres, resource/mysql, resource/sqlite) have the same
+// names.
 const (
-	EnginePostgres = vigil.ResourcePostgres
-	EngineMySQL    = vigil.ResourceMySQL
-	EngineSQLite   = vigil.ResourceSQLite
+	EnginePostgres = dbclient.Postgres
+	EngineMySQL    = dbclient.MySQL
+	EngineSQLite   = "sqlite"
 )

@@ -46,7 +46,7 @@ func dumpMySQL(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInf
 		return nil, err
 	}
 	defer db.Close()
-	info := &vigil.DatabaseInfo{Engine: vigil.ResourceMySQL, Database: srv.Database}
+	info := &vigil.DatabaseInfo{Engine: EngineMySQL, Database: srv.Database}
 	// Connecting first turns a wrong password or a missing database into
 	// the server's own message before the dump starts.
 	err = db.QueryRowContext(ctx, `SELECT VERSION(), default_character_set_name, default_collation_name

@@ -53,7 +53,7 @@ func dumpPostgres(ctx context.Context, src Source, w io.Writer) (*vigil.Database
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 
-	info := &vigil.DatabaseInfo{Engine: vigil.ResourcePostgres, Database: srv.Database}
+	info := &vigil.DatabaseInfo{Engine: EnginePostgres, Database: srv.Database}
 	var snapshot string
 	err = tx.QueryRow(ctx, `SELECT pg_export_snapshot(), current_setting('server_version'),
 		pg_encoding_to_char(d.encoding), d.datcollate, d.datctype

@@ -73,7 +73,7 @@ func dumpSQLite(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseIn
 		return nil, err
 	}
 	defer copyDB.Close()
-	info := &vigil.DatabaseInfo{Engine: vigil.ResourceSQLite, Database: filepath.Base(src.Path)}
+	info := &vigil.DatabaseInfo{Engine: EngineSQLite, Database: filepath.Base(src.Path)}
 	if err := copyDB.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&info.Server); err != nil {
 		return nil, fmt.Errorf("read the copy of %s: %w", src.Path, err)
 	}

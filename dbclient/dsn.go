@@ -12,8 +12,12 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+)
 
-	"github.com/vigil-backup/vigil"
+// The server engines, named as their resource types.
+const (
+	Postgres = "postgres"
+	MySQL    = "mysql"
 )
 
 // A DSN names a database server, a user and a database, and may carry the
@@ -25,7 +29,7 @@ import (
 
 // Server is a parsed DSN.
 type Server struct {
-	Engine   string // vigil.ResourcePostgres or vigil.ResourceMySQL
+	Engine   string // Postgres or MySQL
 	Database string
 	password string
 	pg       *url.URL
@@ -36,7 +40,7 @@ type Server struct {
 // may hold a password.
 func ParseDSN(engine, dsn string) (Server, error) {
 	switch engine {
-	case vigil.ResourcePostgres:
+	case Postgres:
 		u, err := url.Parse(dsn)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
 			return Server{}, errors.New("is not a PostgreSQL URL: write it like postgres://user@127.0.0.1:5432/dbname")
@@ -70,7 +74,7 @@ func ParseDSN(engine, dsn string) (Server, error) {
 			u.User = url.UserPassword(name, pw)
 		}
 		return Server{Engine: engine, Database: db, password: pw, pg: u}, nil
-	case vigil.ResourceMySQL:
+	case MySQL:
 		c, err := mysql.ParseDSN(dsn)
 		if err != nil {
 			return Server{}, errors.New("is not a MySQL DSN: write it like user@tcp(127.0.0.1:3306)/dbname")

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/vigil-backup/vigil"
 )
 
 func mustParse(t *testing.T, engine, dsn string) Server {
@@ -18,7 +16,7 @@ func mustParse(t *testing.T, engine, dsn string) Server {
 }
 
 func TestParseDSN(t *testing.T) {
-	pg := mustParse(t, vigil.ResourcePostgres, "postgres://app:pw%40x@db.example:5433/orders?sslmode=require")
+	pg := mustParse(t, Postgres, "postgres://app:pw%40x@db.example:5433/orders?sslmode=require")
 	if pg.Database != "orders" || !pg.HasPassword() {
 		t.Fatalf("parsed %+v", pg)
 	}
@@ -34,12 +32,12 @@ func TestParseDSN(t *testing.T) {
 	if env := pg.PasswordEnv(); !slices.Equal(env, []string{"PGPASSWORD=pw@x"}) {
 		t.Errorf("PasswordEnv = %v", env)
 	}
-	other := mustParse(t, vigil.ResourcePostgres, "postgres://app@db.example:5433/orders?sslmode=require")
+	other := mustParse(t, Postgres, "postgres://app@db.example:5433/orders?sslmode=require")
 	if !other.SameServer(pg) || other.WithPasswordOf(pg).DSN() != pg.DSN() {
 		t.Errorf("same server: %v; with password %q, want %q", other.SameServer(pg), other.WithPasswordOf(pg).DSN(), pg.DSN())
 	}
 
-	my := mustParse(t, vigil.ResourceMySQL, "shop:pw@tcp(127.0.0.1:3307)/shop?tls=true")
+	my := mustParse(t, MySQL, "shop:pw@tcp(127.0.0.1:3307)/shop?tls=true")
 	if s := my.String(); strings.Contains(s, "pw") || !strings.Contains(s, "shop@tcp(127.0.0.1:3307)/shop") {
 		t.Errorf("String() = %q", s)
 	}
@@ -48,20 +46,20 @@ func TestParseDSN(t *testing.T) {
 	}
 
 	// A password in the query is kept as secret as one in the user part.
-	q := mustParse(t, vigil.ResourcePostgres, "postgres://app@db:5432/orders?sslmode=disable&password=hunter2")
+	q := mustParse(t, Postgres, "postgres://app@db:5432/orders?sslmode=disable&password=hunter2")
 	if !q.HasPassword() || strings.Contains(q.String(), "hunter2") || strings.Contains(q.PGConnArg(), "hunter2") ||
 		strings.Contains(q.ServerString(), "hunter2") || !strings.Contains(q.DSN(), "hunter2") {
 		t.Errorf("password in the query: has %v, String %q, conn arg %q, DSN %q", q.HasPassword(), q.String(), q.PGConnArg(), q.DSN())
 	}
 
 	for _, bad := range []struct{ engine, dsn string }{
-		{vigil.ResourcePostgres, "postgres://u@h:5432/app?dbname=orders"},
-		{vigil.ResourcePostgres, "postgres://u@h:5432/app?database=orders"},
-		{vigil.ResourcePostgres, "postgres://u@h:5432/app?sslpassword=secretpw"},
-		{vigil.ResourcePostgres, "host=x dbname=y"},
-		{vigil.ResourcePostgres, "postgres://x:secretpw@h:5432/"},
-		{vigil.ResourceMySQL, "x:secretpw@tcp(h:3306)/"},
-		{vigil.ResourceMySQL, "nonsense:secretpw@@@"},
+		{Postgres, "postgres://u@h:5432/app?dbname=orders"},
+		{Postgres, "postgres://u@h:5432/app?database=orders"},
+		{Postgres, "postgres://u@h:5432/app?sslpassword=secretpw"},
+		{Postgres, "host=x dbname=y"},
+		{Postgres, "postgres://x:secretpw@h:5432/"},
+		{MySQL, "x:secretpw@tcp(h:3306)/"},
+		{MySQL, "nonsense:secretpw@@@"},
 	} {
 		_, err := ParseDSN(bad.engine, bad.dsn)
 		if err == nil || strings.Contains(err.Error(), "secretpw") {

@@ -3,8 +3,6 @@ package dbclient
 import (
 	"fmt"
 	"os/exec"
-
-	"github.com/vigil-backup/vigil"
 )
 
 // Tools are the client programs a database resource is backed up and
@@ -31,12 +29,12 @@ type Tool struct {
 // ToolsFor lists the programs resources of type engine need.
 func ToolsFor(engine string) []Tool {
 	switch engine {
-	case vigil.ResourcePostgres:
+	case Postgres:
 		return []Tool{
 			{Names: []string{"pg_dump"}, Field: "pg_dump_path", Package: "postgresql-client", set: func(t *Tools, p string) { t.PGDump = p }},
 			{Names: []string{"pg_restore"}, Field: "pg_restore_path", Package: "postgresql-client", set: func(t *Tools, p string) { t.PGRestore = p }},
 		}
-	case vigil.ResourceMySQL:
+	case MySQL:
 		return []Tool{
 			{Names: []string{"mariadb-dump", "mysqldump"}, Field: "mysqldump_path", Package: "mariadb-client (or default-mysql-client)", set: func(t *Tools, p string) { t.MySQLDump = p }},
 			{Names: []string{"mariadb", "mysql"}, Field: "mysql_path", Package: "mariadb-client (or default-mysql-client)", set: func(t *Tools, p string) { t.MySQL = p }},

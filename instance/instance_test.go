@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 )
 
@@ -65,7 +64,7 @@ func needProgram(t *testing.T, name, why string) {
 }
 
 func shApp(script string) config.Resource {
-	return config.Resource{Name: "app", Type: vigil.ResourceApp, Run: []string{"sh", "-c", script}}
+	return config.Resource{Name: "app", Type: "app", Run: []string{"sh", "-c", script}}
 }
 
 // newParent returns a new instances folder and, at the end of the test,
@@ -350,7 +349,7 @@ func TestStartServesHTTP(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(i.Dir, "hello.txt"), "restored hello\n")
 	res := config.Resource{
-		Name: "web", Type: vigil.ResourceApp,
+		Name: "web", Type: "app",
 		Run: []string{"python3", "-m", "http.server", "{{.Port}}", "--bind", "{{.Host}}", "--directory", "{{.Dir}}"},
 		Env: map[string]string{"PYTHONUNBUFFERED": "1"},
 	}

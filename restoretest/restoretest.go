@@ -37,20 +37,10 @@ const OnDemand = "on-demand"
 
 // Journal records the loop's state changes and carries its jobs on.
 type Journal interface {
-	// Record runs update and records events in one transaction: the
-	// state change and its events (and their deliveries) exist together
-	// or not at all. It must write even when ctx is cancelled: a final
-	// status is written while vigil stops.
-	Record(ctx context.Context, update func(ctx context.Context, tx *catalog.Tx) error, events ...vigil.Event) error
+	catalog.Recorder
 	// QueueRestoreTest queues the job that runs restore test jobID (Run),
 	// in tx, the transaction that records the test.
 	QueueRestoreTest(ctx context.Context, tx *catalog.Tx, jobID string) error
-}
-
-// Vaults opens vaults by name. An unknown name is a
-// *vigil.UnknownNameError.
-type Vaults interface {
-	Vault(ctx context.Context, name string) (*vault.Vault, error)
 }
 
 // Resources opens the resource of a recovery point: the configured one of
@@ -65,7 +55,7 @@ type Options struct {
 	Config    *config.Config
 	Catalog   *catalog.Catalog
 	Journal   Journal
-	Vaults    Vaults
+	Vaults    vault.Opener
 	Resources Resources
 	// Logger receives the loop's own log; nil discards it.
 	Logger *slog.Logger
@@ -76,7 +66,7 @@ type Tester struct {
 	cfg       *config.Config
 	catalog   *catalog.Catalog
 	journal   Journal
-	vaults    Vaults
+	vaults    vault.Opener
 	resources Resources
 	logger    *slog.Logger
 
@@ -182,18 +172,8 @@ func (t *Tester) Queue(ctx context.Context, tx *catalog.Tx, rp vigil.RecoveryPoi
 	if plan == "" {
 		plan = OnDemand
 	}
-	job := vigil.RestoreJob{
-		ID:                vigil.NewID(vigil.PrefixRestoreJob),
-		Status:            vigil.RestorePending,
-		RecoveryPointID:   rp.ID,
-		Resource:          rp.Resource,
-		ResourceType:      rp.ResourceType,
-		CreatedResourceID: vigil.NewID("res"),
-		CreatedBy:         plan,
-		Plan:              plan,
-		CreatedAt:         now(),
-		RestoreTest:       true,
-	}
+	job := vigil.NewRestoreJob(rp, plan)
+	job.RestoreTest, job.Plan = true, plan
 	dir := filepath.Join(t.Dir(), job.ID, instance.DataDir)
 	if res, err := t.resources.Resource(rp.Resource, rp.ResourceType); err == nil {
 		res.PrepareTest(&job, rp, dir)

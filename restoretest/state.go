@@ -30,11 +30,7 @@ func started(job *vigil.RestoreJob, rp vigil.RecoveryPoint, node string) {
 
 // endedEarly ends a test that never created anything.
 func endedEarly(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) {
-	job.Status = status
-	job.StatusMessage = msg
-	job.CompletedAt = ptr(now())
-	job.ValidationStatus = vigil.ValidationFailed
-	job.ValidationMessage = "the restore did not run: " + msg
+	restoreEnded(job, status, msg, "the restore did not run: ")
 	job.DeletionStatus = vigil.DeletionSuccessful
 	job.DeletionMessage = "nothing was created"
 }
@@ -42,13 +38,18 @@ func endedEarly(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string
 // restoreFailed ends a test whose restore failed: the verdict is FAILED,
 // and whatever was created is to be deleted.
 func restoreFailed(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) {
+	restoreEnded(job, status, msg, "the restore did not complete: ")
+	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
+	job.DeletionStatus = vigil.DeletionDeleting
+}
+
+// restoreEnded ends the restore of a test that did not get to validation.
+func restoreEnded(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg, why string) {
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
 	job.ValidationStatus = vigil.ValidationFailed
-	job.ValidationMessage = "the restore did not complete: " + msg
-	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
-	job.DeletionStatus = vigil.DeletionDeleting
+	job.ValidationMessage = why + msg
 }
 
 // restored records that the data is in the copy, and validation starts.

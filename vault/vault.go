@@ -615,3 +615,9 @@ func (v *Vault) StorageSize(ctx context.Context) (int64, error) {
 
 	return total, nil
 }
+
+// Opener opens vaults by name; an unknown name is a
+// *vigil.UnknownNameError. The worker keeps them open for its life.
+type Opener interface {
+	Vault(ctx context.Context, name string) (*Vault, error)
+}

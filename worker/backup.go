@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
-	"github.com/vigil-backup/vigil/vault"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/resource"
 )
 
 // BackupArgs carries a backup job on. Kinds are stable strings: a renamed Go
@@ -22,246 +21,23 @@ type BackupArgs struct {
 
 func (BackupArgs) Kind() string { return "vigil.backup" }
 
-// Snapshot tags written into the vault, so that the vault alone tells which
-// recovery point, job and resource each snapshot is.
-const (
-	TagRecoveryPoint = "vigil:recovery-point"
-	TagBackupJob     = "vigil:backup-job"
-	TagResource      = "vigil:resource"
-	TagResourceType  = "vigil:resource-type"
-)
-
 // StartBackup records a backup job and queues it, in one transaction.
 func (e *Engine) StartBackup(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error) {
-	res, ok := e.cfg.Resource(req.Resource)
-	if !ok {
-		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: e.cfg.ResourceNames()}
-	}
-	if _, ok := e.cfg.Vault(req.Vault); !ok {
-		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: e.cfg.VaultNames()}
-	}
-	if req.Expiry < 0 {
-		return vigil.BackupJob{}, vigil.Invalidf("expiry must not be negative")
-	}
-	if req.Expiry > vigil.MaxExpiry {
-		return vigil.BackupJob{}, vigil.Invalidf("expiry must be at most 100 years; give none to keep the recovery point forever")
-	}
-	if req.CreatedBy == "" {
-		req.CreatedBy = "on-demand"
-	}
-	job := vigil.BackupJob{
-		ID:           vigil.NewID(vigil.PrefixBackupJob),
-		Status:       vigil.BackupPending,
-		Resource:     res.Name,
-		ResourceType: res.Type,
-		Vault:        req.Vault,
-		CreatedBy:    req.CreatedBy,
-		CreatedAt:    now(),
-	}
-	if req.Expiry > 0 {
-		job.ExpireAt = ptr(job.CreatedAt.Add(req.Expiry))
-	}
-	err := e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
-		if err := tx.InsertBackupJob(ctx, &job); err != nil {
-			return err
-		}
-		return e.insertTx(ctx, tx, BackupArgs{JobID: job.ID}, nil)
-	})
-	if err != nil {
-		return vigil.BackupJob{}, fmt.Errorf("queue backup job: %w", err)
-	}
-	return job, nil
+	return e.backups.Start(ctx, req)
 }
 
-type backupWorker struct {
-	river.WorkerDefaults[BackupArgs]
-	e *Engine
+// QueueBackup queues the River job that runs a backup job, in tx.
+func (e *Engine) QueueBackup(ctx context.Context, tx *catalog.Tx, jobID string) error {
+	return e.insertTx(ctx, tx, BackupArgs{JobID: jobID}, nil)
 }
 
-// Timeout is unlimited: a first backup of a large tree may take hours, and
-// an interrupted one is caught on restart (endInterrupted), not by a clock.
-func (w *backupWorker) Timeout(*river.Job[BackupArgs]) time.Duration { return -1 }
+// Open opens a configured resource.
+func (e *Engine) Open(cfg config.Resource) (resource.Resource, error) { return e.resources.Open(cfg) }
 
-func (w *backupWorker) Work(ctx context.Context, rj *river.Job[BackupArgs]) error {
-	e := w.e
-	job, err := e.catalog.GetBackupJob(ctx, rj.Args.JobID)
+func (e *Engine) runBackup(ctx context.Context, args BackupArgs) error {
+	err := e.backups.Run(ctx, args.JobID)
 	if errors.Is(err, vigil.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("backup job %s is not in the catalog", rj.Args.JobID))
+		return river.JobCancel(fmt.Errorf("backup job %s is not in the catalog", args.JobID))
 	}
-	if err != nil {
-		return err
-	}
-	switch {
-	case job.Status.Final():
-		return nil // already ended, e.g. by endInterrupted
-	case job.Status == vigil.BackupRunning:
-		// A previous attempt died mid-way (its process was killed).
-		return e.endBackup(ctx, &job, vigil.BackupAborted, interruptedBackup)
-	}
-
-	job.Status = vigil.BackupRunning
-	job.StartedAt = ptr(now())
-	job.Node = e.cfg.Node
-	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, &job) },
-		vigil.BackupJobEvent(vigil.EventBackupJobStarted, &job))
-	if err != nil {
-		return err
-	}
-
-	cfg, ok := e.cfg.Resource(job.Resource)
-	if !ok {
-		return e.endBackup(ctx, &job, vigil.BackupFailed,
-			fmt.Sprintf("resource %q is no longer in the configuration: add it back or start a backup of another resource", job.Resource))
-	}
-	res, err := e.resources.Open(cfg)
-	if err != nil {
-		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
-	}
-	e.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", cfg.Type, cfg.Name, res.Location(), job.Vault, e.cfg.Node)
-
-	v, err := e.Vault(ctx, job.Vault)
-	if err != nil {
-		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
-	}
-
-	rp := vigil.RecoveryPoint{
-		ID:           vigil.NewID(vigil.PrefixRecoveryPoint),
-		Vault:        job.Vault,
-		Resource:     job.Resource,
-		ResourceType: job.ResourceType,
-		Status:       vigil.RecoveryPointAvailable,
-		BackupJobID:  job.ID,
-		CreatedAt:    *job.StartedAt,
-		ExpireAt:     job.ExpireAt,
-	}
-	tracker := e.trackProgress(ctx, &job)
-	opts := vault.BackupOptions{
-		Resource: cfg.Name,
-		Tags: map[string]string{
-			TagRecoveryPoint: rp.ID,
-			TagBackupJob:     job.ID,
-			TagResource:      cfg.Name,
-			TagResourceType:  cfg.Type,
-		},
-		Description: "vigil backup job " + job.ID,
-		Progress:    tracker.set,
-	}
-	result, info, err := res.Backup(ctx, v, opts)
-	rp.Database = info
-	tracker.stop()
-	job.PercentDone, job.Bytes, job.Files = tracker.last()
-	if err != nil {
-		if ctx.Err() != nil {
-			return e.endBackup(ctx, &job, vigil.BackupAborted, "vigil was stopped during the backup; no recovery point was listed: start the backup again")
-		}
-		return e.endBackup(ctx, &job, vigil.BackupFailed, err.Error())
-	}
-
-	// The vault has flushed the snapshot: only now is the recovery point
-	// listed, together with the job's completion.
-	done := now()
-	rp.SnapshotID = result.SnapshotID
-	rp.SizeBytes = result.Bytes
-	rp.Files = result.Files
-	rp.CompletedAt = &done
-	job.Status = vigil.BackupCompleted
-	job.StatusMessage = ""
-	job.RecoveryPointID = rp.ID
-	job.Bytes, job.Files, job.PercentDone = result.Bytes, result.Files, 100
-	job.CompletedAt = &done
-	// The restore tests of the new recovery point are queued in the same
-	// transaction: a completed backup is never left untested because vigil
-	// died right after it.
-	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
-		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
-			return err
-		}
-		if err := tx.UpdateBackupJob(ctx, &job); err != nil {
-			return err
-		}
-		return e.tests.QueueOnBackup(ctx, tx, &rp)
-	}, vigil.BackupJobEvent(vigil.EventBackupJobCompleted, &job))
-	if err != nil {
-		return fmt.Errorf("record completed backup: %w", err)
-	}
-	if d := rp.Database; d != nil {
-		var rows int64
-		for _, t := range d.Tables {
-			rows += t.Rows
-		}
-		e.jobLog(ctx, job.ID, "dump of %s %s (server %s): %d tables, %d rows", d.Engine, d.Database, d.Server, len(d.Tables), rows)
-	}
-	e.jobLog(ctx, job.ID, "completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
-		done.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Bytes, rp.ID, result.SnapshotID)
-	return nil
-}
-
-const interruptedBackup = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"
-
-// endBackup records a final status. The job's River work then ends without a
-// retry: a failed backup is a verdict for a person, not a transient error.
-func (e *Engine) endBackup(ctx context.Context, job *vigil.BackupJob, status vigil.BackupJobStatus, msg string) error {
-	job.Status = status
-	job.StatusMessage = msg
-	job.CompletedAt = ptr(now())
-	err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, job) },
-		vigil.BackupJobEvent(vigil.EventBackupJobFailed, job))
-	if err != nil {
-		return fmt.Errorf("record backup job status: %w", err)
-	}
-	e.jobLog(ctx, job.ID, "%s: %s", status, msg)
-	return nil
-}
-
-// progressTracker keeps the latest progress of a running backup and writes
-// it to the catalog from time to time, off the vault's hot path.
-type progressTracker struct {
-	mu       sync.Mutex
-	p        vault.Progress
-	done     chan struct{}
-	finished chan struct{}
-}
-
-func (e *Engine) trackProgress(ctx context.Context, job *vigil.BackupJob) *progressTracker {
-	t := &progressTracker{done: make(chan struct{}), finished: make(chan struct{})}
-	snapshot := *job
-	go func() {
-		defer close(t.finished)
-		tick := time.NewTicker(e.progressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-t.done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				snapshot.PercentDone, snapshot.Bytes, snapshot.Files = t.last()
-				if err := e.catalog.UpdateBackupJob(ctx, &snapshot); err != nil {
-					e.logger.Warn("record backup progress", "job", job.ID, "err", err)
-				}
-			}
-		}
-	}()
-	return t
-}
-
-func (t *progressTracker) set(p vault.Progress) {
-	t.mu.Lock()
-	t.p = p
-	t.mu.Unlock()
-}
-
-func (t *progressTracker) stop() {
-	close(t.done)
-	<-t.finished
-}
-
-func (t *progressTracker) last() (percent float64, bytes, files int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.p.TotalBytes > 0 {
-		percent = min(99, 100*float64(t.p.Bytes)/float64(t.p.TotalBytes))
-	}
-	return percent, t.p.Bytes, t.p.Files
+	return err
 }

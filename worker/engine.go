@@ -1,7 +1,10 @@
-// Package worker runs every step of vigil as a River job: backups, restores,
-// expiry of recovery points and vault maintenance. A step's catalog record and
-// the River job that carries it on are written in one transaction, so there is
-// never a record saying RUNNING with no job to finish it, or the reverse.
+// Package worker runs every step of vigil as a River job (backups, restores,
+// restore tests, expiry of recovery points, vault maintenance, plans,
+// deliveries) and wires the parts that do the work: backup, restoretest, the
+// resource types and the vaults. A step's catalog record and the River job
+// that carries it on are written in one transaction (Engine.Record and the
+// Queue methods), so there is never a record saying RUNNING with no job to
+// finish it, or the reverse.
 package worker
 
 import (
@@ -24,6 +27,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/backup"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/resource"
@@ -48,10 +52,8 @@ type Engine struct {
 	vaultsMu sync.Mutex
 	vaults   map[string]*vault.Vault
 
-	// progressEvery is how often a running job writes its progress.
-	progressEvery time.Duration
-
 	resources *resource.Registry
+	backups   *backup.Runner
 	tests     *restoretest.Tester
 
 	// stopCleanup ends the restore tests' sweep loop; cleanupDone closes
@@ -84,11 +86,10 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:           cfg,
-		catalog:       cat,
-		logger:        opts.Logger,
-		vaults:        map[string]*vault.Vault{},
-		progressEvery: time.Second,
+		cfg:     cfg,
+		catalog: cat,
+		logger:  opts.Logger,
+		vaults:  map[string]*vault.Vault{},
 		resources: resource.NewRegistry(resource.Env{
 			RestoresDir: filepath.Join(cfg.DataDir, "restores"),
 			TempDir:     filepath.Join(cfg.DataDir, "tmp"),
@@ -99,15 +100,22 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		return nil, err
 	}
 	e.tests = tests
+	e.backups, err = backup.New(backup.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Tests: tests, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &backupWorker{e: e})
+	// No timeout for backups, restores and maintenance: a first backup of
+	// a large tree may take hours, and an interrupted one is caught on
+	// restart (endInterrupted), not by a clock.
+	addThin(workers, -1, e.runBackup)
 	river.AddWorker(workers, &restoreWorker{e: e})
-	river.AddWorker(workers, &restoreTestWorker{e: e})
-	river.AddWorker(workers, &expireWorker{e: e})
-	river.AddWorker(workers, &maintainWorker{e: e})
-	river.AddWorker(workers, &planWorker{e: e})
-	river.AddWorker(workers, &testPlanWorker{e: e})
+	addThin(workers, -1, e.runRestoreTest)
+	addThin(workers, 10*time.Minute, e.expireAll)
+	addThin(workers, -1, e.maintain)
+	addThin(workers, time.Minute, e.runBackupPlan)
+	addThin(workers, time.Minute, e.runTestPlan)
 	river.AddWorker(workers, &deliverWorker{e: e})
 
 	rcfg := &river.Config{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/backup"
 	"github.com/vigil-backup/vigil/catalog"
 )
 
@@ -24,7 +25,7 @@ func (e *Engine) endInterrupted(ctx context.Context) error {
 		return fmt.Errorf("list interrupted backup jobs: %w", err)
 	}
 	for _, job := range backups {
-		if err := e.endBackup(ctx, &job, vigil.BackupAborted, interruptedBackup); err != nil {
+		if err := e.backups.End(ctx, &job, vigil.BackupAborted, backup.Interrupted); err != nil {
 			return err
 		}
 	}

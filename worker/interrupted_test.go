@@ -25,14 +25,14 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 
 	started := time.Now().UTC()
 	mine := vigil.BackupJob{ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupRunning, Resource: "docs",
-		ResourceType: vigil.ResourceDirectory, Vault: "v", Node: "node-a", StartedAt: &started}
+		ResourceType: "directory", Vault: "v", Node: "node-a", StartedAt: &started}
 	theirs := mine
 	theirs.ID, theirs.Node = vigil.NewID(vigil.PrefixBackupJob), "node-b"
 	target := filepath.Join(dir, "partial-restore")
 	os.MkdirAll(target, 0o755)
 	os.WriteFile(filepath.Join(target, "half-written"), []byte("x"), 0o644)
 	myRestore := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, RecoveryPointID: "rp-1",
-		Resource: "docs", ResourceType: vigil.ResourceDirectory, Node: "node-a", StartedAt: &started,
+		Resource: "docs", ResourceType: "directory", Node: "node-a", StartedAt: &started,
 		Metadata: map[string]string{resource.MetaTargetPath: target}}
 	for _, j := range []*vigil.BackupJob{&mine, &theirs} {
 		if err := cat.InsertBackupJob(ctx, j); err != nil {

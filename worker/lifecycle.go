@@ -78,15 +78,9 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 	return jobs
 }
 
-type expireWorker struct {
-	river.WorkerDefaults[ExpireArgs]
-	e *Engine
-}
-
-func (w *expireWorker) Timeout(*river.Job[ExpireArgs]) time.Duration { return 10 * time.Minute }
-
-func (w *expireWorker) Work(ctx context.Context, _ *river.Job[ExpireArgs]) error {
-	e := w.e
+// expireAll expires every recovery point whose expire_at has passed, and
+// queues a full maintenance of each vault that lost one.
+func (e *Engine) expireAll(ctx context.Context, _ ExpireArgs) error {
 	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 		Status:        []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable, vigil.RecoveryPointDeleting},
 		ExpiredBefore: ptr(now()),
@@ -152,23 +146,16 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 	return nil
 }
 
-type maintainWorker struct {
-	river.WorkerDefaults[MaintainArgs]
-	e *Engine
-}
-
-func (w *maintainWorker) Timeout(*river.Job[MaintainArgs]) time.Duration { return -1 }
-
-func (w *maintainWorker) Work(ctx context.Context, rj *river.Job[MaintainArgs]) error {
-	if _, ok := w.e.cfg.Vault(rj.Args.Vault); !ok {
-		return river.JobCancel(fmt.Errorf("vault %q is no longer configured", rj.Args.Vault))
+func (e *Engine) maintain(ctx context.Context, args MaintainArgs) error {
+	if _, ok := e.cfg.Vault(args.Vault); !ok {
+		return river.JobCancel(fmt.Errorf("vault %q is no longer configured", args.Vault))
 	}
-	v, err := w.e.Vault(ctx, rj.Args.Vault)
+	v, err := e.Vault(ctx, args.Vault)
 	if err != nil {
 		return err
 	}
-	if err := v.Maintain(ctx, rj.Args.Full); err != nil {
-		return fmt.Errorf("maintain vault %q: %w", rj.Args.Vault, err)
+	if err := v.Maintain(ctx, args.Full); err != nil {
+		return fmt.Errorf("maintain vault %q: %w", args.Vault, err)
 	}
 	return nil
 }

@@ -66,19 +66,10 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 				k, rp.ResourceType, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
 		}
 	}
-	job := vigil.RestoreJob{
-		ID:                vigil.NewID(vigil.PrefixRestoreJob),
-		Status:            vigil.RestorePending,
-		RecoveryPointID:   rp.ID,
-		Resource:          rp.Resource,
-		ResourceType:      rp.ResourceType,
-		CreatedResourceID: vigil.NewID("res"),
-		CreatedBy:         req.CreatedBy,
-		CreatedAt:         now(),
+	if req.CreatedBy == "" {
+		req.CreatedBy = "on-demand"
 	}
-	if job.CreatedBy == "" {
-		job.CreatedBy = "on-demand"
-	}
+	job := vigil.NewRestoreJob(rp, req.CreatedBy)
 	job.Metadata = maps.Clone(defaults)
 	maps.Copy(job.Metadata, req.Metadata)
 	for k, v := range job.Metadata {
@@ -179,19 +170,12 @@ func (e *Engine) restoreJob(ctx context.Context, id string) (vigil.RestoreJob, e
 	return job, err
 }
 
-type restoreTestWorker struct {
-	river.WorkerDefaults[RestoreTestArgs]
-	e *Engine
-}
-
-func (w *restoreTestWorker) Timeout(*river.Job[RestoreTestArgs]) time.Duration { return -1 }
-
-func (w *restoreTestWorker) Work(ctx context.Context, rj *river.Job[RestoreTestArgs]) error {
-	job, err := w.e.restoreJob(ctx, rj.Args.JobID)
+func (e *Engine) runRestoreTest(ctx context.Context, args RestoreTestArgs) error {
+	job, err := e.restoreJob(ctx, args.JobID)
 	if err != nil {
 		return err
 	}
-	return w.e.tests.Run(ctx, &job)
+	return e.tests.Run(ctx, &job)
 }
 
 const interruptedRestore = "interrupted: vigil stopped while this restore was running; its partial files were removed: start the restore again"

@@ -14,7 +14,7 @@ import (
 var resourceTypes = []resource.Type{
 	directory.Type{},
 	app.Type{},
-	postgres.Type{},
-	mysql.Type{},
-	sqlite.Type{},
+	postgres.Type,
+	mysql.Type,
+	sqlite.Type,
 }

@@ -535,7 +535,7 @@ func (e *testEnv) waitValidating(id string) vigil.RestoreJob {
 	for {
 		var job vigil.RestoreJob
 		e.mustJSON(&job, "jobs", "show", id)
-		if job.ValidationStatus == vigil.ValidationValidating && (job.ResourceType != vigil.ResourceApp || strings.HasPrefix(job.CreatedResourceLocation, "http")) {
+		if job.ValidationStatus == vigil.ValidationValidating && (job.ResourceType != "app" || strings.HasPrefix(job.CreatedResourceLocation, "http")) {
 			return job
 		}
 		if job.ValidationStatus.Final() || time.Now().After(deadline) {

@@ -47,7 +47,7 @@ func NewFolder(cfg config.Resource, env resource.Env) *Folder { return &Folder{c
 
 func (f *Folder) Config() config.Resource { return f.cfg }
 
-func (f *Folder) Location() string { return f.cfg.Path }
+func (f *Folder) Location() string { return f.cfg.Location() }
 
 func (f *Folder) Backup(ctx context.Context, v *vault.Vault, opts vault.BackupOptions) (vault.BackupResult, *vigil.DatabaseInfo, error) {
 	res, err := v.Backup(ctx, f.cfg.Path, opts)

@@ -6,19 +6,9 @@
 package mysql
 
 import (
-	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/database"
-	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/sqldb"
 )
 
 // Type is the mysql resource type.
-type Type struct{}
-
-var _ resource.Type = Type{}
-
-func (Type) Name() string { return database.EngineMySQL }
-
-func (Type) Open(cfg config.Resource, env resource.Env) (resource.Resource, error) {
-	return sqldb.Open(cfg, env, database.EngineMySQL, false)
-}
+var Type = sqldb.NewServerType("mysql", database.EngineMySQL)

@@ -5,19 +5,9 @@
 package postgres
 
 import (
-	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/database"
-	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/sqldb"
 )
 
 // Type is the postgres resource type.
-type Type struct{}
-
-var _ resource.Type = Type{}
-
-func (Type) Name() string { return database.EnginePostgres }
-
-func (Type) Open(cfg config.Resource, env resource.Env) (resource.Resource, error) {
-	return sqldb.Open(cfg, env, database.EnginePostgres, false)
-}
+var Type = sqldb.NewServerType("postgres", database.EnginePostgres)

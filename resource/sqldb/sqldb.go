@@ -41,6 +41,27 @@ var (
 	_ resource.Copy     = (*Copy)(nil)
 )
 
+// Type is a database resource type: its name and its engine's.
+type Type struct {
+	name, engine string
+	file         bool
+}
+
+var _ resource.Type = Type{}
+
+// NewServerType returns the type name of databases on a server of engine.
+func NewServerType(name, engine string) Type { return Type{name: name, engine: engine} }
+
+// NewFileType returns the type name of databases that engine keeps in one
+// file.
+func NewFileType(name, engine string) Type { return Type{name: name, engine: engine, file: true} }
+
+func (t Type) Name() string { return t.name }
+
+func (t Type) Open(cfg config.Resource, env resource.Env) (resource.Resource, error) {
+	return Open(cfg, env, t.engine, t.file)
+}
+
 // Database is a database resource of one engine. A server database
 // (postgres, mysql) is restored into a new database on a server, by
 // default its own; a file database (sqlite) into a new file.
@@ -70,12 +91,7 @@ func Open(cfg config.Resource, env resource.Env, engine string, file bool) (reso
 func (d *Database) Config() config.Resource { return d.cfg }
 
 // Location is the database's DSN without its password, or its file.
-func (d *Database) Location() string {
-	if d.file {
-		return d.cfg.Path
-	}
-	return d.cfg.Server.String()
-}
+func (d *Database) Location() string { return d.cfg.Location() }
 
 // Backup streams a consistent dump of the database into the vault and
 // returns what the dump recorded.

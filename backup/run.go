@@ -1,0 +1,248 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// Snapshot tags written into the vault, so that the vault alone tells which
+// recovery point, job and resource each snapshot is.
+const (
+	TagRecoveryPoint = "vigil:recovery-point"
+	TagBackupJob     = "vigil:backup-job"
+	TagResource      = "vigil:resource"
+	TagResourceType  = "vigil:resource-type"
+)
+
+// Start records a backup job and queues it, in one transaction.
+func (b *Runner) Start(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error) {
+	res, ok := b.cfg.Resource(req.Resource)
+	if !ok {
+		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: b.cfg.ResourceNames()}
+	}
+	if _, ok := b.cfg.Vault(req.Vault); !ok {
+		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.VaultNames()}
+	}
+	if req.Expiry < 0 {
+		return vigil.BackupJob{}, vigil.Invalidf("expiry must not be negative")
+	}
+	if req.Expiry > vigil.MaxExpiry {
+		return vigil.BackupJob{}, vigil.Invalidf("expiry must be at most 100 years; give none to keep the recovery point forever")
+	}
+	if req.CreatedBy == "" {
+		req.CreatedBy = "on-demand"
+	}
+	job := vigil.BackupJob{
+		ID:           vigil.NewID(vigil.PrefixBackupJob),
+		Status:       vigil.BackupPending,
+		Resource:     res.Name,
+		ResourceType: res.Type,
+		Vault:        req.Vault,
+		CreatedBy:    req.CreatedBy,
+		CreatedAt:    now(),
+	}
+	if req.Expiry > 0 {
+		job.ExpireAt = ptr(job.CreatedAt.Add(req.Expiry))
+	}
+	err := b.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+		if err := tx.InsertBackupJob(ctx, &job); err != nil {
+			return err
+		}
+		return b.journal.QueueBackup(ctx, tx, job.ID)
+	})
+	if err != nil {
+		return vigil.BackupJob{}, fmt.Errorf("queue backup job: %w", err)
+	}
+	return job, nil
+}
+
+// Run carries backup job id on: it backs the resource up and lists the
+// recovery point once the vault has flushed it. A job that already ended
+// is left alone; one found RUNNING was cut short by vigil's death and
+// ends ABORTED. An error is for the caller to retry (the catalog could
+// not be written); one wrapping vigil.ErrNotFound will never succeed.
+func (b *Runner) Run(ctx context.Context, id string) error {
+	job, err := b.catalog.GetBackupJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case job.Status.Final():
+		return nil // already ended, e.g. by the worker at start-up
+	case job.Status == vigil.BackupRunning:
+		// A previous attempt died mid-way (its process was killed).
+		return b.End(ctx, &job, vigil.BackupAborted, Interrupted)
+	}
+
+	job.Status = vigil.BackupRunning
+	job.StartedAt = ptr(now())
+	job.Node = b.cfg.Node
+	err = b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, &job) },
+		vigil.BackupJobEvent(vigil.EventBackupJobStarted, &job))
+	if err != nil {
+		return err
+	}
+
+	cfg, ok := b.cfg.Resource(job.Resource)
+	if !ok {
+		return b.End(ctx, &job, vigil.BackupFailed,
+			fmt.Sprintf("resource %q is no longer in the configuration: add it back or start a backup of another resource", job.Resource))
+	}
+	res, err := b.resources.Open(cfg)
+	if err != nil {
+		return b.End(ctx, &job, vigil.BackupFailed, err.Error())
+	}
+	b.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", cfg.Type, cfg.Name, res.Location(), job.Vault, b.cfg.Node)
+
+	v, err := b.vaults.Vault(ctx, job.Vault)
+	if err != nil {
+		return b.End(ctx, &job, vigil.BackupFailed, err.Error())
+	}
+
+	rp := vigil.RecoveryPoint{
+		ID:           vigil.NewID(vigil.PrefixRecoveryPoint),
+		Vault:        job.Vault,
+		Resource:     job.Resource,
+		ResourceType: job.ResourceType,
+		Status:       vigil.RecoveryPointAvailable,
+		BackupJobID:  job.ID,
+		CreatedAt:    *job.StartedAt,
+		ExpireAt:     job.ExpireAt,
+	}
+	tracker := b.trackProgress(ctx, &job)
+	opts := vault.BackupOptions{
+		Resource: cfg.Name,
+		Tags: map[string]string{
+			TagRecoveryPoint: rp.ID,
+			TagBackupJob:     job.ID,
+			TagResource:      cfg.Name,
+			TagResourceType:  cfg.Type,
+		},
+		Description: "vigil backup job " + job.ID,
+		Progress:    tracker.set,
+	}
+	result, info, err := res.Backup(ctx, v, opts)
+	rp.Database = info
+	tracker.stop()
+	job.PercentDone, job.Bytes, job.Files = tracker.last()
+	if err != nil {
+		if ctx.Err() != nil {
+			return b.End(ctx, &job, vigil.BackupAborted, "vigil was stopped during the backup; no recovery point was listed: start the backup again")
+		}
+		return b.End(ctx, &job, vigil.BackupFailed, err.Error())
+	}
+
+	// The vault has flushed the snapshot: only now is the recovery point
+	// listed, together with the job's completion.
+	done := now()
+	rp.SnapshotID = result.SnapshotID
+	rp.SizeBytes = result.Bytes
+	rp.Files = result.Files
+	rp.CompletedAt = &done
+	job.Status = vigil.BackupCompleted
+	job.StatusMessage = ""
+	job.RecoveryPointID = rp.ID
+	job.Bytes, job.Files, job.PercentDone = result.Bytes, result.Files, 100
+	job.CompletedAt = &done
+	// The restore tests of the new recovery point are queued in the same
+	// transaction: a completed backup is never left untested because vigil
+	// died right after it.
+	err = b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
+		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
+			return err
+		}
+		if err := tx.UpdateBackupJob(ctx, &job); err != nil {
+			return err
+		}
+		return b.tests.QueueOnBackup(ctx, tx, &rp)
+	}, vigil.BackupJobEvent(vigil.EventBackupJobCompleted, &job))
+	if err != nil {
+		return fmt.Errorf("record completed backup: %w", err)
+	}
+	if d := rp.Database; d != nil {
+		var rows int64
+		for _, t := range d.Tables {
+			rows += t.Rows
+		}
+		b.jobLog(ctx, job.ID, "dump of %s %s (server %s): %d tables, %d rows", d.Engine, d.Database, d.Server, len(d.Tables), rows)
+	}
+	b.jobLog(ctx, job.ID, "completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
+		done.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Bytes, rp.ID, result.SnapshotID)
+	return nil
+}
+
+const Interrupted = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"
+
+// End records a final status. The job's River work then ends without a
+// retry: a failed backup is a verdict for a person, not a transient error.
+func (b *Runner) End(ctx context.Context, job *vigil.BackupJob, status vigil.BackupJobStatus, msg string) error {
+	job.Status = status
+	job.StatusMessage = msg
+	job.CompletedAt = ptr(now())
+	err := b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, job) },
+		vigil.BackupJobEvent(vigil.EventBackupJobFailed, job))
+	if err != nil {
+		return fmt.Errorf("record backup job status: %w", err)
+	}
+	b.jobLog(ctx, job.ID, "%s: %s", status, msg)
+	return nil
+}
+
+// progressTracker keeps the latest progress of a running backup and writes
+// it to the catalog from time to time, off the vault's hot path.
+type progressTracker struct {
+	mu       sync.Mutex
+	p        vault.Progress
+	done     chan struct{}
+	finished chan struct{}
+}
+
+func (b *Runner) trackProgress(ctx context.Context, job *vigil.BackupJob) *progressTracker {
+	t := &progressTracker{done: make(chan struct{}), finished: make(chan struct{})}
+	snapshot := *job
+	go func() {
+		defer close(t.finished)
+		tick := time.NewTicker(b.progressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				snapshot.PercentDone, snapshot.Bytes, snapshot.Files = t.last()
+				if err := b.catalog.UpdateBackupJob(ctx, &snapshot); err != nil {
+					b.logger.Warn("record backup progress", "job", job.ID, "err", err)
+				}
+			}
+		}
+	}()
+	return t
+}
+
+func (t *progressTracker) set(p vault.Progress) {
+	t.mu.Lock()
+	t.p = p
+	t.mu.Unlock()
+}
+
+func (t *progressTracker) stop() {
+	close(t.done)
+	<-t.finished
+}
+
+func (t *progressTracker) last() (percent float64, bytes, files int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.p.TotalBytes > 0 {
+		percent = min(99, 100*float64(t.p.Bytes)/float64(t.p.TotalBytes))
+	}
+	return percent, t.p.Bytes, t.p.Files
+}

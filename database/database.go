@@ -71,30 +71,23 @@ type Source struct {
 }
 
 // DumpName is the name of the dump file in a database recovery point.
-func DumpName(engine string) string {
-	switch engine {
-	case EnginePostgres:
-		return "dump.pgdump"
-	case EngineMySQL:
-		return "dump.sql"
-	default:
-		return "database.sqlite"
+func DumpName(name string) string {
+	e, err := engineOf(name)
+	if err != nil {
+		return sqliteEngine().dumpName
 	}
+	return e.dumpName
 }
 
 // Dump writes a consistent dump of src into w and returns what it recorded:
 // the server's version and each table's row count. When it fails, what was
 // written to w is not a usable dump.
 func Dump(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInfo, error) {
-	switch src.Engine {
-	case EnginePostgres:
-		return dumpPostgres(ctx, src, w)
-	case EngineMySQL:
-		return dumpMySQL(ctx, src, w)
-	case EngineSQLite:
-		return dumpSQLite(ctx, src, w)
+	e, err := engineOf(src.Engine)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("resource type %q is not a database", src.Engine)
+	return e.dump(ctx, src, w)
 }
 
 // Target is a new database to restore into.
@@ -121,7 +114,7 @@ type Target struct {
 // String names the new database for people: a DSN without password, or
 // the SQLite file.
 func (t Target) String() string {
-	if t.Engine == EngineSQLite {
+	if e, _ := engineOf(t.Engine); e.file {
 		return t.Path
 	}
 	return t.Server.WithDatabase(t.Database).String()
@@ -130,55 +123,37 @@ func (t Target) String() string {
 // Create makes the new, empty, marked database. It fails with ErrExists,
 // touching nothing, when the name is taken.
 func Create(ctx context.Context, t Target) error {
-	switch t.Engine {
-	case EnginePostgres:
-		return createPostgres(ctx, t)
-	case EngineMySQL:
-		return createMySQL(ctx, t)
-	case EngineSQLite:
-		return createSQLite(t)
+	e, err := engineOf(t.Engine)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("resource type %q is not a database", t.Engine)
+	return e.create(ctx, t)
 }
 
 // Exists reports whether the target's name is taken.
 func Exists(ctx context.Context, t Target) (bool, error) {
-	switch t.Engine {
-	case EnginePostgres:
-		_, found, err := postgresMark(ctx, t)
-		return found, err
-	case EngineMySQL:
-		_, found, err := mysqlMark(ctx, t)
-		return found, err
-	case EngineSQLite:
-		_, err := os.Lstat(t.Path)
-		if errors.Is(err, os.ErrNotExist) {
-			return false, nil
-		}
-		return err == nil, err
+	e, err := engineOf(t.Engine)
+	if err != nil {
+		return false, err
 	}
-	return false, fmt.Errorf("resource type %q is not a database", t.Engine)
+	return e.exists(ctx, t)
 }
 
 // Load reads a dump from r into the database Create made.
 func Load(ctx context.Context, t Target, r io.Reader) error {
-	switch t.Engine {
-	case EnginePostgres:
-		return loadPostgres(ctx, t, r)
-	case EngineMySQL:
-		return loadMySQL(ctx, t, r)
-	case EngineSQLite:
-		return loadSQLite(t, r)
+	e, err := engineOf(t.Engine)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("resource type %q is not a database", t.Engine)
+	return e.load(ctx, t, r)
 }
 
 // Release hands a restored database over to its user once a plain
 // restore completed: a MySQL mark table goes (comments stay; they only
 // say where the database came from).
 func Release(ctx context.Context, t Target) error {
-	if t.Engine == EngineMySQL {
-		return releaseMySQL(ctx, t)
+	if e, _ := engineOf(t.Engine); e.release != nil {
+		return e.release(ctx, t)
 	}
 	return nil
 }
@@ -188,55 +163,36 @@ func Release(ctx context.Context, t Target) error {
 // without the mark is left alone (ErrNotMarked). An SQLite file is simply
 // removed: it lives where only its restore put it.
 func Drop(ctx context.Context, t Target) error {
-	if t.Mark == "" && t.Engine != EngineSQLite {
+	e, err := engineOf(t.Engine)
+	if err != nil {
+		return err
+	}
+	if t.Mark == "" && !e.file {
 		// An empty mark would match every database without one.
 		return fmt.Errorf("drop %s: no mark to check it against", t)
 	}
-	switch t.Engine {
-	case EnginePostgres:
-		return dropPostgres(ctx, t)
-	case EngineMySQL:
-		return dropMySQL(ctx, t)
-	case EngineSQLite:
-		// Only the file the restore created: a -wal or -journal beside
-		// it was not written by vigil (a restore test's sit inside its
-		// instance folder, which goes as a whole).
-		if err := os.Remove(t.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	return fmt.Errorf("resource type %q is not a database", t.Engine)
+	return e.drop(ctx, t)
 }
 
 // DB is a restored database, open for validation.
 type DB struct {
-	engine string
+	engine engine
 	db     *sql.DB
 	redact func(string) string
 }
 
 // Open connects to the target database.
 func Open(ctx context.Context, t Target) (*DB, error) {
-	var (
-		db  *sql.DB
-		err error
-	)
-	switch t.Engine {
-	case EnginePostgres:
-		db, err = sql.Open("pgx", t.Server.WithDatabase(t.Database).DSN())
-	case EngineMySQL:
-		db, err = sql.Open("mysql", t.Server.WithDatabase(t.Database).DSN())
-	case EngineSQLite:
-		db, err = openSQLite(t.Path, "rw")
-	default:
-		return nil, fmt.Errorf("resource type %q is not a database", t.Engine)
+	e, err := engineOf(t.Engine)
+	if err != nil {
+		return nil, err
 	}
+	db, err := e.open(t)
 	if err != nil {
 		return nil, errors.New(t.Server.Redact(err.Error()))
 	}
 	db.SetMaxOpenConns(2)
-	out := &DB{engine: t.Engine, db: db, redact: t.Server.Redact}
+	out := &DB{engine: e, db: db, redact: t.Server.Redact}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s: %s", t, out.redact(err.Error()))
@@ -260,44 +216,17 @@ func (d *DB) Tables(ctx context.Context) ([]vigil.TableRows, error) {
 }
 
 func (d *DB) tables(ctx context.Context) ([]vigil.TableRows, error) {
-	switch d.engine {
-	case EnginePostgres:
-		return countTables(ctx, d.db, postgresTablesQuery, quotedAsIs)
-	case EngineMySQL:
-		return countTables(ctx, d.db, mysqlTablesQuery, mysqlQuote)
-	default:
-		return countTables(ctx, d.db, sqliteTablesQuery, sqliteQuote)
-	}
+	return countTables(ctx, d.db, d.engine.tablesQuery, d.engine.quote)
 }
 
-// IntegrityCheck runs SQLite's PRAGMA integrity_check; other engines have
-// nothing equivalent that is cheap, and pass.
+// IntegrityCheck runs the engine's check of a database's structure
+// (SQLite's PRAGMA integrity_check); engines with nothing equivalent that
+// is cheap pass.
 func (d *DB) IntegrityCheck(ctx context.Context) error {
-	if d.engine != EngineSQLite {
+	if d.engine.integrityCheck == nil {
 		return nil
 	}
-	rows, err := d.db.QueryContext(ctx, "PRAGMA integrity_check")
-	if err != nil {
-		return fmt.Errorf("PRAGMA integrity_check: %w", err)
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return fmt.Errorf("PRAGMA integrity_check: %w", err)
-		}
-		if s != "ok" {
-			problems = append(problems, s)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("PRAGMA integrity_check: %w", err)
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("PRAGMA integrity_check found %d problems: %s", len(problems), strings.Join(problems[:min(5, len(problems))], "; "))
-	}
-	return nil
+	return d.engine.integrityCheck(ctx, d.db)
 }
 
 // Query runs q and returns its column names and rows, each value as text:

@@ -28,6 +28,24 @@ ORDER BY table_name`
 const mysqlMarkTable = "vigil_restore_mark"
 
 // mysqlQuote quotes an identifier with backquotes.
+func mysqlEngine() engine {
+	return engine{
+		dumpName: "dump.sql",
+		dump:     dumpMySQL,
+		create:   createMySQL,
+		exists: func(ctx context.Context, t Target) (bool, error) {
+			_, found, err := mysqlMark(ctx, t)
+			return found, err
+		},
+		load:        loadMySQL,
+		release:     releaseMySQL,
+		drop:        dropMySQL,
+		open:        func(t Target) (*sql.DB, error) { return sql.Open("mysql", t.Server.WithDatabase(t.Database).DSN()) },
+		tablesQuery: mysqlTablesQuery,
+		quote:       mysqlQuote,
+	}
+}
+
 func mysqlQuote(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 func openMySQL(srv dbclient.Server) (*sql.DB, error) {

@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,23 @@ ORDER BY 1`
 
 // quotedAsIs is the quoting of names that come quoted already.
 func quotedAsIs(s string) string { return s }
+
+func postgresEngine() engine {
+	return engine{
+		dumpName: "dump.pgdump",
+		dump:     dumpPostgres,
+		create:   createPostgres,
+		exists: func(ctx context.Context, t Target) (bool, error) {
+			_, found, err := postgresMark(ctx, t)
+			return found, err
+		},
+		load:        loadPostgres,
+		drop:        dropPostgres,
+		open:        func(t Target) (*sql.DB, error) { return sql.Open("pgx", t.Server.WithDatabase(t.Database).DSN()) },
+		tablesQuery: postgresTablesQuery,
+		quote:       quotedAsIs,
+	}
+}
 
 func dumpPostgres(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInfo, error) {
 	srv := src.Server

@@ -93,6 +93,62 @@ func dumpSQLite(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseIn
 	return info, nil
 }
 
+func sqliteEngine() engine {
+	return engine{
+		dumpName: "database.sqlite",
+		dump:     dumpSQLite,
+		create:   func(_ context.Context, t Target) error { return createSQLite(t) },
+		exists: func(_ context.Context, t Target) (bool, error) {
+			_, err := os.Lstat(t.Path)
+			if errors.Is(err, os.ErrNotExist) {
+				return false, nil
+			}
+			return err == nil, err
+		},
+		load: func(_ context.Context, t Target, r io.Reader) error { return loadSQLite(t, r) },
+		// Only the file the restore created: a -wal or -journal beside
+		// it was not written by vigil (a restore test's sit inside its
+		// instance folder, which goes as a whole).
+		drop: func(_ context.Context, t Target) error {
+			if err := os.Remove(t.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			return nil
+		},
+		open:           func(t Target) (*sql.DB, error) { return openSQLite(t.Path, "rw") },
+		tablesQuery:    sqliteTablesQuery,
+		quote:          sqliteQuote,
+		integrityCheck: integrityCheck,
+		file:           true,
+	}
+}
+
+// integrityCheck runs PRAGMA integrity_check and reports what it found.
+func integrityCheck(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("PRAGMA integrity_check: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("PRAGMA integrity_check: %w", err)
+		}
+		if s != "ok" {
+			problems = append(problems, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("PRAGMA integrity_check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("PRAGMA integrity_check found %d problems: %s", len(problems), strings.Join(problems[:min(5, len(problems))], "; "))
+	}
+	return nil
+}
+
 func createSQLite(t Target) error {
 	if err := os.MkdirAll(filepath.Dir(t.Path), 0o700); err != nil {
 		return fmt.Errorf("create folder for %s: %w", t.Path, err)

@@ -203,6 +203,18 @@ func (r *Registry) Open(cfg config.Resource) (Resource, error) {
 	return t.Open(cfg, r.env)
 }
 
+// For opens the resource of a recovery point or a job: the entry of cfg
+// called name if it has type typ, else one of which only the name and the
+// type are known (it left the configuration): a type that needs more, such
+// as a database's credentials, refuses that.
+func (r *Registry) For(cfg *config.Config, name, typ string) (Resource, error) {
+	entry, ok := cfg.Resource(name)
+	if !ok || entry.Type != typ {
+		entry = config.Resource{Name: name, Type: typ}
+	}
+	return r.Open(entry)
+}
+
 // Plural writes n things: "1 table", "4 tables".
 func Plural(n int, thing string) string {
 	if n == 1 {

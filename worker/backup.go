@@ -9,8 +9,6 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
-	"github.com/vigil-backup/vigil/config"
-	"github.com/vigil-backup/vigil/resource"
 )
 
 // BackupArgs carries a backup job on. Kinds are stable strings: a renamed Go
@@ -30,9 +28,6 @@ func (e *Engine) StartBackup(ctx context.Context, req vigil.BackupRequest) (vigi
 func (e *Engine) QueueBackup(ctx context.Context, tx *catalog.Tx, jobID string) error {
 	return e.insertTx(ctx, tx, BackupArgs{JobID: jobID}, nil)
 }
-
-// Open opens a configured resource.
-func (e *Engine) Open(cfg config.Resource) (resource.Resource, error) { return e.resources.Open(cfg) }
 
 func (e *Engine) runBackup(ctx context.Context, args BackupArgs) error {
 	err := e.backups.Run(ctx, args.JobID)

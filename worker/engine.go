@@ -100,7 +100,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		return nil, err
 	}
 	e.tests = tests
-	e.backups, err = backup.New(backup.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Tests: tests, Logger: opts.Logger})
+	e.backups, err = backup.New(backup.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e.resources, Tests: tests, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +256,7 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 // which only the name and type are known (database types refuse that:
 // they need their credentials).
 func (e *Engine) Resource(name, typ string) (resource.Resource, error) {
-	cfg, ok := e.cfg.Resource(name)
-	if !ok || cfg.Type != typ {
-		cfg = config.Resource{Name: name, Type: typ}
-	}
-	return e.resources.Open(cfg)
+	return e.resources.For(e.cfg, name, typ)
 }
 
 // QueueRestoreTest queues the River job that runs a restore test, in tx.

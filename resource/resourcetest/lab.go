@@ -131,11 +131,7 @@ func (lv labVaults) Vault(_ context.Context, name string) (*vault.Vault, error) 
 // Resource is restoretest.Resources': the configured resource of that
 // name and type, else one of which only those are known.
 func (l *Lab) Resource(name, typ string) (resource.Resource, error) {
-	cfg, ok := l.Config.Resource(name)
-	if !ok || cfg.Type != typ {
-		cfg = config.Resource{Name: name, Type: typ}
-	}
-	res, err := l.registry.Open(cfg)
+	res, err := l.registry.For(l.Config, name, typ)
 	if err != nil || l.wrap == nil {
 		return res, err
 	}

@@ -59,7 +59,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 
 	inst, err := instance.Create(t.Dir(), job.ID)
 	if err != nil {
-		return t.failRestore(ctx, job, nil, fmt.Sprintf("create the new resource's folder: %v", err))
+		return t.failRestore(ctx, job, nil, nil, fmt.Sprintf("create the new resource's folder: %v", err))
 	}
 	job.CreatedResourceLocation = inst.Dir
 
@@ -71,12 +71,12 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		cp, err = res.Copy(job, inst)
 	}
 	if err != nil {
-		return t.failRestore(ctx, job, inst, err.Error())
+		return t.failRestore(ctx, job, inst, nil, err.Error())
 	}
 	defer cp.Close()
 	v, err := t.vaults.Vault(ctx, rp.Vault)
 	if err != nil {
-		return t.failRestore(ctx, job, inst, err.Error())
+		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
 	summary, err := cp.Restore(ctx, v, rp)
 	if loc := cp.Location(); loc != "" {
@@ -84,11 +84,11 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return t.failRestore(ctx, job, inst, "interrupted: vigil was stopped during the restore")
+			return t.failRestore(ctx, job, inst, cp, "interrupted: vigil was stopped during the restore")
 		}
-		return t.failRestore(ctx, job, inst, err.Error())
+		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
-	restored(job, time.Since(begin), cp.Location())
+	restored(job, time.Since(begin))
 	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, job)); err != nil {
 		return err
 	}
@@ -328,8 +328,9 @@ func (t *Tester) reopen(job *vigil.RestoreJob, inst *instance.Instance) (resourc
 }
 
 // failRestore ends a restore test whose restore failed: the verdict is
-// FAILED, and whatever was created is deleted.
-func (t *Tester) failRestore(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, msg string) error {
+// FAILED, and whatever was created is deleted (cp is nil when the copy
+// was not made yet).
+func (t *Tester) failRestore(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, cp resource.Copy, msg string) error {
 	status := vigil.RestoreFailed
 	if ctx.Err() != nil {
 		status = vigil.RestoreAborted
@@ -339,7 +340,7 @@ func (t *Tester) failRestore(ctx context.Context, job *vigil.RestoreJob, inst *i
 		return err
 	}
 	t.jobLog(ctx, job.ID, "%s: %s", status, msg)
-	return t.delete(ctx, job, inst, nil, t.plan(job), true)
+	return t.delete(ctx, job, inst, cp, t.plan(job), true)
 }
 
 // endEarly ends a restore test that never created anything.

@@ -53,14 +53,11 @@ func restoreEnded(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg, why
 }
 
 // restored records that the data is in the copy, and validation starts.
-func restored(job *vigil.RestoreJob, took time.Duration, location string) {
+func restored(job *vigil.RestoreJob, took time.Duration) {
 	job.RestoreSeconds = took.Seconds()
 	job.Status = vigil.RestoreCompleted
 	job.CompletedAt = ptr(now())
 	job.ValidationStatus = vigil.ValidationValidating
-	if location != "" {
-		job.CreatedResourceLocation = location
-	}
 }
 
 // judged records the verdict. The recovery time observed runs from the

@@ -13,16 +13,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	src := t.TempDir()
-	for name, data := range map[string]string{"index.html": "<h1>docs</h1>", "a/b/notes.txt": "restored intact"} {
-		p := filepath.Join(src, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := resourcetest.Folder(t, map[string]string{"index.html": "<h1>docs</h1>", "a/b/notes.txt": "restored intact"})
 	resourcetest.Conformance(t, resourcetest.Case{
 		Type: directory.Type{},
 		Resource: config.Resource{Name: "docs", Type: "directory", Path: src,

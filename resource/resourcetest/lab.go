@@ -1,8 +1,9 @@
 // Package resourcetest tests resource types and the restore-test loop
 // without the server: a Lab is a real SQLite catalog, a real Kopia vault in
 // a temporary folder and a restoretest.Tester over them; Conformance is the
-// suite every resource type runs; Faulty is a type that fails where a test
-// tells it to, for tests of the loop's failure paths.
+// suite every resource type runs, and Server makes the server databases'
+// cases on a real PostgreSQL or MariaDB; Faulty is a type that fails where a
+// test tells it to, for tests of the loop's failure paths.
 package resourcetest
 
 import (

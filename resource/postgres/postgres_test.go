@@ -11,7 +11,7 @@ import (
 const testPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 func TestConformance(t *testing.T) {
-	pg := resourcetest.NewServer(t, postgres.Type{}, "PostgreSQL", testPostgres)
+	pg := resourcetest.NewServer(t, postgres.Type, "PostgreSQL", testPostgres)
 	resourcetest.Conformance(t, pg.Case(t, "shop.orders",
 		`CREATE SCHEMA shop`,
 		`CREATE TABLE shop.orders (id int PRIMARY KEY, item text NOT NULL)`,

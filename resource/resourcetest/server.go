@@ -47,13 +47,13 @@ type serverSQL struct {
 }
 
 var serverSQLs = map[string]serverSQL{
-	vigil.ResourcePostgres: {
+	dbclient.Postgres: {
 		driver: "pgx",
 		quote:  func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` },
 		drop:   "DROP DATABASE IF EXISTS %s WITH (FORCE)",
 		count:  "SELECT count(*) FROM pg_database WHERE datname = $1",
 	},
-	vigil.ResourceMySQL: {
+	dbclient.MySQL: {
 		driver: "mysql",
 		quote:  func(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" },
 		drop:   "DROP DATABASE IF EXISTS %s",

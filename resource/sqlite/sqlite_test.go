@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 		`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`,
 		`INSERT INTO notes (body) VALUES ('one'), ('two'), ('three')`)
 	resourcetest.Conformance(t, resourcetest.Case{
-		Type: sqlite.Type{},
+		Type: sqlite.Type,
 		Resource: config.Resource{Name: "notes", Type: "sqlite", Path: path,
 			Validate: []config.Validator{resourcetest.SQLCheck("SELECT count(*) FROM notes", "3")}},
 		Damage: func(t testing.TB, _ resource.Copy, job vigil.RestoreJob) {

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
@@ -214,17 +213,6 @@ func (r *Registry) For(cfg *config.Config, name, typ string) (Resource, error) {
 	}
 	return r.Open(entry)
 }
-
-// Plural writes n things: "1 table", "4 tables".
-func Plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
-}
-
-// Seconds formats a duration for people, to the millisecond.
-func Seconds(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 // Env is where the registry's resources work.
 func (r *Registry) Env() Env { return r.env }

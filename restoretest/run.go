@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
 )
@@ -404,5 +405,5 @@ func metOrMissed(secs float64, target config.Duration) string {
 
 // seconds formats a duration in seconds for people.
 func seconds(s float64) string {
-	return resource.Seconds(time.Duration(s * float64(time.Second)))
+	return units.Duration(time.Duration(s * float64(time.Second)))
 }

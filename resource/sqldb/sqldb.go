@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-backup/vigil/database"
 	"github.com/vigil-backup/vigil/dbclient"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
@@ -395,12 +396,12 @@ func (c *Copy) Check(ctx context.Context, rp vigil.RecoveryPoint, target *valida
 	for _, t := range got {
 		rows += t.Rows
 	}
-	summary := fmt.Sprintf("%s and %s match the recovery point", resource.Plural(len(got), "table"), resource.Plural(int(rows), "row"))
+	summary := fmt.Sprintf("%s and %s match the recovery point", units.Plural(len(got), "table"), units.Plural(int(rows), "row"))
 	if c.d.file {
 		summary = "integrity_check ok; " + summary
 	}
 	if target.Log != nil {
-		target.Log("database check passed in %s: %s", resource.Seconds(time.Since(begin)), summary)
+		target.Log("database check passed in %s: %s", units.Duration(time.Since(begin)), summary)
 	}
 
 	target.SQL = func(ctx context.Context, q string) ([]string, [][]string, error) {

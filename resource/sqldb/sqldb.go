@@ -329,46 +329,47 @@ func (d *Database) PrepareTest(job *vigil.RestoreJob, rp vigil.RecoveryPoint, di
 	}
 }
 
+// Copy is the test's new database as its metadata names it. Its
+// encoding and collation come from the recovery point when it is
+// restored.
 func (d *Database) Copy(job *vigil.RestoreJob, _ *instance.Instance) (resource.Copy, error) {
-	return &Copy{d: d, job: job}, nil
+	t, err := d.target(job, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The copy is checked, not run: a MySQL dump's scheduled events are
+	// created disabled.
+	t.DisableEvents = true
+	return &Copy{d: d, job: job, t: t}, nil
 }
 
 // Copy is a restore test's new database.
 type Copy struct {
 	d   *Database
 	job *vigil.RestoreJob
+	t   database.Target
 	db  *database.DB
-	loc string
 }
 
 // Restore loads the dump into the new database, created with the
-// recovery point's encoding and, for MySQL, with its scheduled events
-// disabled: the copy is checked, not run.
+// recovery point's encoding.
 func (c *Copy) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error) {
-	t, err := c.d.target(c.job, rp.Database)
+	c.t.Info = rp.Database
+	size, _, err := load(ctx, v, rp, c.t)
 	if err != nil {
 		return "", err
 	}
-	t.DisableEvents = true
-	c.loc = t.String()
-	size, _, err := load(ctx, v, rp, t)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("loaded a %d-byte dump into the new database %s", size, t), nil
+	return fmt.Sprintf("loaded a %d-byte dump into the new database %s", size, c.t), nil
 }
 
-func (c *Copy) Location() string { return c.loc }
+func (c *Copy) Location() string { return c.t.String() }
 
 // Check opens the restored database, runs SQLite's integrity check, and
 // compares its tables and row counts with the recovery point's; then it
 // lets validators query the copy.
 func (c *Copy) Check(ctx context.Context, rp vigil.RecoveryPoint, target *validate.Target) (string, error) {
 	begin := time.Now()
-	t, err := c.d.target(c.job, rp.Database)
-	if err != nil {
-		return "", err
-	}
+	t := c.t
 	db, err := database.Open(ctx, t)
 	if err != nil {
 		return "", fmt.Errorf("the restored database does not open: %v", err)
@@ -433,16 +434,13 @@ func (c *Copy) Close() error {
 // mark, and says what happened. An SQLite file lives in the instance
 // folder, which goes with it.
 func (c *Copy) Delete(ctx context.Context) (string, error) {
-	if c.d.file || c.job.Metadata[resource.MetaTargetDatabase] == "" {
+	if c.d.file || c.t.Database == "" {
 		return "", nil
 	}
-	t, err := c.d.target(c.job, nil)
-	if err != nil {
-		return "", err
-	}
+	t := c.t
 	ctx, cancel := context.WithTimeout(ctx, dropTimeout)
 	defer cancel()
-	err = database.Drop(ctx, t)
+	err := database.Drop(ctx, t)
 	if errors.Is(err, database.ErrNotMarked) {
 		return fmt.Sprintf("; database %s exists without this test's mark, so vigil did not create it and left it alone (should vigil have stopped between creating and marking it, it is a leftover: drop it by hand)", t.Database), nil
 	}

@@ -24,6 +24,13 @@ func browser(t *testing.T) context.Context {
 	if err != nil {
 		t.Fatal("chromium is not installed: the console tests drive a real browser; install it with apt-get install chromium (.ci/run does)")
 	}
+	// Not t.TempDir: Chromium's helper processes may still write into
+	// the profile for a moment after the browser has exited, which made
+	// TempDir's own clean-up fail the test ("directory not empty").
+	profile, err := os.MkdirTemp("", "vigil-console-test-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
@@ -33,18 +40,35 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 720),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	// Generous: on a loaded 2-core machine, Chromium itself is slow.
 	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+		removeProfile(t, profile)
+	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
+}
+
+// removeProfile removes a Chromium profile once its last writer has
+// gone, trying again for a few seconds.
+func removeProfile(t *testing.T, dir string) {
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+	}
+	t.Errorf("remove the browser's profile %s: %v", dir, err)
 }
 
 // screenshot writes the page as a PNG into the test's artifacts

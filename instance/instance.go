@@ -101,6 +101,9 @@ type mark struct {
 	StartTicks uint64   `json:"start_ticks,omitempty"` // /proc/<pid>/stat field 22
 	Command    []string `json:"command,omitempty"`
 	Env        string   `json:"env,omitempty"` // EnvMarker=<Root>, as in the app's environment
+	// Cgroup is the app's own cgroup, recorded before the app starts;
+	// empty where cgroups cannot be used.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 func newInstance(parent, jobID string) (*Instance, error) {
@@ -207,7 +210,7 @@ func (i *Instance) Remove(grace time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("remove instance: %w", err)
 	}
-	if err := stopApp(m, grace); err != nil {
+	if err := stopApp(m, i.Root, grace); err != nil {
 		return fmt.Errorf("remove instance %s: %w", i.Root, err)
 	}
 	if _, err := readMark(i.Root, i.JobID); err != nil {
@@ -342,6 +345,14 @@ func Sweep(parent string, keep func(jobID string) bool, grace time.Duration) (re
 	}
 	wg.Wait()
 	slices.Sort(removed)
+	// Cgroups whose instance folder is gone: vigil died between making
+	// one and recording it, and removed the folder since.
+	if abs, err := filepath.Abs(parent); err == nil {
+		errs = append(errs, sweepCgroups(abs, func(jobID string) bool {
+			_, err := os.Lstat(filepath.Join(abs, jobID))
+			return err == nil
+		}))
+	}
 	if len(unmarked) > 0 {
 		abs, _ := filepath.Abs(parent)
 		errs = append([]error{&UnmarkedError{Parent: abs, Names: unmarked}}, errs...)

@@ -562,6 +562,15 @@ wait`,
 			ready:  []string{"app: orphan ", "app: leader "},
 			grace:  5 * time.Second,
 		},
+		{
+			// Only its cgroup still holds it: a daemon that left the
+			// group, cleared its environment and the folder, as Redis
+			// does when it daemonizes and sets its process title.
+			name:   "daemon that left everything but its cgroup",
+			script: `cd / && setsid env -i sh -c 'echo "daemon $$"; exec sleep 1000' & wait`,
+			ready:  []string{"app: daemon "},
+			grace:  5 * time.Second,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -597,6 +606,45 @@ wait`,
 			waitExited(t, p)
 		})
 	}
+}
+
+// TestAppRunsInItsOwnCgroup: an app is born in a cgroup of its own, named
+// in the mark before it runs, which holds every process it forks and goes
+// when the instance is removed.
+func TestAppRunsInItsOwnCgroup(t *testing.T) {
+	if ok, why := CgroupsAvailable(); !ok {
+		t.Fatalf("this test needs a writable cgroup v2 hierarchy (vigil as root, Linux 5.14 or later): %s", why)
+	}
+	parent := newParent(t)
+	i, err := Create(parent, "rj-cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log logLines
+	p, err := i.Start(shApp(`sleep 1000 & echo "child $!"; sleep 1000`), log.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Remove(0)
+	child := pidIn(t, log.waitFor(t, "app: child "))
+	m, err := readMark(i.Root, i.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs, err := cgroupProcs(m.Cgroup)
+	if err != nil || !slices.Contains(procs, p.PID()) || !slices.Contains(procs, child) {
+		t.Fatalf("cgroup %q holds %v (%v), want the leader %d and its child %d", m.Cgroup, procs, err, p.PID(), child)
+	}
+	if !strings.HasPrefix(p.Confinement(), "in cgroup "+m.Cgroup) || p.Left() != 3 {
+		t.Errorf("confinement %q, %d processes left; want in cgroup %s, 3 (shell, two sleeps)", p.Confinement(), p.Left(), m.Cgroup)
+	}
+	if err := i.Remove(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(m.Cgroup); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s is still there after Remove: %v", m.Cgroup, err)
+	}
+	waitExited(t, p)
 }
 
 // TestRemoveAfterRestart kills a vigil process (a stand-in: this test binary
@@ -649,7 +697,7 @@ func TestRemoveAfterRestart(t *testing.T) {
 			t.Fatalf("the orphaned app never had its 3 processes: group %v, outside %v", livePIDs(pgid), left.loose)
 		}
 		time.Sleep(10 * time.Millisecond)
-		if left, err = findApp(m); err != nil {
+		if left, err = findApp(m, filepath.Join(parent, jobID)); err != nil {
 			t.Fatal(err)
 		}
 	}

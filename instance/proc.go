@@ -114,8 +114,11 @@ func (a appProcesses) String() string {
 }
 
 // findApp looks through /proc for the live processes of the app that m
-// describes.
-func findApp(m mark) (appProcesses, error) {
+// describes, in the instance folder root. Without a cgroup, a process
+// whose working directory or open files are inside root is the app's too:
+// daemons that setsid and rewrite their environment (as Redis, nginx and
+// PostgreSQL do when they set their process title) still keep those.
+func findApp(m mark, root string) (appProcesses, error) {
 	var found appProcesses
 	if m.PID <= 0 || m.PGID <= 0 {
 		return found, nil // never started
@@ -149,11 +152,37 @@ func findApp(m mark) (appProcesses, error) {
 			found.group = true
 			continue
 		}
-		if m.Env != "" && hasEnv(pid, m.Env) {
+		if m.Env != "" && hasEnv(pid, m.Env) || m.Cgroup == "" && usesFolder(pid, root) {
 			found.loose = append(found.loose, st)
 		}
 	}
 	return found, nil
+}
+
+// usesFolder reports whether process pid works in root or holds a file
+// inside it open.
+func usesFolder(pid int, root string) bool {
+	if root == "" {
+		return false
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
+	inside := func(link string) bool {
+		target, err := os.Readlink(link)
+		return err == nil && (target == root || strings.HasPrefix(target, root+"/"))
+	}
+	if inside(proc + "/cwd") {
+		return true
+	}
+	fds, err := os.ReadDir(proc + "/fd")
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if inside(proc + "/fd/" + fd.Name()) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasEnv reports whether process pid started with the exact entry kv in its
@@ -188,10 +217,19 @@ func signalApp(m mark, a appProcesses, sig syscall.Signal) error {
 	return errors.Join(errs...)
 }
 
-// stopApp ends the app that m describes: SIGTERM, up to grace to exit, then
-// SIGKILL, and returns once none of its processes is alive.
-func stopApp(m mark, grace time.Duration) error {
-	a, err := findApp(m)
+// stopApp ends the app that m describes, in the instance folder root:
+// its cgroup first, if it has one; then, SIGTERM, up to grace to exit, and
+// SIGKILL for whatever is still found by process group, EnvMarker, or (with
+// no cgroup) its use of root. It returns once none of its processes is
+// alive.
+func stopApp(m mark, root string, grace time.Duration) error {
+	if m.Cgroup != "" {
+		if err := stopCgroup(m.Cgroup, grace); err != nil {
+			return err
+		}
+		grace = 0 // what was in the cgroup had its grace
+	}
+	a, err := findApp(m, root)
 	if err != nil || a.none() {
 		return err
 	}
@@ -201,7 +239,7 @@ func stopApp(m mark, grace time.Duration) error {
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
 		time.Sleep(min(pollInterval, time.Until(deadline)))
-		if a, err = findApp(m); err != nil || a.none() {
+		if a, err = findApp(m, root); err != nil || a.none() {
 			return err
 		}
 	}
@@ -213,7 +251,7 @@ func stopApp(m mark, grace time.Duration) error {
 			return fmt.Errorf("kill app: %w", err)
 		}
 		time.Sleep(pollInterval)
-		if a, err = findApp(m); err != nil || a.none() {
+		if a, err = findApp(m, root); err != nil || a.none() {
 			return err
 		}
 		if time.Now().After(deadline) {

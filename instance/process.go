@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,12 @@ type Process struct {
 	mu     sync.Mutex
 	reason string
 	last   []string
+
+	// root is the instance folder; cgroup the app's cgroup, or noCgroup
+	// why it has none.
+	root     string
+	cgroup   string
+	noCgroup error
 }
 
 // Start runs the app of res in the instance: its run template expanded with
@@ -125,6 +132,28 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{gateR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The cgroup is made and named in the mark before anything runs in
+	// it, and the app is born inside it (clone3 with CLONE_INTO_CGROUP):
+	// no fork of the app can ever be outside.
+	cgroup, noCgroup := i.newCgroup()
+	if noCgroup == nil {
+		m.Cgroup = cgroup
+		err = writeMark(i.Root, m)
+		var fd int
+		if err == nil {
+			fd, err = unix.Open(cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		}
+		if err != nil {
+			gateR.Close()
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return nil, fmt.Errorf("start app %s: enter cgroup %s: %w", res.Name, cgroup, err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
 	err = cmd.Start()
 	// The app holds its own ends now; output ends when the app and every
 	// child of it have closed theirs.
@@ -137,7 +166,8 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		return nil, fmt.Errorf("start app %s: %w", res.Name, err)
 	}
 
-	p := &Process{host: Host, port: port, pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{}), logLine: logLine}
+	p := &Process{host: Host, port: port, pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{}), logLine: logLine,
+		root: i.Root, cgroup: cgroup, noCgroup: noCgroup}
 	var readers sync.WaitGroup
 	readers.Go(func() { p.read(outR, "app: ") })
 	readers.Go(func() { p.read(errR, "app stderr: ") })
@@ -165,6 +195,34 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		return nil, fmt.Errorf("start app %s: %w (%s)", res.Name, err, p.ExitReason())
 	}
 	return p, nil
+}
+
+// Confinement says how the app's processes are kept track of, for its
+// job's log.
+func (p *Process) Confinement() string {
+	if p.cgroup != "" {
+		return "in cgroup " + p.cgroup
+	}
+	return fmt.Sprintf("without a cgroup (%v): its processes are found by process group, environment, working directory and open files", p.noCgroup)
+}
+
+// Left counts the app's processes that are still alive: after its leader
+// exited, what it left running (a daemon it forked).
+func (p *Process) Left() int {
+	if p.cgroup != "" {
+		pids, _ := cgroupProcs(p.cgroup)
+		return len(pids)
+	}
+	m, err := readMark(p.root, filepath.Base(p.root))
+	if err != nil {
+		return 0
+	}
+	a, _ := findApp(m, p.root)
+	n := len(a.loose)
+	if a.group {
+		n++
+	}
+	return n
 }
 
 // freePort returns a loopback port that nothing listens on right now.

@@ -160,6 +160,12 @@ type Running interface {
 	Exited() <-chan struct{}
 	ExitReason() string
 	LastLines() []string
+	// Left counts the copy's processes still alive: once its main process
+	// has exited, what it left running (a daemon it forked).
+	Left() int
+	// Confinement says how the copy's processes are kept track of, for
+	// its job's log ("in cgroup …").
+	Confinement() string
 }
 
 var _ Running = (*instance.Process)(nil)

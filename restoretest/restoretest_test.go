@@ -241,3 +241,18 @@ func TestFaultyConformance(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAppDaemonizes: an app whose main process exits with status 0 and
+// leaves a daemon that answers did not run as configured: the verdict
+// says so, and how to fix it.
+func TestAppDaemonizes(t *testing.T) {
+	lab, faulty, rp := faultyLab(t)
+	faulty.Set(resourcetest.Faults{Daemonize: true})
+	job := lab.Test(rp, "nightly")
+	if job.ValidationStatus != vigil.ValidationFailed ||
+		!strings.Contains(job.ValidationMessage, "the app's main process exited with status 0 and left 1 process running") ||
+		!strings.Contains(job.ValidationMessage, "run it in the foreground (for Redis: --daemonize no") {
+		t.Fatalf("a daemonizing app: %s", resourcetest.Describe(job))
+	}
+	deletedAll(t, lab, faulty, job)
+}

@@ -201,7 +201,7 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	if err := t.catalog.UpdateRestoreJob(ctx, job); err != nil {
 		t.logger.Warn("record app location", "job", job.ID, "err", err)
 	}
-	t.jobLog(ctx, job.ID, "app started in %s at %s (%s)", seconds(job.StartSeconds), proc.URL(), inst.Dir)
+	t.jobLog(ctx, job.ID, "app started in %s at %s (%s), %s", seconds(job.StartSeconds), proc.URL(), inst.Dir, proc.Confinement())
 	if len(others) == 0 {
 		return validate.Result{Status: vigil.ValidationSuccessful, Message: filesPassed}
 	}
@@ -210,18 +210,51 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	go func() {
 		select {
 		case <-proc.Exited():
-			cancel(fmt.Errorf("the app %s before validation passed; its last output:\n%s", proc.ExitReason(), strings.Join(proc.LastLines(), "\n")))
+			cancel(exitedEarly(proc))
 		case <-vctx.Done():
 		}
 	}()
 	target.Positions = othersAt
 	verdict := validate.Run(vctx, others, target, remaining())
+	if verdict.Status == vigil.ValidationSuccessful {
+		select {
+		case <-proc.Exited():
+			if err := exitedEarly(proc); errors.Is(err, errDaemonized) {
+				// What answered was a daemon the app left behind, which
+				// vigil does not supervise: the copy did not run as
+				// configured.
+				return validate.Result{Status: vigil.ValidationFailed, Message: err.Error()}
+			}
+		default:
+		}
+	}
 	if verdict.Status == vigil.ValidationSuccessful && filesPassed != "" {
 		// One summary, as if the checks had run in one go.
 		verdict.Message = fmt.Sprintf("all %d checks passed in %s: %s; %s", len(res.Validate),
 			time.Since(begin).Round(time.Millisecond), passedDetail(filesPassed), passedDetail(verdict.Message))
 	}
 	return verdict
+}
+
+// errDaemonized marks an app whose main process exited with status 0 and
+// left processes running: a daemon.
+var errDaemonized = errors.New("run it in the foreground (for Redis: --daemonize no; nginx: daemon off;)")
+
+// exitedEarly says why a started copy ended before validation passed.
+func exitedEarly(proc resource.Running) error {
+	reason := proc.ExitReason()
+	if n := proc.Left(); reason == "exited with status 0" && n > 0 {
+		what := "1 process"
+		if n > 1 {
+			what = fmt.Sprintf("%d processes", n)
+		}
+		return fmt.Errorf("the app's main process exited with status 0 and left %s running (%s): %w", what, proc.Confinement(), errDaemonized)
+	}
+	last := proc.LastLines()
+	if len(last) == 0 {
+		return fmt.Errorf("the app %s before validation passed, and wrote nothing", reason)
+	}
+	return fmt.Errorf("the app %s before validation passed; its last output:\n%s", reason, strings.Join(last, "\n"))
 }
 
 // passedDetail is the list of what passed in a successful verdict's message

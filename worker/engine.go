@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-backup/vigil/backup"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
@@ -174,6 +175,10 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 func (e *Engine) Start(ctx context.Context) error {
 	if err := e.endInterrupted(ctx); err != nil {
 		return err
+	}
+	if ok, why := instance.CgroupsAvailable(); !ok {
+		e.logger.Warn("restore tests' app copies run without cgroups: their processes are found by process group, environment, working directory and open files, and a daemon that leaves all four survives clean-up",
+			"why", why)
 	}
 	// Restore tests a crash interrupted end now, and their instances go,
 	// before any new test starts.

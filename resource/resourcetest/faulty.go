@@ -33,8 +33,9 @@ type Faults struct {
 	// Status is what the started copy answers over HTTP (default 200).
 	Status int
 	// ExitEarly makes the started copy exit at once; NoAnswer makes it
-	// accept connections and never answer.
-	ExitEarly, NoAnswer bool
+	// accept connections and never answer; Daemonize makes its main
+	// process exit with status 0 and leave a process running that answers.
+	ExitEarly, NoAnswer, Daemonize bool
 	// DeleteFailures is how many deletions fail before one succeeds.
 	DeleteFailures int
 }
@@ -233,6 +234,10 @@ func (c *faultyCopy) Start(func(string)) (resource.Running, error) {
 		close(run.exited)
 		return run, nil
 	}
+	if faults.Daemonize {
+		run.reason, run.left = "exited with status 0", 1
+		close(run.exited)
+	}
 	status := faults.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -293,6 +298,7 @@ type faultyRunning struct {
 	exited chan struct{}
 	reason string
 	last   []string
+	left   int
 }
 
 func (r *faultyRunning) Host() string            { return r.addr.IP.String() }
@@ -301,3 +307,5 @@ func (r *faultyRunning) URL() string             { return "http://" + r.addr.Str
 func (r *faultyRunning) Exited() <-chan struct{} { return r.exited }
 func (r *faultyRunning) ExitReason() string      { return r.reason }
 func (r *faultyRunning) LastLines() []string     { return r.last }
+func (r *faultyRunning) Left() int               { return r.left }
+func (r *faultyRunning) Confinement() string     { return "in the test's own process" }

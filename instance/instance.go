@@ -191,11 +191,13 @@ func Open(parent, jobID string) (*Instance, error) {
 }
 
 // Remove stops the instance's app and deletes its folder. It sends SIGTERM to
-// the app's process group (and to any process carrying the instance's
-// EnvMarker), waits up to grace for them to exit, SIGKILLs what is left, and
-// waits until no process of the app is alive. It then checks the mark again
-// and deletes the folder, the mark last, so that an interrupted Remove can be
-// finished by the next one.
+// the app's cgroup, or without one to its process group and to any process
+// carrying the instance's EnvMarker or using its folder, waits up to grace
+// for them to exit, kills what is left, and waits until no process of the
+// app is alive. It then checks the mark again, renames the folder, mark
+// inside, to .deleting-<job id> and deletes that: an interrupted Remove
+// leaves the marked folder, which the next Remove deletes, or the renamed
+// one, which Sweep deletes.
 //
 // It works in the process that started the app and in a later vigil process
 // alike, from what the mark records. Removing an instance that is already
@@ -219,34 +221,23 @@ func (i *Instance) Remove(grace time.Duration) error {
 		}
 		return fmt.Errorf("remove instance: %w", err)
 	}
-	if err := removeContents(i.Root); err != nil {
+	// The folder leaves its name, mark inside, in one rename: from then on
+	// its name says it is vigil's to delete, so a crash at any point of
+	// the deletion leaves either the marked folder or a folder that Sweep
+	// deletes, never an unmarked folder named after the job.
+	doomed := filepath.Join(filepath.Dir(i.Root), deletingPrefix+i.JobID)
+	if err := os.Rename(i.Root, doomed); err != nil {
 		return fmt.Errorf("remove instance %s: %w", i.Root, err)
 	}
-	if err := os.Remove(filepath.Join(i.Root, MarkFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove instance mark: %w", err)
-	}
-	if err := os.Remove(i.Root); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove instance folder: %w", err)
+	if err := removeTree(doomed); err != nil {
+		return fmt.Errorf("remove instance %s (now %s): %w", i.Root, doomed, err)
 	}
 	return nil
 }
 
-// removeContents deletes everything in root but the mark.
-func removeContents(root string) error {
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Name() == MarkFile {
-			continue
-		}
-		if err := removeTree(filepath.Join(root, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// deletingPrefix names an instance folder being deleted: vigil renamed it
+// so, with its mark inside, once its app had stopped.
+const deletingPrefix = ".deleting-"
 
 // removeTree is os.RemoveAll that also deletes restored folders whose mode
 // forbids writing (0555 is common in backups), which os.RemoveAll cannot
@@ -307,6 +298,13 @@ func Sweep(parent string, keep func(jobID string) bool, grace time.Duration) (re
 			// started there.
 			if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
 				errs = append(errs, fmt.Errorf("remove unfinished instance folder: %w", err))
+			}
+			continue
+		}
+		if strings.HasPrefix(e.Name(), deletingPrefix) && checkJobID(strings.TrimPrefix(e.Name(), deletingPrefix)) == nil {
+			// Remove died half-way: its app was stopped already.
+			if err := removeTree(filepath.Join(parent, e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("finish removing instance folder: %w", err))
 			}
 			continue
 		}

@@ -929,3 +929,52 @@ func TestUnfinishedCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnfinishedRemove: a crash inside Remove, after the folder was renamed
+// with its mark inside, leaves a .deleting- folder, which Sweep deletes,
+// also when the crash came half-way through deleting its files; a folder
+// named after the job never loses its mark first.
+func TestUnfinishedRemove(t *testing.T) {
+	parent := t.TempDir()
+	for _, id := range []string{"rj-1", "rj-2"} {
+		i, err := Create(parent, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(i.Dir, "restored.txt"), []byte("data"), 0o644)
+		if err := os.Rename(i.Root, filepath.Join(parent, deletingPrefix+id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// rj-2's deletion got as far as its mark.
+	os.Remove(filepath.Join(parent, deletingPrefix+"rj-2", MarkFile))
+	theirs := filepath.Join(parent, "rj-theirs")
+	os.MkdirAll(theirs, 0o700)
+
+	_, err := Sweep(parent, func(string) bool { return false }, 0)
+	if !errors.Is(err, ErrNoMark) {
+		t.Errorf("sweep: %v, want only the unmarked folder reported", err)
+	}
+	for _, id := range []string{"rj-1", "rj-2"} {
+		if _, err := os.Lstat(filepath.Join(parent, deletingPrefix+id)); !os.IsNotExist(err) {
+			t.Errorf("the half-deleted instance %s is still there: %v", id, err)
+		}
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Errorf("a folder vigil did not make was touched: %v", err)
+	}
+
+	// A Remove that completes leaves nothing, under either name.
+	i, err := Create(parent, "rj-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := i.Remove(0); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rj-3", deletingPrefix + "rj-3"} {
+		if _, err := os.Lstat(filepath.Join(parent, name)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after Remove: %v", name, err)
+		}
+	}
+}

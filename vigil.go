@@ -95,11 +95,15 @@ const (
 	ValidationSuccessful ValidationStatus = "SUCCESSFUL"
 	ValidationFailed     ValidationStatus = "FAILED"
 	ValidationTimedOut   ValidationStatus = "TIMED_OUT"
+	// ValidationAborted: vigil stopped or died during the test, so nothing
+	// was learned about the backup; a new test of the recovery point is
+	// queued (restore_testing[].retry_interrupted times at most).
+	ValidationAborted ValidationStatus = "ABORTED"
 )
 
 // Final reports whether the verdict is in.
 func (s ValidationStatus) Final() bool {
-	return s == ValidationSuccessful || s == ValidationFailed || s == ValidationTimedOut
+	return s == ValidationSuccessful || s == ValidationFailed || s == ValidationTimedOut || s == ValidationAborted
 }
 
 // DeletionStatus is the clean-up of a restore test's restored copy.

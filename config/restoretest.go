@@ -131,6 +131,10 @@ type RestoreTestPlan struct {
 	KeepOnFailure bool     `yaml:"keep_on_failure"`
 	KeepFor       Duration `yaml:"keep_for"`
 	Targets       Targets  `yaml:"targets"`
+	// RetryInterrupted is how many times a test that vigil's stop or
+	// death interrupted (ABORTED) is queued again for the same recovery
+	// point (default 2; 0 never).
+	RetryInterrupted *int `yaml:"retry_interrupted"`
 
 	Cron cron.Schedule `yaml:"-"`
 }
@@ -150,8 +154,15 @@ func DefaultRestoreTestPlan() RestoreTestPlan {
 		SelectionWindowDays: DefaultSelectionWindowDays,
 		ValidationWindow:    Duration(DefaultValidationWindow),
 		KeepFor:             Duration(DefaultKeepFor),
+		RetryInterrupted:    ptr(DefaultRetryInterrupted),
 	}
 }
+
+// DefaultRetryInterrupted is how many times an interrupted restore test
+// is queued again.
+const DefaultRetryInterrupted = 2
+
+func ptr[T any](v T) *T { return &v }
 
 // RestoreTestPlan returns the restore testing plan called name.
 func (c *Config) RestoreTestPlan(name string) (RestoreTestPlan, bool) {
@@ -174,6 +185,9 @@ func (p *RestoreTestPlan) setDefaults() {
 	}
 	if p.KeepFor == 0 {
 		p.KeepFor = d.KeepFor
+	}
+	if p.RetryInterrupted == nil {
+		p.RetryInterrupted = d.RetryInterrupted
 	}
 }
 
@@ -365,6 +379,9 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 		}
 		if p.SelectionWindowDays < 0 {
 			add(f+".selection_window_days", "must not be negative")
+		}
+		if p.RetryInterrupted != nil && (*p.RetryInterrupted < 0 || *p.RetryInterrupted > 100) {
+			add(f+".retry_interrupted", "%d must be between 0 (never) and 100", *p.RetryInterrupted)
 		}
 		for name, d := range map[string]Duration{"start_window": p.StartWindow, "validation_window": p.ValidationWindow, "keep_for": p.KeepFor, "targets.rto": p.Targets.RTO, "targets.rpo": p.Targets.RPO} {
 			if d < 0 {

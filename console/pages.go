@@ -86,7 +86,8 @@ func (c *Console) resources(w http.ResponseWriter, r *http.Request) {
 func testChart(tests []vigil.RestoreJob) template.HTML {
 	var done []vigil.RestoreJob
 	for _, t := range tests {
-		if t.ValidationStatus.Final() {
+		// An ABORTED test measured nothing: vigil stopped during it.
+		if t.ValidationStatus.Final() && t.ValidationStatus != vigil.ValidationAborted {
 			done = append(done, t)
 		}
 	}

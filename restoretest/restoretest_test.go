@@ -256,3 +256,41 @@ func TestAppDaemonizes(t *testing.T) {
 	}
 	deletedAll(t, lab, faulty, job)
 }
+
+// TestInterruptedTestsAreTriedAgain: a test that vigil's death cuts short
+// ends ABORTED and a new test of the same recovery point is queued, at
+// most retry_interrupted times; then the log says why there is no more.
+func TestInterruptedTestsAreTriedAgain(t *testing.T) {
+	lab, _, rp := faultyLab(t)
+	two := 2
+	lab.Config.RestoreTesting[0].RetryInterrupted = &two
+	lab.Hook(&resourcetest.Hooks{Check: func(resource.Copy) error { resourcetest.Crash(); return nil }})
+	job := lab.Queue(rp, "nightly")
+	for round := 1; round <= 3; round++ {
+		if !lab.Crashed(job) {
+			t.Fatalf("round %d: the test ran to its end", round)
+		}
+		if err := lab.NewTester().Sweep(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		got := lab.Job(job.ID)
+		if got.ValidationStatus != vigil.ValidationAborted || got.DeletionStatus != vigil.DeletionSuccessful {
+			t.Fatalf("round %d: %s", round, resourcetest.Describe(got))
+		}
+		pending := lab.Pending(rp)
+		if round == 3 {
+			if len(pending) != 0 {
+				t.Fatalf("a third retry was queued: %v", pending)
+			}
+			logs, _ := lab.Catalog.Logs(context.Background(), job.ID)
+			if last := logs[len(logs)-1].Message; !strings.Contains(last, "not tested again: 3 tests of recovery point") || !strings.Contains(last, "retries 2 times") {
+				t.Errorf("the last log line of the third interrupted test: %q", last)
+			}
+			return
+		}
+		if len(pending) != 1 || pending[0].Plan != "nightly" {
+			t.Fatalf("round %d: queued again %+v, want one test under plan nightly", round, pending)
+		}
+		job = pending[0]
+	}
+}

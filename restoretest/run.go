@@ -266,11 +266,11 @@ func passedDetail(msg string) string {
 	return msg
 }
 
-// stopped rewords a verdict that vigil's own stop cut short: the test did
-// not pass, and the message says it was interrupted rather than failed.
+// stopped rewords a verdict that vigil's own stop cut short: the test is
+// ABORTED, not failed, and the message says it was interrupted.
 func stopped(ctx context.Context, verdict validate.Result) validate.Result {
 	if ctx.Err() != nil && verdict.Status != vigil.ValidationSuccessful {
-		return validate.Result{Status: vigil.ValidationFailed, Message: "interrupted: vigil was stopped during validation (" + verdict.Message + "): the next test will tell"}
+		return validate.Result{Status: vigil.ValidationAborted, Message: "interrupted: vigil was stopped during validation (" + verdict.Message + "): the next test will tell"}
 	}
 	return verdict
 }
@@ -345,7 +345,53 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 	if announce {
 		events = append(events, t.statusEvent(job, plan))
 	}
-	return t.journal.Record(ctx, updateJob(job), events...)
+	return t.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
+		if err := tx.UpdateRestoreJob(ctx, job); err != nil {
+			return err
+		}
+		if announce && job.ValidationStatus == vigil.ValidationAborted {
+			return t.retry(ctx, tx, job, plan)
+		}
+		return nil
+	}, events...)
+}
+
+// retry queues a new test of an interrupted test's recovery point, in the
+// transaction that records the interruption, unless the plan's
+// retry_interrupted is used up or the recovery point is gone: every
+// recovery point a plan selected gets a verdict, and a test that keeps
+// being interrupted does not loop.
+func (t *Tester) retry(ctx context.Context, tx *catalog.Tx, job *vigil.RestoreJob, plan config.RestoreTestPlan) error {
+	tests, err := tx.ListRestoreJobs(ctx, catalog.RestoreJobFilter{RecoveryPointID: job.RecoveryPointID, RestoreTest: true})
+	if err != nil {
+		return fmt.Errorf("count the interrupted tests of recovery point %s: %w", job.RecoveryPointID, err)
+	}
+	aborted := 0
+	for _, j := range tests {
+		if j.Plan == job.Plan && (j.ValidationStatus == vigil.ValidationAborted || j.ID == job.ID) {
+			aborted++
+		}
+	}
+	limit := config.DefaultRetryInterrupted
+	if plan.RetryInterrupted != nil {
+		limit = *plan.RetryInterrupted
+	}
+	if aborted > limit {
+		return tx.AppendLog(ctx, job.ID, fmt.Sprintf("not tested again: %d tests of recovery point %s were interrupted, and plan %s retries %d times (retry_interrupted)",
+			aborted, job.RecoveryPointID, plan.Name, limit))
+	}
+	rp, err := tx.GetRecoveryPoint(ctx, job.RecoveryPointID)
+	if err != nil || rp.Status != vigil.RecoveryPointAvailable {
+		return tx.AppendLog(ctx, job.ID, fmt.Sprintf("not tested again: recovery point %s is no longer available", job.RecoveryPointID))
+	}
+	again, err := t.Queue(ctx, tx, rp, job.Plan)
+	if err != nil {
+		return fmt.Errorf("queue a new test of interrupted restore test %s: %w", job.ID, err)
+	}
+	if err := tx.AppendLog(ctx, again.ID, fmt.Sprintf("queued again after restore test %s was interrupted (retry %d of %d)", job.ID, aborted, limit)); err != nil {
+		return err
+	}
+	return tx.AppendLog(ctx, job.ID, fmt.Sprintf("restore test %s of the same recovery point was queued (retry %d of %d)", again.ID, aborted, limit))
 }
 
 // reopen rebuilds the copy of a test from its record, to delete it. A

@@ -35,10 +35,14 @@ func endedEarly(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string
 	job.DeletionMessage = "nothing was created"
 }
 
-// restoreFailed ends a test whose restore failed: the verdict is FAILED,
-// and whatever was created is to be deleted.
+// restoreFailed ends a test whose restore failed: the verdict is FAILED
+// (ABORTED when vigil's stop cut it short), and whatever was created is to
+// be deleted.
 func restoreFailed(job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) {
 	restoreEnded(job, status, msg, "the restore did not complete: ")
+	if status == vigil.RestoreAborted {
+		job.ValidationStatus = vigil.ValidationAborted
+	}
 	job.TotalSeconds = time.Since(*job.StartedAt).Seconds()
 	job.DeletionStatus = vigil.DeletionDeleting
 }
@@ -94,8 +98,8 @@ func deleted(job *vigil.RestoreJob, took time.Duration, detail string, err error
 }
 
 // interrupted ends a test that vigil's death (or a failed catalog write)
-// cut short, with a verdict, and reports whether the RESTORE_JOB_FAILED
-// of its restore is due too.
+// cut short, ABORTED: nothing was learned about the backup. It reports
+// whether the RESTORE_JOB_FAILED of its restore is due too.
 func interrupted(job *vigil.RestoreJob) (restoreEnded bool) {
 	step := "validation"
 	if job.Status == vigil.RestoreRunning {
@@ -105,7 +109,7 @@ func interrupted(job *vigil.RestoreJob) (restoreEnded bool) {
 		job.CompletedAt = ptr(now())
 		restoreEnded = true
 	}
-	job.ValidationStatus = vigil.ValidationFailed
+	job.ValidationStatus = vigil.ValidationAborted
 	job.ValidationMessage = fmt.Sprintf("interrupted: vigil stopped during %s, so the copy was not proven restorable; the next test will tell", step)
 	if job.StartedAt != nil {
 		job.TotalSeconds = now().Sub(*job.StartedAt).Seconds()

@@ -503,7 +503,7 @@ psql "$url" -qc 'DROP TABLE pgbench_branches CASCADE'
 		var mid vigil.RestoreJob
 		e.serve()
 		e.mustJSON(&mid, "jobs", "show", job.ID)
-		if mid.ValidationStatus != vigil.ValidationFailed || !strings.Contains(mid.ValidationMessage, "interrupted") ||
+		if mid.ValidationStatus != vigil.ValidationAborted || !strings.Contains(mid.ValidationMessage, "interrupted") ||
 			mid.DeletionStatus != vigil.DeletionSuccessful || !strings.Contains(mid.DeletionMessage, "dropped") {
 			t.Fatalf("after the restart: validation %s (%s), deletion %s (%s)", mid.ValidationStatus, mid.ValidationMessage, mid.DeletionStatus, mid.DeletionMessage)
 		}
@@ -511,6 +511,12 @@ psql "$url" -qc 'DROP TABLE pgbench_branches CASCADE'
 		admin.QueryRow("SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
 		if n != 0 {
 			t.Fatalf("database %s is still there after the restart", name)
+		}
+		// The recovery point is tested again, to a verdict.
+		again := e.waitTest(e.retryOf(mid).ID)
+		t.Cleanup(func() { admin.Exec(`DROP DATABASE IF EXISTS "vigil_restore_` + again.ID + `" WITH (FORCE)`) })
+		if again.ValidationStatus != vigil.ValidationSuccessful || again.DeletionStatus != vigil.DeletionSuccessful {
+			t.Errorf("the test queued again: validation %s (%s), deletion %s (%s)", again.ValidationStatus, again.ValidationMessage, again.DeletionStatus, again.DeletionMessage)
 		}
 		e.requireNoLeak()
 	})

@@ -161,6 +161,26 @@ func (e *testEnv) requireNoLeak() {
 	}
 }
 
+// retryOf waits for the test that was queued again after interrupted
+// test job to be in the catalog, and returns it.
+func (e *testEnv) retryOf(job vigil.RestoreJob) vigil.RestoreJob {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var jobs []vigil.RestoreJob
+		e.mustJSON(&jobs, "jobs", "list", "--type", "restore")
+		for _, j := range jobs {
+			if j.RestoreTest && j.RecoveryPointID == job.RecoveryPointID && j.Plan == job.Plan && j.CreatedAt.After(job.CreatedAt) {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no test of recovery point %s was queued again after %s was interrupted\nlog:\n%s", job.RecoveryPointID, job.ID, e.logText(job.ID))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // killLeaks ends any process a failed test left, so one failure does not
 // pollute the machine.
 func (e *testEnv) killLeaks() {
@@ -651,16 +671,25 @@ restore_testing:
 	e.serve()
 	var after vigil.RestoreJob
 	e.mustJSON(&after, "jobs", "show", job.ID)
-	if after.ValidationStatus != vigil.ValidationFailed || !strings.Contains(after.ValidationMessage, "interrupted") ||
+	if after.ValidationStatus != vigil.ValidationAborted || !strings.Contains(after.ValidationMessage, "interrupted") ||
 		after.DeletionStatus != vigil.DeletionSuccessful {
 		t.Fatalf("after the restart: validation %s (%s), deletion %s (%s)", after.ValidationStatus, after.ValidationMessage, after.DeletionStatus, after.DeletionMessage)
 	}
-	e.requireNoLeak()
 	var page api.EventPage
 	e.mustJSON(&page, "events", "list", "--type", "RESTORE_TEST_STATUS")
 	if len(page.Events) != 1 || page.Events[0].JobID != job.ID {
 		t.Errorf("RESTORE_TEST_STATUS after the restart: %+v", page.Events)
 	}
+	// Nothing was learned: the recovery point is tested again, and that
+	// test is as the first would have been (its external verdict comes).
+	again := e.waitValidating(e.retryOf(job).ID)
+	if code, body := e.apiPut("/api/v1/restore-jobs/"+again.ID+"/validation", map[string]string{"status": "SUCCESSFUL", "message": "checked by hand"}); code != http.StatusOK {
+		t.Fatalf("PUT the retry's verdict: %d %s", code, body)
+	}
+	if again = e.waitTest(again.ID); again.ValidationStatus != vigil.ValidationSuccessful || again.DeletionStatus != vigil.DeletionSuccessful {
+		t.Errorf("the test queued again: validation %s (%s), deletion %s", again.ValidationStatus, again.ValidationMessage, again.DeletionStatus)
+	}
+	e.requireNoLeak()
 	// A new test runs normally afterwards.
 	e.backup("docs")
 	if done := e.waitTest(e.startTest("docs", "slow").ID); done.ValidationStatus != vigil.ValidationSuccessful {

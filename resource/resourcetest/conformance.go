@@ -140,8 +140,8 @@ func Conformance(t *testing.T, c Case) {
 			t.Errorf("an unmarked instance folder was touched: %v", err)
 		}
 		got := lab.Job(job.ID)
-		if got.ValidationStatus != vigil.ValidationFailed || got.DeletionStatus != vigil.DeletionFailed {
-			t.Errorf("the interrupted test did not end with a verdict and a failed deletion: %s", Describe(got))
+		if got.ValidationStatus != vigil.ValidationAborted || got.DeletionStatus != vigil.DeletionFailed {
+			t.Errorf("the interrupted test did not end ABORTED with a failed deletion: %s", Describe(got))
 		}
 		// Later sweeps of this Lab need not trip over it again.
 		got.DeletionStatus = vigil.DeletionSuccessful
@@ -188,6 +188,9 @@ func Conformance(t *testing.T, c Case) {
 			continue // the type starts nothing
 		}
 		t.Run("crash "+step.name, func(t *testing.T) {
+			// A recovery point of its own: interrupted tests are retried a
+			// bounded number of times per recovery point.
+			rp := lab.Backup(name)
 			job := lab.Queue(rp, "")
 			h := step.hooks(crash)
 			lab.Hook(&h)
@@ -203,13 +206,30 @@ func Conformance(t *testing.T, c Case) {
 			if !got.Ended() || got.DeletionStatus != vigil.DeletionSuccessful {
 				t.Fatalf("the restarted loop did not end the test and delete its copy: %s", Describe(got))
 			}
-			if h.Delete == nil && got.ValidationStatus != vigil.ValidationFailed {
-				t.Errorf("an interrupted test passed: %s", Describe(got))
-			}
 			if n := slices.Index(lab.Events(job.ID), vigil.EventRestoreTestStatus); n < 0 {
 				t.Errorf("no RESTORE_TEST_STATUS for the interrupted test: %v", lab.Events(job.ID))
 			}
 			gone(t, got)
+			if h.Delete != nil {
+				return // the verdict was in before the crash
+			}
+			// Nothing was learned about the backup: the test is ABORTED,
+			// and a new one of the same recovery point gets the verdict.
+			if got.ValidationStatus != vigil.ValidationAborted {
+				t.Errorf("an interrupted test ended %s, want ABORTED: %s", got.ValidationStatus, Describe(got))
+			}
+			retries := lab.Pending(rp)
+			if len(retries) != 1 {
+				t.Fatalf("%d new tests of recovery point %s were queued after the interruption, want 1", len(retries), rp.ID)
+			}
+			again := retries[0]
+			if err := lab.Tester.Run(ctx, &again); err != nil {
+				t.Fatal(err)
+			}
+			if again = lab.Job(again.ID); again.ValidationStatus != vigil.ValidationSuccessful {
+				t.Errorf("the test queued again did not pass: %s", Describe(again))
+			}
+			gone(t, again)
 		})
 	}
 }

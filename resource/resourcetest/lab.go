@@ -244,6 +244,17 @@ func (l *Lab) Job(id string) vigil.RestoreJob {
 	return job
 }
 
+// Pending lists the restore tests of rp that are queued and not started.
+func (l *Lab) Pending(rp vigil.RecoveryPoint) []vigil.RestoreJob {
+	l.T.Helper()
+	jobs, err := l.Catalog.ListRestoreJobs(context.Background(), catalog.RestoreJobFilter{
+		RecoveryPointID: rp.ID, RestoreTest: true, Status: []vigil.RestoreJobStatus{vigil.RestorePending}})
+	if err != nil {
+		l.T.Fatal(err)
+	}
+	return jobs
+}
+
 // Events lists the events of job id, oldest first.
 func (l *Lab) Events(id string) []vigil.EventType {
 	l.T.Helper()

@@ -92,6 +92,9 @@ type Resource struct {
 	// with the fields of RunFields.
 	Run []string          `yaml:"run"`
 	Env map[string]string `yaml:"env"`
+	// Isolation says what a copy of an app may reach (default: nothing
+	// but itself).
+	Isolation Isolation `yaml:"isolation"`
 	// Validate lists the checks a restored copy must pass.
 	Validate []Validator `yaml:"validate"`
 

@@ -192,6 +192,7 @@ func (p *RestoreTestPlan) setDefaults() {
 }
 
 func (r *Resource) setDefaults() {
+	r.Isolation.setDefaults()
 	for i := range r.Validate {
 		v := &r.Validate[i]
 		switch {
@@ -248,8 +249,9 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 				add(fmt.Sprintf("%s.run[%d]", f, j), "%v", err)
 			}
 		}
-	} else if len(r.Run) > 0 || len(r.Env) > 0 {
-		add(f, "run and env belong to type %s, not %s", strings.Join(typeNames(func(r typeRules) bool { return r.runs }), " and "), r.Type)
+		r.Isolation.validate(add, f+".isolation")
+	} else if len(r.Run) > 0 || len(r.Env) > 0 || len(r.Isolation.Allow) > 0 || r.Isolation.Network == NetworkHost {
+		add(f, "run, env and isolation belong to type %s, not %s", strings.Join(typeNames(func(r typeRules) bool { return r.runs }), " and "), r.Type)
 	}
 	for j, v := range r.Validate {
 		vf := fmt.Sprintf("%s.validate[%d]", f, j)

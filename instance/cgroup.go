@@ -163,8 +163,16 @@ func stopCgroup(dir string, grace time.Duration) error {
 			}
 		}
 	}
-	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	// The last processes may still be exiting (tearing down a network
+	// namespace takes a while): until they are gone, rmdir says EBUSY.
+	for deadline := time.Now().Add(killWait); ; time.Sleep(pollInterval) {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			break
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return fmt.Errorf("remove cgroup %s: %w", dir, err)
+		}
 	}
 	// The scope goes with its last cgroup; while another copy's is in it,
 	// this fails, and that is fine.
@@ -172,12 +180,13 @@ func stopCgroup(dir string, grace time.Duration) error {
 	return nil
 }
 
-// waitEmpty waits up to d for cgroup dir to hold no process.
+// waitEmpty waits up to d for cgroup dir to hold no process, not even
+// one that is exiting.
 func waitEmpty(dir string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		pids, err := cgroupProcs(dir)
-		if err == nil && len(pids) == 0 {
+		if err == nil && len(pids) == 0 && !populated(dir) {
 			return true
 		}
 		if !time.Now().Before(deadline) {
@@ -185,6 +194,13 @@ func waitEmpty(dir string, d time.Duration) bool {
 		}
 		time.Sleep(min(pollInterval, time.Until(deadline)))
 	}
+}
+
+// populated reports whether cgroup.events of dir says it still has
+// processes.
+func populated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(b), "populated 1")
 }
 
 func joinPids(pids []int) string {

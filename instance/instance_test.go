@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -408,8 +409,13 @@ func TestStartServesHTTP(t *testing.T) {
 func getWhenUp(t *testing.T, p *Process, path string) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
+	client := http.DefaultClient
+	if r := p.Reach(); r != nil {
+		// An isolated app answers inside its own network only.
+		client = &http.Client{Transport: &http.Transport{DialContext: r.Dial, DisableKeepAlives: true}}
+	}
 	for {
-		resp, err := http.Get(p.URL() + path)
+		resp, err := client.Get(p.URL() + path)
 		if err == nil {
 			b, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -976,5 +982,108 @@ func TestUnfinishedRemove(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(parent, name)); !os.IsNotExist(err) {
 			t.Errorf("%s is still there after Remove: %v", name, err)
 		}
+	}
+}
+
+// TestIsolatedApp: an app copy runs in a network of its own with only
+// loopback, and private /tmp and /run: a "production" port on the host's
+// loopback and a Unix socket under /run are out of its reach, a port the
+// resource allows is forwarded to it, its own folder stays at its path
+// (under /tmp here), and the probe still reaches it. With network: host it
+// reaches production, as before isolation.
+func TestIsolatedApp(t *testing.T) {
+	needProgram(t, "python3", "to run the probing app")
+	if err := canIsolate(); err != nil {
+		t.Fatalf("this test needs network and mount namespaces (vigil as root on Linux): %v", err)
+	}
+	listen := func() (net.Listener, int) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte("hello from the host\n"))
+				c.Close()
+			}
+		}()
+		return ln, ln.Addr().(*net.TCPAddr).Port
+	}
+	_, production := listen()
+	_, allowed := listen()
+	runDir, err := os.MkdirTemp("/run", "vigil-isolation-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(runDir) })
+	sock := filepath.Join(runDir, "db.sock")
+	uln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uln.Close() })
+
+	probe := fmt.Sprintf(`import http.server, os, socket, sys
+def tcp(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 2).close()
+        return "reached"
+    except OSError as e:
+        return "refused"
+def unix(path):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(path); s.close()
+        return "reached"
+    except OSError as e:
+        return "refused"
+print("production", tcp(%d), flush=True)
+print("allowed", tcp(%d), flush=True)
+print("socket", unix(%q), flush=True)
+print("own folder", os.path.isfile(os.path.join(os.getcwd(), "probe.py")), flush=True)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler).serve_forever()
+`, production, allowed, sock)
+
+	for _, tc := range []struct {
+		isolation config.Isolation
+		want      []string
+	}{
+		{config.Isolation{Network: config.NetworkNone, Allow: []string{fmt.Sprintf("127.0.0.1:%d", allowed)}},
+			[]string{"app: production refused", "app: allowed reached", "app: socket refused", "app: own folder True"}},
+		{config.Isolation{Network: config.NetworkHost},
+			[]string{"app: production reached", "app: socket reached", "app: own folder True"}},
+	} {
+		t.Run(tc.isolation.Network, func(t *testing.T) {
+			parent := newParent(t)
+			i, err := Create(parent, "rj-isolated")
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(i.Dir, "probe.py"), probe)
+			writeFile(t, filepath.Join(i.Dir, "index.html"), "restored page\n")
+			var log logLines
+			p, err := i.Start(config.Resource{Name: "probe", Type: "app", Run: []string{"python3", "probe.py", "{{.Port}}"}, Isolation: tc.isolation}, log.add)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer i.Remove(0)
+			for _, want := range tc.want {
+				log.waitFor(t, want)
+			}
+			if body := getWhenUp(t, p, "/index.html"); body != "restored page\n" {
+				t.Errorf("the probe got %q from the copy", body)
+			}
+			if isolated := p.Reach() != nil; isolated != tc.isolation.Isolated() || !strings.Contains(p.Confinement(), map[bool]string{true: "isolated", false: "host's network"}[isolated]) {
+				t.Errorf("Reach %v, Confinement %q", p.Reach(), p.Confinement())
+			}
+			if err := i.Remove(time.Second); err != nil {
+				t.Fatal(err)
+			}
+			waitExited(t, p)
+		})
 	}
 }

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,13 @@ type Process struct {
 	root     string
 	cgroup   string
 	noCgroup error
+
+	// ns is the app's network namespace when it is isolated (fd 0 when
+	// not), and forwarders carry its allowed ports.
+	ns         netns
+	isolated   bool
+	forwarders []*forwarder
+	closeOnce  sync.Once
 }
 
 // Start runs the app of res in the instance: its run template expanded with
@@ -121,7 +129,20 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		outW.Close()
 		return nil, fmt.Errorf("start app: %w", err)
 	}
-	cmd := exec.Command("/bin/sh", append([]string{"-c", gateScript, "vigil-app", program}, args[1:]...)...)
+	gate := gateScript
+	isolated := res.Isolation.Isolated()
+	if isolated {
+		if err := canIsolate(); err != nil {
+			gateR.Close()
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return nil, fmt.Errorf("start app %s: its copy is to run isolated (isolation: {network: none}, the default), which needs network and mount namespaces, and they cannot be made here (%v): run vigil as root on Linux, or set isolation: {network: host} on the resource to run its copies in the host's network, where they can reach production", res.Name, err)
+		}
+		gate = isolatedGate
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", gate, "vigil-app", program}, args[1:]...)...)
 	cmd.Dir = i.Dir
 	cmd.Env = os.Environ()
 	for _, k := range slices.Sorted(maps.Keys(res.Env)) {
@@ -132,6 +153,9 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{gateR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if isolated {
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNET | unix.CLONE_NEWNS
+	}
 	// The cgroup is made and named in the mark before anything runs in
 	// it, and the app is born inside it (clone3 with CLONE_INTO_CGROUP):
 	// no fork of the app can ever be outside.
@@ -175,7 +199,13 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	go func() { readers.Wait(); close(drained) }()
 	go p.wait(drained)
 
-	st, err := readStat(p.pid)
+	if isolated {
+		err = p.isolate(res.Isolation.Allow)
+	}
+	var st procStat
+	if err == nil {
+		st, err = readStat(p.pid)
+	}
 	if err == nil {
 		m.BootID = currentBootID()
 		m.PID, m.PGID, m.StartTicks = p.pid, p.pid, st.start
@@ -188,7 +218,8 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		gateW.Close()
 		unix.Kill(-p.pid, unix.SIGKILL)
 		<-p.exited
-		return nil, fmt.Errorf("start app %s: record it in the mark: %w", res.Name, err)
+		p.closeNetns()
+		return nil, fmt.Errorf("start app %s: record it in the mark and set up its isolation: %w", res.Name, err)
 	}
 	if _, err := io.WriteString(gateW, "start\n"); err != nil {
 		<-p.exited
@@ -197,14 +228,87 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	return p, nil
 }
 
-// Confinement says how the app's processes are kept track of, for its
-// job's log.
+// Confinement says how the app's processes are kept track of, and what it
+// can reach, for its job's log.
 func (p *Process) Confinement() string {
+	s := fmt.Sprintf("without a cgroup (%v): its processes are found by process group, environment, working directory and open files", p.noCgroup)
 	if p.cgroup != "" {
-		return "in cgroup " + p.cgroup
+		s = "in cgroup " + p.cgroup
 	}
-	return fmt.Sprintf("without a cgroup (%v): its processes are found by process group, environment, working directory and open files", p.noCgroup)
+	if !p.isolated {
+		return s + ", in the host's network (isolation: {network: host})"
+	}
+	s += ", isolated: its own network with only loopback, private /tmp and /run"
+	for i, f := range p.forwarders {
+		if i == 0 {
+			s += "; the host's "
+		} else {
+			s += ", "
+		}
+		s += f.ln.Addr().String()
+	}
+	if len(p.forwarders) > 0 {
+		s += " forwarded to it (isolation.allow)"
+	}
+	return s
 }
+
+// isolate brings the new network namespace's loopback up and opens the
+// allowed ports in it, before the app runs.
+func (p *Process) isolate(allow []string) error {
+	ns, err := openNetns(p.pid)
+	if err != nil {
+		return err
+	}
+	p.ns, p.isolated = ns, true
+	if err := ns.loopbackUp(); err != nil {
+		return err
+	}
+	for _, a := range allow {
+		f, err := ns.forward(a)
+		if err != nil {
+			return err
+		}
+		p.forwarders = append(p.forwarders, f)
+	}
+	return nil
+}
+
+// closeNetns stops the forwarders and lets go of the namespace.
+func (p *Process) closeNetns() {
+	p.closeOnce.Do(func() {
+		for _, f := range p.forwarders {
+			f.close()
+		}
+		if p.isolated {
+			p.ns.close()
+		}
+	})
+}
+
+// Reach gets to an isolated app from inside its network: dial it, and
+// start commands (command validators) there.
+type Reach interface {
+	Dial(ctx context.Context, network, address string) (net.Conn, error)
+	Start(cmd *exec.Cmd) error
+}
+
+// Reach is how validators get to an isolated app; nil for one in the
+// host's network.
+func (p *Process) Reach() Reach {
+	if !p.isolated {
+		return nil
+	}
+	return reach{p}
+}
+
+type reach struct{ p *Process }
+
+func (r reach) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	return r.p.ns.dial(ctx, network, address)
+}
+
+func (r reach) Start(cmd *exec.Cmd) error { return r.p.ns.start(cmd) }
 
 // Left counts the app's processes that are still alive: after its leader
 // exited, what it left running (a daemon it forked).
@@ -246,6 +350,9 @@ func (p *Process) wait(drained <-chan struct{}) {
 	p.mu.Lock()
 	p.reason = reason
 	p.mu.Unlock()
+	// Its allowed ports close with it: what it left behind reaches
+	// nothing through vigil.
+	p.closeNetns()
 	close(p.exited)
 }
 

@@ -163,12 +163,13 @@ type Running interface {
 	// Left counts the copy's processes still alive: once its main process
 	// has exited, what it left running (a daemon it forked).
 	Left() int
-	// Confinement says how the copy's processes are kept track of, for
-	// its job's log ("in cgroup …").
+	// Confinement says how the copy's processes are kept track of and
+	// what it can reach, for its job's log ("in cgroup …, isolated …").
 	Confinement() string
+	// Reach is how validators get into the copy's network when it has
+	// one of its own; nil when it runs in vigil's.
+	Reach() validate.Reach
 }
-
-var _ Running = (*instance.Process)(nil)
 
 // Registry names the resource types this build knows.
 type Registry struct {

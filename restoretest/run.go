@@ -194,7 +194,7 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	if err != nil {
 		return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}
 	}
-	target.Host, target.Port, target.URL = proc.Host(), proc.Port(), proc.URL()
+	target.Host, target.Port, target.URL, target.Reach = proc.Host(), proc.Port(), proc.URL(), proc.Reach()
 	job.CreatedResourceLocation = proc.URL()
 	// The copy's location is recorded at once, so a person looking at a
 	// running test can open it.

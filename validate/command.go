@@ -31,9 +31,10 @@ const pipeGrace = time.Second
 type commandCheck struct {
 	backoff
 
-	cfg config.CommandCheck
-	dir string
-	env []string
+	cfg   config.CommandCheck
+	dir   string
+	env   []string
+	start func(cmd *exec.Cmd) error
 }
 
 func newCommandCheck(cfg config.CommandCheck, t Target) check {
@@ -60,7 +61,13 @@ func newCommandCheck(cfg config.CommandCheck, t Target) check {
 		env = append(env, k+"="+cfg.Env[k])
 	}
 
-	return &commandCheck{cfg: cfg, dir: t.Dir, env: env}
+	start := (*exec.Cmd).Start
+	if t.Reach != nil {
+		// In the copy's network: it reaches the copy, and nothing the
+		// copy cannot.
+		start = t.Reach.Start
+	}
+	return &commandCheck{cfg: cfg, dir: t.Dir, env: env, start: start}
 }
 
 func (c *commandCheck) name() string {
@@ -90,7 +97,7 @@ func (c *commandCheck) try(window context.Context) attempt {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = pipeGrace
 
-	if err := cmd.Start(); err != nil {
+	if err := c.start(cmd); err != nil {
 		msg := fmt.Sprintf("cannot start %s: %v", c.cfg.Run[0], unwrapStartError(err))
 		if !strings.HasPrefix(c.cfg.Run[0], "/") && strings.Contains(c.cfg.Run[0], "/") {
 			msg += " (a relative path is taken from the restored folder " + c.dir + ")"

@@ -47,6 +47,7 @@ func newHTTPCheck(cfg config.HTTPCheck, t Target) check {
 				// new connection each attempt, as a new client would
 				Proxy:             nil,
 				DisableKeepAlives: true,
+				DialContext:       t.dialer(),
 			},
 		},
 	}

@@ -15,6 +15,7 @@ type tcpCheck struct {
 
 	timeout time.Duration
 	addr    string
+	dial    func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 func newTCPCheck(cfg config.TCPCheck, t Target) check {
@@ -25,6 +26,7 @@ func newTCPCheck(cfg config.TCPCheck, t Target) check {
 	return &tcpCheck{
 		timeout: time.Duration(cfg.Timeout),
 		addr:    net.JoinHostPort(t.Host, strconv.Itoa(t.Port)),
+		dial:    t.dialer(),
 	}
 }
 
@@ -34,9 +36,7 @@ func (c *tcpCheck) try(window context.Context) attempt {
 	ctx, cancel := attemptContext(window, c.timeout)
 	defer cancel()
 
-	var d net.Dialer
-
-	conn, err := d.DialContext(ctx, "tcp", c.addr)
+	conn, err := c.dial(ctx, "tcp", c.addr)
 	if err != nil {
 		// whatever the reason, nothing accepted the connection
 		a := netFailure(ctx, window, c.timeout, err)

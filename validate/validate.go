@@ -50,6 +50,8 @@ package validate
 import (
 	"context"
 	"fmt"
+	"net"
+	"os/exec"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -85,9 +87,28 @@ type Target struct {
 	// Log receives lines for the restore job's own log. It is called from
 	// Run's goroutine only.
 	Log func(format string, args ...any)
+	// Reach, for a copy isolated in a network of its own, dials it and
+	// starts command checks from inside that network; nil means vigil's
+	// own network.
+	Reach Reach
 	// Positions are the checks' numbers in the resource's validate list,
 	// for messages, when Run gets only some of them; empty means 1, 2, ….
 	Positions []int
+}
+
+// Reach gets to a copy that runs in a network namespace of its own.
+type Reach interface {
+	Dial(ctx context.Context, network, address string) (net.Conn, error)
+	Start(cmd *exec.Cmd) error
+}
+
+// dialer returns how t's checks connect to the copy.
+func (t Target) dialer() func(ctx context.Context, network, address string) (net.Conn, error) {
+	if t.Reach != nil {
+		return t.Reach.Dial
+	}
+	var d net.Dialer
+	return d.DialContext
 }
 
 // Result is the verdict.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/instance"
 )
 
 // redisApps are app resources that run Redis 7 the ways that escaped
@@ -102,6 +106,92 @@ func TestDaemonizingAppsLeaveNothing(t *testing.T) {
 	}
 }
 
+// nosyApp is a restored app that tries to reach the production PostgreSQL
+// its configuration names, over TCP and through its Unix socket, and says
+// at /reach what it got.
+const nosyApp = `import http.server, socket, sys
+def tcp():
+    try:
+        socket.create_connection(("127.0.0.1", 5432), 2).close()
+        return "reached"
+    except OSError:
+        return "refused"
+def unix():
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect("/run/postgresql/.s.PGSQL.5432"); s.close()
+        return "reached"
+    except OSError:
+        return "refused"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("tcp 127.0.0.1:5432 %s; unix /run/postgresql/.s.PGSQL.5432 %s" % (tcp(), unix())).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+`
+
+// TestCopiesCannotReachProduction: an app copy runs in a network of its
+// own and with a private /run, so the production PostgreSQL that its
+// restored configuration names is out of its reach, over TCP and through
+// its Unix socket, while vigil's probe and command validators reach the
+// copy; with isolation.allow the copy reaches PostgreSQL's port, and with
+// network: host it reaches everything, as before isolation.
+func TestCopiesCannotReachProduction(t *testing.T) {
+	if _, err := os.Stat("/run/postgresql/.s.PGSQL.5432"); err != nil {
+		t.Fatalf("this test needs PostgreSQL's Unix socket in /run/postgresql (.ci/run starts PostgreSQL): %v", err)
+	}
+	const reachesCopy = `      - command: {run: ["bash", "-c", "exec 3<>/dev/tcp/$VIGIL_RESTORE_HOST/$VIGIL_RESTORE_PORT"]}`
+	e := newTestEnv(t, `  - name: nosy
+    type: app
+    path: ./nosy
+    run: ["python3", "{{.Dir}}/nosy.py", "{{.Port}}"]
+    validate:
+      - http: {path: /reach, expect_body: "tcp 127.0.0.1:5432 refused; unix /run/postgresql/.s.PGSQL.5432 refused"}
+      - command: {run: ["bash", "-c", "! (exec 3<>/dev/tcp/127.0.0.1/5432)"]}
+`+reachesCopy+`
+  - name: nosy-allowed
+    type: app
+    path: ./nosy
+    run: ["python3", "{{.Dir}}/nosy.py", "{{.Port}}"]
+    isolation: {allow: ["127.0.0.1:5432"]}
+    validate:
+      - http: {path: /reach, expect_body: "tcp 127.0.0.1:5432 reached; unix /run/postgresql/.s.PGSQL.5432 refused"}
+      - command: {run: ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5432"]}
+`+reachesCopy+`
+  - name: nosy-host
+    type: app
+    path: ./nosy
+    run: ["python3", "{{.Dir}}/nosy.py", "{{.Port}}"]
+    isolation: {network: host}
+    validate:
+      - http: {path: /reach, expect_body: "tcp 127.0.0.1:5432 reached; unix /run/postgresql/.s.PGSQL.5432 reached"}
+restore_testing:
+  - name: quick
+    resources: ["*"]
+    validation_window: 20s
+`)
+	os.MkdirAll(e.path("nosy"), 0o755)
+	os.WriteFile(e.path("nosy/nosy.py"), []byte(nosyApp), 0o644)
+	e.serve()
+	for _, resource := range []string{"nosy", "nosy-allowed", "nosy-host"} {
+		t.Run(resource, func(t *testing.T) {
+			e.backup(resource)
+			r := e.run("restore-test", "start", "--resource", resource, "--plan", "quick", "--wait", "--json")
+			var job vigil.RestoreJob
+			if err := json.Unmarshal([]byte(r.stdout), &job); err != nil {
+				t.Fatalf("exit %d, %q, %q", r.code, r.stdout, r.stderr)
+			}
+			if job.ValidationStatus != vigil.ValidationSuccessful || job.DeletionStatus != vigil.DeletionSuccessful {
+				t.Fatalf("validation %s (%s), deletion %s\nlog:\n%s", job.ValidationStatus, job.ValidationMessage, job.DeletionStatus, e.logText(job.ID))
+			}
+			want := map[string]string{"nosy": "isolated", "nosy-allowed": "127.0.0.1:5432 forwarded to it", "nosy-host": "in the host's network"}[resource]
+			if log := e.logText(job.ID); !strings.Contains(log, want) {
+				t.Errorf("the job log does not say %q:\n%s", want, log)
+			}
+		})
+	}
+	e.requireNoLeak()
+}
+
 // redisOn lists the redis-server processes whose title names port.
 func redisOn(port string) []int {
 	var pids []int
@@ -121,4 +211,19 @@ func redisOn(port string) []int {
 		}
 	}
 	return pids
+}
+
+// getFromCopy GETs rawURL from inside the network of the copy whose
+// processes run under dir: an isolated copy answers only there.
+func getFromCopy(dir, rawURL string) (*http.Response, error) {
+	procs := processesUnder(dir)
+	if len(procs) == 0 {
+		return nil, fmt.Errorf("no process of the copy runs under %s", dir)
+	}
+	pid, _ := strconv.Atoi(strings.Fields(procs[0])[0])
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return instance.DialIn(ctx, pid, network, address)
+		}}}
+	return client.Get(rawURL)
 }

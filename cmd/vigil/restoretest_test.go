@@ -426,7 +426,7 @@ func TestRestoreTestVerdicts(t *testing.T) {
   - name: answers-500
     type: app
     path: ./site
-    run: ["python3", "SERVER500", "{{.Port}}"]
+    run: ["python3", "{{.Dir}}/server500.py", "{{.Port}}"]
     validate:
       - http: {path: /health, expect_status: 200}
   - name: never-listens
@@ -446,10 +446,9 @@ restore_testing:
     resources: ["*"]
     validation_window: 6s   # python3 may take seconds to start on a busy machine
 `)
-	cfg, _ := os.ReadFile(e.config)
-	os.WriteFile(e.config, bytes.ReplaceAll(cfg, []byte("SERVER500"), []byte(e.path("server500.py"))), 0o600)
 	writeSite(t, e.path("site"))
-	os.WriteFile(e.path("server500.py"), []byte(`import http.server, sys
+	// In the app's folder: an isolated copy sees no other file under /tmp.
+	os.WriteFile(e.path("site/server500.py"), []byte(`import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(500); self.end_headers(); self.wfile.write(b"database is down")
@@ -654,7 +653,7 @@ restore_testing:
 	e.backup("web-app")
 	job := e.waitValidating(e.startTest("web-app", "slow").ID)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(job.CreatedResourceLocation)
+		resp, err := getFromCopy(filepath.Join(e.instancesDir(), job.ID), job.CreatedResourceLocation)
 		if err == nil {
 			resp.Body.Close()
 			break
@@ -745,7 +744,7 @@ notifications:
 	if kept.ValidationStatus != vigil.ValidationFailed || kept.KeepUntil == nil || kept.DeletionStatus != "" {
 		t.Fatalf("kept test: %+v", kept)
 	}
-	resp, err := http.Get(kept.CreatedResourceLocation + "/index.html")
+	resp, err := getFromCopy(filepath.Join(e.instancesDir(), kept.ID), kept.CreatedResourceLocation+"/index.html")
 	if err != nil {
 		t.Fatalf("the kept copy is not running: %v", err)
 	}
@@ -834,7 +833,7 @@ func TestRestoreTestManyAtOnce(t *testing.T) {
 	wg.Wait()
 	for _, id := range ids {
 		if job := e.waitTest(id); job.ValidationStatus != vigil.ValidationSuccessful || job.DeletionStatus != vigil.DeletionSuccessful {
-			t.Errorf("%s: %s (%s), deletion %s", id, job.ValidationStatus, job.ValidationMessage, job.DeletionStatus)
+			t.Errorf("%s: %s (%s), deletion %s (%s)", id, job.ValidationStatus, job.ValidationMessage, job.DeletionStatus, job.DeletionMessage)
 		}
 	}
 	e.requireNoLeak()

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/directory"
+	"github.com/vigil-backup/vigil/validate"
 )
 
 // Type is the app resource type.
@@ -49,7 +50,17 @@ func (c *Copy) Start(log func(string)) (resource.Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return running{p}, nil
+}
+
+// running is the started app.
+type running struct{ *instance.Process }
+
+func (r running) Reach() validate.Reach {
+	if reach := r.Process.Reach(); reach != nil {
+		return reach
+	}
+	return nil // not a non-nil interface holding nothing
 }
 
 // Delete has nothing of its own to delete: removing the instance stops the

@@ -309,3 +309,4 @@ func (r *faultyRunning) ExitReason() string      { return r.reason }
 func (r *faultyRunning) LastLines() []string     { return r.last }
 func (r *faultyRunning) Left() int               { return r.left }
 func (r *faultyRunning) Confinement() string     { return "in the test's own process" }
+func (r *faultyRunning) Reach() validate.Reach   { return nil }

@@ -192,6 +192,45 @@ restore_testing:
 	e.requireNoLeak()
 }
 
+// TestIsolationUnavailable: where namespaces cannot be made (simulated
+// with VIGIL_NAMESPACES=off), a copy that is to run isolated is refused
+// with a verdict that says why and what to do, never run in the open; one
+// that opted out with network: host runs.
+func TestIsolationUnavailable(t *testing.T) {
+	e := newTestEnv(t, `  - name: web-isolated
+    type: app
+    path: ./site
+    run: `+pythonApp+`
+  - name: web-host
+    type: app
+    path: ./site
+    run: `+pythonApp+`
+    isolation: {network: host}
+restore_testing:
+  - name: quick
+    resources: ["*"]
+    validation_window: 20s
+`)
+	e.env = append(e.env, "VIGIL_NAMESPACES=off")
+	writeSite(t, e.path("site"))
+	e.serve()
+	for _, tc := range []struct {
+		resource string
+		status   vigil.ValidationStatus
+		message  string
+	}{
+		{"web-isolated", vigil.ValidationFailed, "needs network and mount namespaces, and they cannot be made here (VIGIL_NAMESPACES=off is set): run vigil as root on Linux, or set isolation: {network: host}"},
+		{"web-host", vigil.ValidationSuccessful, ""},
+	} {
+		e.backup(tc.resource)
+		job := e.waitTest(e.startTest(tc.resource, "quick").ID)
+		if job.ValidationStatus != tc.status || !strings.Contains(job.ValidationMessage, tc.message) || job.DeletionStatus != vigil.DeletionSuccessful {
+			t.Errorf("%s: validation %s (%s), deletion %s; want %s saying %q", tc.resource, job.ValidationStatus, job.ValidationMessage, job.DeletionStatus, tc.status, tc.message)
+		}
+	}
+	e.requireNoLeak()
+}
+
 // redisOn lists the redis-server processes whose title names port.
 func redisOn(port string) []int {
 	var pids []int

@@ -142,6 +142,8 @@ type RestoreJob struct {
 	ValidationMessage string           `json:"validation_message,omitempty"`
 	DeletionStatus    DeletionStatus   `json:"deletion_status,omitempty"`
 	DeletionMessage   string           `json:"deletion_message,omitempty"`
+	// DeletionAttempts counts the deletions of the copy that were tried.
+	DeletionAttempts int `json:"deletion_attempts,omitempty"`
 	// KeepUntil is set when a failed copy is kept for inspection.
 	KeepUntil *time.Time `json:"keep_until,omitempty"`
 	// Measured durations, in seconds. RestoreSeconds is the data restore,
@@ -241,13 +243,16 @@ const (
 	EventRestoreJobFailed     EventType = "RESTORE_JOB_FAILED"
 	EventRecoveryPointExpired EventType = "RECOVERY_POINT_EXPIRED"
 	EventRestoreTestStatus    EventType = "RESTORE_TEST_STATUS"
+	// EventRestoreTestCleanupFailed: vigil gave up deleting a restore
+	// test's copy; a person must.
+	EventRestoreTestCleanupFailed EventType = "RESTORE_TEST_CLEANUP_FAILED"
 )
 
 // EventTypes lists every event type, in the order of a job's life.
 var EventTypes = []EventType{
 	EventBackupJobStarted, EventBackupJobCompleted, EventBackupJobFailed,
 	EventRestoreJobStarted, EventRestoreJobCompleted, EventRestoreJobFailed,
-	EventRecoveryPointExpired, EventRestoreTestStatus,
+	EventRecoveryPointExpired, EventRestoreTestStatus, EventRestoreTestCleanupFailed,
 }
 
 // Event is one persisted state change. Seq numbers events in the order they

@@ -18,11 +18,11 @@ const (
 		created_at, started_at, completed_at,
 		restore_test, validation_status, validation_message, deletion_status, deletion_message, keep_until,
 		restore_seconds, start_seconds, validation_seconds, cleanup_seconds, total_seconds,
-		recovery_point_age_seconds, plan, external_validation`
+		recovery_point_age_seconds, plan, deletion_attempts, external_validation`
 
 	insertRestoreJobSQL = `INSERT INTO vigil_restore_job (` + restoreJobColumns + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRestoreJobSQL = `SELECT ` + restoreJobColumns + ` FROM vigil_restore_job`
 
@@ -34,7 +34,7 @@ const (
 		created_at = ?, started_at = ?, completed_at = ?,
 		restore_test = ?, validation_status = ?, validation_message = ?, deletion_status = ?, deletion_message = ?, keep_until = ?,
 		restore_seconds = ?, start_seconds = ?, validation_seconds = ?, cleanup_seconds = ?, total_seconds = ?,
-		recovery_point_age_seconds = ?, plan = ?
+		recovery_point_age_seconds = ?, plan = ?, deletion_attempts = ?
 		WHERE id = ?`
 
 	// setExternalValidationSQL records a reported verdict only while the
@@ -81,7 +81,7 @@ func restoreJobValues(job *vigil.RestoreJob) ([]any, error) {
 		boolInt(job.RestoreTest), string(job.ValidationStatus), job.ValidationMessage,
 		string(job.DeletionStatus), job.DeletionMessage, microsOrNull(job.KeepUntil),
 		job.RestoreSeconds, job.StartSeconds, job.ValidationSeconds, job.CleanupSeconds, job.TotalSeconds,
-		job.RecoveryPointAgeSeconds, job.Plan, external,
+		job.RecoveryPointAgeSeconds, job.Plan, job.DeletionAttempts, external,
 	}, nil
 }
 
@@ -102,7 +102,7 @@ func scanRestoreJob(s scanner) (vigil.RestoreJob, error) {
 		&createdAt, &startedAt, &completedAt,
 		&restoreTest, &validation, &job.ValidationMessage, &deletion, &job.DeletionMessage, &keepUntil,
 		&job.RestoreSeconds, &job.StartSeconds, &job.ValidationSeconds, &job.CleanupSeconds, &job.TotalSeconds,
-		&job.RecoveryPointAgeSeconds, &job.Plan, &external)
+		&job.RecoveryPointAgeSeconds, &job.Plan, &job.DeletionAttempts, &external)
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/resourcetest"
+	"github.com/vigil-backup/vigil/restoretest"
 )
 
 // faultyLab is a Lab with one resource of the faulty type, "shop", whose
@@ -293,4 +294,27 @@ func TestInterruptedTestsAreTriedAgain(t *testing.T) {
 		}
 		job = pending[0]
 	}
+}
+
+// TestDeletionGivesUp: a copy that cannot be deleted is tried a bounded
+// number of times; then vigil stops, says so in RESTORE_TEST_CLEANUP_FAILED
+// once, and leaves the copy to a person.
+func TestDeletionGivesUp(t *testing.T) {
+	lab, faulty, rp := faultyLab(t)
+	faulty.Set(resourcetest.Faults{DeleteFailures: 1000})
+	job := lab.Test(rp, "nightly")
+	for range restoretest.MaxDeletionAttempts + 3 {
+		if err := lab.Tester.Sweep(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job = lab.Job(job.ID)
+	if job.DeletionStatus != vigil.DeletionFailed || job.DeletionAttempts != restoretest.MaxDeletionAttempts ||
+		!strings.Contains(job.DeletionMessage, "vigil has given up: delete it by hand") {
+		t.Fatalf("a copy that cannot be deleted: %s (attempts %d)", resourcetest.Describe(job), job.DeletionAttempts)
+	}
+	if faulty.Deletes() != restoretest.MaxDeletionAttempts {
+		t.Errorf("%d deletions tried, want %d", faulty.Deletes(), restoretest.MaxDeletionAttempts)
+	}
+	wantEvents(t, lab, job, vigil.EventRestoreJobStarted, vigil.EventRestoreJobCompleted, vigil.EventRestoreTestStatus, vigil.EventRestoreTestCleanupFailed)
 }

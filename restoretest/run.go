@@ -339,11 +339,19 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 	if err == nil && inst != nil {
 		err = inst.Remove(stopGrace)
 	}
-	deleted(job, time.Since(begin), detail, err, time.Duration(t.cfg.Lifecycle.CheckInterval))
+	gaveUp := deleted(job, time.Since(begin), detail, err, time.Duration(t.cfg.Lifecycle.CheckInterval))
 	t.jobLog(ctx, job.ID, "clean-up %s in %s: %s", job.DeletionStatus, seconds(job.CleanupSeconds), job.DeletionMessage)
 	var events []vigil.Event
 	if announce {
 		events = append(events, t.statusEvent(job, plan))
+	}
+	if gaveUp {
+		events = append(events, vigil.Event{
+			Type: vigil.EventRestoreTestCleanupFailed, Resource: job.Resource, JobID: job.ID, RecoveryPointID: job.RecoveryPointID,
+			Subject: fmt.Sprintf("Restore test %s: its copy of %s could not be deleted", job.ID, job.Resource),
+			Message: fmt.Sprintf("vigil gave up deleting the copy that restore test %s made of %s %q (recovery point %s) after %d attempts.\n\n%s\n\nLook at 'vigil logs %s' and delete what is left by hand.",
+				job.ID, job.ResourceType, job.Resource, job.RecoveryPointID, job.DeletionAttempts, job.DeletionMessage, job.ID),
+		}.WithData(job))
 	}
 	return t.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
 		if err := tx.UpdateRestoreJob(ctx, job); err != nil {

@@ -83,18 +83,35 @@ func kept(job *vigil.RestoreJob, keepFor time.Duration) {
 // deleting records that the copy's deletion starts.
 func deleting(job *vigil.RestoreJob) { job.DeletionStatus = vigil.DeletionDeleting }
 
+// MaxDeletionAttempts is how many times vigil tries to delete a copy
+// before it gives up and says so (RESTORE_TEST_CLEANUP_FAILED).
+const MaxDeletionAttempts = 10
+
 // deleted records the outcome of a deletion: detail is what the copy's
-// type said it deleted; a failure is retried every retry.
-func deleted(job *vigil.RestoreJob, took time.Duration, detail string, err error, retry time.Duration) {
+// type said it deleted; a failure is retried every retry, until
+// MaxDeletionAttempts have failed. It reports whether vigil gives up.
+func deleted(job *vigil.RestoreJob, took time.Duration, detail string, err error, retry time.Duration) (gaveUp bool) {
 	job.CleanupSeconds = took.Seconds()
 	job.KeepUntil = nil
+	job.DeletionAttempts++
 	if err != nil {
 		job.DeletionStatus = vigil.DeletionFailed
-		job.DeletionMessage = fmt.Sprintf("deleting the new resource failed: %v; vigil tries again every %s", err, retry)
-		return
+		if job.DeletionAttempts >= MaxDeletionAttempts {
+			job.DeletionMessage = fmt.Sprintf("deleting the new resource failed %d times, the last with: %v; vigil has given up: delete it by hand (its folder %s and what its log names)",
+				job.DeletionAttempts, err, job.CreatedResourceLocation)
+			return true
+		}
+		job.DeletionMessage = fmt.Sprintf("deleting the new resource failed: %v; vigil tries again every %s (attempt %d of %d)", err, retry, job.DeletionAttempts, MaxDeletionAttempts)
+		return false
 	}
 	job.DeletionStatus = vigil.DeletionSuccessful
 	job.DeletionMessage = "the new resource was deleted" + detail
+	return false
+}
+
+// givenUp reports whether vigil no longer tries to delete job's copy.
+func givenUp(job vigil.RestoreJob) bool {
+	return job.DeletionStatus == vigil.DeletionFailed && job.DeletionAttempts >= MaxDeletionAttempts
 }
 
 // interrupted ends a test that vigil's death (or a failed catalog write)

@@ -28,8 +28,8 @@ func (t *Tester) Sweep(ctx context.Context, startup bool) error {
 	var mine []vigil.RestoreJob
 	for _, job := range jobs {
 		isKept := job.DeletionStatus == "" && job.KeepUntil != nil && job.ValidationStatus.Final()
-		if t.running[job.ID] || isKept && now().Before(*job.KeepUntil) {
-			continue // running here, or still kept (its app survives restarts)
+		if t.running[job.ID] || isKept && now().Before(*job.KeepUntil) || givenUp(job) {
+			continue // running here, still kept (its app survives restarts), or a person's now
 		}
 		t.running[job.ID] = true
 		mine = append(mine, job)

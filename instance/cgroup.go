@@ -99,6 +99,17 @@ func cgroup2Mount() (string, error) {
 	return "", errors.New("no cgroup v2 hierarchy is mounted")
 }
 
+// CgroupScope is the folder of the cgroups of the copies in the instances
+// folder parent ("" where copies get no cgroups): where to look for them.
+func CgroupScope(parent string) string {
+	base, _ := cgroupsDir()
+	abs, err := filepath.Abs(parent)
+	if base == "" || err != nil {
+		return ""
+	}
+	return cgroupScope(base, abs)
+}
+
 // cgroupScope is the folder of the cgroups of the instances under parent
 // (an absolute path).
 func cgroupScope(base, parent string) string {

@@ -57,9 +57,10 @@ type Process struct {
 	logMu   sync.Mutex // one logLine call at a time, in order
 	logLine func(string)
 
-	mu     sync.Mutex
-	reason string
-	last   []string
+	mu       sync.Mutex
+	reason   string
+	mainExit string // the main process's end, before its output is drained
+	last     []string
 
 	// root is the instance folder; cgroup the app's cgroup, or noCgroup
 	// why it has none.
@@ -343,6 +344,9 @@ func freePort() (int, error) {
 func (p *Process) wait(drained <-chan struct{}) {
 	err := p.cmd.Wait()
 	reason := exitReason(p.cmd.ProcessState, err)
+	p.mu.Lock()
+	p.mainExit = reason
+	p.mu.Unlock()
 	select {
 	case <-drained:
 	case <-time.After(drainWait):
@@ -437,6 +441,15 @@ func (p *Process) ExitReason() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.reason
+}
+
+// MainExited reports whether the app's main process has ended, and how,
+// at once: Exited waits for the app's last output too, which a daemon it
+// left behind may hold back.
+func (p *Process) MainExited() (reason string, exited bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mainExit, p.mainExit != ""
 }
 
 // LastLines returns the last lines of output, as passed to logLine, oldest

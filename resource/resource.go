@@ -160,6 +160,9 @@ type Running interface {
 	Exited() <-chan struct{}
 	ExitReason() string
 	LastLines() []string
+	// MainExited reports at once whether the copy's main process has
+	// ended, and how (Exited may wait a moment for its last output).
+	MainExited() (reason string, exited bool)
 	// Left counts the copy's processes still alive: once its main process
 	// has exited, what it left running (a daemon it forked).
 	Left() int

@@ -216,16 +216,12 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	}()
 	target.Positions = othersAt
 	verdict := validate.Run(vctx, others, target, remaining())
-	if verdict.Status == vigil.ValidationSuccessful {
-		select {
-		case <-proc.Exited():
-			if err := exitedEarly(proc); errors.Is(err, errDaemonized) {
-				// What answered was a daemon the app left behind, which
-				// vigil does not supervise: the copy did not run as
-				// configured.
-				return validate.Result{Status: vigil.ValidationFailed, Message: err.Error()}
-			}
-		default:
+	if _, exited := proc.MainExited(); exited && verdict.Status == vigil.ValidationSuccessful {
+		if err := exitedEarly(proc); errors.Is(err, errDaemonized) {
+			// What answered was a daemon the app left behind, which
+			// vigil does not supervise: the copy did not run as
+			// configured.
+			return validate.Result{Status: vigil.ValidationFailed, Message: err.Error()}
 		}
 	}
 	if verdict.Status == vigil.ValidationSuccessful && filesPassed != "" {
@@ -242,7 +238,7 @@ var errDaemonized = errors.New("run it in the foreground (for Redis: --daemonize
 
 // exitedEarly says why a started copy ended before validation passed.
 func exitedEarly(proc resource.Running) error {
-	reason := proc.ExitReason()
+	reason, _ := proc.MainExited()
 	if n := proc.Left(); reason == "exited with status 0" && n > 0 {
 		what := "1 process"
 		if n > 1 {

@@ -308,5 +308,13 @@ func (r *faultyRunning) Exited() <-chan struct{} { return r.exited }
 func (r *faultyRunning) ExitReason() string      { return r.reason }
 func (r *faultyRunning) LastLines() []string     { return r.last }
 func (r *faultyRunning) Left() int               { return r.left }
-func (r *faultyRunning) Confinement() string     { return "in the test's own process" }
-func (r *faultyRunning) Reach() validate.Reach   { return nil }
+func (r *faultyRunning) MainExited() (string, bool) {
+	select {
+	case <-r.exited:
+		return r.reason, true
+	default:
+		return "", false
+	}
+}
+func (r *faultyRunning) Confinement() string   { return "in the test's own process" }
+func (r *faultyRunning) Reach() validate.Reach { return nil }

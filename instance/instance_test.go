@@ -1059,6 +1059,16 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRe
 	} {
 		t.Run(tc.isolation.Network, func(t *testing.T) {
 			parent := newParent(t)
+			if tc.isolation.Isolated() {
+				// Under /dev/shm, which the copy gets a private one of: its
+				// folder is put back all the same.
+				shm, err := os.MkdirTemp("/dev/shm", "vigil-isolation-test-")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(shm) })
+				parent = shm
+			}
 			i, err := Create(parent, "rj-isolated")
 			if err != nil {
 				t.Fatal(err)

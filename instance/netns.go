@@ -187,22 +187,22 @@ func (f *forwarder) close() {
 }
 
 // isolatedGate is the gate of an isolated app: once let through, it makes
-// the mount namespace's /tmp, /run and /dev/shm private and empty, keeps
-// the instance folder ($VIGIL_INSTANCE) and the app's program ($1) at their
-// paths, and runs the app there. Exit status 124 means the mounts failed.
+// the mount namespace's /tmp, /run and /dev/shm private and empty, puts the
+// instance folder ($VIGIL_INSTANCE) and the app's program ($1) back at
+// their paths, and runs the app there. The two are held open on fds 4 and
+// 5 while their paths are covered, and bound back from those fds, so they
+// may lie anywhere, under /dev/shm too. Exit status 124 means the mounts
+// failed.
 const isolatedGate = `IFS= read -r gate <&3 && [ "$gate" = start ] || exit 125
 fail() { echo "vigil: cannot make the copy's private /tmp and /run: $1" >&2; exit 124; }
+exec 4<"$VIGIL_INSTANCE" 5<"$1" || fail "open $VIGIL_INSTANCE and $1"
 mount --make-rprivate / || fail "mount --make-rprivate /"
-mount -t tmpfs -o mode=1777 vigil-shm /dev/shm || fail "mount /dev/shm"
-mkdir /dev/shm/.root && touch /dev/shm/.program || fail "mkdir in /dev/shm"
-mount --bind "$VIGIL_INSTANCE" /dev/shm/.root || fail "keep $VIGIL_INSTANCE"
-mount --bind "$1" /dev/shm/.program || fail "keep $1"
 mount -t tmpfs -o mode=1777 vigil-tmp /tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=755 vigil-run /run || fail "mount /run"
-mkdir -p "$VIGIL_INSTANCE" && mount --bind /dev/shm/.root "$VIGIL_INSTANCE" || fail "put back $VIGIL_INSTANCE"
-[ -e "$1" ] || { mkdir -p "${1%/*}" && touch "$1"; } || fail "put back $1"
-mount --bind /dev/shm/.program "$1" || fail "put back $1"
-umount /dev/shm/.root /dev/shm/.program && rm -rf /dev/shm/.root /dev/shm/.program
+mount -t tmpfs -o mode=1777 vigil-shm /dev/shm || fail "mount /dev/shm"
+mkdir -p "$VIGIL_INSTANCE" && mount -c --bind /proc/self/fd/4 "$VIGIL_INSTANCE" || fail "put back $VIGIL_INSTANCE"
+{ [ -e "$1" ] || { mkdir -p "${1%/*}" && touch "$1"; }; } && mount -c --bind /proc/self/fd/5 "$1" || fail "put back $1"
+exec 4<&- 5<&-
 cd "$VIGIL_INSTANCE/data" || fail "cd $VIGIL_INSTANCE/data"
 exec "$@" 3<&-`
 

@@ -74,6 +74,9 @@ type Tester struct {
 	// running, or the sweep is finishing; the sweep leaves those alone.
 	mu      sync.Mutex
 	running map[string]bool
+
+	// pauses are the test-only pauses of EnvPause.
+	pauses map[string]time.Duration
 }
 
 // New returns a Tester, or says which option is missing.
@@ -85,8 +88,12 @@ func New(o Options) (*Tester, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	pauses, err := pauses()
+	if err != nil {
+		return nil, err
+	}
 	return &Tester{cfg: o.Config, catalog: o.Catalog, journal: o.Journal, vaults: o.Vaults, resources: o.Resources,
-		logger: o.Logger, running: map[string]bool{}}, nil
+		logger: o.Logger, running: map[string]bool{}, pauses: pauses}, nil
 }
 
 // Dir is where restore tests create their instances.

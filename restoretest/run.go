@@ -65,6 +65,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	job.CreatedResourceLocation = inst.Dir
 
 	// Step 2: restore the data into the copy.
+	t.pause(ctx, job.ID, "restore")
 	begin := time.Now()
 	res, err := t.resources.Resource(rp.Resource, rp.ResourceType)
 	var cp resource.Copy
@@ -96,6 +97,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	t.jobLog(ctx, job.ID, "%s in %s", summary, seconds(job.RestoreSeconds))
 
 	// Step 3: check, start and validate the copy.
+	t.pause(ctx, job.ID, "start")
 	verdict := t.validate(ctx, job, inst, res.Config(), cp, rp, plan)
 	judged(job, verdict.Status, verdict.Message)
 	t.jobLog(ctx, job.ID, "validation %s in %s: %s", verdict.Status, seconds(job.ValidationSeconds), verdict.Message)
@@ -111,6 +113,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	if err := t.catalog.UpdateRestoreJob(context.WithoutCancel(ctx), job); err != nil {
 		return fmt.Errorf("record verdict of restore test %s: %w", job.ID, err)
 	}
+	t.pause(ctx, job.ID, "cleanup")
 	return t.delete(ctx, job, inst, cp, plan, true)
 }
 
@@ -141,14 +144,16 @@ func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *inst
 	}
 	window := time.Duration(plan.ValidationWindow)
 	begin := time.Now()
-	defer func() { job.ValidationSeconds = time.Since(begin).Seconds() - job.StartSeconds }()
-	remaining := func() time.Duration { return max(window-time.Since(begin), time.Millisecond) }
+	var paused time.Duration // a test's pause (EnvPause) is no time of the copy's
+	defer func() { job.ValidationSeconds = (time.Since(begin) - paused).Seconds() - job.StartSeconds }()
+	remaining := func() time.Duration { return max(window-time.Since(begin)+paused, time.Millisecond) }
+	pause := func(step string) { paused += t.pause(ctx, job.ID, step) }
 
 	checked, err := cp.Check(ctx, rp, &target)
 	if err != nil {
 		return stopped(ctx, validate.Result{Status: vigil.ValidationFailed, Message: err.Error()})
 	}
-	verdict := t.runValidators(ctx, job, inst, res, cp, target, begin, remaining)
+	verdict := t.runValidators(ctx, job, inst, res, cp, target, begin, remaining, pause)
 	if checked != "" && verdict.Status == vigil.ValidationSuccessful {
 		verdict.Message = strings.TrimSuffix(checked+"; "+verdict.Message, "; ")
 	}
@@ -157,7 +162,7 @@ func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *inst
 
 // runValidators runs the resource's validators against the copy, after
 // starting it if it runs something.
-func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, res config.Resource, cp resource.Copy, target validate.Target, begin time.Time, remaining func() time.Duration) validate.Result {
+func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, res config.Resource, cp resource.Copy, target validate.Target, begin time.Time, remaining func() time.Duration, pause func(step string)) validate.Result {
 	starter, starts := cp.(resource.Starter)
 	if !starts {
 		if len(res.Validate) == 0 {
@@ -202,6 +207,7 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 		t.logger.Warn("record app location", "job", job.ID, "err", err)
 	}
 	t.jobLog(ctx, job.ID, "app started in %s at %s (%s), %s", seconds(job.StartSeconds), proc.URL(), inst.Dir, proc.Confinement())
+	pause("validate")
 	if len(others) == 0 {
 		return validate.Result{Status: vigil.ValidationSuccessful, Message: filesPassed}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,15 +16,18 @@ import (
 	"github.com/vigil-backup/vigil/instance"
 )
 
-// TestKillCampaign kills vigil with SIGKILL 30 times at seeded random
-// moments of restore tests of an isolated app (python3 -m http.server)
-// that each backup starts, restarts it each time, and then checks what a
-// crash must never leave: no process of any copy, no folder under
-// restore-tests/, no cgroup, no test without a verdict, and a SUCCESSFUL
-// test of every recovery point (interrupted tests are ABORTED and tried
-// again). It logs where the kills fell.
+// TestKillCampaign kills vigil with SIGKILL 32 times during restore tests
+// of an isolated app (python3 -m http.server) that each backup starts:
+// 8 times at each of the steps restore, start, validate and clean-up
+// (held there by VIGIL_TEST_PAUSE, and killed once the test's log says it
+// is there), after a seeded random delay into the step. It restarts vigil
+// each time, and then checks what a crash must never leave: no process of
+// any copy, no folder under restore-tests/, no cgroup, no test without a
+// verdict, and a SUCCESSFUL test of every recovery point (interrupted tests
+// are ABORTED and tried again).
 func TestKillCampaign(t *testing.T) {
-	const kills = 30
+	steps := []string{"restore", "start", "validate", "cleanup"}
+	const kills = 32
 	e := newTestEnv(t, fmt.Sprintf(`  - name: web
     type: app
     path: ./site
@@ -36,7 +40,7 @@ restore_testing:
     on_backup_completed: true
     resources: [web]
     validation_window: 1m
-    retry_interrupted: 10
+    retry_interrupted: 100  # every restart kills the retries running then too
 `, pythonApp))
 	writeSite(t, e.path("site"))
 	seed := uint64(time.Now().UnixNano())
@@ -45,17 +49,27 @@ restore_testing:
 
 	phases := map[string]int{}
 	var points []string
+	plain := e.env
 	for round := range kills {
-		e.serve()
+		step := steps[round%len(steps)]
+		e.env = append(plain, "VIGIL_TEST_PAUSE="+step+"=1m")
+		// Retries of earlier rounds' tests pause too: enough workers that
+		// they never hold up this round's test.
+		e.serve("--workers", "16")
 		b := e.backup("web")
 		points = append(points, b.RecoveryPointID)
-		time.Sleep(time.Duration(rng.IntN(700)) * time.Millisecond)
+		job := e.testOf(b.RecoveryPointID)
+		waitFor(t, time.Minute, "restore test "+job.ID+" to reach "+step, func() bool {
+			return strings.Contains(e.logText(job.ID), "before "+step+" (VIGIL_TEST_PAUSE)")
+		})
+		time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
 		e.kill()
-		phases[phaseOfTests(t, e, round)]++
+		phases[phaseOfTests(t, e, job.ID)]++
 		os.WriteFile(e.path(fmt.Sprintf("site/round-%02d.txt", round)), []byte("a change to back up\n"), 0o644)
 	}
-	t.Logf("%d kills, by what the newest restore test was doing: %v", kills, phases)
+	t.Logf("%d kills, by the step the record of the killed test shows: %v", kills, phases)
 
+	e.env = plain
 	e.serve()
 	var tests []vigil.RestoreJob
 	waitFor(t, 5*time.Minute, "every restore test to end", func() bool {
@@ -89,27 +103,28 @@ restore_testing:
 	e.stop()
 }
 
-// phaseOfTests reads, with vigil down, what the newest restore test was
-// doing when it was killed.
-func phaseOfTests(t *testing.T, e *testEnv, round int) string {
+// phaseOfTests reads, with vigil down, the step test id's record shows it
+// was in when vigil was killed.
+func phaseOfTests(t *testing.T, e *testEnv, id string) string {
 	t.Helper()
 	cat, err := catalog.Open(context.Background(), "", e.path("vigil-data"))
 	if err != nil {
-		t.Fatalf("round %d: open the catalog: %v", round, err)
+		t.Fatalf("open the catalog: %v", err)
 	}
 	defer cat.Close()
-	jobs, err := cat.ListRestoreJobs(context.Background(), catalog.RestoreJobFilter{RestoreTest: true, Limit: 1})
-	if err != nil || len(jobs) == 0 {
-		return "no test yet"
+	j, err := cat.GetRestoreJob(context.Background(), id)
+	if err != nil {
+		t.Fatalf("read restore test %s: %v", id, err)
 	}
-	j := jobs[0]
 	switch {
 	case j.Status == vigil.RestorePending:
 		return "queued"
 	case j.Status == vigil.RestoreRunning:
 		return "restore"
+	case j.ValidationStatus == vigil.ValidationValidating && j.StartSeconds == 0:
+		return "start"
 	case j.ValidationStatus == vigil.ValidationValidating:
-		return "start or validation"
+		return "validation"
 	case j.DeletionStatus == vigil.DeletionDeleting:
 		return "clean-up"
 	default:

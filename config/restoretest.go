@@ -131,6 +131,9 @@ type RestoreTestPlan struct {
 	KeepOnFailure bool     `yaml:"keep_on_failure"`
 	KeepFor       Duration `yaml:"keep_for"`
 	Targets       Targets  `yaml:"targets"`
+	// Isolation, when set, is what the copies of this plan's tests may
+	// reach, instead of their resources' isolation.
+	Isolation *Isolation `yaml:"isolation"`
 	// RetryInterrupted is how many times a test that vigil's stop or
 	// death interrupted (ABORTED) is queued again for the same recovery
 	// point (default 2; 0 never).
@@ -188,6 +191,9 @@ func (p *RestoreTestPlan) setDefaults() {
 	}
 	if p.RetryInterrupted == nil {
 		p.RetryInterrupted = d.RetryInterrupted
+	}
+	if p.Isolation != nil {
+		p.Isolation.setDefaults()
 	}
 }
 
@@ -381,6 +387,9 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 		}
 		if p.SelectionWindowDays < 0 {
 			add(f+".selection_window_days", "must not be negative")
+		}
+		if p.Isolation != nil {
+			p.Isolation.validate(add, f+".isolation")
 		}
 		if p.RetryInterrupted != nil && (*p.RetryInterrupted < 0 || *p.RetryInterrupted > 100) {
 			add(f+".retry_interrupted", "%d must be between 0 (never) and 100", *p.RetryInterrupted)

@@ -146,8 +146,10 @@ type Copy interface {
 // restored: what the app writes once it runs is not a difference.
 type Starter interface {
 	Copy
-	// Start runs the copy, sending each line of its output to log.
-	Start(log func(string)) (Running, error)
+	// Start runs the copy, sending each line of its output to log, with
+	// what it may reach: its resource's isolation, or its plan's when the
+	// plan sets one.
+	Start(log func(string), isolation config.Isolation) (Running, error)
 }
 
 // Running is a started copy. *instance.Process is one.

@@ -194,7 +194,11 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	}
 
 	startAt := time.Now()
-	proc, err := starter.Start(t.appLog(ctx, job.ID))
+	isolation := res.Isolation
+	if p, ok := t.cfg.RestoreTestPlan(job.Plan); ok && p.Isolation != nil {
+		isolation = *p.Isolation
+	}
+	proc, err := starter.Start(t.appLog(ctx, job.ID), isolation)
 	job.StartSeconds = time.Since(startAt).Seconds()
 	if err != nil {
 		return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}

@@ -164,10 +164,20 @@ func TestCopiesCannotReachProduction(t *testing.T) {
     isolation: {network: host}
     validate:
       - http: {path: /reach, expect_body: "tcp 127.0.0.1:5432 reached; unix /run/postgresql/.s.PGSQL.5432 reached"}
+  - name: nosy-by-plan
+    type: app
+    path: ./nosy
+    run: ["python3", "{{.Dir}}/nosy.py", "{{.Port}}"]
+    validate:
+      - http: {path: /reach, expect_body: "tcp 127.0.0.1:5432 reached; unix /run/postgresql/.s.PGSQL.5432 refused"}
 restore_testing:
   - name: quick
     resources: ["*"]
     validation_window: 20s
+  - name: with-database
+    resources: [nosy-by-plan]
+    validation_window: 20s
+    isolation: {allow: ["127.0.0.1:5432"]}
 `)
 	os.MkdirAll(e.path("nosy"), 0o755)
 	os.WriteFile(e.path("nosy/nosy.py"), []byte(nosyApp), 0o644)
@@ -226,6 +236,14 @@ restore_testing:
 		job := e.waitTest(e.startTest(tc.resource, "quick").ID)
 		if job.ValidationStatus != tc.status || !strings.Contains(job.ValidationMessage, tc.message) || job.DeletionStatus != vigil.DeletionSuccessful {
 			t.Errorf("%s: validation %s (%s), deletion %s; want %s saying %q", tc.resource, job.ValidationStatus, job.ValidationMessage, job.DeletionStatus, tc.status, tc.message)
+		}
+	}
+	// A plan's isolation replaces its resources': nosy-by-plan reaches
+	// PostgreSQL's port only under the plan that allows it.
+	e.backup("nosy-by-plan")
+	for plan, want := range map[string]vigil.ValidationStatus{"with-database": vigil.ValidationSuccessful, "quick": vigil.ValidationFailed} {
+		if job := e.waitTest(e.startTest("nosy-by-plan", plan).ID); job.ValidationStatus != want {
+			t.Errorf("nosy-by-plan under plan %s: %s (%s), want %s", plan, job.ValidationStatus, job.ValidationMessage, want)
 		}
 	}
 	e.requireNoLeak()

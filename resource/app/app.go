@@ -45,8 +45,10 @@ type Copy struct {
 }
 
 // Start runs the app in the copy's folder (instance.Instance.Start).
-func (c *Copy) Start(log func(string)) (resource.Running, error) {
-	p, err := c.Inst.Start(c.cfg, log)
+func (c *Copy) Start(log func(string), isolation config.Isolation) (resource.Running, error) {
+	cfg := c.cfg
+	cfg.Isolation = isolation
+	p, err := c.Inst.Start(cfg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -112,6 +112,30 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		}
 	}
 	env := fmt.Sprintf("%s=%s", EnvMarker, i.Root)
+	gate := gateScript
+	isolated := res.Isolation.Isolated()
+	if isolated {
+		if err := canIsolate(); err != nil {
+			return nil, fmt.Errorf("start app %s: its copy is to run isolated (isolation: {network: none}, the default), which needs network and mount namespaces, and they cannot be made here (%v): run vigil as root on Linux, or set isolation: {network: host} on the resource to run its copies in the host's network, where they can reach production", res.Name, err)
+		}
+		gate = isolatedGate
+	}
+	// The cgroup is made and named in the mark before anything runs in
+	// it, and the app is born inside it (clone3 with CLONE_INTO_CGROUP):
+	// no fork of the app can ever be outside.
+	cgroupFD := -1
+	cgroup, noCgroup := i.newCgroup()
+	if noCgroup == nil {
+		m.Cgroup = cgroup
+		err = writeMark(i.Root, m)
+		if err == nil {
+			cgroupFD, err = unix.Open(cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("start app %s: enter cgroup %s: %w", res.Name, cgroup, err)
+		}
+		defer unix.Close(cgroupFD)
+	}
 
 	gateR, gateW, err := os.Pipe()
 	if err != nil {
@@ -130,19 +154,6 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		outW.Close()
 		return nil, fmt.Errorf("start app: %w", err)
 	}
-	gate := gateScript
-	isolated := res.Isolation.Isolated()
-	if isolated {
-		if err := canIsolate(); err != nil {
-			gateR.Close()
-			outR.Close()
-			outW.Close()
-			errR.Close()
-			errW.Close()
-			return nil, fmt.Errorf("start app %s: its copy is to run isolated (isolation: {network: none}, the default), which needs network and mount namespaces, and they cannot be made here (%v): run vigil as root on Linux, or set isolation: {network: host} on the resource to run its copies in the host's network, where they can reach production", res.Name, err)
-		}
-		gate = isolatedGate
-	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", gate, "vigil-app", program}, args[1:]...)...)
 	cmd.Dir = i.Dir
 	cmd.Env = os.Environ()
@@ -157,27 +168,8 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	if isolated {
 		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNET | unix.CLONE_NEWNS
 	}
-	// The cgroup is made and named in the mark before anything runs in
-	// it, and the app is born inside it (clone3 with CLONE_INTO_CGROUP):
-	// no fork of the app can ever be outside.
-	cgroup, noCgroup := i.newCgroup()
-	if noCgroup == nil {
-		m.Cgroup = cgroup
-		err = writeMark(i.Root, m)
-		var fd int
-		if err == nil {
-			fd, err = unix.Open(cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		}
-		if err != nil {
-			gateR.Close()
-			outR.Close()
-			outW.Close()
-			errR.Close()
-			errW.Close()
-			return nil, fmt.Errorf("start app %s: enter cgroup %s: %w", res.Name, cgroup, err)
-		}
-		defer unix.Close(fd)
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	if cgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
 	}
 	err = cmd.Start()
 	// The app holds its own ends now; output ends when the app and every
@@ -218,8 +210,7 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 		// Closing the gate ends the shell before the app runs.
 		gateW.Close()
 		unix.Kill(-p.pid, unix.SIGKILL)
-		<-p.exited
-		p.closeNetns()
+		<-p.exited // and with it the namespace and forwarders go (wait)
 		return nil, fmt.Errorf("start app %s: record it in the mark and set up its isolation: %w", res.Name, err)
 	}
 	if _, err := io.WriteString(gateW, "start\n"); err != nil {

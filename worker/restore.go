@@ -136,20 +136,11 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, job.CreatedResourceLocation, e.cfg.Node)
 
 	v, err := e.Vault(ctx, rp.Vault)
-	if err == nil {
-		var summary string
-		summary, err = res.Restore(ctx, v, rp, &job)
-		if err == nil {
-			job.Status = vigil.RestoreCompleted
-			job.CompletedAt = ptr(now())
-			err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
-				vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, &job))
-			if err != nil {
-				return fmt.Errorf("record completed restore: %w", err)
-			}
-			e.jobLog(ctx, job.ID, "completed in %s: %s", job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), summary)
-			return nil
-		}
+	if err != nil {
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+	}
+	summary, err := res.Restore(ctx, v, rp, &job)
+	if err != nil {
 		// The resource removed what it had created: nothing is left to
 		// clean up.
 		job.Status = vigil.RestoreFailed
@@ -158,7 +149,15 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 		}
 		return e.endRestore(ctx, &job, job.Status, err.Error())
 	}
-	return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+	job.Status = vigil.RestoreCompleted
+	job.CompletedAt = ptr(now())
+	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
+		vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, &job))
+	if err != nil {
+		return fmt.Errorf("record completed restore: %w", err)
+	}
+	e.jobLog(ctx, job.ID, "completed in %s: %s", job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), summary)
+	return nil
 }
 
 // restoreJob reads the job a River job carries on.

@@ -95,6 +95,8 @@ type Resource struct {
 	// Isolation says what a copy of an app may reach (default: nothing
 	// but itself).
 	Isolation Isolation `yaml:"isolation"`
+	// Limits cap a copy's memory and processes (default: none).
+	Limits Limits `yaml:"limits"`
 	// Validate lists the checks a restored copy must pass.
 	Validate []Validator `yaml:"validate"`
 

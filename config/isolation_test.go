@@ -31,7 +31,7 @@ restore_testing:
 		{`{name: a, type: app, path: /a, run: [x], isolation: {allow: ["10.0.0.5:5432"]}}`, `resources[0].isolation.allow[0]: "10.0.0.5:5432" is not a loopback address`},
 		{`{name: a, type: app, path: /a, run: [x], isolation: {allow: ["127.0.0.1"]}}`, `is not a loopback address and port`},
 		{`{name: a, type: app, path: /a, run: [x], isolation: {network: host, allow: ["127.0.0.1:1"]}}`, `with network: host the copy reaches everything already`},
-		{`{name: a, type: directory, path: /a, isolation: {network: host}}`, `run, env and isolation belong to type app, not directory`},
+		{`{name: a, type: directory, path: /a, isolation: {network: host}}`, `run, env, isolation and limits belong to type app, not directory`},
 	} {
 		_, err := Parse([]byte("resources:\n  - " + tc.yaml + "\n"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

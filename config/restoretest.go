@@ -134,6 +134,9 @@ type RestoreTestPlan struct {
 	// Isolation, when set, is what the copies of this plan's tests may
 	// reach, instead of their resources' isolation.
 	Isolation *Isolation `yaml:"isolation"`
+	// Limits, when set, cap the copies of this plan's tests: each limit
+	// it sets replaces its resources' own.
+	Limits *Limits `yaml:"limits"`
 	// RetryInterrupted is how many times a test that vigil's stop or
 	// death interrupted (ABORTED) is queued again for the same recovery
 	// point (default 2; 0 never).
@@ -256,8 +259,9 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 			}
 		}
 		r.Isolation.validate(add, f+".isolation")
-	} else if len(r.Run) > 0 || len(r.Env) > 0 || len(r.Isolation.Allow) > 0 || r.Isolation.Network == NetworkHost {
-		add(f, "run, env and isolation belong to type %s, not %s", strings.Join(typeNames(func(r typeRules) bool { return r.runs }), " and "), r.Type)
+		r.Limits.validate(add, f+".limits")
+	} else if len(r.Run) > 0 || len(r.Env) > 0 || len(r.Isolation.Allow) > 0 || r.Isolation.Network == NetworkHost || r.Limits != (Limits{}) {
+		add(f, "run, env, isolation and limits belong to type %s, not %s", strings.Join(typeNames(func(r typeRules) bool { return r.runs }), " and "), r.Type)
 	}
 	for j, v := range r.Validate {
 		vf := fmt.Sprintf("%s.validate[%d]", f, j)
@@ -390,6 +394,9 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 		}
 		if p.Isolation != nil {
 			p.Isolation.validate(add, f+".isolation")
+		}
+		if p.Limits != nil {
+			p.Limits.validate(add, f+".limits")
 		}
 		if p.RetryInterrupted != nil && (*p.RetryInterrupted < 0 || *p.RetryInterrupted > 100) {
 			add(f+".retry_interrupted", "%d must be between 0 (never) and 100", *p.RetryInterrupted)

@@ -11,12 +11,21 @@ import (
 // BenchmarkIsolation measures what isolation adds to a copy's start (to
 // the app's first line of output: namespaces, loopback and the private
 // mounts included) and to its removal, against a copy in the host's
-// network.
+// network; and what limits add on top (their cgroup files, and on hybrid
+// hosts the v1 cgroups the app joins).
 func BenchmarkIsolation(b *testing.B) {
-	for _, network := range []string{config.NetworkHost, config.NetworkNone} {
-		res := config.Resource{Name: "app", Type: "app", Run: []string{"sh", "-c", "echo up; exec sleep 60"}, Isolation: config.Isolation{Network: network}}
+	for _, v := range []struct {
+		name      string
+		isolation config.Isolation
+		limits    config.Limits
+	}{
+		{config.NetworkHost, config.Isolation{Network: config.NetworkHost}, config.Limits{}},
+		{config.NetworkNone, config.Isolation{Network: config.NetworkNone}, config.Limits{}},
+		{"none+limits", config.Isolation{Network: config.NetworkNone}, config.Limits{Memory: 256 << 20, PIDs: 64}},
+	} {
+		res := config.Resource{Name: "app", Type: "app", Run: []string{"sh", "-c", "echo up; exec sleep 60"}, Isolation: v.isolation, Limits: v.limits}
 		for _, step := range []string{"start", "remove"} {
-			b.Run(network+"/"+step, func(b *testing.B) {
+			b.Run(v.name+"/"+step, func(b *testing.B) {
 				parent := b.TempDir()
 				b.StopTimer()
 				for n := range b.N {

@@ -176,14 +176,8 @@ func stopCgroup(dir string, grace time.Duration) error {
 	}
 	// The last processes may still be exiting (tearing down a network
 	// namespace takes a while): until they are gone, rmdir says EBUSY.
-	for deadline := time.Now().Add(killWait); ; time.Sleep(pollInterval) {
-		err := unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
-			break
-		}
-		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup %s: %w", dir, err)
-		}
+	if err := rmdirBusy(dir); err != nil {
+		return err
 	}
 	// The scope goes with its last cgroup; while another copy's is in it,
 	// this fails, and that is fine.
@@ -231,20 +225,28 @@ func sweepCgroups(parent string, live func(jobID string) bool) error {
 	if base == "" {
 		return nil
 	}
-	scope := cgroupScope(base, parent)
-	entries, err := os.ReadDir(scope)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("list cgroups: %w", err)
-	}
+	// v2 first: what a v1 cgroup of the limits holds is in the v2 one too.
 	var errs []error
-	for _, e := range entries {
-		if !e.IsDir() || live(e.Name()) {
+	for i, scope := range append([]string{cgroupScope(base, parent)}, v1Scopes(parent)...) {
+		entries, err := os.ReadDir(scope)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		errs = append(errs, stopCgroup(filepath.Join(scope, e.Name()), 0))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list cgroups: %w", err))
+			continue
+		}
+		for _, e := range entries {
+			if !e.IsDir() || live(e.Name()) {
+				continue
+			}
+			dir := filepath.Join(scope, e.Name())
+			if i == 0 {
+				errs = append(errs, stopCgroup(dir, 0))
+			} else {
+				errs = append(errs, removeV1(dir))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -104,6 +104,9 @@ type mark struct {
 	// Cgroup is the app's own cgroup, recorded before the app starts;
 	// empty where cgroups cannot be used.
 	Cgroup string `json:"cgroup,omitempty"`
+	// LimitCgroups are the cgroup v1 cgroups the app joined for its
+	// limits (hybrid hosts), recorded before it runs.
+	LimitCgroups []string `json:"limit_cgroups,omitempty"`
 }
 
 func newInstance(parent, jobID string) (*Instance, error) {

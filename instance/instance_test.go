@@ -46,7 +46,9 @@ func runKilledVigil(parent string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	p, err := i.Start(shApp("setsid sleep 1000 & sleep 1000 & wait"), nil)
+	res := shApp("setsid sleep 1000 & sleep 1000 & wait")
+	res.Limits = config.Limits{Memory: 64 << 20, PIDs: 16} // and their cgroups, on hybrid hosts
+	p, err := i.Start(res, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -726,6 +728,14 @@ func TestRemoveAfterRestart(t *testing.T) {
 		}
 	}
 	requireNoFolder(t, i.Root)
+	if len(v1Mounts()) > 0 && len(m.LimitCgroups) == 0 && m.Cgroup != "" {
+		t.Errorf("the mark names no cgroup v1 of the app's limits, though this host has v1 controllers %v", v1Mounts())
+	}
+	for _, dir := range append([]string{m.Cgroup}, m.LimitCgroups...) {
+		if _, err := os.Stat(dir); dir != "" && !os.IsNotExist(err) {
+			t.Errorf("cgroup %s of the orphaned app is still there: %v", dir, err)
+		}
+	}
 }
 
 func TestSweep(t *testing.T) {

@@ -227,6 +227,11 @@ func stopApp(m mark, root string, grace time.Duration) error {
 		if err := stopCgroup(m.Cgroup, grace); err != nil {
 			return err
 		}
+		for _, dir := range m.LimitCgroups {
+			if err := removeV1(dir); err != nil {
+				return err
+			}
+		}
 		grace = 0 // what was in the cgroup had its grace
 	}
 	a, err := findApp(m, root)

@@ -68,6 +68,11 @@ type Process struct {
 	cgroup   string
 	noCgroup error
 
+	// limits are those set on the app; unenforced says which could not
+	// be, and why.
+	limits     []limit
+	unenforced []string
+
 	// ns is the app's network namespace when it is isolated (fd 0 when
 	// not), and forwarders carry its allowed ports.
 	ns         netns
@@ -124,10 +129,27 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	// it, and the app is born inside it (clone3 with CLONE_INTO_CGROUP):
 	// no fork of the app can ever be outside.
 	cgroupFD := -1
+	var (
+		lims       []limit
+		unenforced []string
+	)
 	cgroup, noCgroup := i.newCgroup()
 	if noCgroup == nil {
+		// Limits are set before the mark is written, which names the v1
+		// cgroups they made: a crash in between leaves cgroups that no
+		// mark names, which Sweep removes.
+		var lerr error
+		lims, unenforced, lerr = setLimits(cgroup, res.Limits)
 		m.Cgroup = cgroup
+		for _, l := range lims {
+			if l.v1 {
+				m.LimitCgroups = append(m.LimitCgroups, l.dir)
+			}
+		}
 		err = writeMark(i.Root, m)
+		if err == nil && lerr != nil {
+			return nil, fmt.Errorf("start app %s: %w: vigil needs to write the cgroup's files; or remove limits from the resource and its plan", res.Name, lerr)
+		}
 		if err == nil {
 			cgroupFD, err = unix.Open(cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		}
@@ -135,6 +157,8 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 			return nil, fmt.Errorf("start app %s: enter cgroup %s: %w", res.Name, cgroup, err)
 		}
 		defer unix.Close(cgroupFD)
+	} else {
+		unenforced = unenforcedLimits(res.Limits, "the app has no cgroup")
 	}
 
 	gateR, gateW, err := os.Pipe()
@@ -184,7 +208,7 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	}
 
 	p := &Process{host: Host, port: port, pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{}), logLine: logLine,
-		root: i.Root, cgroup: cgroup, noCgroup: noCgroup}
+		root: i.Root, cgroup: cgroup, noCgroup: noCgroup, limits: lims, unenforced: unenforced}
 	var readers sync.WaitGroup
 	readers.Go(func() { p.read(outR, "app: ") })
 	readers.Go(func() { p.read(errR, "app stderr: ") })
@@ -192,7 +216,10 @@ func (i *Instance) Start(res config.Resource, logLine func(string)) (*Process, e
 	go func() { readers.Wait(); close(drained) }()
 	go p.wait(drained)
 
-	if isolated {
+	// The gate joins the v1 cgroups of its limits before it runs the
+	// app, so every process of the app is born in them.
+	err = join(p.pid, lims)
+	if isolated && err == nil {
 		err = p.isolate(res.Isolation.Allow)
 	}
 	var st procStat
@@ -226,6 +253,22 @@ func (p *Process) Confinement() string {
 	s := fmt.Sprintf("without a cgroup (%v): its processes are found by process group, environment, working directory and open files", p.noCgroup)
 	if p.cgroup != "" {
 		s = "in cgroup " + p.cgroup
+	}
+	v1 := false
+	for i, l := range p.limits {
+		if i == 0 {
+			s += ", with a "
+		} else {
+			s += " and a "
+		}
+		s += l.describe()
+		v1 = v1 || l.v1
+	}
+	if v1 {
+		s += " (set in cgroup v1, where this host keeps the controllers)"
+	}
+	if len(p.unenforced) > 0 {
+		s += ", not enforced: " + strings.Join(p.unenforced, "; ")
 	}
 	if !p.isolated {
 		return s + ", in the host's network (isolation: {network: host})"
@@ -320,6 +363,10 @@ func (p *Process) Left() int {
 	}
 	return n
 }
+
+// LimitsHit says which of its limits the copy ran into, "" when none (or
+// none is set): processes the kernel killed for memory, forks refused.
+func (p *Process) LimitsHit() string { return hits(p.limits) }
 
 // freePort returns a loopback port that nothing listens on right now.
 func freePort() (int, error) {

@@ -146,10 +146,17 @@ type Copy interface {
 // restored: what the app writes once it runs is not a difference.
 type Starter interface {
 	Copy
-	// Start runs the copy, sending each line of its output to log, with
-	// what it may reach: its resource's isolation, or its plan's when the
-	// plan sets one.
-	Start(log func(string), isolation config.Isolation) (Running, error)
+	// Start runs the copy, sending each line of its output to log,
+	// confined as opts says.
+	Start(log func(string), opts StartOptions) (Running, error)
+}
+
+// StartOptions confine a started copy: what it may reach (its resource's
+// isolation, or its plan's when the plan sets one) and use (its
+// resource's limits, each replaced by its plan's when the plan sets it).
+type StartOptions struct {
+	Isolation config.Isolation
+	Limits    config.Limits
 }
 
 // Running is a started copy. *instance.Process is one.
@@ -171,6 +178,9 @@ type Running interface {
 	// Confinement says how the copy's processes are kept track of and
 	// what it can reach, for its job's log ("in cgroup …, isolated …").
 	Confinement() string
+	// LimitsHit says which of its limits (memory, pids) the copy ran
+	// into, "" when none: a cause for a verdict to name.
+	LimitsHit() string
 	// Reach is how validators get into the copy's network when it has
 	// one of its own; nil when it runs in vigil's.
 	Reach() validate.Reach

@@ -194,11 +194,14 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	}
 
 	startAt := time.Now()
-	isolation := res.Isolation
-	if p, ok := t.cfg.RestoreTestPlan(job.Plan); ok && p.Isolation != nil {
-		isolation = *p.Isolation
+	opts := resource.StartOptions{Isolation: res.Isolation, Limits: res.Limits}
+	if p, ok := t.cfg.RestoreTestPlan(job.Plan); ok {
+		if p.Isolation != nil {
+			opts.Isolation = *p.Isolation
+		}
+		opts.Limits = res.Limits.Over(p.Limits)
 	}
-	proc, err := starter.Start(t.appLog(ctx, job.ID), isolation)
+	proc, err := starter.Start(t.appLog(ctx, job.ID), opts)
 	job.StartSeconds = time.Since(startAt).Seconds()
 	if err != nil {
 		return validate.Result{Status: vigil.ValidationFailed, Message: fmt.Sprintf("the app could not be started: %v", err)}
@@ -226,6 +229,11 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	}()
 	target.Positions = othersAt
 	verdict := validate.Run(vctx, others, target, remaining())
+	if hit := proc.LimitsHit(); hit != "" && verdict.Status != vigil.ValidationSuccessful && !strings.Contains(verdict.Message, hit) {
+		// A copy held at its limits fails in its own words (a 500, a
+		// refused connection): the cause is the limit.
+		verdict.Message += " (" + hit + ")"
+	}
 	if _, exited := proc.MainExited(); exited && verdict.Status == vigil.ValidationSuccessful {
 		if err := exitedEarly(proc); errors.Is(err, errDaemonized) {
 			// What answered was a daemon the app left behind, which
@@ -255,6 +263,9 @@ func exitedEarly(proc resource.Running) error {
 			what = fmt.Sprintf("%d processes", n)
 		}
 		return fmt.Errorf("the app's main process exited with status 0 and left %s running (%s): %w", what, proc.Confinement(), errDaemonized)
+	}
+	if hit := proc.LimitsHit(); hit != "" {
+		reason += " (" + hit + ")"
 	}
 	last := proc.LastLines()
 	if len(last) == 0 {

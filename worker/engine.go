@@ -180,6 +180,10 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.logger.Warn("restore tests' app copies run without cgroups: their processes are found by process group, environment, working directory and open files, and a daemon that leaves all four survives clean-up",
 			"why", why)
 	}
+	if ok, why := instance.LimitsAvailable(); !ok && e.cfg.SetsLimits() {
+		e.logger.Warn("the memory and pids limits of restore tests' app copies cannot all be enforced here: copies run without those they cannot have, and their job logs say which",
+			"why", why)
+	}
 	// Restore tests a crash interrupted end now, and their instances go,
 	// before any new test starts.
 	if err := e.tests.Sweep(ctx, true); err != nil {

@@ -288,3 +288,66 @@ func getFromCopy(dir, rawURL string) (*http.Response, error) {
 		}}}
 	return client.Get(rawURL)
 }
+
+// limitedApps are app copies with limits: one that needs more memory than
+// it is given, one that fits in its plan's limits.
+const limitedApps = `  - name: hog
+    type: app
+    path: ./site
+    run: ["python3", "-c", "import sys, time; b = bytearray(256 << 20); import http.server; http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), http.server.SimpleHTTPRequestHandler).serve_forever()", "{{.Port}}"]
+    limits: {memory: 64MiB}
+  - name: web
+    type: app
+    path: ./site
+    run: ` + pythonApp + `
+    limits: {memory: 1GiB}
+restore_testing:
+  - name: own
+    resources: [hog]
+    validation_window: 10s
+  - name: small
+    resources: [web]
+    validation_window: 10s
+    limits: {memory: 256MiB, pids: 64}
+`
+
+// TestCopiesWithinLimits: a copy that needs more memory than its limit is
+// killed by the kernel, and its verdict says that the limit was the
+// cause; one that fits passes, its job log naming its plan's limits, which
+// replace its own. Without cgroups, the copy runs and its log says the
+// limits were not enforced.
+func TestCopiesWithinLimits(t *testing.T) {
+	for _, mode := range []string{"cgroups", "no cgroups"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newTestEnv(t, limitedApps)
+			if mode == "no cgroups" {
+				e.env = append(e.env, "VIGIL_CGROUPS=off")
+			}
+			writeSite(t, e.path("site"))
+			e.serve()
+			cases := []struct {
+				resource, plan string
+				status         vigil.ValidationStatus
+				message, log   string
+			}{
+				{"hog", "own", vigil.ValidationFailed, "the kernel killed 1 process of the copy for going over its memory limit of 64.0 MiB", "with a memory limit of 64.0 MiB"},
+				{"web", "small", vigil.ValidationSuccessful, "", "with a memory limit of 256.0 MiB and a limit of 64 processes"},
+			}
+			if mode == "no cgroups" {
+				cases = cases[1:]
+				cases[0].log = "not enforced: memory limit of 256.0 MiB (the app has no cgroup); limit of 64 processes (the app has no cgroup)"
+			}
+			for _, tc := range cases {
+				e.backup(tc.resource)
+				job := e.waitTest(e.startTest(tc.resource, tc.plan).ID)
+				if job.ValidationStatus != tc.status || !strings.Contains(job.ValidationMessage, tc.message) || job.DeletionStatus != vigil.DeletionSuccessful {
+					t.Errorf("%s: validation %s (%s), deletion %s; want %s saying %q", tc.resource, job.ValidationStatus, job.ValidationMessage, job.DeletionStatus, tc.status, tc.message)
+				}
+				if log := e.logText(job.ID); !strings.Contains(log, tc.log) {
+					t.Errorf("%s: the job log does not say %q:\n%s", tc.resource, tc.log, log)
+				}
+			}
+			e.requireNoLeak()
+		})
+	}
+}

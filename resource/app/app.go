@@ -45,9 +45,9 @@ type Copy struct {
 }
 
 // Start runs the app in the copy's folder (instance.Instance.Start).
-func (c *Copy) Start(log func(string), isolation config.Isolation) (resource.Running, error) {
+func (c *Copy) Start(log func(string), opts resource.StartOptions) (resource.Running, error) {
 	cfg := c.cfg
-	cfg.Isolation = isolation
+	cfg.Isolation, cfg.Limits = opts.Isolation, opts.Limits
 	p, err := c.Inst.Start(cfg, log)
 	if err != nil {
 		return nil, err

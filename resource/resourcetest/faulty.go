@@ -220,7 +220,7 @@ func (c *faultyCopy) Check(_ context.Context, rp vigil.RecoveryPoint, _ *validat
 func (c *faultyCopy) Close() error { return nil }
 
 // Start serves HTTP on a loopback port, or exits at once.
-func (c *faultyCopy) Start(func(string), config.Isolation) (resource.Running, error) {
+func (c *faultyCopy) Start(func(string), resource.StartOptions) (resource.Running, error) {
 	faults := c.f.get()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -318,3 +318,4 @@ func (r *faultyRunning) MainExited() (string, bool) {
 }
 func (r *faultyRunning) Confinement() string   { return "in the test's own process" }
 func (r *faultyRunning) Reach() validate.Reach { return nil }
+func (r *faultyRunning) LimitsHit() string     { return "" }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/vigil-backup/vigil"
-	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
@@ -69,9 +68,9 @@ type decoratedStarter struct {
 	s resource.Starter
 }
 
-func (d *decoratedStarter) Start(log func(string), isolation config.Isolation) (resource.Running, error) {
+func (d *decoratedStarter) Start(log func(string), opts resource.StartOptions) (resource.Running, error) {
 	if err := run(d.h.Start, d.Copy); err != nil {
 		return nil, err
 	}
-	return d.s.Start(log, isolation)
+	return d.s.Start(log, opts)
 }

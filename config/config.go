@@ -25,6 +25,12 @@ const (
 	DefaultListen        = "127.0.0.1:8420"
 	DefaultDataDir       = "vigil-data"
 	DefaultCheckInterval = time.Minute
+
+	// A console session ends after DefaultSessionIdle without use, and
+	// DefaultSessionMax after sign-in however much it is used: a working
+	// day away signs one out, and a stolen cookie lives a week at most.
+	DefaultSessionIdle = 12 * time.Hour
+	DefaultSessionMax  = 7 * 24 * time.Hour
 )
 
 // Config is the whole configuration file. Field names are the YAML keys
@@ -35,6 +41,7 @@ type Config struct {
 	Catalog     string       `yaml:"catalog"`
 	Node        string       `yaml:"node"`
 	Lifecycle   Lifecycle    `yaml:"lifecycle"`
+	Console     Console      `yaml:"console"`
 	Vaults      []Vault      `yaml:"vaults"`
 	Resources   []Resource   `yaml:"resources"`
 	BackupPlans []BackupPlan `yaml:"backup_plans"`
@@ -55,6 +62,14 @@ type Server struct {
 type Lifecycle struct {
 	// CheckInterval is how often expired recovery points are looked for.
 	CheckInterval Duration `yaml:"check_interval"`
+}
+
+// Console tunes the web console's sessions.
+type Console struct {
+	// SessionIdle ends a session not used for this long.
+	SessionIdle Duration `yaml:"session_idle"`
+	// SessionMax ends a session this long after its sign-in, used or not.
+	SessionMax Duration `yaml:"session_max"`
 }
 
 // Vault is a named vault and where its password comes from. The password
@@ -199,6 +214,12 @@ func (c *Config) setDefaults() {
 	if c.Lifecycle.CheckInterval == 0 {
 		c.Lifecycle.CheckInterval = Duration(DefaultCheckInterval)
 	}
+	if c.Console.SessionIdle == 0 {
+		c.Console.SessionIdle = Duration(DefaultSessionIdle)
+	}
+	if c.Console.SessionMax == 0 {
+		c.Console.SessionMax = Duration(DefaultSessionMax)
+	}
 	if c.Node == "" {
 		c.Node, _ = os.Hostname()
 	}
@@ -227,6 +248,14 @@ func (c *Config) validate() error {
 	}
 	if c.Lifecycle.CheckInterval < Duration(time.Second) {
 		add("lifecycle.check_interval", "must be at least 1s")
+	}
+	// The console records a session's use at most once a minute, so a
+	// shorter idle limit would end sessions in use.
+	if c.Console.SessionIdle < Duration(2*time.Minute) {
+		add("console.session_idle", "must be at least 2m")
+	}
+	if c.Console.SessionMax < c.Console.SessionIdle {
+		add("console.session_max", "must be at least console.session_idle (%s)", time.Duration(c.Console.SessionIdle))
 	}
 
 	vaults := map[string]bool{}

@@ -35,6 +35,9 @@ backup_plans:
 	if time.Duration(cfg.Lifecycle.CheckInterval) != time.Minute {
 		t.Errorf("check interval = %v, want 1m", cfg.Lifecycle.CheckInterval)
 	}
+	if cfg.Console.SessionIdle != Duration(12*time.Hour) || cfg.Console.SessionMax != Duration(7*24*time.Hour) {
+		t.Errorf("console sessions = %+v, want 12h idle and 7 days at most", cfg.Console)
+	}
 	p := cfg.BackupPlans[0]
 	if got := cfg.PlanResources(p); len(got) != 1 || got[0] != "docs" {
 		t.Errorf("plan resources = %v", got)
@@ -79,6 +82,9 @@ vaults:
 		{"plan unknown resource", base + "backup_plans:\n  - {name: p, schedule: '0 2 * * *', resources: [nope], vault: v}\n", `unknown resource "nope" (known: docs)`},
 		{"plan unknown vault", base + "backup_plans:\n  - {name: p, schedule: '0 2 * * *', resources: [docs], vault: w}\n", `unknown vault "w" (known: v)`},
 		{"bad duration", "lifecycle: {check_interval: soon}\n", "is not a duration"},
+		{"session idle too short", "console: {session_idle: 30s}\n", "console.session_idle: must be at least 2m"},
+		{"session idle negative", "console: {session_idle: -1h}\n", "console.session_idle: must be at least 2m"},
+		{"session max below idle", "console: {session_idle: 2h, session_max: 1h}\n", "console.session_max: must be at least console.session_idle (2h0m0s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,12 +3,16 @@
 //
 // # Signing in
 //
-// The sign-in page takes the API token. The session cookie holds not the
-// token but an HMAC of it, so the cookie cannot be used as an API token,
-// and a new token (a new data dir) ends every session. The cookie is
-// HttpOnly and SameSite=Strict: a page of another site can neither read it
-// nor send it with a request. Forms that start anything carry a CSRF token,
-// another HMAC of the API token, checked on every POST.
+// The sign-in page takes the API token and starts a session: a random id
+// in the cookie, and in the catalog only a hash of it, so a copy of the
+// catalog signs no one in and every node sharing the catalog knows the
+// session. A session ends at sign-out, after console.session_idle without
+// use, and console.session_max after sign-in. The cookie is HttpOnly and
+// SameSite=Strict, and Secure over TLS. Every POST must come from the
+// console's own pages (its Origin and Sec-Fetch-Site say so, when the
+// browser sends them: a page of the same host on another port is the same
+// site, and gets the cookie sent), and a signed-in form carries its
+// session's CSRF token.
 package console
 
 import (
@@ -17,7 +21,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -53,9 +56,10 @@ type Engine interface {
 
 // Console serves the pages.
 type Console struct {
-	cfg     *config.Config
-	catalog *catalog.Catalog
-	engine  Engine
+	cfg      *config.Config
+	catalog  *catalog.Catalog
+	sessions Sessions
+	engine   Engine
 	// stopping closes when the server begins to stop: event streams end.
 	stopping <-chan struct{}
 	token    string
@@ -66,9 +70,10 @@ type Console struct {
 }
 
 // New returns the console's handler; token is the API token, and
-// stopping closes when the server begins to stop.
+// stopping closes when the server begins to stop. The sessions are kept
+// in cat.
 func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
-	c := &Console{cfg: cfg, catalog: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	c := &Console{cfg: cfg, catalog: cat, sessions: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
@@ -100,39 +105,42 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		// Before any handler, sign-in included: nothing another page
+		// sends changes anything.
+		if why := crossOrigin(r); why != "" {
+			http.Error(w, "refused: "+why+". The console takes forms only from its own pages: open it at "+ownOrigin(r)+"/ and submit the form there.", http.StatusForbidden)
+			return
+		}
+	}
 	c.mux.ServeHTTP(w, r)
 }
 
-// mac is an HMAC of the API token for one purpose.
-func (c *Console) mac(purpose string) string {
-	m := hmac.New(sha256.New, []byte(c.token))
-	m.Write([]byte("vigil console " + purpose))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func (c *Console) sessionOK(r *http.Request) bool {
-	ck, err := r.Cookie(cookieName)
-	return err == nil && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.mac("session"))) == 1
-}
-
-// signedIn sends a request without a session to the sign-in page: no
-// page shows data to it.
+// signedIn sends a request without a live session to the sign-in page:
+// no page shows data to it. A POST must carry the session's CSRF token.
 func (c *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !c.sessionOK(r) {
+		s, err := c.session(r, true)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if s == nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.mac("csrf"))) != 1 {
+		if r.Method == http.MethodPost && !csrfOK(r, s) {
 			http.Error(w, "the form's CSRF token is missing or wrong: reload the page and try again", http.StatusForbidden)
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
 	}
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c.sessionOK(r) {
+	if s, err := c.session(r, false); err == nil && s != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -153,15 +161,32 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	id, err := c.newSession(r.Context(), r.UserAgent())
+	if err != nil {
+		c.logger.Error("console: sign in", "err", err)
+		c.render(w, r, http.StatusInternalServerError, "login", map[string]any{
+			"Error": "Signing in failed: the session could not be recorded in the catalog (" + err.Error() + "). Check that the catalog's database is reachable and has free space, then try again.",
+		})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: c.mac("session"), Path: "/",
+		Name: cookieName, Value: id, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// logout ends the session in the catalog, so the cookie is dead on every
+// node even if the browser keeps it.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if err := c.sessions.DeleteConsoleSession(r.Context(), sessionOf(r).idHash); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -171,8 +196,10 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		data = map[string]any{}
 	}
 	data["Page"] = name
-	data["CSRF"] = c.mac("csrf")
-	data["SignedIn"] = c.sessionOK(r)
+	if s := sessionOf(r); s != nil {
+		data["CSRF"] = s.csrf
+		data["SignedIn"] = true
+	}
 	data["Node"] = c.cfg.Node
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

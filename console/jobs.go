@@ -219,6 +219,14 @@ func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 		}
+		// A stream outlives no session: signed out elsewhere, or expired,
+		// it ends, and the browser's reconnect gets the sign-in page.
+		if live, err := c.live(ctx, sessionOf(r).idHash, false); !live {
+			if err != nil && ctx.Err() == nil {
+				c.logger.Error("console: event stream", "err", err)
+			}
+			return
+		}
 		waitCtx, cancel := contextUntil(ctx, c.stopping)
 		page, err := c.engine.ListEvents(waitCtx, vigil.EventQuery{AfterSeq: after, Wait: 25 * time.Second, Limit: 100})
 		cancel()

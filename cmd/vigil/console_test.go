@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-backup/vigil"
 )
@@ -453,4 +459,196 @@ func sessionCookie(t *testing.T, ctx context.Context) string {
 		t.Fatalf("session cookie: %q, %v", value, err)
 	}
 	return value
+}
+
+// noRedirects is a client that shows a redirect instead of following it.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// consoleRequest sends a request to the console with the session cookie,
+// a form (POST) or none (GET), and headers; it returns the status, the
+// Location and the body.
+func consoleRequest(t *testing.T, method, url, cookie string, form neturl.Values, headers map[string]string) (int, string, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "vigil_session", Value: cookie})
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(b)
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// pageCSRF reads the CSRF token from a console page the cookie opens.
+func pageCSRF(t *testing.T, base, cookie string) string {
+	t.Helper()
+	status, location, page := consoleRequest(t, http.MethodGet, base+"/jobs", cookie, nil, nil)
+	m := csrfInput.FindStringSubmatch(page)
+	if status != http.StatusOK || m == nil {
+		t.Fatalf("GET /jobs with the session: %d (to %q), no CSRF token in the page", status, location)
+	}
+	return m[1]
+}
+
+// requireSignedOut checks that the cookie gets the sign-in page on /jobs.
+func requireSignedOut(t *testing.T, base, cookie, why string) {
+	t.Helper()
+	if status, location, _ := consoleRequest(t, http.MethodGet, base+"/jobs", cookie, nil, nil); status != http.StatusSeeOther || location != "/login" {
+		t.Fatalf("%s: GET /jobs with the old cookie got %d (to %q), want 303 to /login", why, status, location)
+	}
+}
+
+// TestConsoleSessionEnds, in the browser: a page of the same host on
+// another port, whose form carries the right CSRF token and which the
+// browser sends the cookie, starts nothing; nor does a POST with a wrong
+// CSRF token or a foreign Origin; after signing out, the old cookie gets
+// the sign-in page.
+func TestConsoleSessionEnds(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, "")
+	e.serve()
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+	cookie := sessionCookie(t, ctx)
+	csrf := pageCSRF(t, base, cookie)
+	backups := func() int {
+		var jobs []vigil.BackupJob
+		e.mustJSON(&jobs, "jobs", "list", "--type", "backup")
+		return len(jobs)
+	}
+
+	// The other port's page submits the console's backup form at once.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/backups">
+<input name="csrf" value="%s"><input name="resource" value="docs"><input name="vault" value="lab-vault"></form>
+<script>document.getElementById("f").submit()</script>`, base, csrf)
+	}))
+	defer other.Close()
+	if !strings.HasPrefix(other.URL, "http://127.0.0.1:") || !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("the pages are at %s and %s: the test needs one host on two ports", other.URL, base)
+	}
+	var url, body string
+	err := chromedp.Run(ctx, chromedp.Navigate(other.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(90 * time.Second); !strings.HasPrefix(url, base) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		chromedp.Run(ctx, chromedp.Location(&url))
+	}
+	if err := chromedp.Run(ctx, chromedp.WaitReady(`body`, chromedp.ByQuery), chromedp.Text(`body`, &body, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if n := backups(); n != 0 || !strings.Contains(body, "takes forms only from its own pages") {
+		t.Fatalf("the other port's form: at %s, page %q, %d backups started; want it refused", url, body, n)
+	}
+	screenshot(t, ctx, "console-other-origin")
+
+	// Outside a browser: a valid cookie and CSRF token, from another port.
+	status, _, text := consoleRequest(t, http.MethodPost, base+"/backups", cookie,
+		neturl.Values{"csrf": {csrf}, "resource": {"docs"}, "vault": {"lab-vault"}}, map[string]string{"Origin": other.URL})
+	if n := backups(); status != http.StatusForbidden || n != 0 {
+		t.Fatalf("POST with Origin %s: %d %q, %d backups started; want 403", other.URL, status, text, n)
+	}
+	// A wrong CSRF token.
+	status, _, text = consoleRequest(t, http.MethodPost, base+"/backups", cookie,
+		neturl.Values{"csrf": {strings.Repeat("0", len(csrf))}, "resource": {"docs"}, "vault": {"lab-vault"}}, nil)
+	if n := backups(); status != http.StatusForbidden || n != 0 {
+		t.Fatalf("POST with a wrong CSRF token: %d %q, %d backups started; want 403", status, text, n)
+	}
+
+	// Sign out in the browser; the cookie it had opens nothing any more.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/jobs"),
+		chromedp.WaitVisible(`#jobs`, chromedp.ByID),
+		chromedp.Submit(`header form[action="/logout"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#token`, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	requireSignedOut(t, base, cookie, "after signing out")
+	e.stop()
+}
+
+// TestConsoleSessionSharedCatalog: two servers on one PostgreSQL catalog
+// are two nodes of one vigil. A session made by signing in on one is
+// accepted by the other, and signing out on that one ends it on the
+// first.
+func TestConsoleSessionSharedCatalog(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL (TEST_DATABASE_URL, default %s) is needed for this test and cannot be reached: %v", base, err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("vigil_e2e_sessions_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	u, _ := neturl.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	nodes := make([]*testEnv, 2)
+	for i := range nodes {
+		nodes[i] = newEnv(t, envOptions{catalog: u.String(), extra: fmt.Sprintf("node: node-%d\n", i)})
+		nodes[i].serve()
+	}
+	first, second := "http://"+nodes[0].listen, "http://"+nodes[1].listen
+	token, err := os.ReadFile(nodes[0].path("vigil-data/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, first+"/login", strings.NewReader(neturl.Values{"token": {strings.TrimSpace(string(token))}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "vigil_session" {
+			cookie = c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == "" {
+		t.Fatalf("sign in on the first node: %d, cookie %q", resp.StatusCode, cookie)
+	}
+
+	csrf := pageCSRF(t, second, cookie) // the second node knows the session
+	status, location, _ := consoleRequest(t, http.MethodPost, second+"/logout", cookie, neturl.Values{"csrf": {csrf}}, nil)
+	if status != http.StatusSeeOther || location != "/login" {
+		t.Fatalf("sign out on the second node: %d to %q", status, location)
+	}
+	requireSignedOut(t, first, cookie, "signed out on the other node")
+	for _, n := range nodes {
+		n.stop()
+	}
 }

@@ -163,7 +163,7 @@ func crossOrigin(r *http.Request) string {
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "", "same-origin", "none": // none: the person's own action (a bookmark, the address bar)
 	default:
-		return fmt.Sprintf("the browser says it came from another site (Sec-Fetch-Site: %s)", site)
+		return fmt.Sprintf("the browser says it came from a page that is not the console's (Sec-Fetch-Site: %s)", site)
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {

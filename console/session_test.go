@@ -38,6 +38,13 @@ type sessionBundle struct {
 
 func setupSessions(t *testing.T) *sessionBundle {
 	t.Helper()
+	return setupSessionsOn(t, httptest.NewServer)
+}
+
+// setupSessionsOn serves the console with start: httptest.NewServer, or
+// httptest.NewTLSServer.
+func setupSessionsOn(t *testing.T, start func(http.Handler) *httptest.Server) *sessionBundle {
+	t.Helper()
 	cfg, err := config.Parse([]byte("{}"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,10 +58,11 @@ func setupSessions(t *testing.T) *sessionBundle {
 	// No engine: these tests use the pages and forms that need none.
 	b.console = New(cfg, cat, nil, testToken, make(chan struct{}), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.console.now = func() time.Time { b.mu.Lock(); defer b.mu.Unlock(); return b.now }
-	srv := httptest.NewServer(b.console)
+	srv := start(b.console)
 	t.Cleanup(srv.Close)
 	b.url = srv.URL
-	b.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	b.client = srv.Client()
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return b
 }
 
@@ -106,8 +114,9 @@ func (b *sessionBundle) signIn() string {
 	resp.Body.Close()
 	for _, ck := range resp.Cookies() {
 		if ck.Name == cookieName {
-			if resp.StatusCode != http.StatusSeeOther || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || ck.Secure {
-				b.t.Fatalf("sign-in: %d, cookie %+v; want 303 and an HttpOnly, SameSite=Strict cookie for / (not Secure over plain HTTP)", resp.StatusCode, ck)
+			tls := resp.TLS != nil
+			if resp.StatusCode != http.StatusSeeOther || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || ck.Secure != tls {
+				b.t.Fatalf("sign-in: %d, cookie %+v; want 303 and an HttpOnly, SameSite=Strict cookie for /, Secure over TLS (TLS: %v)", resp.StatusCode, ck, tls)
 			}
 			return ck.Value
 		}
@@ -260,6 +269,24 @@ func TestSessionCrossOrigin(t *testing.T) {
 		map[string]string{"Origin": b.url, "Sec-Fetch-Site": "same-origin"})
 	if status != http.StatusSeeOther || location != "/login" {
 		t.Fatalf("sign-out from the console's own page: %d to %q", status, location)
+	}
+	b.requireSignedIn(cookie, false)
+}
+
+// TestSessionOverTLS: over TLS the cookie is Secure, and a form from the
+// plain-HTTP page of the same host and port is refused.
+func TestSessionOverTLS(t *testing.T) {
+	t.Parallel()
+	b := setupSessionsOn(t, httptest.NewTLSServer)
+	cookie := b.signIn()
+	csrf := b.csrf(cookie)
+	plain := "http://" + strings.TrimPrefix(b.url, "https://")
+	if status, _, _ := b.do(http.MethodPost, "/logout", cookie, url.Values{"csrf": {csrf}}, map[string]string{"Origin": plain}); status != http.StatusForbidden {
+		t.Fatalf("sign-out from %s: %d, want 403", plain, status)
+	}
+	b.requireSignedIn(cookie, true)
+	if status, _, _ := b.do(http.MethodPost, "/logout", cookie, url.Values{"csrf": {csrf}}, map[string]string{"Origin": b.url}); status != http.StatusSeeOther {
+		t.Fatalf("sign-out from %s: %d, want 303", b.url, status)
 	}
 	b.requireSignedIn(cookie, false)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -50,6 +51,33 @@ type Env struct {
 	// TempDir holds temporary files of running backups (SQLite's
 	// consistent copies); vigil empties it when it starts.
 	TempDir string
+	// Claims holds each running plain restore's hold on its target
+	// (data_dir/restore-claims).
+	Claims target.Claims
+	// OwnDirs are vigil's own folders (the data dir, the vaults'
+	// storage): no plain restore writes inside them, except below
+	// RestoresDir.
+	OwnDirs []string
+}
+
+// CheckTarget refuses a plain restore's target_path that a restore must
+// not write into (a link, a folder that is not empty, one of vigil's own
+// folders) or that another restore job holds.
+func (env Env) CheckTarget(path string, kind target.Kind) error {
+	if err := target.Outside(path, env.OwnDirs, env.RestoresDir); err != nil {
+		return err
+	}
+	if err := target.Usable(path, kind); err != nil {
+		return err
+	}
+	holder, err := env.Claims.Holder(path)
+	if err != nil {
+		return vigil.Invalidf("target_path %s cannot be checked: %v", path, err)
+	}
+	if holder != "" {
+		return vigil.Invalidf("target_path %s is being restored into by restore job %s: wait until it has ended, or choose another target_path", path, holder)
+	}
+	return nil
 }
 
 // Placeholder, in restore metadata, stands for the restore job's id, which

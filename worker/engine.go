@@ -32,6 +32,7 @@ import (
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -94,6 +95,8 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		resources: resource.NewRegistry(resource.Env{
 			RestoresDir: filepath.Join(cfg.DataDir, "restores"),
 			TempDir:     filepath.Join(cfg.DataDir, "tmp"),
+			Claims:      target.Claims{Dir: filepath.Join(cfg.DataDir, "restore-claims")},
+			OwnDirs:     ownDirs(cfg),
 		}, resourceTypes...),
 	}
 	tests, err := restoretest.New(restoretest.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Logger: opts.Logger})
@@ -168,6 +171,16 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())
 	}
 	return e, nil
+}
+
+// ownDirs are the folders that hold vigil's own data: the data dir and
+// the vaults' storage.
+func ownDirs(cfg *config.Config) []string {
+	dirs := []string{cfg.DataDir}
+	for _, v := range cfg.Vaults {
+		dirs = append(dirs, v.Storage)
+	}
+	return dirs
 }
 
 // Start ends the jobs this node was running when it last stopped, then starts

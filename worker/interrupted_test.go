@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/resource/target"
 )
 
 // TestEndInterruptedTouchesOnlyThisNode shows that a restarting node ends
@@ -28,12 +29,28 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 		ResourceType: "directory", Vault: "v", Node: "node-a", StartedAt: &started}
 	theirs := mine
 	theirs.ID, theirs.Node = vigil.NewID(vigil.PrefixBackupJob), "node-b"
-	target := filepath.Join(dir, "partial-restore")
-	os.MkdirAll(target, 0o755)
-	os.WriteFile(filepath.Join(target, "half-written"), []byte("x"), 0o644)
+	partial := filepath.Join(dir, "partial-restore")
 	myRestore := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, RecoveryPointID: "rp-1",
 		Resource: "docs", ResourceType: "directory", Node: "node-a", StartedAt: &started,
-		Metadata: map[string]string{resource.MetaTargetPath: target}}
+		Metadata: map[string]string{resource.MetaTargetPath: partial}}
+	// The restore had taken hold of its target, as every restore does
+	// before it writes.
+	if _, err := e.resources.Env().Claims.Claim(myRestore.ID, partial, target.Folder); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(partial, "half-written"), []byte("x"), 0o644)
+	// Another restore of this node died before it took hold of its target,
+	// which a third job holds: what is there is not its to remove.
+	held := filepath.Join(dir, "held-by-another")
+	if _, err := e.resources.Env().Claims.Claim("rj-another", held, target.Folder); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(held, "theirs"), []byte("x"), 0o644)
+	unclaimed := myRestore
+	unclaimed.ID, unclaimed.Metadata = vigil.NewID(vigil.PrefixRestoreJob), map[string]string{resource.MetaTargetPath: held}
+	if err := cat.InsertRestoreJob(ctx, &unclaimed); err != nil {
+		t.Fatal(err)
+	}
 	for _, j := range []*vigil.BackupJob{&mine, &theirs} {
 		if err := cat.InsertBackupJob(ctx, j); err != nil {
 			t.Fatal(err)
@@ -59,8 +76,14 @@ func TestEndInterruptedTouchesOnlyThisNode(t *testing.T) {
 	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "partial files were removed") {
 		t.Errorf("this node's restore: %s %q", rj.Status, rj.StatusMessage)
 	}
-	if _, err := os.Stat(target); !os.IsNotExist(err) {
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Errorf("the interrupted restore's partial folder is still there: %v", err)
+	}
+	if rj, _ := cat.GetRestoreJob(ctx, unclaimed.ID); rj.Status != vigil.RestoreAborted {
+		t.Errorf("the restore that had not taken its target: %s %q", rj.Status, rj.StatusMessage)
+	}
+	if _, err := os.Stat(filepath.Join(held, "theirs")); err != nil {
+		t.Errorf("an interrupted restore removed what another job holds: %v", err)
 	}
 	logs, _ := cat.Logs(ctx, mine.ID)
 	if len(logs) != 1 || !strings.Contains(logs[0].Message, "ABORTED") {

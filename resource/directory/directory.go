@@ -8,14 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -59,53 +58,64 @@ func (f *Folder) RestoreDefaults(vigil.RecoveryPoint) map[string]string {
 }
 
 func (f *Folder) PrepareRestore(_ context.Context, job *vigil.RestoreJob, _ vigil.RecoveryPoint) error {
-	target := job.Metadata[resource.MetaTargetPath]
-	if !filepath.IsAbs(target) {
-		return vigil.Invalidf("target_path %q must be an absolute path", target)
+	path := job.Metadata[resource.MetaTargetPath]
+	if !filepath.IsAbs(path) {
+		return vigil.Invalidf("target_path %q must be an absolute path", path)
 	}
-	target = filepath.Clean(target)
-	job.Metadata[resource.MetaTargetPath] = target
-	if err := checkEmptyTarget(target); err != nil {
+	path = filepath.Clean(path)
+	job.Metadata[resource.MetaTargetPath] = path
+	if err := f.env.CheckTarget(path, target.Folder); err != nil {
 		return err
 	}
-	job.CreatedResourceLocation = target
+	job.CreatedResourceLocation = path
 	return nil
 }
 
-// CheckTarget checks the target again: it was empty when the job was
+// CheckTarget checks the target again: it was free when the job was
 // queued, but something may have written there since.
 func (f *Folder) CheckTarget(job *vigil.RestoreJob) error {
-	return checkEmptyTarget(job.Metadata[resource.MetaTargetPath])
+	return f.env.CheckTarget(job.Metadata[resource.MetaTargetPath], target.Folder)
 }
 
+// Restore takes hold of the target before it writes (of restores into one
+// target, one gets it; the others fail touching nothing) and, when it
+// fails, removes only what it wrote: a folder it created, or what it put
+// into an empty folder that was there before.
 func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint, job *vigil.RestoreJob) (string, error) {
-	target := job.Metadata[resource.MetaTargetPath]
-	result, err := v.Restore(ctx, rp.SnapshotID, target, nil)
+	path := job.Metadata[resource.MetaTargetPath]
+	claim, err := f.env.Claims.Claim(job.ID, path, target.Folder)
+	if err != nil {
+		return "", err
+	}
+	result, err := v.Restore(ctx, rp.SnapshotID, path, nil)
 	if err != nil {
 		msg := err.Error()
 		if ctx.Err() != nil {
 			msg = "vigil was stopped during the restore: start it again"
 		}
-		return "", errors.New(msg + removePartial(target))
+		return "", errors.New(msg + claim.Undo())
 	}
-	return fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s",
-		result.Files, result.Dirs, result.Symlinks, result.Bytes, target), nil
+	summary := fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s",
+		result.Files, result.Dirs, result.Symlinks, result.Bytes, path)
+	if err := claim.Release(); err != nil {
+		summary += fmt.Sprintf(" (%v)", err)
+	}
+	return summary, nil
 }
 
+// CleanInterrupted removes what an interrupted restore wrote, if it had
+// taken hold of its target: a target another job holds, or one this job
+// never reached, is left alone.
 func (f *Folder) CleanInterrupted(_ context.Context, job *vigil.RestoreJob) string {
-	return removePartial(job.Metadata[resource.MetaTargetPath])
-}
-
-// removePartial removes the target of a restore that did not complete,
-// which the restore created, and says so only when that failed.
-func removePartial(target string) string {
-	if target == "" {
-		return ""
+	path := job.Metadata[resource.MetaTargetPath]
+	claim, err := f.env.Claims.Reclaim(job.ID, path)
+	switch {
+	case err != nil:
+		return fmt.Sprintf(" (whether it had written into %s could not be checked: %v; look at it)", path, err)
+	case claim == nil:
+		return fmt.Sprintf(" (it had not taken hold of %s yet, so nothing there was touched)", path)
 	}
-	if err := os.RemoveAll(target); err != nil {
-		return fmt.Sprintf(" (removing the partial restore at %s failed: %v; remove it by hand)", target, err)
-	}
-	return ""
+	return claim.Undo()
 }
 
 func (f *Folder) PrepareTest(job *vigil.RestoreJob, _ vigil.RecoveryPoint, dir string) {
@@ -147,23 +157,3 @@ func (c *FolderCopy) Check(context.Context, vigil.RecoveryPoint, *validate.Targe
 func (c *FolderCopy) Close() error { return nil }
 
 func (c *FolderCopy) Delete(context.Context) (string, error) { return "", nil }
-
-// checkEmptyTarget refuses a target that exists and is not an empty folder:
-// a restore never writes over anything.
-func checkEmptyTarget(target string) error {
-	f, err := os.Open(target)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return vigil.Invalidf("target_path %s cannot be opened: %v", target, err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.IsDir() {
-		return vigil.Invalidf("target_path %s is a file: give a new or empty folder", target)
-	}
-	if _, err := f.Readdirnames(1); !errors.Is(err, io.EOF) {
-		return vigil.Invalidf("target_path %s is not empty: a restore creates a new resource; give a new or empty folder", target)
-	}
-	return nil
-}

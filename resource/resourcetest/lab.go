@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -78,6 +79,8 @@ func NewLab(t testing.TB, cfg *config.Config, types ...resource.Type) *Lab {
 		registry: resource.NewRegistry(resource.Env{
 			RestoresDir: filepath.Join(cfg.DataDir, "restores"),
 			TempDir:     filepath.Join(cfg.DataDir, "tmp"),
+			Claims:      target.Claims{Dir: filepath.Join(cfg.DataDir, "restore-claims")},
+			OwnDirs:     []string{cfg.DataDir},
 		}, types...)}
 	l.Tester = l.NewTester()
 	return l

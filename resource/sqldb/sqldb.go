@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -196,6 +197,9 @@ func (d *Database) PrepareRestore(ctx context.Context, job *vigil.RestoreJob, rp
 		}
 		t.Path = filepath.Clean(t.Path)
 		job.Metadata[resource.MetaTargetPath] = t.Path
+		if err := d.env.CheckTarget(t.Path, target.File); err != nil {
+			return err
+		}
 	case t.Database == "":
 		return vigil.Invalidf("target_database is empty: name the new database")
 	case len(t.Database) > 63:
@@ -231,15 +235,31 @@ func (d *Database) Restore(ctx context.Context, v *vault.Vault, rp vigil.Recover
 	if err != nil {
 		return "", err
 	}
+	// A new file is held from before it exists to the end of the job: a
+	// restore fails rather than share it, and removes only what it made.
+	var claim *target.Claim
+	if d.file {
+		if claim, err = d.env.Claims.Claim(job.ID, t.Path, target.File); err != nil {
+			return "", err
+		}
+	}
 	size, created, err := load(ctx, v, rp, t)
 	if err != nil {
 		msg := err.Error()
 		if created {
 			msg += dropPartial(ctx, t)
 		}
+		if claim != nil {
+			msg += claim.Undo()
+		}
 		return "", errors.New(msg)
 	}
 	summary := fmt.Sprintf("a %d-byte dump loaded into %s", size, t)
+	if claim != nil {
+		if err := claim.Release(); err != nil {
+			summary += fmt.Sprintf(" (%v)", err)
+		}
+	}
 	if err := database.Release(ctx, t); err != nil {
 		// The restore is complete all the same; only a leftover table
 		// remains, which the person can drop.
@@ -282,16 +302,26 @@ func dropPartial(ctx context.Context, t database.Target) string {
 }
 
 // CleanInterrupted removes what an interrupted database restore created,
-// a database that carries its mark, and says what it found. A partial
-// SQLite file is left: vigil cannot tell it from a file that was there
-// before.
+// a database that carries its mark, and says what it found. An SQLite
+// file goes only when the job held its path: it did not exist when the
+// job took hold of it.
 func (d *Database) CleanInterrupted(ctx context.Context, job *vigil.RestoreJob) string {
 	t, err := d.target(job, nil)
 	if err != nil {
 		return fmt.Sprintf(" (the partial database could not be looked for: %v)", err)
 	}
 	if d.file {
-		return fmt.Sprintf(" (a partial file may be left at %s: check it and remove it by hand)", t.Path)
+		claim, err := d.env.Claims.Reclaim(job.ID, t.Path)
+		switch {
+		case err != nil:
+			return fmt.Sprintf(" (whether it had created %s could not be checked: %v; look at it)", t.Path, err)
+		case claim == nil:
+			return fmt.Sprintf(" (it had not created %s)", t.Path)
+		}
+		if err := database.Drop(ctx, t); err != nil {
+			return fmt.Sprintf(" (removing the partial %s failed: %v; remove it by hand)", t.Path, err) + claim.Undo()
+		}
+		return fmt.Sprintf(" (the partial %s was removed)", t.Path) + claim.Undo()
 	}
 	ctx, cancel := context.WithTimeout(ctx, dropTimeout)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/internal/disk"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -132,10 +133,21 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	tracker.stop()
 	job.PercentDone, job.Bytes, job.Files = tracker.last()
 	if err != nil {
+		// What was read is not stored: a failed job reports no bytes and
+		// no files, and its log says how far it got.
+		if job.Bytes > 0 || job.Files > 0 {
+			b.jobLog(ctx, job.ID, "read %d bytes in %d files before it ended; none of it is kept as a recovery point", job.Bytes, job.Files)
+		}
+		job.Bytes, job.Files = 0, 0
 		if ctx.Err() != nil {
 			return b.End(ctx, &job, vigil.BackupAborted, "vigil was stopped during the backup; no recovery point was listed: start the backup again")
 		}
-		return b.End(ctx, &job, vigil.BackupFailed, err.Error())
+		msg := err.Error()
+		if vc, ok := b.cfg.Vault(job.Vault); ok && disk.Full(err) {
+			msg += fmt.Sprintf("; %s once the failed write was given up: no recovery point was listed; free space there (expire old recovery points, then let vault maintenance give their space back) or move the vault to a larger disk, and back up again",
+				disk.Describe(vc.Storage))
+		}
+		return b.End(ctx, &job, vigil.BackupFailed, msg)
 	}
 
 	// The vault has flushed the snapshot: only now is the recovery point

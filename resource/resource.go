@@ -80,6 +80,10 @@ func (env Env) CheckTarget(path string, kind target.Kind) error {
 	return nil
 }
 
+// FreeDataDir says where to find room for a restore test's copy, which
+// lives in the data dir, in an error about a full disk.
+const FreeDataDir = "free space on that disk (kept restore-test copies in data_dir/restore-tests count too), or move data_dir to a larger disk"
+
 // Placeholder, in restore metadata, stands for the restore job's id, which
 // does not exist until the restore is asked for.
 const Placeholder = "{restore_job_id}"

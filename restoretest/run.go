@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/disk"
 	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
@@ -87,6 +88,9 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return t.failRestore(ctx, job, inst, cp, "interrupted: vigil was stopped during the restore")
+		}
+		if disk.Full(err) {
+			t.free(ctx, job, inst, cp)
 		}
 		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
@@ -430,6 +434,22 @@ func (t *Tester) reopen(job *vigil.RestoreJob, inst *instance.Instance) (resourc
 		return nil, err
 	}
 	return res.Copy(job, inst)
+}
+
+// free deletes the copy of a test whose restore filled its disk before
+// anything is recorded: on the data dir's disk, the catalog cannot record
+// the failure until the partial copy is gone. The deletion that follows
+// finds it deleted, and records it; should vigil die in between, the
+// sweep does.
+func (t *Tester) free(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, cp resource.Copy) {
+	ctx = context.WithoutCancel(ctx)
+	cp.Close()
+	if _, err := cp.Delete(ctx); err != nil {
+		t.logger.Warn("delete the copy of a restore test that filled its disk", "job", job.ID, "err", err)
+	}
+	if err := inst.Remove(stopGrace); err != nil {
+		t.logger.Warn("remove the instance of a restore test that filled its disk", "job", job.ID, "err", err)
+	}
 }
 
 // failRestore ends a restore test whose restore failed: the verdict is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -58,6 +59,37 @@ func (t *Tester) Sweep(ctx context.Context, startup bool) error {
 			t.logger.Info("removed a restore test's leftover instance", "job", id)
 		}
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Free removes, at start-up and before vigil writes anything to the
+// catalog, the instance folders of the restore tests this node's last run
+// left unfinished, except kept copies whose time is not up: a copy that
+// filled the data dir's disk would otherwise leave the catalog no room to
+// record the test's end, and vigil could not start. It only reads the
+// catalog; Sweep then finishes the records, finding the folders gone.
+func (t *Tester) Free(ctx context.Context) error {
+	jobs, err := t.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: t.cfg.Node})
+	if err != nil {
+		return fmt.Errorf("list restore tests to clean up: %w", err)
+	}
+	var errs []error
+	for _, job := range jobs {
+		isKept := job.DeletionStatus == "" && job.KeepUntil != nil && job.ValidationStatus.Final()
+		if isKept && now().Before(*job.KeepUntil) || givenUp(job) {
+			continue
+		}
+		inst, err := instance.Open(t.Dir(), job.ID)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = inst.Remove(stopGrace)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove the copy of restore test %s: %w", job.ID, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kopia/kopia/fs"
@@ -157,6 +158,9 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	}
 
 	if err != nil {
+		if diskFull(err) {
+			return BackupResult{}, v.full(err)
+		}
 		return BackupResult{}, fmt.Errorf("read source: %w", err)
 	}
 
@@ -173,6 +177,9 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 
 	id, err := snapshot.SaveSnapshot(ctx, w, man)
 	if err != nil {
+		if diskFull(err) {
+			return BackupResult{}, v.full(err)
+		}
 		return BackupResult{}, fmt.Errorf("save snapshot manifest: %w", err)
 	}
 
@@ -183,6 +190,9 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	// The flush writes the remaining packs, then the index, then the
 	// manifest; each is fsynced by the vault's storage (see storage.go).
 	if err := w.Flush(ctx); err != nil {
+		if diskFull(err) {
+			return BackupResult{}, v.full(err)
+		}
 		return BackupResult{}, fmt.Errorf("flush vault: %w", err)
 	}
 
@@ -449,4 +459,16 @@ func reportEvery(fn func(Progress), current func() Progress) (stop func()) {
 		close(done)
 		wg.Wait()
 	}
+}
+
+// diskFull reports whether err is a write that found a disk full.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error())
+}
+
+// full is the error of a backup whose write into the vault found its disk
+// full: the vault's side failed, not the source's.
+func (v *Vault) full(err error) error {
+	return fmt.Errorf("write into the storage of vault %q (%s) failed: %w", v.cfg.Name, v.cfg.Storage, err)
 }

@@ -185,7 +185,19 @@ func ownDirs(cfg *config.Config) []string {
 
 // Start ends the jobs this node was running when it last stopped, then starts
 // working jobs.
+//
+// Clean-up comes before any catalog write: on a disk that the last run's
+// leftovers filled (a restore test's copy, a backup's temporary files),
+// the catalog has no room until they are gone.
 func (e *Engine) Start(ctx context.Context) error {
+	// SQLite's consistent copies of interrupted backups: nothing runs
+	// yet, so whatever is there is left over (one server per data dir).
+	if err := os.RemoveAll(e.resources.Env().TempDir); err != nil {
+		e.logger.Error("remove the temporary files of the last run", "dir", e.resources.Env().TempDir, "err", err)
+	}
+	if err := e.tests.Free(ctx); err != nil {
+		e.logger.Error("remove the copies of restore tests left by the last run", "err", err)
+	}
 	if err := e.endInterrupted(ctx); err != nil {
 		return err
 	}
@@ -201,11 +213,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	// before any new test starts.
 	if err := e.tests.Sweep(ctx, true); err != nil {
 		e.logger.Error("clean up restore tests left by the last run", "err", err)
-	}
-	// SQLite's consistent copies of interrupted backups: nothing runs
-	// yet, so whatever is there is left over (one server per data dir).
-	if err := os.RemoveAll(e.resources.Env().TempDir); err != nil {
-		e.logger.Error("remove the temporary files of the last run", "dir", e.resources.Env().TempDir, "err", err)
 	}
 	if n, err := e.rescue(ctx); err != nil {
 		return fmt.Errorf("requeue the jobs this node was running: %w", err)

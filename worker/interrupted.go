@@ -19,16 +19,8 @@ import (
 // the queue (rescuer), and each worker finds its record ended and does
 // nothing.
 func (e *Engine) endInterrupted(ctx context.Context) error {
-	running := []vigil.BackupJobStatus{vigil.BackupRunning}
-	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: running, Node: e.cfg.Node})
-	if err != nil {
-		return fmt.Errorf("list interrupted backup jobs: %w", err)
-	}
-	for _, job := range backups {
-		if err := e.backups.End(ctx, &job, vigil.BackupAborted, backup.Interrupted); err != nil {
-			return err
-		}
-	}
+	// Restores first: each removes its partial files before it records
+	// its end, which gives back the space a full disk needs for the rest.
 	restores, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreRunning}, Node: e.cfg.Node})
 	if err != nil {
 		return fmt.Errorf("list interrupted restore jobs: %w", err)
@@ -38,6 +30,16 @@ func (e *Engine) endInterrupted(ctx context.Context) error {
 			continue // sweepRestoreTests ends it and deletes its copy
 		}
 		if err := e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore); err != nil {
+			return err
+		}
+	}
+	running := []vigil.BackupJobStatus{vigil.BackupRunning}
+	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: running, Node: e.cfg.Node})
+	if err != nil {
+		return fmt.Errorf("list interrupted backup jobs: %w", err)
+	}
+	for _, job := range backups {
+		if err := e.backups.End(ctx, &job, vigil.BackupAborted, backup.Interrupted); err != nil {
 			return err
 		}
 	}

@@ -153,7 +153,7 @@ func TestRestoreRemovesOnlyWhatItCreated(t *testing.T) {
 	var rj vigil.RestoreJob
 	r := e.run("restore", "start", "--recovery-point", job.RecoveryPointID, "--set", "target_path="+empty, "--wait", "--json")
 	json.Unmarshal([]byte(r.stdout), &rj)
-	if r.code != 1 || rj.Status != vigil.RestoreFailed {
+	if r.code != 1 || rj.Status != vigil.RestoreFailed || !strings.Contains(rj.StatusMessage, "free of 1.0 MiB") {
 		t.Errorf("restore into a full disk: exit %d, %+v, stderr %s", r.code, rj, r.stderr)
 	}
 	if fi, err := os.Lstat(empty); err != nil || !fi.IsDir() {
@@ -197,6 +197,48 @@ func TestRestoreRemovesOnlyWhatItCreated(t *testing.T) {
 	e.mustJSON(&rj, "restore", "start", "--recovery-point", job.RecoveryPointID, "--set", "target_path="+e.path("vigil-data/restores/mine"), "--wait")
 	if rj.Status != vigil.RestoreCompleted {
 		t.Errorf("restore below the default restores folder: %+v", rj)
+	}
+	e.stop()
+}
+
+// An SQLite restore's target_path gets the same care: vigil's own folders
+// and links are refused, and one that fails removes the file and the
+// folders it created, and names the full disk.
+func TestSQLiteRestoreTarget(t *testing.T) {
+	e := newEnv(t, envOptions{extra: `  - name: app-sqlite
+    type: sqlite
+    path: ./app.db
+`})
+	lite := sqlDB(t, "sqlite", "file:"+e.path("app.db"))
+	execAll(t, lite, "CREATE TABLE notes (body TEXT)",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 3000) INSERT INTO notes SELECT hex(randomblob(400)) FROM n")
+	mountTmpfs(t, e.path("small"), "1m")
+	e.serve()
+	job := e.backup("app-sqlite")
+
+	for _, own := range []string{"vigil-data/restore-tests/x.db", "vigil-data/catalog.db", "vaults/lab-vault/x.db"} {
+		r := e.run("restore", "start", "--recovery-point", job.RecoveryPointID, "--set", "target_path="+e.path(own))
+		if r.code != 2 || !strings.Contains(r.stderr, "vigil's own") {
+			t.Errorf("target_path %s: exit %d, stderr %q", own, r.code, r.stderr)
+		}
+	}
+	link := e.path("dangling.db")
+	os.Symlink(e.path("nowhere.db"), link)
+	if r := e.run("restore", "start", "--recovery-point", job.RecoveryPointID, "--set", "target_path="+link); r.code != 2 || !strings.Contains(r.stderr, "symbolic link") {
+		t.Errorf("a dangling link as target: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Readlink(link); err != nil {
+		t.Errorf("the link went: %v", err)
+	}
+
+	var rj vigil.RestoreJob
+	r := e.run("restore", "start", "--recovery-point", job.RecoveryPointID, "--set", "target_path="+e.path("small/new/app.db"), "--wait", "--json")
+	json.Unmarshal([]byte(r.stdout), &rj)
+	if r.code != 1 || rj.Status != vigil.RestoreFailed || !strings.Contains(rj.StatusMessage, "mounted at "+e.path("small")) {
+		t.Errorf("an SQLite restore into a full disk: exit %d, %s %q", r.code, rj.Status, rj.StatusMessage)
+	}
+	if _, err := os.Lstat(e.path("small/new")); !os.IsNotExist(err) {
+		t.Errorf("the failed restore left what it created: %v", err)
 	}
 	e.stop()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/disk"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/validate"
@@ -87,9 +88,14 @@ func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryP
 	if err != nil {
 		return "", err
 	}
+	what := fmt.Sprintf("the restore of recovery point %s", rp.ID)
+	const where = "free space on that disk, or choose a target_path on another disk"
+	if err := disk.Room(path, rp.SizeBytes, what, where); err != nil {
+		return "", errors.New(err.Error() + claim.Undo())
+	}
 	result, err := v.Restore(ctx, rp.SnapshotID, path, nil)
 	if err != nil {
-		msg := err.Error()
+		msg := disk.Explain(err, path, rp.SizeBytes, what, where).Error()
 		if ctx.Err() != nil {
 			msg = "vigil was stopped during the restore: start it again"
 		}
@@ -113,7 +119,7 @@ func (f *Folder) CleanInterrupted(_ context.Context, job *vigil.RestoreJob) stri
 	case err != nil:
 		return fmt.Sprintf(" (whether it had written into %s could not be checked: %v; look at it)", path, err)
 	case claim == nil:
-		return fmt.Sprintf(" (it had not taken hold of %s yet, so nothing there was touched)", path)
+		return fmt.Sprintf(" (it had not taken hold of %s yet: it had written nothing there, and nothing there was touched)", path)
 	}
 	return claim.Undo()
 }
@@ -135,10 +141,17 @@ type FolderCopy struct{ Inst *instance.Instance }
 // NewFolderCopy returns the copy of a folder in inst.
 func NewFolderCopy(inst *instance.Instance) *FolderCopy { return &FolderCopy{Inst: inst} }
 
+// Restore refuses a recovery point that does not fit in the data dir's
+// disk before it writes anything: a copy that fills the disk leaves no
+// room for the catalog to record its end.
 func (c *FolderCopy) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error) {
+	what := fmt.Sprintf("the copy of recovery point %s", rp.ID)
+	if err := disk.Room(c.Inst.Dir, rp.SizeBytes, what, resource.FreeDataDir); err != nil {
+		return "", err
+	}
 	result, err := v.Restore(ctx, rp.SnapshotID, c.Inst.Dir, nil)
 	if err != nil {
-		return "", err
+		return "", disk.Explain(err, c.Inst.Dir, rp.SizeBytes, what, resource.FreeDataDir)
 	}
 	return fmt.Sprintf("restored %d files, %d folders, %d bytes into %s", result.Files, result.Dirs, result.Bytes, c.Inst.Dir), nil
 }

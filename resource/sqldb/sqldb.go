@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-backup/vigil/database"
 	"github.com/vigil-backup/vigil/dbclient"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/disk"
 	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/target"
@@ -238,13 +239,21 @@ func (d *Database) Restore(ctx context.Context, v *vault.Vault, rp vigil.Recover
 	// A new file is held from before it exists to the end of the job: a
 	// restore fails rather than share it, and removes only what it made.
 	var claim *target.Claim
+	what := fmt.Sprintf("the restore of recovery point %s", rp.ID)
+	const advice = "free space on that disk, or choose a target_path on another disk"
 	if d.file {
 		if claim, err = d.env.Claims.Claim(job.ID, t.Path, target.File); err != nil {
 			return "", err
 		}
+		if err := disk.Room(filepath.Dir(t.Path), rp.SizeBytes, what, advice); err != nil {
+			return "", errors.New(err.Error() + claim.Undo())
+		}
 	}
 	size, created, err := load(ctx, v, rp, t)
 	if err != nil {
+		if d.file {
+			err = disk.Explain(err, filepath.Dir(t.Path), rp.SizeBytes, what, advice)
+		}
 		msg := err.Error()
 		if created {
 			msg += dropPartial(ctx, t)
@@ -383,10 +392,22 @@ type Copy struct {
 
 // Restore loads the dump into the new database, created with the
 // recovery point's encoding.
+//
+// An SQLite copy, a file in the data dir, is refused before anything is
+// written when the recovery point does not fit there.
 func (c *Copy) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error) {
 	c.t.Info = rp.Database
+	what := fmt.Sprintf("the copy of recovery point %s", rp.ID)
+	if c.d.file {
+		if err := disk.Room(filepath.Dir(c.t.Path), rp.SizeBytes, what, resource.FreeDataDir); err != nil {
+			return "", err
+		}
+	}
 	size, _, err := load(ctx, v, rp, c.t)
 	if err != nil {
+		if c.d.file {
+			return "", disk.Explain(err, filepath.Dir(c.t.Path), rp.SizeBytes, what, resource.FreeDataDir)
+		}
 		return "", err
 	}
 	return fmt.Sprintf("loaded a %d-byte dump into the new database %s", size, c.t), nil

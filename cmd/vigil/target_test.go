@@ -107,13 +107,15 @@ func TestConcurrentRestoresIntoOneTarget(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		completed := 0
+		completed, failed := 0, 0
 		for _, id := range ids {
 			rj := e.waitRestore(id)
 			switch rj.Status {
 			case vigil.RestoreCompleted:
 				completed++
 			case vigil.RestoreFailed:
+				failed++
+				t.Logf("round %d: %s FAILED: %s", round, id, rj.StatusMessage)
 				if !strings.Contains(rj.StatusMessage, "target_path") {
 					t.Errorf("round %d: %s failed without naming the target: %s", round, id, rj.StatusMessage)
 				}
@@ -121,6 +123,7 @@ func TestConcurrentRestoresIntoOneTarget(t *testing.T) {
 				t.Errorf("round %d: %s ended %s: %s", round, id, rj.Status, rj.StatusMessage)
 			}
 		}
+		t.Logf("round %d: %d refused at once, %d FAILED, %d COMPLETED", round, refused, failed, completed)
 		if completed != 1 {
 			t.Errorf("round %d: %d of %d accepted restores completed (%d refused), want exactly 1", round, completed, len(ids), refused)
 		}

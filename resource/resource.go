@@ -70,14 +70,7 @@ func (env Env) CheckTarget(path string, kind target.Kind) error {
 	if err := target.Usable(path, kind); err != nil {
 		return err
 	}
-	holder, err := env.Claims.Holder(path)
-	if err != nil {
-		return vigil.Invalidf("target_path %s cannot be checked: %v", path, err)
-	}
-	if holder != "" {
-		return vigil.Invalidf("target_path %s is being restored into by restore job %s: wait until it has ended, or choose another target_path", path, holder)
-	}
-	return nil
+	return env.Claims.Unheld(path)
 }
 
 // FreeDataDir says where to find room for a restore test's copy, which

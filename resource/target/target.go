@@ -84,6 +84,18 @@ func (c Claims) Holder(path string) (string, error) {
 	return rec.Job, nil
 }
 
+// Unheld refuses path when a restore job holds it.
+func (c Claims) Unheld(path string) error {
+	job, err := c.Holder(path)
+	if err != nil {
+		return vigil.Invalidf("target_path %s cannot be checked: %v", path, err)
+	}
+	if job != "" {
+		return c.held(path, job)
+	}
+	return nil
+}
+
 // held is the refusal of a target another job holds.
 func (c Claims) held(path, job string) error {
 	return vigil.Invalidf("target_path %s is being restored into by restore job %s: wait until it has ended (vigil jobs show %s), or choose another target_path; if that job has ended and the hold stayed, remove %s",

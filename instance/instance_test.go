@@ -3,6 +3,7 @@ package instance
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1105,5 +1106,39 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRe
 			}
 			waitExited(t, p)
 		})
+	}
+}
+
+// TestReachAfterExit dials into an isolated copy whose main process has
+// exited and whose network namespace vigil has let go of: the dial says
+// so, instead of entering through a closed fd (or one the number of which
+// now belongs to another file).
+func TestReachAfterExit(t *testing.T) {
+	if err := canIsolate(); err != nil {
+		t.Fatalf("this test needs network and mount namespaces (root on Linux): %v", err)
+	}
+	i, err := Create(newParent(t), "rj-reach-after-exit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Remove(0)
+	p, err := i.Start(shApp("exit 0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reach := p.Reach()
+	if reach == nil {
+		t.Fatal("an isolated copy has no Reach")
+	}
+	waitExited(t, p)
+	// Whatever is opened now may get the namespace's old fd number.
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = reach.Dial(context.Background(), "tcp", net.JoinHostPort(Host, strconv.Itoa(p.Port())))
+	if !errors.Is(err, errNetnsClosed) {
+		t.Errorf("dial after the copy exited: %v, want %v", err, errNetnsClosed)
 	}
 }

@@ -28,23 +28,53 @@ import (
 // inside (Dial), command validators are started inside (Start), and each
 // allowed host port is forwarded from the copy's loopback to the host's.
 
-// netns is a network namespace, held open by fd.
-type netns struct{ fd int }
-
-// openNetns opens the network namespace of process pid.
-func openNetns(pid int) (netns, error) {
-	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return netns{}, fmt.Errorf("open the copy's network namespace: %w", err)
-	}
-	return netns{fd: fd}, nil
+// netns is a network namespace, held open by fd until close. Validators
+// may still be entering it when the app's main process exits and its
+// Process lets go of it: the lock makes them find it closed, never enter
+// through an fd number that was closed, or since reused for another file.
+type netns struct {
+	mu     sync.RWMutex
+	fd     int
+	closed bool
 }
 
-func (n netns) close() { unix.Close(n.fd) }
+// errNetnsClosed is what entering a copy's network says once the copy's
+// main process has exited.
+var errNetnsClosed = errors.New("the copy's network namespace is closed: its main process has exited")
+
+// openNetns opens the network namespace of process pid.
+func openNetns(pid int) (*netns, error) {
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the copy's network namespace: %w", err)
+	}
+	return &netns{fd: fd}, nil
+}
+
+func (n *netns) close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.closed {
+		unix.Close(n.fd)
+		n.closed = true
+	}
+}
+
+// enter moves the calling (locked) OS thread into the namespace. Only the
+// entering holds the lock: once in, the thread stays in the namespace
+// whatever becomes of the fd.
+func (n *netns) enter() error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return errNetnsClosed
+	}
+	return unix.Setns(n.fd, unix.CLONE_NEWNET)
+}
 
 // do runs fn on an OS thread that is in the namespace meanwhile: what fn
 // creates there (a socket, a child process) stays in it.
-func (n netns) do(fn func() error) error {
+func (n *netns) do(fn func() error) error {
 	runtime.LockOSThread()
 	home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -52,7 +82,7 @@ func (n netns) do(fn func() error) error {
 		return fmt.Errorf("open vigil's own network namespace: %w", err)
 	}
 	defer unix.Close(home)
-	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+	if err := n.enter(); err != nil {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("enter the copy's network namespace: %w", err)
 	}
@@ -68,7 +98,7 @@ func (n netns) do(fn func() error) error {
 
 // loopbackUp brings the namespace's lo up: a new network namespace has it
 // down.
-func (n netns) loopbackUp() error {
+func (n *netns) loopbackUp() error {
 	return n.do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -91,7 +121,7 @@ func (n netns) loopbackUp() error {
 }
 
 // dial connects to address inside the namespace.
-func (n netns) dial(ctx context.Context, network, address string) (net.Conn, error) {
+func (n *netns) dial(ctx context.Context, network, address string) (net.Conn, error) {
 	var conn net.Conn
 	err := n.do(func() error {
 		var d net.Dialer
@@ -103,7 +133,7 @@ func (n netns) dial(ctx context.Context, network, address string) (net.Conn, err
 }
 
 // start starts cmd inside the namespace (and in vigil's mounts).
-func (n netns) start(cmd *exec.Cmd) error { return n.do(cmd.Start) }
+func (n *netns) start(cmd *exec.Cmd) error { return n.do(cmd.Start) }
 
 // forwarder passes connections to an address on the copy's loopback on to
 // the same address on the host's.
@@ -115,7 +145,7 @@ type forwarder struct {
 }
 
 // forward listens on address inside the namespace.
-func (n netns) forward(address string) (*forwarder, error) {
+func (n *netns) forward(address string) (*forwarder, error) {
 	f := &forwarder{open: map[net.Conn]bool{}}
 	err := n.do(func() error {
 		var err error

@@ -75,7 +75,7 @@ type Process struct {
 
 	// ns is the app's network namespace when it is isolated (fd 0 when
 	// not), and forwarders carry its allowed ports.
-	ns         netns
+	ns         *netns
 	isolated   bool
 	forwarders []*forwarder
 	closeOnce  sync.Once

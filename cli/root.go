@@ -89,6 +89,7 @@ each backup restorable.
 		newJobsCommand(g),
 		newLogsCommand(g),
 		newVaultCommand(g),
+		newConfigCommand(g),
 	)
 	return root
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
@@ -120,6 +121,17 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	eng, err := worker.New(cfg, cat, worker.Options{Workers: workers, Logger: logger})
 	if err != nil {
 		return nil, err
+	}
+	// What would fail tonight's backup stops the start now; what may
+	// pass by itself is a warning, here and on the console's overview.
+	problems := eng.CheckStart(ctx)
+	for _, p := range problems {
+		if !p.Hard {
+			logger.Warn("start-up check: "+p.Subject, "warning", p.Message)
+		}
+	}
+	if hard := vigil.HardProblems(problems); len(hard) > 0 {
+		return nil, usageError(fmt.Errorf("cannot start, %s to fix first:\n%s\n(vigil config check runs these checks without starting)", countProblems(len(hard), "problem"), listProblems(hard)))
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

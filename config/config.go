@@ -146,7 +146,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration: write it like 90s, 15m or 36h", n.Line, s)
+		return valueError(n, "%q is not a duration: write it like 90s, 15m or 36h", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -194,12 +194,23 @@ func Parse(b []byte) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
+	// Unknown keys and values of the wrong kind leave the rest of the
+	// file decoded: they are listed together with what validation finds,
+	// so that one run names every problem. Bad YAML stops here.
+	var errs []error
 	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("parse YAML: %w", err)
+		decodeErrs, ok := decodeErrors(err)
+		if !ok {
+			return nil, fmt.Errorf("parse YAML: %w", err)
+		}
+		errs = decodeErrs
 	}
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &cfg, nil
 }

@@ -61,7 +61,7 @@ resources:
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", base + "colour: blue\n", "field colour not found"},
+		{"unknown key", base + "colour: blue\n", `line 6: unknown key "colour" in the top level (its keys: server, data_dir,`},
 		{"unknown type", `
 resources:
   - {name: a, type: floppy, path: /x}`, `resources[0].type: unknown type "floppy"`},

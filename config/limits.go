@@ -104,7 +104,7 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ParseBytes(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return valueError(n, "%v", err)
 	}
 	*b = v
 	return nil

@@ -41,7 +41,7 @@ restore_testing:
 		{`{memory: 1MiB}`, `resources[0].limits.memory: 1048576 bytes is less than 4MiB`},
 		{`{pids: -3}`, `resources[0].limits.pids: -3 must be between 1 and`},
 		{`{pids: 99999999}`, `must be between 1 and 4194304`},
-		{`{cpu: 2}`, `field cpu not found`},
+		{`{cpu: 2}`, `unknown key "cpu" in the limits (its keys: memory, pids)`},
 	} {
 		_, err := Parse([]byte("resources:\n  - {name: a, type: app, path: /a, run: [x], limits: " + tc.limits + "}\n"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -52,6 +52,9 @@ type Engine interface {
 	RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error)
 	StartRestoreTest(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error)
 	ListEvents(ctx context.Context, q vigil.EventQuery) (vigil.EventPage, error)
+	// StartWarnings are the problems the start-up checks found that did
+	// not stop the start, and when they ran.
+	StartWarnings() ([]vigil.Problem, time.Time)
 }
 
 // Console serves the pages.

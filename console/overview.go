@@ -45,7 +45,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 			red++
 		}
 	}
-	c.render(w, r, http.StatusOK, "overview", map[string]any{"Rows": rows, "Red": red})
+	warnings, checkedAt := c.engine.StartWarnings()
+	c.render(w, r, http.StatusOK, "overview", map[string]any{"Rows": rows, "Red": red, "Warnings": warnings, "CheckedAt": checkedAt})
 }
 
 func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {

@@ -200,6 +200,29 @@ func Open(ctx context.Context, t Target) (*DB, error) {
 	return out, nil
 }
 
+// CheckSource connects to the database src names, as its backup would,
+// and reads from it; it writes nothing. Its error never holds a password.
+func CheckSource(ctx context.Context, src Source) error {
+	e, err := engineOf(src.Engine)
+	if err != nil {
+		return err
+	}
+	if e.file {
+		db, err := openSQLite(src.Path, "ro")
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		var n int
+		return db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
+	}
+	db, err := Open(ctx, Target{Engine: src.Engine, Server: src.Server, Database: src.Server.Database})
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
 // Ping checks that the database still answers.
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 

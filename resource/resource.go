@@ -139,6 +139,19 @@ type Resource interface {
 	Copy(job *vigil.RestoreJob, inst *instance.Instance) (Copy, error)
 }
 
+// SourceChecker is a Resource that can say, before any backup, whether
+// its data can be reached: vigil asks at start and in `vigil config
+// check`, so that a wrong path or an unreachable server is found then
+// rather than by the nightly backup.
+type SourceChecker interface {
+	// CheckSource returns what stands in the way of backing the resource
+	// up, nothing when nothing does. Each problem's message says what to
+	// do; Subject is left to the caller. A problem that may pass by
+	// itself (a folder not mounted yet, a database server down) is not
+	// Hard. It changes nothing and returns within ctx's deadline.
+	CheckSource(ctx context.Context) []vigil.Problem
+}
+
 // Copy is the new resource of a restore test: restored, checked, maybe
 // started, validated, deleted.
 type Copy interface {

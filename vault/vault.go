@@ -169,11 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 
 	r, err := repo.Open(ctx, configFile, cfg.Password, v.repoOptions())
 	if err != nil {
-		if errors.Is(err, repo.ErrInvalidPassword) {
-			return nil, fmt.Errorf("open vault %q: %w: check that password_env or password_file for this vault in the config gives the password it was created with", cfg.Name, ErrWrongPassword)
-		}
-
-		return nil, fmt.Errorf("open vault %q in %s: %w", cfg.Name, cfg.Storage, err)
+		return nil, openError(cfg, err)
 	}
 
 	dr, ok := r.(repo.DirectRepository)

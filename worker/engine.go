@@ -58,6 +58,12 @@ type Engine struct {
 	backups   *backup.Runner
 	tests     *restoretest.Tester
 
+	// warnings are what the start-up checks found that did not stop the
+	// start, at checkedAt (CheckStart).
+	warningsMu sync.Mutex
+	warnings   []vigil.Problem
+	checkedAt  time.Time
+
 	// stopCleanup ends the restore tests' sweep loop; cleanupDone closes
 	// when it has.
 	stopCleanup context.CancelFunc
@@ -239,8 +245,14 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.stopCleanup()
 		<-e.cleanupDone
 	}
+	return errors.Join(err, e.closeVaults(ctx))
+}
+
+// closeVaults closes the open vaults.
+func (e *Engine) closeVaults(ctx context.Context) error {
 	e.vaultsMu.Lock()
 	defer e.vaultsMu.Unlock()
+	var err error
 	for name, v := range e.vaults {
 		if cerr := v.Close(context.WithoutCancel(ctx)); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close vault %s: %w", name, cerr))

@@ -311,16 +311,14 @@ func TestBadInputEndToEnd(t *testing.T) {
 	}
 	e.stop()
 
-	// The wrong vault password: a clear error naming the vault, and nothing
-	// written to the vault.
+	// The wrong vault password: vigil refuses to start, with a clear
+	// error naming the vault, and nothing written to the vault.
 	vaultBefore := snapshotTree(t, e.path("vaults/lab-vault"))
 	e.password = "not the password"
-	e.serve()
-	r = e.run("backup", "start", "--resource", "docs", "--vault", "lab-vault", "--wait", "--json")
-	if r.code != 1 || !strings.Contains(r.stdout, "lab-vault") || !strings.Contains(strings.ToLower(r.stdout), "password") {
-		t.Errorf("wrong password: exit %d, stdout %s", r.code, r.stdout)
+	code, out := e.serveRefused()
+	if code != 2 || !strings.Contains(out, `vault "lab-vault"`) || !strings.Contains(out, "wrong vault password") || !strings.Contains(out, "password_env") {
+		t.Errorf("wrong password: exit %d, output %s", code, out)
 	}
-	e.stop()
 	vaultAfter := snapshotTree(t, e.path("vaults/lab-vault"))
 	if len(vaultAfter) != len(vaultBefore) {
 		t.Errorf("a wrong password changed the vault: %d files before, %d after", len(vaultBefore), len(vaultAfter))

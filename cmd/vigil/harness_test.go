@@ -147,6 +147,22 @@ func (e *testEnv) serve(args ...string) {
 	e.t.Fatalf("vigil serve did not answer within 30s; its output:\n%s", e.serverLog)
 }
 
+// serveRefused runs `vigil serve`, which must refuse to start: it returns
+// its exit code and output, and fails the test if it serves.
+func (e *testEnv) serveRefused() (int, string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, vigilBin, "serve")
+	cmd.Env = e.environ()
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		e.t.Fatalf("vigil serve should have refused to start: %v; its output:\n%s", err, out)
+	}
+	return exit.ExitCode(), string(out)
+}
+
 // kill ends the server with SIGKILL, as a crash would.
 func (e *testEnv) kill() {
 	if e.server == nil {

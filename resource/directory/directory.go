@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/vigil-backup/vigil"
@@ -24,9 +26,10 @@ import (
 type Type struct{}
 
 var (
-	_ resource.Type     = Type{}
-	_ resource.Resource = (*Folder)(nil)
-	_ resource.Copy     = (*FolderCopy)(nil)
+	_ resource.Type          = Type{}
+	_ resource.Resource      = (*Folder)(nil)
+	_ resource.SourceChecker = (*Folder)(nil)
+	_ resource.Copy          = (*FolderCopy)(nil)
 )
 
 func (Type) Name() string { return "directory" }
@@ -52,6 +55,30 @@ func (f *Folder) Location() string { return f.cfg.Location() }
 func (f *Folder) Backup(ctx context.Context, v *vault.Vault, opts vault.BackupOptions) (vault.BackupResult, *vigil.DatabaseInfo, error) {
 	res, err := v.Backup(ctx, f.cfg.Path, opts)
 	return res, nil, err
+}
+
+// CheckSource: the folder must be a folder vigil can read. One that does
+// not exist is only a warning: it may be a mount that is not there yet.
+func (f *Folder) CheckSource(context.Context) []vigil.Problem {
+	path := f.cfg.Path
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return []vigil.Problem{{Message: fmt.Sprintf("folder %s does not exist now, so its backups fail until it does: create or mount it, or correct the resource's path", path)}}
+	case err != nil:
+		return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("cannot look at folder %s: %v: let the user vigil runs as reach it, or correct the resource's path", path, err)}}
+	case !fi.IsDir():
+		return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("%s is not a folder: a %s resource backs up a folder; correct the resource's path", path, f.cfg.Type)}}
+	}
+	d, err := os.Open(path)
+	if err == nil {
+		_, err = d.Readdirnames(1)
+		d.Close()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("cannot read folder %s: %v: let the user vigil runs as read it", path, err)}}
+	}
+	return nil
 }
 
 func (f *Folder) RestoreDefaults(vigil.RecoveryPoint) map[string]string {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,8 +41,9 @@ const maxTableDiffs = 10
 const defaultTargetDatabase = "vigil_restore_" + resource.Placeholder
 
 var (
-	_ resource.Resource = (*Database)(nil)
-	_ resource.Copy     = (*Copy)(nil)
+	_ resource.Resource      = (*Database)(nil)
+	_ resource.SourceChecker = (*Database)(nil)
+	_ resource.Copy          = (*Copy)(nil)
 )
 
 // Type is a database resource type: its name and its engine's.
@@ -125,6 +127,37 @@ func (d *Database) Backup(ctx context.Context, v *vault.Vault, opts vault.Backup
 		return vault.BackupResult{}, nil, fmt.Errorf("dump of %s %q: %w", res.Type, res.Name, dumpErr)
 	}
 	return result, info, nil
+}
+
+// CheckSource: the database must answer, as its backup will ask it to.
+// A server that does not answer is a warning (it may be down for now); a
+// path that is a folder, or a file that is not a database, is an error.
+func (d *Database) CheckSource(ctx context.Context) []vigil.Problem {
+	src := database.Source{Engine: d.engine, Server: d.cfg.Server, Path: d.cfg.Path}
+	if d.file {
+		fi, err := os.Stat(src.Path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return []vigil.Problem{{Message: fmt.Sprintf("database file %s does not exist now, so its backups fail until it does: correct the resource's path if it is wrong", src.Path)}}
+		case err != nil:
+			return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("cannot look at database file %s: %v: let the user vigil runs as read it, or correct the resource's path", src.Path, err)}}
+		case fi.IsDir():
+			return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("%s is a folder: an %s resource's path is its database file; correct it", src.Path, d.cfg.Type)}}
+		}
+	}
+	err := database.CheckSource(ctx, src)
+	switch {
+	case err == nil:
+		return nil
+	case d.file && strings.Contains(err.Error(), "not a database"):
+		return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("%s is not an SQLite database (%v): correct the resource's path", src.Path, err)}}
+	case d.file:
+		return []vigil.Problem{{Message: fmt.Sprintf("cannot read SQLite database %s now (%v), so its backups fail until it can be read", src.Path, err)}}
+	}
+	// The drivers' errors span lines, one per address tried.
+	why := strings.Join(strings.Fields(d.cfg.Server.Redact(err.Error())), " ")
+	return []vigil.Problem{{Message: fmt.Sprintf("cannot reach the database %s now (%s), so its backups fail until it answers: start its server, or correct the DSN and its credentials",
+		d.cfg.Server, why)}}
 }
 
 // RestoreDefaults: a new file under data_dir/restores, or a new database

@@ -200,6 +200,26 @@ type RecoveryPoint struct {
 	// Database describes a database recovery point: what the dump holds,
 	// counted at backup time. Restore tests check a restored copy against it.
 	Database *DatabaseInfo `json:"database,omitempty"`
+	// Skipped is what the backup left out of a folder because no
+	// snapshot holds it (named pipes, sockets, device files); nil when
+	// nothing was.
+	Skipped *Skipped `json:"skipped,omitempty"`
+}
+
+// Skipped counts the entries a backup left out, by kind ("named pipe",
+// "socket", "device", "character device"), and names the first of them.
+type Skipped struct {
+	Total  int64            `json:"total"`
+	ByKind map[string]int64 `json:"by_kind"`
+	// Entries are the first 100, their paths relative to the resource's
+	// folder.
+	Entries []SkippedEntry `json:"entries"`
+}
+
+// SkippedEntry is one entry a backup left out.
+type SkippedEntry struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"`
 }
 
 // DatabaseInfo is what a database backup recorded about its source, in the

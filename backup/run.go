@@ -156,6 +156,7 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	rp.SnapshotID = result.SnapshotID
 	rp.SizeBytes = result.Bytes
 	rp.Files = result.Files
+	rp.Skipped = skippedOf(result.Skipped)
 	rp.CompletedAt = &done
 	job.Status = vigil.BackupCompleted
 	job.StatusMessage = ""
@@ -183,6 +184,9 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 			rows += t.Rows
 		}
 		b.jobLog(ctx, job.ID, "dump of %s %s (server %s): %d tables, %d rows", d.Engine, d.Database, d.Server, len(d.Tables), rows)
+	}
+	if rp.Skipped != nil {
+		b.jobLog(ctx, job.ID, "%s", describeSkipped(rp.Skipped))
 	}
 	b.jobLog(ctx, job.ID, "completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
 		done.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Bytes, rp.ID, result.SnapshotID)

@@ -272,6 +272,8 @@ func TestRecoveryPoint(t *testing.T) {
 				ID: vigil.NewID(vigil.PrefixRecoveryPoint), Vault: "local", Resource: "photos", ResourceType: "directory",
 				Status: vigil.RecoveryPointAvailable, SizeBytes: 1 << 33, Files: 99, BackupJobID: "bj-1", SnapshotID: "k5d1e2f3",
 				CreatedAt: at(1), CompletedAt: new(at(2)), ExpireAt: new(at(30)),
+				Skipped: &vigil.Skipped{Total: 3, ByKind: map[string]int64{"socket": 2, "named pipe": 1},
+					Entries: []vigil.SkippedEntry{{Path: "run/app.sock", Kind: "socket"}, {Path: "run/a b.sock", Kind: "socket"}, {Path: "fifo", Kind: "named pipe"}}},
 			}
 			requireNoError(t, c.InsertRecoveryPoint(ctx, &full))
 			got, err := c.GetRecoveryPoint(ctx, full.ID)

@@ -14,10 +14,10 @@ import (
 // so that insert, update and scan cannot drift apart.
 const (
 	recoveryPointColumns = `id, vault, resource, resource_type, status, size_bytes, files,
-		backup_job_id, snapshot_id, created_at, completed_at, expire_at, database_info`
+		backup_job_id, snapshot_id, created_at, completed_at, expire_at, database_info, skipped`
 
 	insertRecoveryPointSQL = `INSERT INTO vigil_recovery_point (` + recoveryPointColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRecoveryPointSQL = `SELECT ` + recoveryPointColumns + ` FROM vigil_recovery_point`
 
@@ -26,7 +26,7 @@ const (
 	updateRecoveryPointSQL = `UPDATE vigil_recovery_point SET
 		vault = ?, resource = ?, resource_type = ?, status = ?, size_bytes = ?, files = ?,
 		backup_job_id = ?, snapshot_id = ?, created_at = ?, completed_at = ?, expire_at = ?,
-		database_info = ?
+		database_info = ?, skipped = ?
 		WHERE id = ?`
 
 	deleteRecoveryPointSQL = `DELETE FROM vigil_recovery_point WHERE id = ?`
@@ -54,10 +54,18 @@ func recoveryPointValues(rp *vigil.RecoveryPoint) []any {
 		}
 		info = string(b)
 	}
+	var skipped any // NULL when the backup left nothing out
+	if rp.Skipped != nil {
+		b, err := json.Marshal(rp.Skipped)
+		if err != nil {
+			panic("marshal skipped entries: " + err.Error()) // plain strings and numbers
+		}
+		skipped = string(b)
+	}
 	return []any{
 		rp.Vault, rp.Resource, rp.ResourceType, string(rp.Status), rp.SizeBytes, rp.Files,
 		rp.BackupJobID, rp.SnapshotID, micros(rp.CreatedAt), microsOrNull(rp.CompletedAt), microsOrNull(rp.ExpireAt),
-		info,
+		info, skipped,
 	}
 }
 
@@ -67,10 +75,10 @@ func scanRecoveryPoint(s scanner) (vigil.RecoveryPoint, error) {
 		status                string
 		createdAt             int64
 		completedAt, expireAt *int64
-		info                  *string
+		info, skipped         *string
 	)
 	err := s.Scan(&rp.ID, &rp.Vault, &rp.Resource, &rp.ResourceType, &status, &rp.SizeBytes, &rp.Files,
-		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt, &info)
+		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt, &info, &skipped)
 	if err != nil {
 		return vigil.RecoveryPoint{}, err
 	}
@@ -78,6 +86,12 @@ func scanRecoveryPoint(s scanner) (vigil.RecoveryPoint, error) {
 		rp.Database = new(vigil.DatabaseInfo)
 		if err := json.Unmarshal([]byte(*info), rp.Database); err != nil {
 			return vigil.RecoveryPoint{}, fmt.Errorf("recovery point %s: read its database info: %w", rp.ID, err)
+		}
+	}
+	if skipped != nil {
+		rp.Skipped = new(vigil.Skipped)
+		if err := json.Unmarshal([]byte(*skipped), rp.Skipped); err != nil {
+			return vigil.RecoveryPoint{}, fmt.Errorf("recovery point %s: read its skipped entries: %w", rp.ID, err)
 		}
 	}
 	rp.Status = vigil.RecoveryPointStatus(status)

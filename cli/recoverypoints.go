@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -53,8 +55,16 @@ func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := g.printRecoveryPoints([]vigil.RecoveryPoint{rp}, false); err != nil || g.JSON || rp.Database == nil {
+			if err := g.printRecoveryPoints([]vigil.RecoveryPoint{rp}, false); err != nil || g.JSON {
 				return err
+			}
+			if rp.Skipped != nil {
+				if err := g.printSkipped(rp.Skipped); err != nil {
+					return err
+				}
+			}
+			if rp.Database == nil {
+				return nil
 			}
 			return g.printDatabaseInfo(rp.Database)
 		},
@@ -115,4 +125,30 @@ func (g *globalOptions) printDatabaseInfo(d *vigil.DatabaseInfo) error {
 		fmt.Fprintf(w, "%s\t%d\n", t.Name, t.Rows)
 	}
 	return w.Flush()
+}
+
+// printSkipped lists what the backup left out of the recovery point: what a
+// restore of it cannot bring back.
+func (g *globalOptions) printSkipped(s *vigil.Skipped) error {
+	fmt.Fprintf(g.stdout, "\nskipped %d entries that no snapshot can hold (named pipes, sockets, device files); a restore does not bring them back:\n", s.Total)
+	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PATH\tKIND")
+	for _, e := range s.Entries {
+		fmt.Fprintf(w, "%s\t%s\n", printablePath(e.Path), e.Kind)
+	}
+	if n := s.Total - int64(len(s.Entries)); n > 0 {
+		fmt.Fprintf(w, "… and %d more\t\n", n)
+	}
+	return w.Flush()
+}
+
+// printablePath quotes a path holding characters a terminal would act on
+// (an escape sequence in a file name must not recolour the screen).
+func printablePath(p string) string {
+	for _, r := range p {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(p)
+		}
+	}
+	return p
 }

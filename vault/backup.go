@@ -53,6 +53,9 @@ type BackupResult struct {
 	// HashedBytes is how much was read and hashed because it was new or
 	// changed; the rest was taken from the resource's previous snapshot.
 	HashedBytes int64
+	// Skipped counts what the snapshot left out: named pipes, sockets
+	// and device files, which no snapshot holds.
+	Skipped Skipped
 }
 
 // tagPrefix marks user tags in kopia's snapshot labels, as the stock CLI's
@@ -63,8 +66,8 @@ const tagPrefix = "tag:"
 const progressInterval = 500 * time.Millisecond
 
 // Backup snapshots the folder tree at source (contents, modes, owners, mtimes
-// and symlinks; sockets and other special files are skipped, as kopia does)
-// and returns once all of its data and its manifest are durable in the vault.
+// and symlinks; named pipes, sockets and device files are skipped, as kopia
+// does, and counted in BackupResult.Skipped) and returns once all of its data and its manifest are durable in the vault.
 //
 // A backup reuses the latest snapshot of the same resource, so unchanged files
 // are neither read nor hashed again. A missing or unreadable source, or an
@@ -148,8 +151,9 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	stopCancel := context.AfterFunc(ctx, u.Cancel)
 	defer stopCancel()
 
+	skipped := &skipRecorder{}
 	stopReports := progress.report(opts.Progress)
-	man, err := u.Upload(ctx, dir, policyTree, si, previous...)
+	man, err := u.Upload(ctx, skipped.dir(dir, "."), policyTree, si, previous...)
 
 	stopReports()
 
@@ -199,6 +203,7 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	res := BackupResult{
 		SnapshotID:  string(id),
 		HashedBytes: progress.hashed.Load(),
+		Skipped:     skipped.result(),
 	}
 
 	if s := man.RootEntry.DirSummary; s != nil {

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kopia/kopia/fs"
-	"github.com/kopia/kopia/fs/virtualfs"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
 
@@ -42,8 +43,7 @@ func (v *Vault) BackupStream(ctx context.Context, name string, r io.Reader, opts
 	}
 	defer release()
 
-	file := virtualfs.StreamingFileWithModTimeFromReader(name, time.Now(), io.NopCloser(r))
-	dir := virtualfs.NewStaticDirectory(opts.Resource, []fs.Entry{file})
+	dir := newStreamDir(opts.Resource, name, r, time.Now())
 	source := streamSourcePrefix + opts.Resource
 
 	res, err := v.backup(ctx, dir, source, opts)
@@ -155,3 +155,96 @@ func checkEntryName(name string) error {
 
 	return nil
 }
+
+// Modes of a stream snapshot's file and folder: a dump holds a whole
+// database, so only its owner may read it once restored.
+const (
+	streamFileMode os.FileMode = 0o600
+	streamDirMode  os.FileMode = 0o700
+)
+
+// newStreamDir is the folder, named resource, that a stream snapshot
+// holds: one file, name, whose content is r. Both carry modes and times
+// as if vigil had written the dump into a private folder of its own at t,
+// so that the stock `kopia snapshot restore` makes a 0600 file in a 0700
+// folder dated t. (kopia's virtual entries are 0777 and their folder has
+// the zero time, which kopia shows as 1901.)
+func newStreamDir(resource, name string, r io.Reader, t time.Time) fs.Directory {
+	owner := fs.OwnerInfo{UserID: uint32(os.Getuid()), GroupID: uint32(os.Getgid())}
+	file := &streamFile{
+		streamEntry: streamEntry{name: name, mode: streamFileMode, modTime: t, owner: owner},
+		reader:      io.NopCloser(r),
+	}
+
+	return &streamDir{
+		streamEntry: streamEntry{name: resource, mode: streamDirMode | os.ModeDir, modTime: t, owner: owner},
+		file:        file,
+	}
+}
+
+// streamEntry is the metadata of a stream snapshot's file or folder.
+type streamEntry struct {
+	name    string
+	mode    os.FileMode
+	modTime time.Time
+	owner   fs.OwnerInfo
+}
+
+func (e *streamEntry) Name() string                { return e.name }
+func (e *streamEntry) IsDir() bool                 { return e.mode.IsDir() }
+func (e *streamEntry) Mode() os.FileMode           { return e.mode }
+func (e *streamEntry) ModTime() time.Time          { return e.modTime }
+func (e *streamEntry) Size() int64                 { return 0 } // a stream's size is known once read
+func (e *streamEntry) Sys() any                    { return nil }
+func (e *streamEntry) Owner() fs.OwnerInfo         { return e.owner }
+func (e *streamEntry) Device() fs.DeviceInfo       { return fs.DeviceInfo{} }
+func (e *streamEntry) LocalFilesystemPath() string { return "" }
+func (e *streamEntry) Close()                      {}
+
+// streamFile is the stream, read once.
+type streamFile struct {
+	streamEntry
+
+	mu     sync.Mutex
+	reader io.ReadCloser
+}
+
+func (f *streamFile) GetReader(context.Context) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+
+	if f.reader == nil {
+		return nil, errors.New("the stream was read already")
+	}
+
+	r := f.reader
+	f.reader = nil
+
+	return r, nil
+}
+
+// streamDir holds the stream's file and nothing else.
+type streamDir struct {
+	streamEntry
+
+	file fs.Entry
+}
+
+func (d *streamDir) Child(_ context.Context, name string) (fs.Entry, error) {
+	if name == d.file.Name() {
+		return d.file, nil
+	}
+
+	return nil, fs.ErrEntryNotFound
+}
+
+func (d *streamDir) Iterate(context.Context) (fs.DirectoryIterator, error) {
+	return fs.StaticIterator([]fs.Entry{d.file}, nil), nil
+}
+
+func (d *streamDir) SupportsMultipleIterations() bool { return true }
+
+var (
+	_ fs.StreamingFile = (*streamFile)(nil)
+	_ fs.Directory     = (*streamDir)(nil)
+)

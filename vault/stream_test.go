@@ -5,8 +5,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
 
 func TestBackupStreamRoundTrip(t *testing.T) {
@@ -97,5 +102,52 @@ func TestBackupStreamFailureLeavesNoSnapshot(t *testing.T) {
 	res, err := b.vault.Verify(t.Context(), 100)
 	if err != nil || len(res.Errors) > 0 {
 		t.Fatalf("verify after a failed stream: %v %v", err, res.Errors)
+	}
+}
+
+// TestBackupStreamModesAndTimes: the file and folder of a stream snapshot,
+// as kopia itself reads them (and the stock `kopia snapshot restore` writes
+// them), are a 0600 file in a 0700 folder, both dated at the backup.
+func TestBackupStreamModesAndTimes(t *testing.T) {
+	b := setup(t)
+
+	before := time.Now().Truncate(time.Second)
+	res, err := b.vault.BackupStream(t.Context(), "database.sqlite", strings.NewReader("SQLite format 3\x00"), BackupOptions{Resource: "app-db"})
+	if err != nil {
+		t.Fatalf("backup stream: %v", err)
+	}
+	after := time.Now()
+
+	man, err := b.vault.loadSnapshot(t.Context(), res.SnapshotID)
+	must(t, err)
+	root, err := snapshotfs.SnapshotRoot(b.vault.rep, man)
+	must(t, err)
+	dir, ok := root.(fs.Directory)
+	if !ok {
+		t.Fatalf("the snapshot's root is a %T, not a folder", root)
+	}
+	file, err := dir.Child(t.Context(), "database.sqlite")
+	must(t, err)
+
+	for _, c := range []struct {
+		what string
+		e    fs.Entry
+		mode os.FileMode
+	}{
+		{"folder", root, os.ModeDir | 0o700},
+		{"file", file, 0o600},
+	} {
+		if c.e.Mode() != c.mode {
+			t.Errorf("the snapshot's %s has mode %v, want %v", c.what, c.e.Mode(), c.mode)
+		}
+		if m := c.e.ModTime(); m.Before(before) || m.After(after) {
+			t.Errorf("the snapshot's %s is dated %v, want the backup's time (between %v and %v)", c.what, m, before, after)
+		}
+		if o := c.e.Owner(); o.UserID != uint32(os.Getuid()) || o.GroupID != uint32(os.Getgid()) {
+			t.Errorf("the snapshot's %s is owned by %d:%d, want vigil's user %d:%d", c.what, o.UserID, o.GroupID, os.Getuid(), os.Getgid())
+		}
+	}
+	if file.Size() != int64(len("SQLite format 3\x00")) {
+		t.Errorf("the snapshot's file has size %d", file.Size())
 	}
 }

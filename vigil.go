@@ -231,10 +231,15 @@ type DatabaseInfo struct {
 	Database string `json:"database,omitempty"`
 	// Encoding, Collate and Ctype are a PostgreSQL database's settings, so
 	// that a restore creates its new database with the same ones.
-	Encoding string      `json:"encoding,omitempty"`
-	Collate  string      `json:"collate,omitempty"`
-	Ctype    string      `json:"ctype,omitempty"`
-	Tables   []TableRows `json:"tables"`
+	Encoding string `json:"encoding,omitempty"`
+	Collate  string `json:"collate,omitempty"`
+	Ctype    string `json:"ctype,omitempty"`
+	// JournalMode and FileMode are an SQLite database file's journal mode
+	// ("wal", "delete") and permissions, in octal ("0640"): a restore
+	// gives the new file the same, so WAL stays WAL.
+	JournalMode string      `json:"journal_mode,omitempty"`
+	FileMode    string      `json:"file_mode,omitempty"`
+	Tables      []TableRows `json:"tables"`
 }
 
 // TableRows is one table and the number of rows it held. Name is

@@ -550,3 +550,54 @@ func (r *smallReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// TestSQLiteRestoreKeepsJournalAndFileMode: a restored SQLite database has
+// its source's journal mode (WAL stays WAL, a rollback journal stays one)
+// and permissions.
+func TestSQLiteRestoreKeepsJournalAndFileMode(t *testing.T) {
+	for _, tc := range []struct {
+		journal string
+		mode    os.FileMode
+	}{
+		{"wal", 0o640},
+		{"delete", 0o604},
+	} {
+		t.Run(tc.journal, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.db")
+			db, err := openSQLite(path, "rwc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sqlExec(t, db, `PRAGMA journal_mode = `+tc.journal, `CREATE TABLE notes (body TEXT)`, `INSERT INTO notes VALUES ('a')`)
+			db.Close()
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+
+			target, info := roundTrip(t, Source{Engine: EngineSQLite, Path: path, TempDir: filepath.Join(dir, "tmp")}, filepath.Join(dir, "restored", "app.db"))
+			if info.JournalMode != tc.journal || info.FileMode != fmt.Sprintf("%#o", tc.mode) {
+				t.Errorf("the dump recorded journal mode %q and file mode %q, want %q and %#o", info.JournalMode, info.FileMode, tc.journal, tc.mode)
+			}
+			restored, err := openSQLite(target.Path, "ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer restored.Close()
+			var journal string
+			if err := restored.QueryRow("PRAGMA journal_mode").Scan(&journal); err != nil {
+				t.Fatal(err)
+			}
+			if journal != tc.journal {
+				t.Errorf("restored database's journal mode is %q, want the source's %q", journal, tc.journal)
+			}
+			fi, err := os.Stat(target.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tc.mode {
+				t.Errorf("restored database has mode %v, want the source's %v", fi.Mode().Perm(), tc.mode)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -37,7 +38,8 @@ func openSQLite(path, mode string) (*sql.DB, error) {
 }
 
 func dumpSQLite(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseInfo, error) {
-	if _, err := os.Stat(src.Path); err != nil {
+	fi, err := os.Stat(src.Path)
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("SQLite database %s does not exist: check the resource's path", src.Path)
 		}
@@ -60,6 +62,13 @@ func dumpSQLite(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseIn
 		return nil, err
 	}
 	defer db.Close()
+	// The copy VACUUM INTO makes is in rollback-journal mode whatever the
+	// source's: the restore sets the source's again (only WAL is kept in
+	// the file; the other modes are each connection's own).
+	var journal string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&journal); err != nil {
+		return nil, fmt.Errorf("read the journal mode of %s: %w", src.Path, err)
+	}
 	// VACUUM INTO reads the live database in one read transaction, so the
 	// copy is consistent even while the app writes (in WAL mode without
 	// blocking it), and is compact.
@@ -73,7 +82,8 @@ func dumpSQLite(ctx context.Context, src Source, w io.Writer) (*vigil.DatabaseIn
 		return nil, err
 	}
 	defer copyDB.Close()
-	info := &vigil.DatabaseInfo{Engine: EngineSQLite, Database: filepath.Base(src.Path)}
+	info := &vigil.DatabaseInfo{Engine: EngineSQLite, Database: filepath.Base(src.Path),
+		JournalMode: strings.ToLower(journal), FileMode: fmt.Sprintf("%#o", fi.Mode().Perm())}
 	if err := copyDB.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&info.Server); err != nil {
 		return nil, fmt.Errorf("read the copy of %s: %w", src.Path, err)
 	}
@@ -173,9 +183,46 @@ func loadSQLite(t Target, r io.Reader) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", t.Path, err)
 	}
+	if t.Info != nil && t.Info.FileMode != "" {
+		mode, err := strconv.ParseUint(t.Info.FileMode, 8, 32)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("recovery point's file mode %q is not octal", t.Info.FileMode)
+		}
+		if err := f.Chmod(os.FileMode(mode) & os.ModePerm); err != nil {
+			f.Close()
+			return fmt.Errorf("set the mode of %s: %w", t.Path, err)
+		}
+	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", t.Path, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if t.Info != nil && t.Info.JournalMode == "wal" {
+		if err := setWAL(t.Path); err != nil {
+			return fmt.Errorf("put %s in WAL mode, as its source was: %w", t.Path, err)
+		}
+	}
+	return nil
+}
+
+// setWAL switches the database file at path to WAL mode, which SQLite
+// keeps in the file.
+func setWAL(path string) error {
+	db, err := openSQLite(path, "rw")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("SQLite answered journal mode %q", mode)
+	}
+	return db.Close()
 }

@@ -273,8 +273,14 @@ func (o *confinedOutput) fillFile(f *os.File, r io.Reader, e fs.File) error {
 	buf := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
 	defer copyBuffers.Put(buf)
 
-	if _, err := io.CopyBuffer(&countingWriter{w: f, n: &o.bytes}, r, *buf); err != nil {
+	// Blocks of zeros are left as holes: a sparse file comes back sparse.
+	sparse := &sparseWriter{f: f}
+	if _, err := io.CopyBuffer(&countingWriter{w: sparse, n: &o.bytes}, r, *buf); err != nil {
 		return err //nolint:wrapcheck
+	}
+
+	if err := sparse.Finish(); err != nil {
+		return fmt.Errorf("set length: %w", err)
 	}
 
 	// chown clears the set-user-ID bits, so it goes before chmod

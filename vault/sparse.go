@@ -1,0 +1,104 @@
+package vault
+
+import (
+	"bytes"
+	"os"
+)
+
+// holeBlock is the granularity at which a restore leaves holes: the block
+// size of ext4, XFS, Btrfs and tmpfs. Zeros that do not fill an aligned
+// block are written as they are.
+const holeBlock = 4096
+
+var zeroBlock [holeBlock]byte
+
+// sparseWriter writes a new, empty file, leaving every aligned block of
+// zeros unwritten, so that a sparse file (a disk image, a database with
+// preallocated space) comes back taking the space its data takes, not its
+// full length. A block never written reads as zeros, so the content is
+// the same whatever sizes it arrives in. Finish writes the last partial
+// block and sets the file's length, since trailing zeros are never
+// written.
+type sparseWriter struct {
+	f *os.File
+	// base is where the next block starts; pending holds the first
+	// npending bytes of it, when they came without the rest.
+	base     int64
+	pending  [holeBlock]byte
+	npending int
+}
+
+func (w *sparseWriter) Write(p []byte) (int, error) {
+	n := len(p)
+
+	if w.npending > 0 {
+		c := copy(w.pending[w.npending:], p)
+		w.npending += c
+		p = p[c:]
+
+		if w.npending < holeBlock {
+			return n, nil
+		}
+
+		if err := w.blocks(w.pending[:]); err != nil {
+			return 0, err
+		}
+
+		w.npending = 0
+	}
+
+	whole := len(p) / holeBlock * holeBlock
+	if err := w.blocks(p[:whole]); err != nil {
+		return 0, err
+	}
+
+	w.npending = copy(w.pending[:], p[whole:])
+
+	return n, nil
+}
+
+// blocks writes whole blocks at base, each run of data between blocks of
+// zeros in one write.
+func (w *sparseWriter) blocks(p []byte) error {
+	start, end := 0, 0
+	flush := func() error {
+		if end > start {
+			if _, err := w.f.WriteAt(p[start:end], w.base+int64(start)); err != nil {
+				return err //nolint:wrapcheck
+			}
+		}
+
+		return nil
+	}
+
+	for ; end < len(p); end += holeBlock {
+		if bytes.Equal(p[end:end+holeBlock], zeroBlock[:]) {
+			if err := flush(); err != nil {
+				return err
+			}
+
+			start = end + holeBlock
+		}
+	}
+
+	if err := flush(); err != nil {
+		return err
+	}
+
+	w.base += int64(len(p))
+
+	return nil
+}
+
+// Finish writes what is left of the last block and gives the file its
+// full length, holes at the end included.
+func (w *sparseWriter) Finish() error {
+	rest := w.pending[:w.npending]
+	if !bytes.Equal(rest, zeroBlock[:len(rest)]) {
+		if _, err := w.f.WriteAt(rest, w.base); err != nil {
+			return err //nolint:wrapcheck
+		}
+	}
+
+	return w.f.Truncate(w.base + int64(len(rest))) //nolint:wrapcheck
+}

@@ -26,6 +26,8 @@ type sparseWriter struct {
 	base     int64
 	pending  [holeBlock]byte
 	npending int
+	// end is where the data written so far ends.
+	end int64
 }
 
 func (w *sparseWriter) Write(p []byte) (int, error) {
@@ -66,6 +68,8 @@ func (w *sparseWriter) blocks(p []byte) error {
 			if _, err := w.f.WriteAt(p[start:end], w.base+int64(start)); err != nil {
 				return err //nolint:wrapcheck
 			}
+
+			w.end = w.base + int64(end)
 		}
 
 		return nil
@@ -94,11 +98,20 @@ func (w *sparseWriter) blocks(p []byte) error {
 // full length, holes at the end included.
 func (w *sparseWriter) Finish() error {
 	rest := w.pending[:w.npending]
+	length := w.base + int64(len(rest))
+
 	if !bytes.Equal(rest, zeroBlock[:len(rest)]) {
 		if _, err := w.f.WriteAt(rest, w.base); err != nil {
 			return err //nolint:wrapcheck
 		}
+
+		w.end = length
 	}
 
-	return w.f.Truncate(w.base + int64(len(rest))) //nolint:wrapcheck
+	// Most files end in data: no call is needed for them.
+	if w.end == length {
+		return nil
+	}
+
+	return w.f.Truncate(length) //nolint:wrapcheck
 }

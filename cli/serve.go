@@ -122,6 +122,9 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	if err != nil {
 		return nil, err
 	}
+	// The checks write to the data dir's disk (a vault's cache): what the
+	// last run left there goes first, or a disk it filled fails them.
+	eng.FreeLeftovers(ctx)
 	// What would fail tonight's backup stops the start now; what may
 	// pass by itself is a warning, here and on the console's overview.
 	problems := eng.CheckStart(ctx)

@@ -43,6 +43,8 @@ type Engine struct {
 	cfg     *config.Config
 	catalog *catalog.Catalog
 	logger  *slog.Logger
+	// freeOnce makes FreeLeftovers run once, whoever calls it first.
+	freeOnce sync.Once
 
 	// River's client is generic over the driver's transaction type; these
 	// closures keep the rest of the package free of that split.
@@ -189,6 +191,25 @@ func ownDirs(cfg *config.Config) []string {
 	return dirs
 }
 
+// FreeLeftovers removes what the last run left on the data dir's disk:
+// the temporary files of interrupted backups and the copies of
+// interrupted restore tests. Start does it first; serve calls it before
+// the start-up checks too, which write to that disk (a vault's cache)
+// and would find it full. It does its work once.
+func (e *Engine) FreeLeftovers(ctx context.Context) {
+	e.freeOnce.Do(func() {
+		// SQLite's consistent copies of interrupted backups: nothing
+		// runs yet, so whatever is there is left over (one server per
+		// data dir).
+		if err := os.RemoveAll(e.resources.Env().TempDir); err != nil {
+			e.logger.Error("remove the temporary files of the last run", "dir", e.resources.Env().TempDir, "err", err)
+		}
+		if err := e.tests.Free(ctx); err != nil {
+			e.logger.Error("remove the copies of restore tests left by the last run", "err", err)
+		}
+	})
+}
+
 // Start ends the jobs this node was running when it last stopped, then starts
 // working jobs.
 //
@@ -196,14 +217,7 @@ func ownDirs(cfg *config.Config) []string {
 // leftovers filled (a restore test's copy, a backup's temporary files),
 // the catalog has no room until they are gone.
 func (e *Engine) Start(ctx context.Context) error {
-	// SQLite's consistent copies of interrupted backups: nothing runs
-	// yet, so whatever is there is left over (one server per data dir).
-	if err := os.RemoveAll(e.resources.Env().TempDir); err != nil {
-		e.logger.Error("remove the temporary files of the last run", "dir", e.resources.Env().TempDir, "err", err)
-	}
-	if err := e.tests.Free(ctx); err != nil {
-		e.logger.Error("remove the copies of restore tests left by the last run", "err", err)
-	}
+	e.FreeLeftovers(ctx)
 	if err := e.endInterrupted(ctx); err != nil {
 		return err
 	}

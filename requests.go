@@ -1,6 +1,9 @@
 package vigil
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The requests of vigil's operations, shared by the API, the console and
 // the engine that carries them out.
@@ -8,6 +11,26 @@ import "time"
 // MaxExpiry is the longest expiry a backup may ask for (100 years): beyond
 // it a time.Duration would wrap around.
 const MaxExpiry = 100 * 365 * 24 * time.Hour
+
+// MaxExpiryDays is MaxExpiry in days, the unit of the CLI's, the
+// console's and the config's expiries.
+const MaxExpiryDays = int64(MaxExpiry / (24 * time.Hour))
+
+// ExpiryOf returns n units (time.Second, 24*time.Hour) as an expiry, or an
+// InvalidError naming field. It checks n before multiplying, which is the
+// point: n × unit wraps around for large or negative n (-18446744073
+// seconds is a few seconds), so the product cannot be checked afterwards.
+// Every number of seconds or days that comes in as an expiry goes through
+// here.
+func ExpiryOf(field string, n int64, unit time.Duration) (time.Duration, error) {
+	if unit <= 0 {
+		panic(fmt.Sprintf("vigil.ExpiryOf: unit %d is not a duration", unit))
+	}
+	if limit := int64(MaxExpiry / unit); n < 0 || n > limit {
+		return 0, Invalidf("%s %d is out of range: give a whole number from 0 to %d (100 years); 0 keeps the recovery point forever", field, n, limit)
+	}
+	return time.Duration(n) * unit, nil
+}
 
 // BackupRequest asks for one on-demand or planned backup.
 type BackupRequest struct {

@@ -178,15 +178,6 @@ func notFound(format string, args ...any) error {
 	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("read request body: %v", err)
-	}
-	return nil
-}
-
 func (s *Server) listResources(*http.Request) (any, error) {
 	out := []Resource{}
 	for _, r := range s.cfg.Resources {
@@ -234,15 +225,11 @@ func (s *Server) startBackup(r *http.Request) (any, error) {
 	if req.Resource == "" || req.Vault == "" {
 		return nil, badRequest("a backup needs a resource and a vault")
 	}
-	if req.ExpireAfterSeconds > int64(vigil.MaxExpiry/time.Second) {
-		// Larger values would wrap around to a short or negative expiry.
-		return nil, badRequest("expire_after_seconds must be at most %d (100 years); leave it 0 to keep the recovery point forever", int64(vigil.MaxExpiry/time.Second))
+	expiry, err := vigil.ExpiryOf("expire_after_seconds", req.ExpireAfterSeconds, time.Second)
+	if err != nil {
+		return nil, err
 	}
-	return s.engine.StartBackup(r.Context(), vigil.BackupRequest{
-		Resource: req.Resource,
-		Vault:    req.Vault,
-		Expiry:   time.Duration(req.ExpireAfterSeconds) * time.Second,
-	})
+	return s.engine.StartBackup(r.Context(), vigil.BackupRequest{Resource: req.Resource, Vault: req.Vault, Expiry: expiry})
 }
 
 func (s *Server) listBackupJobs(r *http.Request) (any, error) {

@@ -48,22 +48,9 @@ is kept forever unless --expire-days or --expire-after gives it an expiry.
 }
 
 func runBackupStart(cmd *cobra.Command, g *globalOptions, opts backupStartOptions) error {
-	if opts.ExpireDays < 0 || opts.ExpireAfter < 0 {
-		return usageError(fmt.Errorf("--expire-days and --expire-after must not be negative"))
-	}
-	if opts.ExpireDays > 0 && opts.ExpireAfter > 0 {
-		return usageError(fmt.Errorf("give --expire-days or --expire-after, not both"))
-	}
-	if opts.ExpireDays > 36500 {
-		// More would wrap around to a short expiry.
-		return usageError(fmt.Errorf("--expire-days must be at most 36500 (100 years); leave it out to keep the recovery point forever"))
-	}
-	expiry := opts.ExpireAfter
-	if opts.ExpireDays > 0 {
-		expiry = time.Duration(opts.ExpireDays) * 24 * time.Hour
-	}
-	if expiry > 0 && expiry < time.Second {
-		return usageError(fmt.Errorf("--expire-after %s is shorter than a second", expiry))
+	expiry, err := backupExpiry(opts)
+	if err != nil {
+		return usageError(err)
 	}
 	c, err := g.client()
 	if err != nil {
@@ -90,6 +77,21 @@ func runBackupStart(cmd *cobra.Command, g *globalOptions, opts backupStartOption
 		return jobEnded("backup", job.ID, string(job.Status), job.StatusMessage)
 	}
 	return nil
+}
+
+// backupExpiry checks --expire-days and --expire-after, days before they
+// are multiplied into a duration that could wrap around.
+func backupExpiry(opts backupStartOptions) (time.Duration, error) {
+	if opts.ExpireDays != 0 && opts.ExpireAfter != 0 {
+		return 0, fmt.Errorf("give --expire-days or --expire-after, not both")
+	}
+	if opts.ExpireAfter != 0 {
+		if opts.ExpireAfter < time.Second || opts.ExpireAfter > vigil.MaxExpiry {
+			return 0, fmt.Errorf("--expire-after %s is out of range: give from 1s to %s (100 years); leave it out to keep the recovery point forever", opts.ExpireAfter, vigil.MaxExpiry)
+		}
+		return opts.ExpireAfter, nil
+	}
+	return vigil.ExpiryOf("--expire-days", int64(opts.ExpireDays), 24*time.Hour)
 }
 
 // printBackupJobs prints a table, or JSON: an array when list is set, else

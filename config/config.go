@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/dbclient"
 )
 
@@ -326,6 +327,14 @@ func (c *Config) validate() error {
 		}
 		if p.ExpireDays < 0 || p.ExpireAfter < 0 {
 			add(f, "expire_days and expire_after must not be negative")
+		}
+		// Checked here, before Expiry multiplies days into a duration
+		// that would wrap around.
+		if int64(p.ExpireDays) > vigil.MaxExpiryDays {
+			add(f+".expire_days", "%d is more than %d (100 years): leave it out to keep the recovery points forever", p.ExpireDays, vigil.MaxExpiryDays)
+		}
+		if time.Duration(p.ExpireAfter) > vigil.MaxExpiry {
+			add(f+".expire_after", "%s is more than 100 years (%s): leave it out to keep the recovery points forever", time.Duration(p.ExpireAfter), vigil.MaxExpiry)
 		}
 		if p.ExpireDays > 0 && p.ExpireAfter > 0 {
 			add(f, "has both expire_days and expire_after: keep one")

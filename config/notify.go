@@ -145,6 +145,9 @@ func (c *Config) validateNotifications(add func(field, format string, args ...an
 			if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				add(f+".webhook.url", "%q is not an http:// or https:// URL", w.URL)
 			}
+			if w.Timeout < 0 {
+				add(f+".webhook.timeout", "must not be negative")
+			}
 			if w.SecretEnv != "" && w.SecretFile != "" {
 				add(f+".webhook", "has both secret_env and secret_file: keep one")
 			}
@@ -165,6 +168,9 @@ func (c *Config) validateNotifications(add func(field, format string, args ...an
 				if _, err := mail.ParseAddress(to); err != nil {
 					add(f+".email.to", "%q is not an e-mail address", to)
 				}
+			}
+			if m.Timeout < 0 {
+				add(f+".email.timeout", "must not be negative")
 			}
 			if m.PasswordEnv != "" && m.PasswordFile != "" {
 				add(f+".email", "has both password_env and password_file: keep one")

@@ -102,6 +102,7 @@ const (
 	DefaultValidationWindow    = 5 * time.Minute
 	DefaultKeepFor             = 24 * time.Hour
 	DefaultSelectionWindowDays = 7
+	MaxSelectionWindowDays     = 36500
 
 	LatestWithinWindow = "LATEST_WITHIN_WINDOW"
 	RandomWithinWindow = "RANDOM_WITHIN_WINDOW"
@@ -312,7 +313,7 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 				add(vf+".command.timeout", "must not be negative")
 			}
 		case v.Checksum != nil:
-			if p := v.Checksum.SamplePercent; p <= 0 || p > 100 {
+			if p := v.Checksum.SamplePercent; !(p > 0 && p <= 100) { // NaN (.nan) too
 				add(vf+".checksum.sample_percent", "%v must be more than 0 and at most 100", p)
 			}
 		case v.SQL != nil:
@@ -389,8 +390,10 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 		if p.RecoveryPoint != LatestWithinWindow && p.RecoveryPoint != RandomWithinWindow {
 			add(f+".recovery_point", "%q: one of %s, %s", p.RecoveryPoint, LatestWithinWindow, RandomWithinWindow)
 		}
-		if p.SelectionWindowDays < 0 {
-			add(f+".selection_window_days", "must not be negative")
+		// The window is multiplied into a duration: beyond 100 years it
+		// would wrap around to a window in the future.
+		if p.SelectionWindowDays < 0 || p.SelectionWindowDays > MaxSelectionWindowDays {
+			add(f+".selection_window_days", "%d must be between 1 and %d (100 years)", p.SelectionWindowDays, MaxSelectionWindowDays)
 		}
 		if p.Isolation != nil {
 			p.Isolation.validate(add, f+".isolation")

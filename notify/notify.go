@@ -71,13 +71,22 @@ func Backoff(rule config.RetryRule, attempt int) time.Duration {
 	if limit <= 0 {
 		limit = config.DefaultRetryMaxBackoff
 	}
-	d := base
+	// Compared before each doubling and before the jitter is added, so
+	// that long waits (max_backoff can be up to 290 years) never wrap
+	// around to a negative one.
+	d := min(base, limit)
 	for i := 1; i < attempt && d < limit; i++ {
+		if d > limit/2 {
+			d = limit
+			break
+		}
 		d *= 2
 	}
-	d = min(d, limit)
 	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
-	return min(d+jitter, limit)
+	if jitter > limit-d {
+		return limit
+	}
+	return d + jitter
 }
 
 // AttemptEnded explains why an attempt bounded by timeout failed when the

@@ -54,3 +54,18 @@ func TestBackoffDefaults(t *testing.T) {
 		t.Errorf("Backoff(zero rule, 100) = %s, above the default cap %s", got, config.DefaultRetryMaxBackoff)
 	}
 }
+
+// TestBackoffLongWaits: waits near the largest duration a config can hold
+// never wrap around to a negative one, which would retry at once.
+func TestBackoffLongWaits(t *testing.T) {
+	t.Parallel()
+	const year = 365 * 24 * time.Hour
+	rule := config.RetryRule{Backoff: config.Duration(100 * year), MaxBackoff: config.Duration(290 * year)}
+	for attempt := range 6 {
+		for range 100 {
+			if got := notify.Backoff(rule, attempt); got <= 0 || got > 290*year {
+				t.Fatalf("Backoff(attempt %d) = %s, want between 0 and 290 years", attempt, got)
+			}
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/worker"
+)
+
+const testToken = "test-token"
+
+// newTestServer is the API over a real SQLite catalog and a real engine
+// that is never started: requests are checked and their jobs queued, and
+// no job runs.
+func newTestServer(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`
+data_dir: ` + filepath.Join(dir, "data") + `
+node: api-test
+vaults:
+  - name: v
+    storage: ` + filepath.Join(dir, "vault") + `
+    password_env: UNUSED
+resources:
+  - name: docs
+    type: directory
+    path: ` + filepath.Join(dir, "docs") + `
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Vaults[0].Password = "api test password"
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(context.Background(), "", cfg.DataDir)
+	if err != nil {
+		t.Fatalf("open catalog: %v", err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	eng, err := worker.New(cfg, cat, worker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewServer(cfg, cat, eng, testToken, make(chan struct{}), nil)
+}
+
+// call sends one request with the token and returns the status and body.
+func call(s *Server, method, path, body string) (int, string) {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+// TestStrictRequestBodies: a body is one JSON object of known, exactly
+// spelt fields, or it is refused with a 400 that names the problem;
+// encoding/json alone takes all of these.
+func TestStrictRequestBodies(t *testing.T) {
+	s := newTestServer(t)
+	const valid = `{"resource": "docs", "vault": "v"}`
+	for _, tc := range []struct {
+		name, path, body, want string
+	}{
+		{"trailing garbage", "/api/v1/backup-jobs", valid + ` x`, "more after its JSON object"},
+		{"two objects", "/api/v1/backup-jobs", valid + valid, "more after its JSON object"},
+		{"null", "/api/v1/backup-jobs", `null`, "must be a JSON object"},
+		{"an array", "/api/v1/backup-jobs", `[` + valid + `]`, "must be a JSON object"},
+		{"empty", "/api/v1/backup-jobs", ``, "is empty"},
+		{"key in upper case", "/api/v1/backup-jobs", `{"resource": "docs", "VAULT": "v"}`, `unknown field "VAULT": did you mean "vault"?`},
+		{"key in mixed case", "/api/v1/restore-tests", `{"Resource": "docs"}`, `unknown field "Resource": did you mean "resource"?`},
+		{"unknown key", "/api/v1/backup-jobs", `{"resource": "docs", "vault": "v", "expire": 5}`, `unknown field "expire"`},
+		{"key twice", "/api/v1/backup-jobs", `{"resource": "docs", "vault": "v", "vault": "w"}`, `field "vault" is given twice`},
+		{"wrong type", "/api/v1/backup-jobs", `{"resource": "docs", "vault": "v", "expire_after_seconds": "1h"}`, `field "expire_after_seconds" must be a whole number`},
+		{"bad metadata", "/api/v1/restore-jobs", `{"recovery_point_id": "rp-1", "metadata": {"target_path": 5}}`, `field "metadata" must be an object of string values: one value is a JSON number`},
+		{"unfinished", "/api/v1/backup-jobs", `{"resource": "docs", "vault"`, "not valid JSON"},
+		{"verdict in upper case", "/api/v1/restore-jobs/rj-1/validation", `{"STATUS": "SUCCESSFUL"}`, `unknown field "STATUS"`},
+		{"verify with trailing garbage", "/api/v1/vaults/v/verify", `{"read_data_percent": 10}]`, "more after its JSON object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method := http.MethodPost
+			if strings.HasSuffix(tc.path, "/validation") {
+				method = http.MethodPut
+			}
+			code, body := call(s, method, tc.path, tc.body)
+			var e Error
+			json.Unmarshal([]byte(body), &e)
+			if code != http.StatusBadRequest || !strings.Contains(e.Message, tc.want) {
+				t.Errorf("%s %s: %d %s; want 400 saying %q", method, tc.body, code, body, tc.want)
+			}
+		})
+	}
+
+	// The same body, well formed, is taken.
+	if code, body := call(s, http.MethodPost, "/api/v1/backup-jobs", "\n "+valid+"\n"); code != http.StatusCreated {
+		t.Errorf("a valid body: %d %s", code, body)
+	}
+}
+
+// TestExpiryRange: expire_after_seconds is checked before it is
+// multiplied into a duration. Both negative values were once taken: the
+// first gave a recovery point that never expired, the second (seconds ×
+// 1e9 wraps around to a few seconds) one deleted right after its backup.
+func TestExpiryRange(t *testing.T) {
+	s := newTestServer(t)
+	for _, secs := range []string{"-9223372036854775808", "-18446744073", "-1", "9223372036854775807", "18446744074", "3153600001"} {
+		code, body := call(s, http.MethodPost, "/api/v1/backup-jobs", `{"resource": "docs", "vault": "v", "expire_after_seconds": `+secs+`}`)
+		if code != http.StatusBadRequest || !strings.Contains(body, "expire_after_seconds") {
+			t.Errorf("expire_after_seconds %s: %d %s; want 400 naming the field", secs, code, body)
+		}
+	}
+	code, body := call(s, http.MethodPost, "/api/v1/backup-jobs", `{"resource": "docs", "vault": "v", "expire_after_seconds": 3600}`)
+	var job vigil.BackupJob
+	if err := json.Unmarshal([]byte(body), &job); code != http.StatusCreated || err != nil || job.ExpireAt == nil {
+		t.Fatalf("expire_after_seconds 3600: %d %s", code, body)
+	}
+	if got := job.ExpireAt.Sub(job.CreatedAt); got != time.Hour {
+		t.Errorf("expire_after_seconds 3600 expires %s after the backup, not 1h", got)
+	}
+	code, body = call(s, http.MethodPost, "/api/v1/backup-jobs", `{"resource": "docs", "vault": "v", "expire_after_seconds": 3153600000}`)
+	if code != http.StatusCreated {
+		t.Errorf("expire_after_seconds of 100 years: %d %s", code, body)
+	}
+}

@@ -106,8 +106,8 @@ func (g *globalOptions) printBackupJobs(jobs []vigil.BackupJob, list bool) error
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tVAULT\tRECOVERY POINT\tSIZE\tFILES\tCREATED BY\tCREATED\tMESSAGE")
 	for _, j := range jobs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Status, j.Resource, j.Vault,
-			orDash(j.RecoveryPointID), units.Bytes(j.Bytes), j.Files, j.CreatedBy, formatTime(&j.CreatedAt), j.StatusMessage)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", printable(j.ID), printable(string(j.Status)), printable(j.Resource), printable(j.Vault),
+			printable(orDash(j.RecoveryPointID)), units.Bytes(j.Bytes), j.Files, printable(j.CreatedBy), formatTime(&j.CreatedAt), printable(j.StatusMessage))
 	}
 	return w.Flush()
 }

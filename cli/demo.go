@@ -103,7 +103,7 @@ func runDemo(ctx context.Context, g *globalOptions, opts demoOptions) error {
 
 	start := time.Now()
 	line := func(at time.Time, name string, took time.Duration, detail string) {
-		fmt.Fprintf(out, "  %7.3fs  %-34s %8s  %s\n", at.Sub(start).Seconds(), name, took.Round(time.Millisecond), detail)
+		fmt.Fprintf(out, "  %7.3fs  %-34s %8s  %s\n", at.Sub(start).Seconds(), name, took.Round(time.Millisecond), printable(detail))
 	}
 	t := time.Now()
 	srv, err := startServer(ctx, cfg, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -147,7 +147,7 @@ func runDemo(ctx context.Context, g *globalOptions, opts demoOptions) error {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d restored copies were left in %s", len(left), filepath.Join(cfg.DataDir, "restore-tests"))}
 	}
 
-	fmt.Fprintf(out, "\nThe notification of the failed test, as the webhook received it:\n\n%s\n", indent(hook.last().Message))
+	fmt.Fprintf(out, "\nThe notification of the failed test, as the webhook received it:\n\n%s\n", indent(printable(hook.last().Message)))
 	fmt.Fprintf(out, "demo passed in %s: the good backup was proven restorable, the broken one was caught, and both copies were deleted\n",
 		time.Since(start).Round(time.Millisecond))
 

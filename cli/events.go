@@ -154,8 +154,8 @@ func (g *globalOptions) printEvents(page api.EventPage, header bool) error {
 		fmt.Fprintln(w, "SEQ\tTIME\tTYPE\tRESOURCE\tJOB\tSUBJECT\tDELIVERIES")
 	}
 	for _, ev := range page.Events {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, formatTime(&ev.Time), ev.Type, orDash(ev.Resource),
-			orDash(ev.JobID), ev.Subject, orDash(strings.Join(deliveries[ev.Seq], " ")))
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, formatTime(&ev.Time), printable(string(ev.Type)), printable(orDash(ev.Resource)),
+			printable(orDash(ev.JobID)), printable(ev.Subject), printable(orDash(strings.Join(deliveries[ev.Seq], " "))))
 	}
 	return w.Flush()
 }

@@ -24,7 +24,7 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 				return g.printJSON(lines)
 			}
 			for _, l := range lines {
-				fmt.Fprintf(g.stdout, "%s  %s\n", l.Time.Local().Format("2006-01-02 15:04:05.000"), l.Message)
+				fmt.Fprintf(g.stdout, "%s  %s\n", l.Time.Local().Format("2006-01-02 15:04:05.000"), printable(l.Message))
 			}
 			return nil
 		},

@@ -100,6 +100,7 @@ func (p *progress) restore(j vigil.RestoreJob) {
 // display are written at most every plainEvery.
 func (p *progress) show(line string, running, final bool) {
 	now := p.now()
+	line = printable(line) // ids and statuses are the server's text
 	if p.tty {
 		if line != p.last {
 			fmt.Fprintf(p.w, "\r\033[K%s", line)

@@ -99,7 +99,7 @@ func (g *globalOptions) printRecoveryPoints(rps []vigil.RecoveryPoint, list bool
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tTYPE\tVAULT\tSIZE\tFILES\tCREATED\tEXPIRES")
 	for _, rp := range rps {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", rp.ID, rp.Status, rp.Resource, rp.ResourceType, rp.Vault,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", printable(rp.ID), printable(string(rp.Status)), printable(rp.Resource), printable(rp.ResourceType), printable(rp.Vault),
 			units.Bytes(rp.SizeBytes), rp.Files, formatTime(&rp.CreatedAt), formatTime(rp.ExpireAt))
 	}
 	return w.Flush()
@@ -118,11 +118,11 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // printDatabaseInfo lists what a database recovery point's dump holds:
 // what every restore test of it checks.
 func (g *globalOptions) printDatabaseInfo(d *vigil.DatabaseInfo) error {
-	fmt.Fprintf(g.stdout, "\n%s database %s, server %s: %d tables\n", d.Engine, d.Database, d.Server, len(d.Tables))
+	fmt.Fprintf(g.stdout, "\n%s database %s, server %s: %d tables\n", printable(d.Engine), printable(d.Database), printable(d.Server), len(d.Tables))
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TABLE\tROWS")
 	for _, t := range d.Tables {
-		fmt.Fprintf(w, "%s\t%d\n", t.Name, t.Rows)
+		fmt.Fprintf(w, "%s\t%d\n", printable(t.Name), t.Rows)
 	}
 	return w.Flush()
 }

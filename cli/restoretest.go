@@ -116,8 +116,8 @@ func (g *globalOptions) printRestoreJobs(jobs []vigil.RestoreJob, list bool) err
 				msg = j.ValidationMessage
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, kind, j.Status, validation, deletion,
-			j.RecoveryPointID, j.Resource, j.CreatedResourceLocation, formatTime(&j.CreatedAt), total, firstLine(msg))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(j.ID), kind, printable(string(j.Status)), printable(validation), printable(deletion),
+			printable(j.RecoveryPointID), printable(j.Resource), printable(j.CreatedResourceLocation), formatTime(&j.CreatedAt), total, printable(firstLine(msg)))
 	}
 	return w.Flush()
 }
@@ -127,7 +127,7 @@ func (g *globalOptions) printRestoreJob(j vigil.RestoreJob) error {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%s:\t%s\n", k, v)
+			fmt.Fprintf(w, "%s:\t%s\n", printable(k), printable(v))
 		}
 	}
 	row("id", j.ID)

@@ -103,7 +103,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(stderr, "vigil: %v\n", err)
+	// An error may carry a server's message, or a job's: text from outside.
+	fmt.Fprintf(stderr, "vigil: %s\n", printable(err.Error()))
 	return code
 }
 

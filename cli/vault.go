@@ -31,7 +31,7 @@ func newVaultCommand(g *globalOptions) *cobra.Command {
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tRECOVERY POINTS\tSTORAGE")
 			for _, v := range vs {
-				fmt.Fprintf(w, "%s\t%d\t%s\n", v.Name, v.RecoveryPoints, v.Storage)
+				fmt.Fprintf(w, "%s\t%d\t%s\n", printable(v.Name), v.RecoveryPoints, printable(v.Storage))
 			}
 			return w.Flush()
 		},
@@ -64,16 +64,16 @@ Exits 0 only if everything checked is intact.
 				}
 			} else {
 				fmt.Fprintf(g.stdout, "vault %s: %d recovery points, %d folders, %d files checked; %d files (%s) read back\n",
-					res.Vault, res.Snapshots, res.Dirs, res.Files, res.FilesRead, units.Bytes(res.BytesRead))
+					printable(res.Vault), res.Snapshots, res.Dirs, res.Files, res.FilesRead, units.Bytes(res.BytesRead))
 				for _, e := range res.Errors {
-					fmt.Fprintf(g.stdout, "  damaged: %s\n", e)
+					fmt.Fprintf(g.stdout, "  damaged: %s\n", printable(e))
 				}
 			}
 			if !res.OK {
 				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): back up the affected resources again, into another vault if its storage is failing", res.Vault, len(res.Errors))}
 			}
 			if !g.JSON {
-				fmt.Fprintf(g.stdout, "vault %s is intact\n", res.Vault)
+				fmt.Fprintf(g.stdout, "vault %s is intact\n", printable(res.Vault))
 			}
 			return nil
 		},

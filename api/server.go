@@ -71,7 +71,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.handle("GET /api/v1/resources", s.listResources)
 	s.handle("GET /api/v1/vaults", s.listVaults)
-	s.handle("POST /api/v1/vaults/{name}/verify", s.verifyVault)
+	s.handleLong("POST /api/v1/vaults/{name}/verify", s.verifyVault, 0)
 	s.handle("POST /api/v1/backup-jobs", s.startBackup)
 	s.handle("GET /api/v1/backup-jobs", s.listBackupJobs)
 	s.handle("GET /api/v1/backup-jobs/{id}", s.getBackupJob)
@@ -80,7 +80,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/restore-jobs/{id}", s.getRestoreJob)
 	s.handle("PUT /api/v1/restore-jobs/{id}/validation", s.reportValidation)
 	s.handle("POST /api/v1/restore-tests", s.startRestoreTest)
-	s.handle("GET /api/v1/events", s.listEvents)
+	s.handleLong("GET /api/v1/events", s.listEvents, maxEventWait+30*time.Second)
 	s.handle("GET /api/v1/recovery-points", s.listRecoveryPoints)
 	s.handle("GET /api/v1/recovery-points/{id}", s.getRecoveryPoint)
 	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
@@ -100,7 +100,34 @@ type handlerFunc func(r *http.Request) (any, error)
 const noToken = "missing or wrong API token: pass it as 'Authorization: Bearer <token>' (the token is in <data_dir>/api-token)"
 
 func (s *Server) handle(pattern string, h handlerFunc) {
-	serve := func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle(pattern, RequireToken(s.token, noToken, s.serve(h)))
+}
+
+// handleLong serves a route whose requests may outlast the HTTP server's
+// read and write timeouts: a long poll, a vault verification that reads
+// for as long as it takes. The read timeout would even cancel the
+// request's context (net/http's background read fails), so such a
+// request lifts it, and gets write for its answer (0: no limit). Only a
+// request with the token gets that far.
+func (s *Server) handleLong(pattern string, h handlerFunc, write time.Duration) {
+	serve := s.serve(h)
+	s.mux.Handle(pattern, RequireToken(s.token, noToken, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		var deadline time.Time
+		if write > 0 {
+			deadline = time.Now().Add(write)
+		}
+		// Errors mean a ResponseWriter without deadlines (a test's
+		// recorder): nothing to lift.
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(deadline)
+		serve(w, r)
+	})))
+}
+
+// serve answers a request with h's body or error.
+func (s *Server) serve(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := h(r)
 		if err != nil {
 			status := statusOf(err)
@@ -116,7 +143,6 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		}
 		writeJSON(w, status, body)
 	}
-	s.mux.Handle(pattern, RequireToken(s.token, noToken, http.HandlerFunc(serve)))
 }
 
 // RequireToken serves h only to requests with 'Authorization: Bearer

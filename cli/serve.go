@@ -151,15 +151,29 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 		catalog: cat,
 		engine:  eng,
 		lock:    lock,
-		http: &http.Server{
-			Handler:           newHandler(cfg, cat, eng, token, stopping, logger),
-			ReadHeaderTimeout: 10 * time.Second,
-		},
+		http:     newHTTPServer(cfg, newHandler(cfg, cat, eng, token, stopping, logger), token),
 		done:     make(chan error, 1),
 		stopping: stopping,
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
+}
+
+// newHTTPServer serves h with the config's timeouts, and no more than its
+// max_unauthenticated requests before sign-in at once: a client that
+// trickles its request, or never reads its answer, is cut off, and a flood
+// of them cannot hold back the operators. The routes that must outlast the
+// timeouts (long polls, vault verifications, event streams) lift them for
+// themselves once their request is authenticated.
+func newHTTPServer(cfg *config.Config, h http.Handler, token string) *http.Server {
+	read := time.Duration(cfg.Server.ReadTimeout)
+	return &http.Server{
+		Handler:           api.LimitUnauthenticated(token, cfg.Server.MaxUnauthenticated, int(max(read/time.Second, 1)), h),
+		ReadHeaderTimeout: min(10*time.Second, read),
+		ReadTimeout:       read,
+		WriteTimeout:      time.Duration(cfg.Server.WriteTimeout),
+		IdleTimeout:       time.Duration(cfg.Server.IdleTimeout),
+	}
 }
 
 // newHandler serves the API under /api/v1 and /healthz, the metrics under

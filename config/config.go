@@ -32,6 +32,12 @@ const (
 	// day away signs one out, and a stolen cookie lives a week at most.
 	DefaultSessionIdle = 12 * time.Hour
 	DefaultSessionMax  = 7 * 24 * time.Hour
+
+	DefaultReadTimeout        = 30 * time.Second
+	DefaultWriteTimeout       = 2 * time.Minute
+	DefaultIdleTimeout        = 2 * time.Minute
+	DefaultMaxUnauthenticated = 64
+	MaxUnauthenticatedLimit   = 100000
 )
 
 // Config is the whole configuration file. Field names are the YAML keys
@@ -54,9 +60,21 @@ type Config struct {
 	Path string `yaml:"-"`
 }
 
-// Server is where the API listens.
+// Server is where the API listens, and how long it waits for clients.
 type Server struct {
 	Listen string `yaml:"listen"`
+	// ReadTimeout bounds reading a whole request, body included;
+	// WriteTimeout the time from its headers to the end of the answer;
+	// IdleTimeout how long a kept-alive connection may wait for its next
+	// request. Long polls of events, vault verifications and the
+	// console's event stream are not bound by the first two.
+	ReadTimeout  Duration `yaml:"read_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+	// MaxUnauthenticated is how many requests without the API token or a
+	// console session (sign-ins among them) are served at once; more are
+	// answered 503.
+	MaxUnauthenticated int `yaml:"max_unauthenticated"`
 }
 
 // Lifecycle tunes expiry of recovery points.
@@ -220,6 +238,17 @@ func (c *Config) setDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
 	}
+	for _, d := range []struct {
+		field *Duration
+		def   time.Duration
+	}{{&c.Server.ReadTimeout, DefaultReadTimeout}, {&c.Server.WriteTimeout, DefaultWriteTimeout}, {&c.Server.IdleTimeout, DefaultIdleTimeout}} {
+		if *d.field == 0 {
+			*d.field = Duration(d.def)
+		}
+	}
+	if c.Server.MaxUnauthenticated == 0 {
+		c.Server.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
@@ -254,6 +283,14 @@ func (c *Config) validate() error {
 
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		add("server.listen", "%q is not host:port (for example 127.0.0.1:8420)", c.Server.Listen)
+	}
+	for name, d := range map[string]Duration{"read_timeout": c.Server.ReadTimeout, "write_timeout": c.Server.WriteTimeout, "idle_timeout": c.Server.IdleTimeout} {
+		if d < Duration(time.Second) {
+			add("server."+name, "%s is less than 1s: no client could send or read a request in time", time.Duration(d))
+		}
+	}
+	if n := c.Server.MaxUnauthenticated; n < 1 || n > MaxUnauthenticatedLimit {
+		add("server.max_unauthenticated", "%d must be between 1 and %d", n, MaxUnauthenticatedLimit)
 	}
 	if c.Catalog != "" && !strings.HasPrefix(c.Catalog, "postgres://") && !strings.HasPrefix(c.Catalog, "postgresql://") {
 		add("catalog", "must be empty (SQLite in data_dir) or a postgres:// URL")

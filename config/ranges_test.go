@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseRefusesOutOfRangeNumbers: numbers that are multiplied into
@@ -35,6 +36,9 @@ resources:
 `, "checksum.sample_percent: NaN must be more than 0"},
 		{"negative webhook timeout", base + "notifications:\n  - {name: n, events: ['*'], webhook: {url: 'http://127.0.0.1:1/', timeout: -5s}}\n", "notifications[0].webhook.timeout: must not be negative"},
 		{"negative email timeout", base + "notifications:\n  - {name: n, events: ['*'], email: {smtp: 'smtp://127.0.0.1:25', from: a@b.c, to: [d@e.f], timeout: -5s}}\n", "notifications[0].email.timeout: must not be negative"},
+		{"read timeout under a second", base + "server: {read_timeout: 500ms}\n", "server.read_timeout: 500ms is less than 1s"},
+		{"negative write timeout", base + "server: {write_timeout: -1s}\n", "server.write_timeout: -1s is less than 1s"},
+		{"no unauthenticated request at all", base + "server: {max_unauthenticated: -1}\n", "server.max_unauthenticated: -1 must be between 1 and 100000"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml))
@@ -54,5 +58,16 @@ resources:
 	}
 	if _, err := Parse([]byte(test("selection_window_days: 36500"))); err != nil {
 		t.Errorf("selection_window_days 36500: %v", err)
+	}
+}
+
+func TestServerDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("server: {idle_timeout: 5m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Server
+	if s.ReadTimeout != Duration(DefaultReadTimeout) || s.WriteTimeout != Duration(DefaultWriteTimeout) || s.IdleTimeout != Duration(5*time.Minute) || s.MaxUnauthenticated != DefaultMaxUnauthenticated {
+		t.Errorf("server: %+v", s)
 	}
 }

@@ -146,11 +146,11 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	}
 	stopping := make(chan struct{})
 	s := &server{
-		URL:     "http://" + ln.Addr().String(),
-		Token:   token,
-		catalog: cat,
-		engine:  eng,
-		lock:    lock,
+		URL:      "http://" + ln.Addr().String(),
+		Token:    token,
+		catalog:  cat,
+		engine:   eng,
+		lock:     lock,
 		http:     newHTTPServer(cfg, newHandler(cfg, cat, eng, token, stopping, logger), token),
 		done:     make(chan error, 1),
 		stopping: stopping,

@@ -104,23 +104,21 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 }
 
 // handleLong serves a route whose requests may outlast the HTTP server's
-// read and write timeouts: a long poll, a vault verification that reads
-// for as long as it takes. The read timeout would even cancel the
-// request's context (net/http's background read fails), so such a
-// request lifts it, and gets write for its answer (0: no limit). Only a
-// request with the token gets that far.
+// write timeout, which runs from the end of the request's headers: a long
+// poll, a vault verification that reads for as long as it takes. Such a
+// request gets write for its answer instead (0: no limit). Only a request
+// with the token gets that far; its body is still bound by the read
+// timeout, which net/http lifts by itself once the body is read.
 func (s *Server) handleLong(pattern string, h handlerFunc, write time.Duration) {
 	serve := s.serve(h)
 	s.mux.Handle(pattern, RequireToken(s.token, noToken, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
 		var deadline time.Time
 		if write > 0 {
 			deadline = time.Now().Add(write)
 		}
-		// Errors mean a ResponseWriter without deadlines (a test's
+		// An error means a ResponseWriter without deadlines (a test's
 		// recorder): nothing to lift.
-		rc.SetReadDeadline(time.Time{})
-		rc.SetWriteDeadline(deadline)
+		http.NewResponseController(w).SetWriteDeadline(deadline)
 		serve(w, r)
 	})))
 }

@@ -163,8 +163,9 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 // max_unauthenticated requests before sign-in at once: a client that
 // trickles its request, or never reads its answer, is cut off, and a flood
 // of them cannot hold back the operators. The routes that must outlast the
-// timeouts (long polls, vault verifications, event streams) lift them for
-// themselves once their request is authenticated.
+// write timeout lift it for themselves once their request is
+// authenticated: long polls and vault verifications (api.Server), the
+// console's event stream (a deadline per write).
 func newHTTPServer(cfg *config.Config, h http.Handler, token string) *http.Server {
 	read := time.Duration(cfg.Server.ReadTimeout)
 	return &http.Server{

@@ -67,7 +67,7 @@ type Server struct {
 	// WriteTimeout the time from its headers to the end of the answer;
 	// IdleTimeout how long a kept-alive connection may wait for its next
 	// request. Long polls of events, vault verifications and the
-	// console's event stream are not bound by the first two.
+	// console's event stream are not bound by WriteTimeout.
 	ReadTimeout  Duration `yaml:"read_timeout"`
 	WriteTimeout Duration `yaml:"write_timeout"`
 	IdleTimeout  Duration `yaml:"idle_timeout"`

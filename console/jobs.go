@@ -200,10 +200,6 @@ func (c *Console) jobLog(w http.ResponseWriter, r *http.Request) {
 // it is about, so the jobs page updates its rows without reloading.
 func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	// A stream outlasts the server's read timeout, which would cancel its
-	// context; its writes get a deadline each, below.
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		after, _ = strconv.ParseInt(id, 10, 64)

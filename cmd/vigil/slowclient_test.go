@@ -19,8 +19,8 @@ import (
 // POST /login are closed by the server once its read timeout (here 2s)
 // is up, those beyond max_unauthenticated at once with a 503; while they
 // trickle, a request with the API token is answered, and a long poll of
-// events outlasts the read and write timeouts to bring the event it
-// waited for. Before, the server set only ReadHeaderTimeout: such
+// events and the console's event stream outlast the read and write
+// timeouts to bring the event they waited for. Before, the server set only ReadHeaderTimeout: such
 // connections stayed open as long as their client liked.
 func TestServerCutsOffSlowClients(t *testing.T) {
 	t.Parallel()
@@ -35,6 +35,12 @@ func TestServerCutsOffSlowClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.serve()
+	token, err := os.ReadFile(e.path("vigil-data/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Signed in before the flood: sign-ins are what it holds back.
+	session := e.consoleSession(strings.TrimSpace(string(token)))
 
 	const slow = 40
 	type outcome struct {
@@ -78,10 +84,6 @@ func TestServerCutsOffSlowClients(t *testing.T) {
 	// While they trickle: the API answers a request with its token.
 	var rps []vigil.RecoveryPoint
 	e.mustJSON(&rps, "recovery-points", "list")
-	token, err := os.ReadFile(e.path("vigil-data/api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// A long poll outlasts the 2s timeouts: the event it waits for comes
 	// after them.
@@ -102,9 +104,16 @@ func TestServerCutsOffSlowClients(t *testing.T) {
 		}
 		polled <- nil
 	}()
-	time.Sleep(3 * time.Second) // past both timeouts, so that the poll must have outlasted them
+	// So does the console's event stream.
+	streamed := make(chan error, 1)
+	go func() { streamed <- e.awaitStreamed(session, vigil.EventBackupJobStarted) }()
+
+	time.Sleep(3 * time.Second) // past both timeouts, so that the poll and the stream must have outlasted them
 	e.backup("docs")
 	if err := <-polled; err != nil {
+		t.Error(err)
+	}
+	if err := <-streamed; err != nil {
 		t.Error(err)
 	}
 
@@ -136,3 +145,47 @@ func TestServerCutsOffSlowClients(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// consoleSession signs in to the console with token and returns the
+// session's cookies.
+func (e *testEnv) consoleSession(token string) []*http.Cookie {
+	e.t.Helper()
+	base := "http://" + e.listen
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader("token="+token))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		e.t.Fatalf("sign in: %v", err)
+	}
+	resp.Body.Close()
+	if len(resp.Cookies()) == 0 {
+		e.t.Fatalf("sign in: %s and no session cookie", resp.Status)
+	}
+	return resp.Cookies()
+}
+
+// awaitStreamed follows the console's event stream with the session's
+// cookies until an event of type typ comes.
+func (e *testEnv) awaitStreamed(session []*http.Cookie, typ vigil.EventType) error {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.listen+"/events/stream", nil)
+	for _, c := range session {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("event stream: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("event stream: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data:") && strings.Contains(sc.Text(), string(typ)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the event stream ended (%v) before its %s came: it was cut off", sc.Err(), typ)
+}

@@ -370,6 +370,9 @@ func (c *Config) validate() error {
 		if int64(p.ExpireDays) > vigil.MaxExpiryDays {
 			add(f+".expire_days", "%d is more than %d (100 years): leave it out to keep the recovery points forever", p.ExpireDays, vigil.MaxExpiryDays)
 		}
+		if p.ExpireAfter > 0 && p.ExpireAfter < Duration(time.Second) {
+			add(f+".expire_after", "%s is shorter than a second: its recovery points would expire as they are made", time.Duration(p.ExpireAfter))
+		}
 		if time.Duration(p.ExpireAfter) > vigil.MaxExpiry {
 			add(f+".expire_after", "%s is more than 100 years (%s): leave it out to keep the recovery points forever", time.Duration(p.ExpireAfter), vigil.MaxExpiry)
 		}

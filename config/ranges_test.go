@@ -28,6 +28,7 @@ resources:
 		{"expire_days beyond 100 years", plan("expire_days: 200000"), "backup_plans[0].expire_days: 200000 is more than 36500"},
 		{"expire_days that wraps around", plan("expire_days: 9223372036854775807"), "backup_plans[0].expire_days"},
 		{"expire_after beyond 100 years", plan("expire_after: 2000000h"), "backup_plans[0].expire_after: 2000000h0m0s is more than 100 years"},
+		{"expire_after under a second", plan("expire_after: 500ms"), "backup_plans[0].expire_after: 500ms is shorter than a second"},
 		{"selection window beyond 100 years", test("selection_window_days: 9223372036854775807"), "restore_testing[0].selection_window_days: 9223372036854775807 must be between 1 and 36500"},
 		{"negative selection window", test("selection_window_days: -1"), "restore_testing[0].selection_window_days"},
 		{"sample_percent NaN", `

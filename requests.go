@@ -1,9 +1,6 @@
 package vigil
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // The requests of vigil's operations, shared by the API, the console and
 // the engine that carries them out.
@@ -20,12 +17,10 @@ const MaxExpiryDays = int64(MaxExpiry / (24 * time.Hour))
 // InvalidError naming field. It checks n before multiplying, which is the
 // point: n × unit wraps around for large or negative n (-18446744073
 // seconds is a few seconds), so the product cannot be checked afterwards.
-// Every number of seconds or days that comes in as an expiry goes through
-// here.
+// The API and the CLI take expiries through it; the console's form and
+// the config check the same bounds (MaxExpiryDays) field by field, to say
+// what is wrong in their own words.
 func ExpiryOf(field string, n int64, unit time.Duration) (time.Duration, error) {
-	if unit <= 0 {
-		panic(fmt.Sprintf("vigil.ExpiryOf: unit %d is not a duration", unit))
-	}
 	if limit := int64(MaxExpiry / unit); n < 0 || n > limit {
 		return 0, Invalidf("%s %d is out of range: give a whole number from 0 to %d (100 years); 0 keeps the recovery point forever", field, n, limit)
 	}

@@ -3,7 +3,6 @@ package vault
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -327,22 +326,7 @@ func (c *comparison) compareMetadata(p string, e *snapshot.DirEntry, fi os.FileI
 // would replace each subfolder's time with the newest time in its subtree;
 // the stored listing has the folder's own.
 func (c *comparison) readListing(ctx context.Context, oid object.ID) ([]*snapshot.DirEntry, error) {
-	r, err := c.rep.OpenObject(ctx, oid)
-	if err != nil {
-		return nil, fmt.Errorf("open listing %v: %w", oid, err)
-	}
-	defer r.Close() //nolint:errcheck
-
-	var listing snapshot.DirManifest
-	if err := json.NewDecoder(r).Decode(&listing); err != nil {
-		return nil, fmt.Errorf("decode listing %v: %w", oid, err)
-	}
-
-	if listing.StreamType != directoryStreamType {
-		return nil, fmt.Errorf("object %v is not a folder listing", oid)
-	}
-
-	return listing.Entries, nil
+	return readListing(ctx, c.rep, oid)
 }
 
 // maxLinkTarget bounds a link target read from the vault; Linux allows 4 KiB.

@@ -81,9 +81,14 @@ func TestVerifyFindsMissingPack(t *testing.T) {
 		t.Fatalf("verify errors %q do not report the missing blob", res.Errors)
 	}
 
-	// every problem names the snapshot and the path it affects
-	for _, e := range res.Errors {
-		if !strings.HasPrefix(e, "snapshot ") || !strings.Contains(e, "files@vigil:") {
+	// the pack is reported on its own, and every other problem names the
+	// snapshot, its resource and the path it affects
+	if len(res.PackProblems) != 1 || !strings.Contains(res.PackProblems[0], "missing from storage") {
+		t.Errorf("pack problems %q, want the one missing pack", res.PackProblems)
+	}
+
+	for _, e := range res.Errors[len(res.PackProblems):] {
+		if !strings.HasPrefix(e, "snapshot ") || !strings.Contains(e, " of files: /") {
 			t.Errorf("problem %q does not say where it is", e)
 		}
 	}
@@ -182,5 +187,60 @@ func TestCancelledBackupLeavesNoSnapshot(t *testing.T) {
 
 	if res, err := b.vault.Verify(t.Context(), 100); err != nil {
 		t.Fatalf("verify after maintenance: %v (%+v)", err, res)
+	}
+}
+
+// A pack cut short is damage the index shows: verify finds it without
+// reading any file's contents.
+func TestVerifyFindsTruncatedPackWithoutReading(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	source := t.TempDir()
+	makeTree(t, source)
+	b.backup(t, source, "files")
+
+	pack := largestPack(t, b.cfg.Storage)
+	fi, err := os.Stat(pack)
+	must(t, err)
+	must(t, os.Chmod(pack, 0o600))
+	must(t, os.Truncate(pack, fi.Size()/2))
+
+	res, err := b.vault.Verify(t.Context(), 0)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("verify with a pack cut to half: got %v, want ErrCorrupt", err)
+	}
+
+	if len(res.PackProblems) != 1 || !strings.Contains(res.PackProblems[0], "the index needs") {
+		t.Errorf("pack problems %q, want the short pack", res.PackProblems)
+	}
+
+	if len(res.Damaged) != 1 || res.FilesRead != 0 {
+		t.Errorf("damaged snapshots %v, files read %d; want the one snapshot, found without reading", res.Damaged, res.FilesRead)
+	}
+
+	if s := res.Summary(); !strings.Contains(s, "no file contents read back") || !strings.Contains(s, "problems found") {
+		t.Errorf("summary %q does not say that no file was read and damage was found", s)
+	}
+}
+
+// The summary says what was read and never calls unread data intact.
+func TestVerifySummarySaysWhatWasRead(t *testing.T) {
+	t.Parallel()
+
+	for _, tc := range []struct {
+		res  VerifyResult
+		want string
+	}{
+		{VerifyResult{Contents: 9, Packs: 2, Snapshots: 1, Files: 3043, FilesRead: 322, BytesRead: 1 << 20, ReadDataPercent: 10},
+			"index and pack sizes checked (9 contents in 2 packs), folder listings of 1 snapshots read; 10% of file contents (322 of 3043 files, 1.0 MiB) read back: no damage found"},
+		{VerifyResult{Contents: 9, Packs: 2, Snapshots: 1, Files: 5},
+			"index and pack sizes checked (9 contents in 2 packs), folder listings of 1 snapshots read; no file contents read back (use --read-data-percent to read them): no damage found"},
+		{VerifyResult{Contents: 9, Packs: 2, Snapshots: 1, Files: 5, FilesRead: 5, BytesRead: 10, ReadDataPercent: 100, Errors: []string{"x"}},
+			"index and pack sizes checked (9 contents in 2 packs), folder listings of 1 snapshots read; all file contents (5 files, 10 B) read back: 1 problems found"},
+	} {
+		if got := tc.res.Summary(); got != tc.want {
+			t.Errorf("summary\n got %q\nwant %q", got, tc.want)
+		}
 	}
 }

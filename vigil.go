@@ -64,6 +64,11 @@ const (
 	RecoveryPointAvailable RecoveryPointStatus = "AVAILABLE"
 	RecoveryPointExpired   RecoveryPointStatus = "EXPIRED"
 	RecoveryPointDeleting  RecoveryPointStatus = "DELETING"
+	// RecoveryPointDamaged: a vault verify or repair found the point's data
+	// damaged or gone (StatusMessage says what). It is never picked as the
+	// latest good one; a person may still restore it by its id, which
+	// restores what is left.
+	RecoveryPointDamaged RecoveryPointStatus = "DAMAGED"
 )
 
 // BackupJob is one backup of one resource into one vault.
@@ -190,13 +195,15 @@ type RecoveryPoint struct {
 	Resource     string              `json:"resource"`
 	ResourceType string              `json:"resource_type"`
 	Status       RecoveryPointStatus `json:"status"`
-	SizeBytes    int64               `json:"size_bytes"`
-	Files        int64               `json:"files"`
-	BackupJobID  string              `json:"backup_job_id"`
-	SnapshotID   string              `json:"snapshot_id"`
-	CreatedAt    time.Time           `json:"created_at"`
-	CompletedAt  *time.Time          `json:"completed_at"`
-	ExpireAt     *time.Time          `json:"expire_at"`
+	// StatusMessage says why a DAMAGED point is damaged.
+	StatusMessage string     `json:"status_message,omitempty"`
+	SizeBytes     int64      `json:"size_bytes"`
+	Files         int64      `json:"files"`
+	BackupJobID   string     `json:"backup_job_id"`
+	SnapshotID    string     `json:"snapshot_id"`
+	CreatedAt     time.Time  `json:"created_at"`
+	CompletedAt   *time.Time `json:"completed_at"`
+	ExpireAt      *time.Time `json:"expire_at"`
 	// Database describes a database recovery point: what the dump holds,
 	// counted at backup time. Restore tests check a restored copy against it.
 	Database *DatabaseInfo `json:"database,omitempty"`
@@ -267,6 +274,9 @@ const (
 	EventRestoreJobCompleted  EventType = "RESTORE_JOB_COMPLETED"
 	EventRestoreJobFailed     EventType = "RESTORE_JOB_FAILED"
 	EventRecoveryPointExpired EventType = "RECOVERY_POINT_EXPIRED"
+	// EventRecoveryPointDamaged: a vault verify or repair found a recovery
+	// point's data damaged or gone.
+	EventRecoveryPointDamaged EventType = "RECOVERY_POINT_DAMAGED"
 	EventRestoreTestStatus    EventType = "RESTORE_TEST_STATUS"
 	// EventRestoreTestCleanupFailed: vigil gave up deleting a restore
 	// test's copy; a person must.
@@ -278,6 +288,7 @@ var EventTypes = []EventType{
 	EventBackupJobStarted, EventBackupJobCompleted, EventBackupJobFailed,
 	EventRestoreJobStarted, EventRestoreJobCompleted, EventRestoreJobFailed,
 	EventRecoveryPointExpired, EventRestoreTestStatus, EventRestoreTestCleanupFailed,
+	EventRecoveryPointDamaged,
 }
 
 // Event is one persisted state change. Seq numbers events in the order they

@@ -298,6 +298,12 @@ func TestRecoveryPoint(t *testing.T) {
 			requireNoError(t, err)
 			requireEqual(t, got, full)
 
+			full.Status, full.StatusMessage = vigil.RecoveryPointDamaged, "snapshot k5d1e2f3 is missing from vault local"
+			requireNoError(t, c.UpdateRecoveryPoint(ctx, &full))
+			got, err = c.GetRecoveryPoint(ctx, full.ID)
+			requireNoError(t, err)
+			requireEqual(t, got, full)
+
 			requireNoError(t, c.DeleteRecoveryPoint(ctx, full.ID))
 			_, err = c.GetRecoveryPoint(ctx, full.ID)
 			requireNotFound(t, err)

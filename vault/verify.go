@@ -39,6 +39,12 @@ type VerifyResult struct {
 	PackProblems []string
 	// Damaged lists, by snapshot id, the snapshots with a problem.
 	Damaged map[string]SnapshotDamage
+	// Repaired lists the snapshots a repair rewrote without their damaged
+	// entries: whole now, but no longer all that was backed up.
+	Repaired []string
+	// Unattributed lists problems that belong to no snapshot found, such
+	// as a snapshot manifest that cannot be read.
+	Unattributed []string
 	// Errors lists every problem found, the pack problems first, then each
 	// damaged snapshot's, naming the snapshot, its resource and the path.
 	Errors []string
@@ -266,7 +272,10 @@ func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent floa
 
 		man, err := snapshot.LoadSnapshot(ctx, rep, id)
 		if err != nil {
-			res.Errors = append(res.Errors, fmt.Sprintf("snapshot %s: cannot load its manifest: %v", id, err))
+			problem := fmt.Sprintf("snapshot %s: cannot load its manifest: %v", id, err)
+			res.Unattributed = append(res.Unattributed, problem)
+			res.Errors = append(res.Errors, problem)
+
 			continue
 		}
 
@@ -276,6 +285,10 @@ func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent floa
 
 		res.Snapshots++
 		res.SnapshotIDs = append(res.SnapshotIDs, string(man.ID))
+
+		if _, ok := man.Tags[tagPrefix+repairedTag]; ok {
+			res.Repaired = append(res.Repaired, string(man.ID))
+		}
 
 		var problems []string
 		if man.RootEntry == nil {
@@ -310,6 +323,10 @@ func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent floa
 // recoveryPointTag is the tag vigil's backups give a snapshot, naming the
 // recovery point it is.
 const recoveryPointTag = "vigil:recovery-point"
+
+// repairedTag marks a snapshot that Repair rewrote without its damaged
+// entries; its value says what was removed.
+const repairedTag = "vigil:repaired"
 
 // Label names the snapshot for a person: by its recovery point and resource
 // when it has one, else by its kopia id.

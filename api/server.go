@@ -42,6 +42,7 @@ type Engine interface {
 	ListEvents(ctx context.Context, q vigil.EventQuery) (vigil.EventPage, error)
 	Vaults(ctx context.Context) ([]vigil.VaultInfo, error)
 	VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error)
+	RepairVault(ctx context.Context, name string) (vault.RepairResult, error)
 }
 
 // Server serves the API under /api/v1, and /healthz. Every route but
@@ -72,6 +73,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/resources", s.listResources)
 	s.handle("GET /api/v1/vaults", s.listVaults)
 	s.handleLong("POST /api/v1/vaults/{name}/verify", s.verifyVault, 0)
+	s.handleLong("POST /api/v1/vaults/{name}/repair", s.repairVault, 0)
 	s.handle("POST /api/v1/backup-jobs", s.startBackup)
 	s.handle("GET /api/v1/backup-jobs", s.listBackupJobs)
 	s.handle("GET /api/v1/backup-jobs/{id}", s.getBackupJob)
@@ -235,10 +237,24 @@ func (s *Server) verifyVault(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return VerifyResult{
-		Vault: name, OK: len(res.Errors) == 0,
+		Vault: name, OK: len(res.Errors) == 0, Summary: res.Summary(),
 		Snapshots: res.Snapshots, Files: res.Files, Dirs: res.Dirs,
 		FilesRead: res.FilesRead, BytesRead: res.BytesRead, Errors: append([]string{}, res.Errors...),
 	}, nil
+}
+
+func (s *Server) repairVault(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	res, err := s.engine.RepairVault(r.Context(), name)
+	if err != nil {
+		return nil, err
+	}
+	out := RepairResult{Vault: name, Contents: res.Contents, DamagedContents: res.DamagedContents,
+		RecoveredPacks: res.RecoveredPacks, Snapshots: []RepairedSnapshot{}}
+	for _, sn := range res.Snapshots {
+		out.Snapshots = append(out.Snapshots, RepairedSnapshot(sn))
+	}
+	return out, nil
 }
 
 func (s *Server) startBackup(r *http.Request) (any, error) {

@@ -7,11 +7,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-backup/vigil/api"
-	"github.com/vigil-backup/vigil/internal/units"
 )
 
 func newVaultCommand(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "vault", Short: "List and verify vaults"}
+	cmd := &cobra.Command{Use: "vault", Short: "List, verify and repair vaults"}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the configured vaults",
@@ -39,13 +38,20 @@ func newVaultCommand(g *globalOptions) *cobra.Command {
 	var percent float64
 	verify := &cobra.Command{
 		Use:   "verify NAME [--read-data-percent N]",
-		Short: "Check that every recovery point in a vault is intact",
-		Long: `Check that every recovery point in the vault can be read: every folder
-listing and every piece of content it references is present. With
---read-data-percent N, N percent of the file contents are also read and
-decrypted, which catches damaged data, not only missing data.
+		Short: "Check a vault and its recovery points for damage",
+		Long: `Check the vault without reading file data: every pack of data the
+vault's index names must exist and be as long as the index needs, every
+recovery point in the catalog must have its snapshot in the vault, and
+every folder listing must be readable. With --read-data-percent N, N
+percent of the file contents are also read back and decrypted, which
+catches damaged data, not only missing data. The last line says what was
+checked.
 
-Exits 0 only if everything checked is intact.
+Recovery points found damaged or missing become DAMAGED: restore tests no
+longer pick them, and an event says so. Repair the vault with
+` + "`vigil vault repair NAME`" + `, then back the resources up again.
+
+Exits 0 only if no damage was found in what was checked.
 
 ` + exitCodesHelp,
 		Args: exactArgs(1, "a vault name"),
@@ -63,22 +69,67 @@ Exits 0 only if everything checked is intact.
 					return err
 				}
 			} else {
-				fmt.Fprintf(g.stdout, "vault %s: %d recovery points, %d folders, %d files checked; %d files (%s) read back\n",
-					printable(res.Vault), res.Snapshots, res.Dirs, res.Files, res.FilesRead, units.Bytes(res.BytesRead))
 				for _, e := range res.Errors {
 					fmt.Fprintf(g.stdout, "  damaged: %s\n", printable(e))
 				}
+				fmt.Fprintf(g.stdout, "vault %s: %s\n", printable(res.Vault), printable(res.Summary))
 			}
 			if !res.OK {
-				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): back up the affected resources again, into another vault if its storage is failing", res.Vault, len(res.Errors))}
-			}
-			if !g.JSON {
-				fmt.Fprintf(g.stdout, "vault %s is intact\n", printable(res.Vault))
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)", printable(res.Vault), len(res.Errors), printable(res.Vault))}
 			}
 			return nil
 		},
 	}
 	verify.Flags().Float64Var(&percent, "read-data-percent", 0, "also read and decrypt this percent of the file data (0-100)")
-	cmd.AddCommand(list, verify)
+	repair := &cobra.Command{
+		Use:   "repair NAME",
+		Short: "Remove damaged data from a vault, so the next backups store it again",
+		Long: `Repair a vault that verify found damaged. Every content of data in the
+vault is read back; those that are damaged or missing are dropped from the
+vault's index, and every snapshot is rewritten without the files and
+folders that used them. Packs whose index blob was lost have their own
+index read back. The recovery points that lost files become DAMAGED,
+saying what they lost; the rest of each can still be restored by naming it.
+
+Then back up the affected resources again: with the damaged data no longer
+in the index, the new backup stores it anew instead of reusing it.
+
+Repair reads the whole vault, and holds back backups and restores into it
+while it runs.
+
+` + exitCodesHelp,
+		Args: exactArgs(1, "a vault name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.RepairVault(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.printJSON(res)
+			}
+			for _, s := range res.Snapshots {
+				what := "snapshot " + s.OldID
+				if s.RecoveryPoint != "" {
+					what = "recovery point " + s.RecoveryPoint
+				}
+				if s.NewID == "" {
+					fmt.Fprintf(g.stdout, "  %s of %s: deleted, its root folder was damaged\n", what, s.Resource)
+					continue
+				}
+				fmt.Fprintf(g.stdout, "  %s of %s: %d damaged entries removed, first %s\n", what, s.Resource, len(s.Removed), s.Removed[0])
+			}
+			fmt.Fprintf(g.stdout, "vault %s: %d contents read back, %d damaged ones dropped from the index, %d lost pack indexes read back, %d recovery points changed\n",
+				res.Vault, res.Contents, res.DamagedContents, res.RecoveredPacks, len(res.Snapshots))
+			if len(res.Snapshots) > 0 || res.DamagedContents > 0 {
+				fmt.Fprintln(g.stdout, "back up the affected resources again: the next backup stores the damaged data anew")
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, verify, repair)
 	return cmd
 }

@@ -146,7 +146,9 @@ func (t *Tester) Start(ctx context.Context, req vigil.RestoreTestRequest) (vigil
 	return job, nil
 }
 
-// Restorable returns recovery point id if a restore can read it.
+// Restorable returns recovery point id if a restore can read it. A DAMAGED
+// point is restorable when a person names it: what is left of it may be
+// all there is. It is never picked without being named.
 func Restorable(ctx context.Context, cat *catalog.Catalog, id string) (vigil.RecoveryPoint, error) {
 	rp, err := cat.GetRecoveryPoint(ctx, id)
 	if errors.Is(err, vigil.ErrNotFound) {
@@ -155,7 +157,7 @@ func Restorable(ctx context.Context, cat *catalog.Catalog, id string) (vigil.Rec
 	if err != nil {
 		return rp, fmt.Errorf("read recovery point: %w", err)
 	}
-	if rp.Status != vigil.RecoveryPointAvailable {
+	if rp.Status != vigil.RecoveryPointAvailable && rp.Status != vigil.RecoveryPointDamaged {
 		return rp, vigil.Invalidf("recovery point %s is %s, not AVAILABLE: restore another one (vigil recovery-points list)", id, rp.Status)
 	}
 	return rp, nil

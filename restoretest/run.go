@@ -47,7 +47,8 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is not in the catalog", job.RecoveryPointID))
 	case err != nil:
 		return err // the catalog is unreachable: the job runs again
-	case rp.Status != vigil.RecoveryPointAvailable:
+	case rp.Status != vigil.RecoveryPointAvailable && rp.Status != vigil.RecoveryPointDamaged:
+		// A DAMAGED point is still tested: the test shows what is left.
 		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("recovery point %s is %s, not AVAILABLE: it expired before it could be tested; test a newer one", rp.ID, rp.Status))
 	}
 

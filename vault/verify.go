@@ -125,6 +125,13 @@ func (v *Vault) Verify(ctx context.Context, readDataPercent float64) (VerifyResu
 		return res, fmt.Errorf("verify vault %q: %w", v.cfg.Name, err)
 	}
 
+	// The vault's own connection learns what verify saw: after storage was
+	// rolled back or lost an index, it would otherwise go on looking for
+	// what is gone.
+	if err := v.rep.Refresh(ctx); err != nil {
+		return res, fmt.Errorf("verify vault %q: refresh: %w", v.cfg.Name, err)
+	}
+
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return res, fmt.Errorf("verify vault %q: cancelled: %w", v.cfg.Name, ctxErr)
 	}

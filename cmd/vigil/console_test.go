@@ -378,7 +378,7 @@ func TestConsolePages(t *testing.T) {
 	var text string
 	for _, p := range []struct{ path, sel, want string }{
 		{"/recovery-points", `tr[data-recovery-point="` + b.RecoveryPointID + `"]`, "SUCCESSFUL"},
-		{"/vaults", `tr[data-vault="lab-vault"]`, "intact"},
+		{"/vaults", `tr[data-vault="lab-vault"]`, "no damage found"},
 		{"/events", `#events`, "RESTORE_TEST_STATUS"},
 		{"/resources", `section[data-resource="docs"]`, "every-backup"},
 	} {

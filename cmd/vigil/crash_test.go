@@ -76,7 +76,7 @@ func TestKillDuringBackup(t *testing.T) {
 		t.Fatalf("the interrupted backup listed a recovery point: %+v", rps)
 	}
 	out := e.mustRun("vault", "verify", "lab-vault", "--read-data-percent", "100")
-	if !strings.Contains(out, "intact") {
+	if !strings.Contains(out, "no damage found") {
 		t.Errorf("vault verify after the kill: %s", out)
 	}
 

@@ -157,7 +157,7 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	}
 
 	out = e.mustRun("vault", "verify", "lab-vault", "--read-data-percent", "100")
-	if !strings.Contains(out, "intact") {
+	if !strings.Contains(out, "all file contents (") || !strings.Contains(out, "no damage found") {
 		t.Errorf("vault verify: %s", out)
 	}
 	out = e.mustRun("vault", "list")

@@ -237,7 +237,7 @@ func (s *Server) verifyVault(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return VerifyResult{
-		Vault: name, OK: len(res.Errors) == 0, Summary: res.Summary(),
+		Vault: name, OK: len(res.Errors) == 0, Summary: res.Summary(), Advice: res.Advice,
 		Snapshots: res.Snapshots, Files: res.Files, Dirs: res.Dirs,
 		FilesRead: res.FilesRead, BytesRead: res.BytesRead, Errors: append([]string{}, res.Errors...),
 	}, nil

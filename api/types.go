@@ -51,7 +51,9 @@ type VerifyResult struct {
 	// Summary says what was checked and what was found, such as "index and
 	// pack sizes checked …; 10% of file contents (322 of 3043 files) read
 	// back: no damage found".
-	Summary   string   `json:"summary"`
+	Summary string `json:"summary"`
+	// Advice says what to do about the errors; "" when there are none.
+	Advice    string   `json:"advice,omitempty"`
 	Snapshots int64    `json:"snapshots"`
 	Files     int64    `json:"files"`
 	Dirs      int64    `json:"dirs"`

@@ -75,7 +75,11 @@ Exits 0 only if no damage was found in what was checked.
 				fmt.Fprintf(g.stdout, "vault %s: %s\n", printable(res.Vault), printable(res.Summary))
 			}
 			if !res.OK {
-				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)", printable(res.Vault), len(res.Errors), printable(res.Vault))}
+				advice := res.Advice
+				if advice == "" {
+					advice = fmt.Sprintf("run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)", printable(res.Vault))
+				}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): %s", printable(res.Vault), len(res.Errors), printable(advice))}
 			}
 			return nil
 		},

@@ -101,6 +101,11 @@ type Vault struct {
 
 	// Password is read from PasswordEnv or PasswordFile by Load.
 	Password string `yaml:"-" json:"-"`
+
+	// RepairOnDamage runs `vigil vault repair` on the vault as soon as a
+	// verify finds damage, so that the next backups store the damaged data
+	// again without waiting for a person.
+	RepairOnDamage bool `yaml:"repair_on_damage"`
 }
 
 // Resource is something to back up.

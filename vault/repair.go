@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -108,23 +109,13 @@ func repair(ctx context.Context, w repo.DirectRepositoryWriter, res *RepairResul
 		return err
 	}
 
-	for _, cid := range slices.SortedFunc(mapKeysOf(damaged), func(a, b content.ID) int { return strings.Compare(a.String(), b.String()) }) {
+	for _, cid := range slices.SortedFunc(maps.Keys(damaged), func(a, b content.ID) int { return strings.Compare(a.String(), b.String()) }) {
 		if err := w.ContentManager().DeleteContent(ctx, cid); err != nil {
 			return fmt.Errorf("drop damaged content %v from the index: %w", cid, err)
 		}
 	}
 
 	return nil
-}
-
-func mapKeysOf[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // recoverLostIndexes reads back the own index of every pack that no index

@@ -48,6 +48,8 @@ type VerifyResult struct {
 	// Errors lists every problem found, the pack problems first, then each
 	// damaged snapshot's, naming the snapshot, its resource and the path.
 	Errors []string
+	// Advice says what to do about the problems; "" when there are none.
+	Advice string
 }
 
 // SnapshotDamage is what Verify found wrong in one snapshot.
@@ -137,7 +139,8 @@ func (v *Vault) Verify(ctx context.Context, readDataPercent float64) (VerifyResu
 	}
 
 	if n := len(res.Errors); n > 0 {
-		return res, fmt.Errorf("verify vault %q: %d problem(s), first: %s: %w; run `vigil vault repair %s`, then back up the affected resources again (into another vault if the storage is failing)", v.cfg.Name, n, res.Errors[0], ErrCorrupt, v.cfg.Name)
+		res.Advice = fmt.Sprintf("run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)", v.cfg.Name)
+		return res, fmt.Errorf("verify vault %q: %d problem(s), first: %s: %w; %s", v.cfg.Name, n, res.Errors[0], ErrCorrupt, res.Advice)
 	}
 
 	return res, nil

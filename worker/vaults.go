@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +39,15 @@ func (e *Engine) Vaults(ctx context.Context) ([]vigil.VaultInfo, error) {
 // Errors then name recovery points and resources rather than snapshots.
 // A DAMAGED point whose snapshot is found whole again (its storage was
 // away, say) is AVAILABLE again, unless a repair removed part of it.
+//
+// With repair_on_damage set on the vault, damage found is repaired at once
+// (see RepairVault), and the error says so.
 func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error) {
+	cfg, _ := e.cfg.Vault(name)
+	return e.verifyVault(ctx, name, readDataPercent, cfg.RepairOnDamage)
+}
+
+func (e *Engine) verifyVault(ctx context.Context, name string, readDataPercent float64, repair bool) (vault.VerifyResult, error) {
 	if readDataPercent < 0 || readDataPercent > 100 {
 		return vault.VerifyResult{}, vigil.Invalidf("read-data-percent must be between 0 and 100")
 	}
@@ -61,14 +70,27 @@ func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent f
 	check := catalog.VaultCheck{Vault: name, CheckedAt: now(), ReadDataPercent: readDataPercent,
 		Snapshots: res.Snapshots, Problems: int64(len(res.Errors))}
 	check.Summary = strings.Join(append([]string{res.Summary()}, res.Errors[:min(len(res.Errors), 5)]...), "\n")
+	advice := fmt.Sprintf("run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)", name)
+	if problems > 0 && repair {
+		rep, err := e.repairVault(ctx, v, name)
+		if err != nil {
+			advice = fmt.Sprintf("repair_on_damage could not repair it (%v): run `vigil vault repair %s` when the cause is fixed, then back up the affected resources again", err, name)
+		} else {
+			advice = fmt.Sprintf("repaired at once (repair_on_damage): %d damaged contents dropped from the index, %d recovery points changed; back up the affected resources again",
+				rep.DamagedContents, len(rep.Snapshots))
+		}
+		check.Summary += "\n" + advice
+	}
 	if err := e.catalog.InsertVaultCheck(context.WithoutCancel(ctx), check); err != nil {
 		e.logger.Warn("record vault check", "vault", name, "err", err)
 	}
 	if problems > 0 {
+		res.Advice = advice
 		e.logger.Warn("vault verify found damage", "vault", name, "problems", len(res.Errors), "first", res.Errors[0])
-		return res, fmt.Errorf("verify vault %q: %d problem(s), first: %s: %w; run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)",
-			name, len(res.Errors), res.Errors[0], vault.ErrCorrupt, name)
+		return res, fmt.Errorf("verify vault %q: %d problem(s), first: %s: %w; %s",
+			name, len(res.Errors), res.Errors[0], vault.ErrCorrupt, advice)
 	}
+	res.Advice = ""
 	return res, nil
 }
 
@@ -110,7 +132,7 @@ func (e *Engine) compareCatalog(ctx context.Context, vaultName string, began tim
 	}
 	// Damage in snapshots the catalog does not know (written by the stock
 	// kopia CLI, or by a catalog that was lost) is listed too.
-	for _, id := range slices.Sorted(mapKeys(res.Damaged)) {
+	for _, id := range slices.Sorted(maps.Keys(res.Damaged)) {
 		if known[id] {
 			continue
 		}
@@ -123,16 +145,6 @@ func (e *Engine) compareCatalog(ctx context.Context, vaultName string, began tim
 	errs = append(errs, res.Unattributed...)
 	res.Errors = errs
 	return len(errs), nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // markDamaged records what verify found about rp: reason "" means its
@@ -179,15 +191,27 @@ func (e *Engine) RepairVault(ctx context.Context, name string) (vault.RepairResu
 	if err != nil {
 		return vault.RepairResult{}, err
 	}
+	res, err := e.repairVault(ctx, v, name)
+	if err != nil {
+		return res, err
+	}
+	if _, err := e.verifyVault(ctx, name, 0, false); err != nil && !errors.Is(err, vault.ErrCorrupt) {
+		return res, err
+	}
+	return res, nil
+}
+
+// repairVault repairs v and records in the catalog what it changed.
+func (e *Engine) repairVault(ctx context.Context, v *vault.Vault, name string) (vault.RepairResult, error) {
 	res, err := v.Repair(ctx)
 	if err != nil {
 		return res, err
 	}
+	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{Vault: name})
+	if err != nil {
+		return res, err
+	}
 	for _, s := range res.Snapshots {
-		rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{Vault: name})
-		if err != nil {
-			return res, err
-		}
 		i := slices.IndexFunc(rps, func(rp vigil.RecoveryPoint) bool { return rp.SnapshotID == s.OldID })
 		if i < 0 {
 			continue // a snapshot the catalog does not know
@@ -210,9 +234,6 @@ func (e *Engine) RepairVault(ctx context.Context, name string) (vault.RepairResu
 		if err := e.damaged(ctx, rp, reason); err != nil {
 			return res, err
 		}
-	}
-	if _, err := e.VerifyVault(ctx, name, 0); err != nil && !errors.Is(err, vault.ErrCorrupt) {
-		return res, err
 	}
 	return res, nil
 }

@@ -140,3 +140,55 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// With repair_on_damage, a verify that finds damage repairs the vault at
+// once: the next backup of the unchanged source passes its restore test.
+func TestVaultRepairOnDamage(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, "")
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "password_env: VIGIL_VAULT_PASSWORD\n", "password_env: VIGIL_VAULT_PASSWORD\n    repair_on_damage: true\n", 1))
+	if err := os.WriteFile(e.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(12, 9))
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = byte(rng.UintN(256))
+	}
+	os.WriteFile(e.path("docs/big.bin"), big, 0o644)
+	e.serve()
+
+	first := e.backup("docs")
+	var packs []string
+	filepath.Walk(e.path("vaults/lab-vault/p"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) == 0 {
+		t.Fatal("found no pack files in the vault")
+	}
+	for _, p := range packs {
+		os.Remove(p)
+	}
+	r := e.run("vault", "verify", "lab-vault")
+	if r.code != 1 || !strings.Contains(r.stderr, "repaired at once (repair_on_damage)") {
+		t.Fatalf("verify with repair_on_damage: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	var rp vigil.RecoveryPoint
+	e.mustJSON(&rp, "recovery-points", "show", first.RecoveryPointID)
+	if rp.Status != vigil.RecoveryPointDamaged || !strings.Contains(rp.StatusMessage, "repair") {
+		t.Errorf("recovery point after the repair: %s %q", rp.Status, rp.StatusMessage)
+	}
+	again := e.backup("docs")
+	var test vigil.RestoreJob
+	e.mustJSON(&test, "restore-test", "start", "--resource", "docs", "--wait")
+	if test.RecoveryPointID != again.RecoveryPointID || test.ValidationStatus != vigil.ValidationSuccessful {
+		t.Errorf("restore test of the backup after the repair: %s %s %q", test.RecoveryPointID, test.ValidationStatus, test.ValidationMessage)
+	}
+}

@@ -104,6 +104,17 @@ func TestVaultDamageAndRepair(t *testing.T) {
 	if rp.Status != vigil.RecoveryPointDamaged || !strings.Contains(rp.StatusMessage, "/big.bin") {
 		t.Errorf("recovery point after repair: %s %q, want DAMAGED naming what it lost", rp.Status, rp.StatusMessage)
 	}
+	// Named, the damaged point still restores what is left of it.
+	var rj vigil.RestoreJob
+	target := e.path("what-is-left")
+	e.mustJSON(&rj, "restore", "start", "--recovery-point", old.RecoveryPointID, "--set", "target_path="+target, "--wait")
+	if _, err := os.Stat(filepath.Join(target, "readme.txt")); rj.Status != vigil.RestoreCompleted || err != nil {
+		t.Errorf("restore of the damaged point: %s %q, readme.txt: %v", rj.Status, rj.StatusMessage, err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "big.bin")); !os.IsNotExist(err) {
+		t.Errorf("the damaged big.bin came back from the repaired point: %v", err)
+	}
+
 	again := e.backup("docs")
 	e.mustJSON(&test, "restore-test", "start", "--resource", "docs", "--wait")
 	if test.RecoveryPointID != again.RecoveryPointID || test.ValidationStatus != vigil.ValidationSuccessful {

@@ -82,7 +82,8 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 // queues a full maintenance of each vault that lost one.
 func (e *Engine) expireAll(ctx context.Context, _ ExpireArgs) error {
 	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
-		Status:        []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable, vigil.RecoveryPointDeleting},
+		// DAMAGED ones too: what is left of them leaves the vault on time.
+		Status:        []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable, vigil.RecoveryPointDamaged, vigil.RecoveryPointDeleting},
 		ExpiredBefore: ptr(now()),
 	})
 	if err != nil {

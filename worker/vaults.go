@@ -107,17 +107,18 @@ func (e *Engine) compareCatalog(ctx context.Context, vaultName string, began tim
 	for i := range rps {
 		rp := &rps[i]
 		known[rp.SnapshotID] = true
-		if rp.CompletedAt == nil || !rp.CompletedAt.Before(began) {
-			continue
-		}
+		// A point completed after verify began may have been too late for
+		// its listing of snapshots: it is not missing, only not checked.
+		late := rp.CompletedAt == nil || !rp.CompletedAt.Before(began)
+		found := slices.Contains(res.SnapshotIDs, rp.SnapshotID)
 		label := fmt.Sprintf("%s (%s %q)", rp.ID, rp.ResourceType, rp.Resource)
 		var reason string
 		switch d, damaged := res.Damaged[rp.SnapshotID]; {
-		case !slices.Contains(res.SnapshotIDs, rp.SnapshotID) && rp.Status == vigil.RecoveryPointDamaged:
-			// Known and recorded already; nothing in the vault can be
-			// repaired, so it is not reported on every verify.
+		case !found && (late || rp.Status == vigil.RecoveryPointDamaged):
+			// Too late, or known and recorded already: nothing in the
+			// vault can be repaired, so it is not reported on every verify.
 			continue
-		case !slices.Contains(res.SnapshotIDs, rp.SnapshotID):
+		case !found:
 			reason = fmt.Sprintf("its snapshot %s is missing from vault %q (was the vault's folder rolled back or replaced?)", rp.SnapshotID, vaultName)
 			errs = append(errs, label+": "+reason)
 		case damaged:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
@@ -60,6 +61,8 @@ type SnapshotDamage struct {
 	// Problems name the path and what is wrong with it, such as
 	// "/data/a.txt: content … is in pack …, which is missing from storage".
 	Problems []string
+
+	more int // problems past maxVerifyErrors, not listed
 }
 
 // Summary says in words what was checked and what was found, such as
@@ -247,7 +250,65 @@ type verifier struct {
 	// same for entries that are neither files nor folders.
 	files, others map[object.ID]string
 
+	// readQueue takes the files picked to be read back; nil once they
+	// have all been read, and readProblems holds what went wrong.
+	readQueue            chan object.ID
+	readMu               sync.Mutex
+	readProblems         map[object.ID]string
 	filesRead, bytesRead int64
+}
+
+func newVerifier(rep repo.DirectRepository, pc packCheck, readDataPercent float64) *verifier {
+	return &verifier{rep: rep, packs: pc, readDataPercent: readDataPercent,
+		dirs: map[object.ID][]string{}, files: map[object.ID]string{}, others: map[object.ID]string{},
+		readProblems: map[object.ID]string{}}
+}
+
+// startReaders starts n readers of the files picked for read-back; the
+// returned function waits until all are read.
+func (vf *verifier) startReaders(ctx context.Context, n int) (wait func()) {
+	vf.readQueue = make(chan object.ID, n)
+
+	var wg sync.WaitGroup
+
+	for range n {
+		wg.Go(func() {
+			for oid := range vf.readQueue {
+				n, problem := vf.readBack(ctx, oid)
+
+				vf.readMu.Lock()
+				vf.filesRead++
+				vf.bytesRead += n
+
+				if problem != "" {
+					vf.readProblems[oid] = problem
+				}
+				vf.readMu.Unlock()
+			}
+		})
+	}
+
+	return func() {
+		close(vf.readQueue)
+		wg.Wait()
+		vf.readQueue = nil
+	}
+}
+
+// readBack reads a file's contents and decrypts them.
+func (vf *verifier) readBack(ctx context.Context, oid object.ID) (int64, string) {
+	r, err := vf.rep.OpenObject(ctx, oid)
+	if err != nil {
+		return 0, fmt.Sprintf("open object %v: %v", oid, err)
+	}
+	defer r.Close() //nolint:errcheck
+
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return n, fmt.Sprintf("read object %v: %v", oid, err)
+	}
+
+	return n, ""
 }
 
 func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent float64) (VerifyResult, error) {
@@ -272,8 +333,7 @@ func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent floa
 		return res, fmt.Errorf("list snapshots: %w", err)
 	}
 
-	vf := &verifier{rep: rep, packs: pc, readDataPercent: readDataPercent,
-		dirs: map[object.ID][]string{}, files: map[object.ID]string{}, others: map[object.ID]string{}}
+	var mans []*snapshot.Manifest
 
 	for _, id := range ids {
 		if ctx.Err() != nil {
@@ -300,6 +360,58 @@ func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent floa
 			res.Repaired = append(res.Repaired, string(man.ID))
 		}
 
+		mans = append(mans, man)
+	}
+
+	vf := newVerifier(rep, pc, readDataPercent)
+
+	// Files are read back while the walk goes on. Their problems are known
+	// only at its end, so when one turns up, the trees are walked again with
+	// what was read, to tell every snapshot that shares the file.
+	wait := vf.startReaders(ctx, parallelism(0, defaultUploadParallelism))
+	damage := vf.walk(ctx, mans)
+
+	wait()
+
+	if len(vf.readProblems) > 0 {
+		files, dirs := vf.files, vf.dirs
+		vf.files, vf.dirs, vf.others = map[object.ID]string{}, map[object.ID][]string{}, map[object.ID]string{}
+		damage = vf.walk(ctx, mans)
+		vf.files, vf.dirs = files, dirs
+	}
+
+	for _, man := range mans {
+		d, ok := damage[string(man.ID)]
+		if !ok {
+			continue
+		}
+
+		res.Damaged[string(man.ID)] = d
+
+		for _, p := range d.Problems {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", d.Label(string(man.ID)), p))
+		}
+
+		if d.more > 0 {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: and %d more problems, not listed", d.Label(string(man.ID)), d.more))
+		}
+	}
+
+	res.Files, res.Dirs = int64(len(vf.files)), int64(len(vf.dirs))
+	res.FilesRead, res.BytesRead = vf.filesRead, vf.bytesRead
+
+	return res, nil
+}
+
+// walk checks the trees of mans and returns the damage found, by snapshot.
+func (vf *verifier) walk(ctx context.Context, mans []*snapshot.Manifest) map[string]SnapshotDamage {
+	damage := map[string]SnapshotDamage{}
+
+	for _, man := range mans {
+		if ctx.Err() != nil {
+			break
+		}
+
 		var problems []string
 		if man.RootEntry == nil {
 			problems = []string{"the snapshot has no root folder"}
@@ -313,21 +425,11 @@ func verify(ctx context.Context, rep repo.DirectRepository, readDataPercent floa
 
 		d := SnapshotDamage{Resource: man.Source.UserName, RecoveryPoint: man.Tags[tagPrefix+recoveryPointTag]}
 		d.Problems = problems[:min(len(problems), maxVerifyErrors)]
-		res.Damaged[string(man.ID)] = d
-
-		for _, p := range d.Problems {
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", d.Label(string(man.ID)), p))
-		}
-
-		if len(problems) > len(d.Problems) {
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: and %d more problems, not listed", d.Label(string(man.ID)), len(problems)-len(d.Problems)))
-		}
+		d.more = len(problems) - len(d.Problems)
+		damage[string(man.ID)] = d
 	}
 
-	res.Files, res.Dirs = int64(len(vf.files)), int64(len(vf.dirs))
-	res.FilesRead, res.BytesRead = vf.filesRead, vf.bytesRead
-
-	return res, nil
+	return damage
 }
 
 // recoveryPointTag is the tag vigil's backups give a snapshot, naming the
@@ -425,8 +527,9 @@ func (vf *verifier) dir(ctx context.Context, oid object.ID) []string {
 	return problems
 }
 
-// file checks a file's contents against the index and packs, and reads it
-// back if it is a regular file among the share picked to be read.
+// file checks a file's contents against the index and packs, and queues
+// it to be read back if it is a regular file among the share picked. Once
+// the reads are done, it reports what reading found instead.
 func (vf *verifier) file(ctx context.Context, oid object.ID, regular bool) string {
 	if oid == object.EmptyID {
 		return ""
@@ -436,24 +539,16 @@ func (vf *verifier) file(ctx context.Context, oid object.ID, regular bool) strin
 		return problem
 	}
 
-	if !regular || vf.readDataPercent == 0 || rand.Float64()*100 >= vf.readDataPercent {
+	switch {
+	case !regular:
+		return ""
+	case vf.readQueue == nil:
+		return vf.readProblems[oid]
+	case vf.readDataPercent == 0 || rand.Float64()*100 >= vf.readDataPercent:
 		return ""
 	}
 
-	r, err := vf.rep.OpenObject(ctx, oid)
-	if err != nil {
-		return fmt.Sprintf("open object %v: %v", oid, err)
-	}
-	defer r.Close() //nolint:errcheck
-
-	n, err := io.Copy(io.Discard, r)
-
-	vf.filesRead++
-	vf.bytesRead += n
-
-	if err != nil {
-		return fmt.Sprintf("read object %v: %v", oid, err)
-	}
+	vf.readQueue <- oid
 
 	return ""
 }

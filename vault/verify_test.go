@@ -244,3 +244,35 @@ func TestVerifySummarySaysWhatWasRead(t *testing.T) {
 		}
 	}
 }
+
+// A damaged file that two snapshots share is damage in both: each one's
+// recovery point must be told, though the file is read only once.
+func TestVerifyTellsEverySnapshotSharingDamage(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	source := t.TempDir()
+	makeTree(t, source)
+	b.backup(t, source, "files")
+	b.backup(t, source, "copy-of-files")
+
+	pack := largestPack(t, b.cfg.Storage)
+	data, err := os.ReadFile(pack)
+	must(t, err)
+
+	for i := 100; i < len(data); i += 4096 {
+		data[i] ^= 0xff
+	}
+
+	must(t, os.Chmod(pack, 0o600))
+	must(t, os.WriteFile(pack, data, 0o600))
+
+	res, err := b.vault.Verify(t.Context(), 100)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("verify reading all data of a corrupt pack: got %v, want ErrCorrupt", err)
+	}
+
+	if len(res.Damaged) != 2 || res.FilesRead != res.Files {
+		t.Errorf("damaged snapshots %v, read %d of %d files; want both snapshots, every distinct file read once", res.Damaged, res.FilesRead, res.Files)
+	}
+}

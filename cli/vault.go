@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 func newVaultCommand(g *globalOptions) *cobra.Command {
@@ -79,7 +80,7 @@ Exits 0 only if no damage was found in what was checked.
 				if advice == "" {
 					advice = fmt.Sprintf("run `vigil vault repair %s`, then back up the affected resources again (into another vault if its storage is failing)", printable(res.Vault))
 				}
-				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %d problems found (listed above): %s", printable(res.Vault), len(res.Errors), printable(advice))}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s is damaged: %s found (listed above): %s", printable(res.Vault), units.Plural(len(res.Errors), "problem"), printable(advice))}
 			}
 			return nil
 		},

@@ -72,7 +72,8 @@ type SnapshotDamage struct {
 func (r VerifyResult) Summary() string {
 	var b strings.Builder
 
-	fmt.Fprintf(&b, "index and pack sizes checked (%d contents in %d packs), folder listings of %d snapshots read; ", r.Contents, r.Packs, r.Snapshots)
+	fmt.Fprintf(&b, "index and pack sizes checked (%s in %s), folder listings of %s read; ",
+		units.Plural(int(r.Contents), "content"), units.Plural(int(r.Packs), "pack"), units.Plural(int(r.Snapshots), "snapshot"))
 
 	switch {
 	case r.Files == 0:
@@ -80,7 +81,7 @@ func (r VerifyResult) Summary() string {
 	case r.FilesRead == 0:
 		b.WriteString("no file contents read back (use --read-data-percent to read them)")
 	case r.FilesRead == r.Files:
-		fmt.Fprintf(&b, "all file contents (%d files, %s) read back", r.Files, units.Bytes(r.BytesRead))
+		fmt.Fprintf(&b, "all file contents (%s, %s) read back", units.Plural(int(r.Files), "file"), units.Bytes(r.BytesRead))
 	default:
 		fmt.Fprintf(&b, "%v%% of file contents (%d of %d files, %s) read back", r.ReadDataPercent, r.FilesRead, r.Files, units.Bytes(r.BytesRead))
 	}
@@ -88,7 +89,7 @@ func (r VerifyResult) Summary() string {
 	if len(r.Errors) == 0 {
 		b.WriteString(": no damage found")
 	} else {
-		fmt.Fprintf(&b, ": %d problems found", len(r.Errors))
+		fmt.Fprintf(&b, ": %s found", units.Plural(len(r.Errors), "problem"))
 	}
 
 	return b.String()

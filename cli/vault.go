@@ -125,10 +125,11 @@ while it runs.
 					fmt.Fprintf(g.stdout, "  %s of %s: deleted, its root folder was damaged\n", what, s.Resource)
 					continue
 				}
-				fmt.Fprintf(g.stdout, "  %s of %s: %d damaged entries removed, first %s\n", what, s.Resource, len(s.Removed), s.Removed[0])
+				fmt.Fprintf(g.stdout, "  %s of %s: %s removed, first %s\n", what, printable(s.Resource), entries(len(s.Removed)), printable(s.Removed[0]))
 			}
-			fmt.Fprintf(g.stdout, "vault %s: %d contents read back, %d damaged ones dropped from the index, %d lost pack indexes read back, %d recovery points changed\n",
-				res.Vault, res.Contents, res.DamagedContents, res.RecoveredPacks, len(res.Snapshots))
+			fmt.Fprintf(g.stdout, "vault %s: %s read back, %d of them damaged and dropped from the index, %s read back, %s changed\n",
+				printable(res.Vault), units.Plural(int(res.Contents), "content"), res.DamagedContents,
+				packIndexes(int(res.RecoveredPacks)), units.Plural(len(res.Snapshots), "recovery point"))
 			if len(res.Snapshots) > 0 || res.DamagedContents > 0 {
 				fmt.Fprintln(g.stdout, "back up the affected resources again: the next backup stores the damaged data anew")
 			}
@@ -137,4 +138,20 @@ while it runs.
 	}
 	cmd.AddCommand(list, verify, repair)
 	return cmd
+}
+
+// entries counts damaged entries: "1 damaged entry", "3 damaged entries".
+func entries(n int) string {
+	if n == 1 {
+		return "1 damaged entry"
+	}
+	return fmt.Sprintf("%d damaged entries", n)
+}
+
+// packIndexes counts pack indexes read back: "1 lost pack index".
+func packIndexes(n int) string {
+	if n == 1 {
+		return "1 lost pack index"
+	}
+	return fmt.Sprintf("%d lost pack indexes", n)
 }

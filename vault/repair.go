@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -281,8 +280,9 @@ func rewriteSnapshot(ctx context.Context, w repo.DirectRepositoryWriter, man *sn
 	rw, err := snapshotfs.NewDirRewriter(ctx, w, snapshotfs.DirRewriterOptions{
 		Parallel: 1,
 		RewriteEntry: func(_ context.Context, parentPath string, e *snapshot.DirEntry) (*snapshot.DirEntry, error) {
+			// Kopia passes the entry's own path, its name included.
 			if e.ObjectID != object.EmptyID && usesDamage(e.ObjectID) {
-				remove(path.Join(parentPath, e.Name), e)
+				remove(parentPath, e)
 				return nil, nil
 			}
 
@@ -320,7 +320,7 @@ func rewriteSnapshot(ctx context.Context, w repo.DirectRepositoryWriter, man *sn
 		man.Tags = map[string]string{}
 	}
 
-	man.Tags[tagPrefix+repairedTag] = fmt.Sprintf("%d damaged entries removed", len(removed))
+	man.Tags[tagPrefix+repairedTag] = fmt.Sprintf("damaged entries removed: %d", len(removed))
 
 	if err := snapshot.UpdateSnapshot(ctx, w, man); err != nil {
 		return nil, fmt.Errorf("save repaired snapshot %s: %w", oldID, err)

@@ -42,6 +42,13 @@ func TestRepairThenBackupStoresDamagedDataAgain(t *testing.T) {
 		t.Fatalf("repair result %+v, want damaged contents dropped and the one snapshot rewritten without them", rep)
 	}
 
+	// Each path repair names is one the backed-up tree has.
+	for _, p := range rep.Snapshots[0].Removed {
+		if _, err := os.Lstat(filepath.Join(source, filepath.FromSlash(p))); err != nil {
+			t.Errorf("repair says it removed %q, which is not a path of the backed-up tree: %v", p, err)
+		}
+	}
+
 	// the repaired vault verifies clean: what is left of the snapshot is whole
 	res, err := b.vault.Verify(t.Context(), 100)
 	if err != nil {

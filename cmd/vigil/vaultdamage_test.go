@@ -112,7 +112,7 @@ func TestVaultDamageAndRepair(t *testing.T) {
 		t.Errorf("restore of the damaged point: %s %q", rj.Status, rj.StatusMessage)
 	}
 	// readme.txt shares the pack; unless the cut reached it too, it is left.
-	if _, err := os.Stat(filepath.Join(target, "readme.txt")); strings.Contains(out, ": 1 damaged entries removed") && err != nil {
+	if _, err := os.Stat(filepath.Join(target, "readme.txt")); strings.Contains(out, ": 1 damaged entry removed") && err != nil {
 		t.Errorf("readme.txt was not damaged, yet it is not restored: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(target, "big.bin")); !os.IsNotExist(err) {

@@ -162,7 +162,7 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	}
 
 	if err != nil {
-		if diskFull(err) {
+		if vaultSideFailed(err) {
 			return BackupResult{}, v.full(err)
 		}
 		return BackupResult{}, fmt.Errorf("read source: %w", err)
@@ -181,7 +181,7 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 
 	id, err := snapshot.SaveSnapshot(ctx, w, man)
 	if err != nil {
-		if diskFull(err) {
+		if vaultSideFailed(err) {
 			return BackupResult{}, v.full(err)
 		}
 		return BackupResult{}, fmt.Errorf("save snapshot manifest: %w", err)
@@ -194,7 +194,7 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	// The flush writes the remaining packs, then the index, then the
 	// manifest; each is fsynced by the vault's storage (see storage.go).
 	if err := w.Flush(ctx); err != nil {
-		if diskFull(err) {
+		if vaultSideFailed(err) {
 			return BackupResult{}, v.full(err)
 		}
 		return BackupResult{}, fmt.Errorf("flush vault: %w", err)
@@ -466,14 +466,16 @@ func reportEvery(fn func(Progress), current func() Progress) (stop func()) {
 	}
 }
 
-// diskFull reports whether err is a write that found a disk full.
-func diskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+// vaultSideFailed reports whether err is a write that found a disk full, or a
+// failure of an S3 vault's storage: either way the vault's side failed, not
+// the source's.
+func vaultSideFailed(err error) bool {
+	return storageFailed(err) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
 		strings.Contains(err.Error(), syscall.ENOSPC.Error())
 }
 
 // full is the error of a backup whose write into the vault found its disk
-// full: the vault's side failed, not the source's.
+// full, or its storage failing: the vault's side failed, not the source's.
 func (v *Vault) full(err error) error {
 	return fmt.Errorf("write into the storage of vault %q (%s) failed: %w", v.cfg.Name, v.cfg.Storage, err)
 }

@@ -27,8 +27,9 @@ func Check(ctx context.Context, cfg Config) error {
 	}
 
 	registerDurableStorage()
+	registerS3Storage()
 
-	state, err := inspectStorage(cfg)
+	state, err := inspectStorage(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -37,6 +38,10 @@ func Check(ctx context.Context, cfg Config) error {
 	case storageMissing:
 		return checkCreatable(cfg)
 	case storageEmpty:
+		if isS3(cfg.Storage) {
+			return nil // listing it worked; the credentials' rights to write show at the first backup
+		}
+
 		if err := unix.Access(cfg.Storage, unix.W_OK); err != nil {
 			return fmt.Errorf("vault %q: the empty folder %s cannot be written (%v), so the vault cannot be created in it: let the user vigil runs as write it", cfg.Name, cfg.Storage, err)
 		}

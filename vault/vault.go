@@ -42,13 +42,19 @@ var ErrCorrupt = errors.New("vault data is damaged or missing")
 
 // Config names a vault and where and how to open it.
 type Config struct {
-	Name     string // vault name, used in every error message
-	Storage  string // a local folder path; s3:// comes later
+	Name string // vault name, used in every error message
+	// Storage is a local folder path, or s3://bucket/prefix for a vault
+	// in S3-compatible storage reached as S3 says.
+	Storage  string
+	S3       S3
 	Password string
 	// CacheDir is a private folder for kopia's connection config files (and,
 	// for S3 vaults later, its cache), such as <data_dir>/cache/<vault name>.
 	// It is created if missing and must not overlap Storage.
 	CacheDir string
+
+	// bucket and prefix of an S3 vault, set by normalize
+	bucket, prefix string
 
 	// SoleWriter says that this process is the only one that ever writes to
 	// the vault, which is true of the embedded `vigil serve` on a local folder.
@@ -145,8 +151,9 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	}
 
 	registerDurableStorage()
+	registerS3Storage()
 
-	state, err := inspectStorage(cfg)
+	state, err := inspectStorage(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -260,12 +267,8 @@ func (cfg *Config) normalize() error {
 		return fmt.Errorf("open vault %q: no storage set; give the vault a local folder path as its storage", cfg.Name)
 	}
 
-	if scheme, _, ok := strings.Cut(cfg.Storage, "://"); ok {
-		if strings.EqualFold(scheme, "s3") {
-			return fmt.Errorf("open vault %q: storage %s: S3 vaults are not supported yet; use a local folder path", cfg.Name, cfg.Storage)
-		}
-
-		return fmt.Errorf("open vault %q: storage %s: only local folder paths are supported", cfg.Name, cfg.Storage)
+	if _, _, ok := strings.Cut(cfg.Storage, "://"); ok && !isS3(cfg.Storage) {
+		return fmt.Errorf("open vault %q: storage %s: only local folder paths and s3://bucket/prefix are supported", cfg.Name, cfg.Storage)
 	}
 
 	if cfg.Password == "" {
@@ -278,6 +281,17 @@ func (cfg *Config) normalize() error {
 
 	if c := cfg.Tuning.Compressor; c != "" && c != "none" && compression.ByName[compression.Name(c)] == nil {
 		return fmt.Errorf("open vault %q: unknown compressor %q; use one of kopia's, such as zstd-fastest, zstd or s2-default", cfg.Name, c)
+	}
+
+	if isS3(cfg.Storage) {
+		cacheDir, err := filepath.Abs(cfg.CacheDir)
+		if err != nil {
+			return fmt.Errorf("open vault %q: resolve cache folder %s: %w", cfg.Name, cfg.CacheDir, err)
+		}
+
+		cfg.CacheDir = cacheDir
+
+		return cfg.normalizeS3()
 	}
 
 	storage, err := filepath.Abs(cfg.Storage)
@@ -316,7 +330,11 @@ const (
 // inspectStorage looks at the storage folder with plain file system calls:
 // kopia's own storage layer writes a ".shards" file into any folder it reads,
 // and a folder that is not a vault must not be written to.
-func inspectStorage(cfg Config) (storageState, error) {
+func inspectStorage(ctx context.Context, cfg Config) (storageState, error) {
+	if isS3(cfg.Storage) {
+		return inspectS3(ctx, cfg)
+	}
+
 	entries, err := os.ReadDir(cfg.Storage)
 
 	switch {
@@ -362,6 +380,16 @@ func moreSuffix(n int) string {
 // createRepository initialises a kopia repository in the missing or empty
 // storage folder.
 func createRepository(ctx context.Context, cfg Config) error {
+	if isS3(cfg.Storage) {
+		st, err := openS3(ctx, cfg, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close(ctx) //nolint:errcheck
+
+		return initialize(ctx, cfg, st)
+	}
+
 	if err := os.MkdirAll(cfg.Storage, 0o700); err != nil {
 		return fmt.Errorf("create vault %q: create storage folder: %w", cfg.Name, err)
 	}
@@ -376,9 +404,22 @@ func createRepository(ctx context.Context, cfg Config) error {
 	}
 	defer st.Close(ctx) //nolint:errcheck
 
+	if err := initialize(ctx, cfg, st); err != nil {
+		return err
+	}
+
+	if err := syncDir(cfg.Storage); err != nil {
+		return fmt.Errorf("create vault %q: %w", cfg.Name, err)
+	}
+
+	return nil
+}
+
+// initialize writes a new kopia repository into the storage.
+func initialize(ctx context.Context, cfg Config, st blob.Storage) error {
 	t := cfg.Tuning
 
-	err = repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
+	err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
 		BlockFormat: format.ContentFormat{
 			Hash:       orDefault(t.Hash, defaultHash),
 			Encryption: t.Encryption,
@@ -389,10 +430,6 @@ func createRepository(ctx context.Context, cfg Config) error {
 	}, cfg.Password)
 	if err != nil && !errors.Is(err, repo.ErrAlreadyInitialized) {
 		return fmt.Errorf("create vault %q in %s: %w", cfg.Name, cfg.Storage, err)
-	}
-
-	if err := syncDir(cfg.Storage); err != nil {
-		return fmt.Errorf("create vault %q: %w", cfg.Name, err)
 	}
 
 	return nil
@@ -408,15 +445,28 @@ func writeConnectionConfig(cfg Config, name string, readOnly bool) (string, erro
 		return "", fmt.Errorf("create cache folder: %w", err)
 	}
 
-	lc := repo.LocalConfig{
-		Storage: &blob.ConnectionInfo{
-			Type: durableStorageType,
-			Config: &filesystem.Options{
-				Path:          cfg.Storage,
-				FileMode:      blobFileMode,
-				DirectoryMode: blobDirMode,
-			},
+	storage := blob.ConnectionInfo{
+		Type: durableStorageType,
+		Config: &filesystem.Options{
+			Path:          cfg.Storage,
+			FileMode:      blobFileMode,
+			DirectoryMode: blobDirMode,
 		},
+	}
+
+	if isS3(cfg.Storage) {
+		// The file is private to vigil (mode 0600 in a 0700 folder) and
+		// holds the S3 keys, as the stock CLI's connection file does.
+		opts, err := s3Options(cfg)
+		if err != nil {
+			return "", err
+		}
+
+		storage = blob.ConnectionInfo{Type: s3StorageType, Config: opts}
+	}
+
+	lc := repo.LocalConfig{
+		Storage: &storage,
 		// No kopia cache: for a local folder the vault is as fast as a
 		// cache would be, and caching file contents writes every restored
 		// byte twice (restore took 60% longer with it; see bench/README.md).

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -56,7 +55,7 @@ func StartMailpitAuth(t testing.TB, username, password string) *Mailpit {
 
 func startMailpit(t testing.TB, extra ...string) *Mailpit {
 	t.Helper()
-	bin, err := mailpitBinary()
+	bin, err := binary("mailpit")
 	if err != nil {
 		t.Fatalf("mailpit, the SMTP server the e-mail tests send to, is not installed: %v\ninstall it with: %s", err, mailpitInstall)
 	}
@@ -74,7 +73,7 @@ func startMailpit(t testing.TB, extra ...string) *Mailpit {
 			"--smtp-disable-rdns",
 		}, extra...)
 		var ok bool
-		log, ok = runMailpit(t, bin, args, smtpAddr, apiAddr)
+		log, ok = runServer(t, "mailpit", bin, args, smtpAddr, apiAddr)
 		if ok {
 			return &Mailpit{SMTP: "smtp://" + smtpAddr, API: "http://" + apiAddr}
 		}
@@ -83,53 +82,9 @@ func startMailpit(t testing.TB, extra ...string) *Mailpit {
 	return nil
 }
 
-// runMailpit starts mailpit and waits until both its ports accept. It
-// reports false, with mailpit's output, when mailpit exits first.
-func runMailpit(t testing.TB, bin string, args []string, smtpAddr, apiAddr string) (string, bool) {
-	t.Helper()
-	logFile, err := os.CreateTemp(t.TempDir(), "mailpit-*.log")
-	if err != nil {
-		t.Fatalf("create mailpit log: %v", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	readLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
-
-	deadline := time.Now().Add(15 * time.Second)
-	for !accepts(smtpAddr) || !accepts(apiAddr) {
-		select {
-		case <-exited:
-			return readLog(), false
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-			t.Fatalf("mailpit did not accept on %s and %s within 15s; its output:\n%s", smtpAddr, apiAddr, readLog())
-		}
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	return "", true
-}
-
-// mailpitBinary finds mailpit on PATH, else where `go install` puts it.
-func mailpitBinary() (string, error) {
-	if p, err := exec.LookPath("mailpit"); err == nil {
+// binary finds a program on PATH, else where `go install` puts it.
+func binary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	var dirs []string
@@ -161,7 +116,7 @@ func mailpitBinary() (string, error) {
 		}
 		seen[d] = true
 		looked = append(looked, d)
-		p := filepath.Join(d, "mailpit")
+		p := filepath.Join(d, name)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p, nil
 		}

@@ -1,0 +1,140 @@
+package testsvc
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// VersityGWVersion is the versitygw that .ci/run installs.
+const VersityGWVersion = "v1.8.0"
+
+const versitygwInstall = "go install github.com/versity/versitygw/cmd/versitygw@" + VersityGWVersion
+
+// S3 is a running versitygw: an S3-compatible server on plain HTTP on
+// loopback, keeping its buckets as folders of a temporary folder.
+type S3 struct {
+	Endpoint  string // "127.0.0.1:PORT", as an S3 client takes it
+	AccessKey string
+	SecretKey string
+	Bucket    string // a bucket made for the test, empty
+}
+
+// StartS3 starts a versitygw for the test, makes an empty bucket in it and
+// stops the server at cleanup. It fails the test, with install
+// instructions, when versitygw is not installed.
+func StartS3(t testing.TB) *S3 {
+	t.Helper()
+	bin, err := binary("versitygw")
+	if err != nil {
+		t.Fatalf("versitygw, the S3 server the S3 vault tests use, is not installed: %v\ninstall it with: %s", err, versitygwInstall)
+	}
+	dir := t.TempDir()
+	s := &S3{AccessKey: "vigil-test-access", SecretKey: "vigil-test-secret-key", Bucket: "vigil-test"}
+	// A free port may be taken between closing its probe and versitygw
+	// binding it; try again with a new one.
+	var log string
+	for try := 0; try < 3; try++ {
+		addr := freePort(t)
+		root := filepath.Join(dir, fmt.Sprintf("data-%d", try))
+		if err := os.Mkdir(root, 0o700); err != nil {
+			t.Fatalf("create versitygw data folder: %v", err)
+		}
+		args := []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "posix", root}
+		var ok bool
+		log, ok = runServer(t, "versitygw", bin, args, addr)
+		if ok {
+			s.Endpoint = addr
+			s.MakeBucket(t, s.Bucket)
+			return s
+		}
+	}
+	t.Fatalf("versitygw did not start; its output:\n%s", log)
+	return nil
+}
+
+// MakeBucket makes a bucket of that name.
+func (s *S3) MakeBucket(t testing.TB, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Client(t).MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket %s in versitygw at %s: %v", name, s.Endpoint, err)
+	}
+}
+
+// Client is an S3 client of the server, for checking what it holds.
+func (s *S3) Client(t testing.TB) *minio.Client {
+	t.Helper()
+	c, err := minio.New(s.Endpoint, &minio.Options{
+		Creds:     credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Secure:    false,
+		Transport: http.DefaultTransport,
+	})
+	if err != nil {
+		t.Fatalf("S3 client of versitygw at %s: %v", s.Endpoint, err)
+	}
+	return c
+}
+
+// runServer starts a server and waits until its address accepts. It
+// reports false, with the server's output, when the server exits first.
+func runServer(t testing.TB, name, bin string, args []string, addrs ...string) (string, bool) {
+	t.Helper()
+	logFile, err := os.CreateTemp(t.TempDir(), name+"-*.log")
+	if err != nil {
+		t.Fatalf("create %s log: %v", name, err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	readLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
+
+	deadline := time.Now().Add(15 * time.Second)
+	for !acceptsAll(addrs) {
+		select {
+		case <-exited:
+			return readLog(), false
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+			t.Fatalf("%s did not accept on %v within 15s; its output:\n%s", name, addrs, readLog())
+		}
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	return "", true
+}
+
+func acceptsAll(addrs []string) bool {
+	for _, a := range addrs {
+		if !accepts(a) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,216 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/vigil-backup/vigil/internal/testsvc"
+)
+
+// setupS3 is setup on a vault in a bucket of a fresh versitygw, under a
+// prefix, as a vault shared with other data would be.
+func setupS3(t *testing.T, modify ...func(*Config)) (*testBundle, *testsvc.S3) {
+	t.Helper()
+
+	srv := testsvc.StartS3(t)
+
+	return setup(t, append([]func(*Config){func(c *Config) {
+		c.Storage = "s3://" + srv.Bucket + "/vaults/test"
+		c.S3 = S3{Endpoint: srv.Endpoint, Insecure: true, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
+	}}, modify...)...), srv
+}
+
+// objects lists the names of the objects under the vault's prefix.
+func objects(t *testing.T, srv *testsvc.S3) []string {
+	t.Helper()
+
+	var names []string
+
+	for o := range srv.Client(t).ListObjects(t.Context(), srv.Bucket, minio.ListObjectsOptions{Prefix: "vaults/test/", Recursive: true}) {
+		must(t, o.Err)
+		names = append(names, strings.TrimPrefix(o.Key, "vaults/test/"))
+	}
+
+	return names
+}
+
+// Everything a folder vault does, an S3 vault does: create, back up,
+// restore, verify, maintain, and repair after damage, and a second Open
+// finds the vault rather than creating one.
+func TestS3VaultBackupRestoreVerifyRepair(t *testing.T) {
+	t.Parallel()
+
+	b, srv := setupS3(t)
+
+	if names := objects(t, srv); !slices.Contains(names, "kopia.repository") {
+		t.Fatalf("the bucket holds %v under the prefix, want kopia's repository blob", names)
+	}
+
+	source := t.TempDir()
+	makeTree(t, source)
+	first := b.backup(t, source, "files")
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	if _, err := b.vault.Restore(t.Context(), first.SnapshotID, restored, nil); err != nil {
+		t.Fatalf("restore from the S3 vault: %v", err)
+	}
+
+	compareTrees(t, source, restored)
+
+	if res, err := b.vault.Verify(t.Context(), 100); err != nil {
+		t.Fatalf("verify the S3 vault: %v (%+v)", err, res.Errors)
+	}
+
+	if err := b.vault.Maintain(t.Context(), true); err != nil {
+		t.Fatalf("maintain the S3 vault: %v", err)
+	}
+
+	// a second process opens the same bucket and sees the snapshot
+	again, err := Open(t.Context(), Config{Name: "test", Storage: b.cfg.Storage, S3: b.cfg.S3, Password: testPassword, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("open the S3 vault again: %v", err)
+	}
+
+	list, err := again.Snapshots(t.Context())
+	must(t, err)
+	must(t, again.Close(context.Background()))
+
+	if len(list) != 1 || list[0].ID != first.SnapshotID {
+		t.Fatalf("the reopened S3 vault lists %+v, want snapshot %s", list, first.SnapshotID)
+	}
+
+	// damage: a pack object goes missing from the bucket
+	var pack string
+
+	for _, n := range objects(t, srv) {
+		if strings.HasPrefix(n, "p") {
+			pack = n
+		}
+	}
+
+	if pack == "" {
+		t.Fatal("the S3 vault holds no pack object after a backup")
+	}
+
+	must(t, srv.Client(t).RemoveObject(t.Context(), srv.Bucket, "vaults/test/"+pack, minio.RemoveObjectOptions{}))
+
+	if _, err := b.vault.Verify(t.Context(), 100); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("verify with a pack missing from the bucket: got %v, want ErrCorrupt", err)
+	}
+
+	rep, err := b.vault.Repair(t.Context())
+	if err != nil {
+		t.Fatalf("repair the S3 vault: %v", err)
+	}
+
+	if rep.DamagedContents == 0 || len(rep.Snapshots) != 1 {
+		t.Fatalf("repair result %+v, want damaged contents dropped and the snapshot rewritten", rep)
+	}
+
+	second := b.backup(t, source, "files")
+
+	if res, err := b.vault.Verify(t.Context(), 100); err != nil {
+		t.Fatalf("verify after repair and a new backup: %v (%+v)", err, res.Errors)
+	}
+
+	restored2 := filepath.Join(t.TempDir(), "restored2")
+	if _, err := b.vault.Restore(t.Context(), second.SnapshotID, restored2, nil); err != nil {
+		t.Fatalf("restore the backup made after repair: %v", err)
+	}
+
+	compareTrees(t, source, restored2)
+}
+
+// A bucket or prefix holding other data is refused and left as it was, and
+// a missing bucket fails naming it.
+func TestS3VaultRefusesForeignDataAndNamesAMissingBucket(t *testing.T) {
+	t.Parallel()
+
+	srv := testsvc.StartS3(t)
+	s3cfg := S3{Endpoint: srv.Endpoint, Insecure: true, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
+
+	_, err := srv.Client(t).PutObject(t.Context(), srv.Bucket, "other/report.pdf", strings.NewReader("not a vault"), 11, minio.PutObjectOptions{})
+	must(t, err)
+
+	_, err = Open(t.Context(), Config{Name: "v", Storage: "s3://" + srv.Bucket + "/other", S3: s3cfg, Password: testPassword, CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "report.pdf") || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("open on a prefix with other data: got %v, want a refusal naming report.pdf", err)
+	}
+
+	var keys []string
+	for o := range srv.Client(t).ListObjects(t.Context(), srv.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		keys = append(keys, o.Key)
+	}
+
+	if !slices.Equal(keys, []string{"other/report.pdf"}) {
+		t.Errorf("the refused open left %v in the bucket, want only other/report.pdf", keys)
+	}
+
+	err = Check(t.Context(), Config{Name: "v", Storage: "s3://no-such-bucket/x", S3: s3cfg, Password: testPassword, CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
+		t.Fatalf("check of a missing bucket: got %v, want an error naming the bucket", err)
+	}
+}
+
+// The stock kopia CLI connects to an S3 vault with `kopia repository
+// connect s3` and reads what vigil wrote.
+func TestStockKopiaCLIReadsS3Vault(t *testing.T) {
+	t.Parallel()
+
+	b, srv := setupS3(t)
+	source := filepath.Join(t.TempDir(), "src")
+	makeTree(t, source)
+	res := b.backup(t, source, "files")
+
+	k := &kopiaCLI{t: t, binary: stockKopia(t), home: t.TempDir()}
+	k.run("repository", "connect", "s3", "--bucket", srv.Bucket, "--prefix", "vaults/test/",
+		"--endpoint", srv.Endpoint, "--disable-tls", "--access-key", srv.AccessKey, "--secret-access-key", srv.SecretKey,
+		"--cache-directory", filepath.Join(k.home, "cache"))
+
+	var listed []cliSnapshot
+	must(t, json.Unmarshal(k.run("snapshot", "list", "--all", "--json"), &listed))
+
+	if len(listed) != 1 || listed[0].ID != res.SnapshotID {
+		t.Fatalf("stock CLI lists %+v, want snapshot %s", listed, res.SnapshotID)
+	}
+
+	target := filepath.Join(t.TempDir(), "restored")
+	k.run("snapshot", "restore", res.SnapshotID, target)
+	compareTreesExcept(t, source, target, true)
+	k.run("snapshot", "verify", "--verify-files-percent=100")
+}
+
+// The connection file vigil writes holds the S3 keys (as the stock CLI's
+// does), so it must be private to the user vigil runs as.
+func TestS3ConnectionFileIsPrivate(t *testing.T) {
+	t.Parallel()
+
+	b, _ := setupS3(t)
+
+	fi, err := os.Stat(filepath.Join(b.cfg.CacheDir, configFileName))
+	must(t, err)
+
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("connection file mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	f, err := os.Open(filepath.Join(b.cfg.CacheDir, configFileName))
+	must(t, err)
+	defer f.Close()
+
+	body, err := io.ReadAll(f)
+	must(t, err)
+
+	if !strings.Contains(string(body), s3StorageType) {
+		t.Errorf("connection file does not use vigil's S3 storage type:\n%s", body)
+	}
+}

@@ -89,16 +89,15 @@ func (cfg *Config) normalizeS3() error {
 	return nil
 }
 
-// s3Options are the options of Kopia's S3 storage for the vault.
+// s3Options are the options of Kopia's S3 storage for the vault, without
+// its keys, which openS3 and the connection config pass through s3Keys.
 func s3Options(cfg Config) (*s3.Options, error) {
 	opts := &s3.Options{
-		BucketName:      cfg.bucket,
-		Prefix:          cfg.prefix,
-		Endpoint:        cfg.S3.Endpoint,
-		DoNotUseTLS:     cfg.S3.Insecure,
-		Region:          cfg.S3.Region,
-		AccessKeyID:     cfg.S3.AccessKey,
-		SecretAccessKey: cfg.S3.SecretKey,
+		BucketName:  cfg.bucket,
+		Prefix:      cfg.prefix,
+		Endpoint:    cfg.S3.Endpoint,
+		DoNotUseTLS: cfg.S3.Insecure,
+		Region:      cfg.S3.Region,
 	}
 
 	if cfg.S3.CAFile != "" {
@@ -132,12 +131,32 @@ type s3Storage struct {
 }
 
 func newS3Storage(ctx context.Context, opts *s3.Options, isCreate bool) (blob.Storage, error) {
-	st, err := s3.New(ctx, opts, isCreate)
+	// The connection config names the bucket but not the keys: they are
+	// held in this process only (see s3Keys).
+	withKeys := *opts
+	if k, ok := s3Keys.Load(s3KeysID(*opts)); ok && withKeys.AccessKeyID == "" {
+		keys := k.(S3) //nolint:forcetypeassert
+		withKeys.AccessKeyID, withKeys.SecretAccessKey = keys.AccessKey, keys.SecretKey
+	}
+
+	st, err := s3.New(ctx, &withKeys, isCreate)
 	if err != nil {
 		return nil, &StorageError{Location: s3Location(*opts), Err: err}
 	}
 
-	return &s3Storage{Storage: st, opts: *opts}, nil
+	bare := *opts
+	bare.AccessKeyID, bare.SecretAccessKey, bare.SessionToken = "", "", ""
+
+	return &s3Storage{Storage: st, opts: bare}, nil
+}
+
+// s3Keys holds the S3 keys of the vaults this process opened, by bucket,
+// so that they never reach a file: Kopia turns the connection config on
+// disk into storage through newS3Storage, which takes the keys from here.
+var s3Keys sync.Map // s3KeysID → S3
+
+func s3KeysID(opts s3.Options) string {
+	return opts.Endpoint + "\x00" + opts.BucketName + "\x00" + opts.Prefix
 }
 
 func s3Location(opts s3.Options) string {
@@ -212,6 +231,8 @@ func openS3(ctx context.Context, cfg Config, isCreate bool) (blob.Storage, error
 	if err != nil {
 		return nil, fmt.Errorf("open vault %q: %w", cfg.Name, err)
 	}
+
+	s3Keys.Store(s3KeysID(*opts), cfg.S3)
 
 	st, err := newS3Storage(ctx, opts, isCreate)
 	if err != nil {

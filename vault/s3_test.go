@@ -189,28 +189,49 @@ func TestStockKopiaCLIReadsS3Vault(t *testing.T) {
 	k.run("snapshot", "verify", "--verify-files-percent=100")
 }
 
-// The connection file vigil writes holds the S3 keys (as the stock CLI's
-// does), so it must be private to the user vigil runs as.
-func TestS3ConnectionFileIsPrivate(t *testing.T) {
+// The S3 keys are held in the process only: no file vigil writes, in the
+// cache folder or the bucket, holds them.
+func TestS3KeysStayOutOfFiles(t *testing.T) {
 	t.Parallel()
 
-	b, _ := setupS3(t)
+	b, srv := setupS3(t)
+	source := t.TempDir()
+	makeTree(t, source)
+	b.backup(t, source, "files")
 
-	fi, err := os.Stat(filepath.Join(b.cfg.CacheDir, configFileName))
-	must(t, err)
-
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("connection file mode %v, want 0600", fi.Mode().Perm())
+	if res, err := b.vault.Verify(t.Context(), 100); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, res.Errors)
 	}
 
-	f, err := os.Open(filepath.Join(b.cfg.CacheDir, configFileName))
-	must(t, err)
-	defer f.Close()
+	files := 0
+	must(t, filepath.WalkDir(b.cfg.CacheDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
 
-	body, err := io.ReadAll(f)
-	must(t, err)
+		files++
+		body, err := os.ReadFile(p)
+		must(t, err)
 
-	if !strings.Contains(string(body), s3StorageType) {
-		t.Errorf("connection file does not use vigil's S3 storage type:\n%s", body)
+		if strings.Contains(string(body), srv.SecretKey) || strings.Contains(string(body), srv.AccessKey) {
+			t.Errorf("%s holds an S3 key", p)
+		}
+
+		return nil
+	}))
+
+	if files == 0 {
+		t.Fatal("the cache folder holds no connection config")
+	}
+
+	for o := range srv.Client(t).ListObjects(t.Context(), srv.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		obj, err := srv.Client(t).GetObject(t.Context(), srv.Bucket, o.Key, minio.GetObjectOptions{})
+		must(t, err)
+		body, err := io.ReadAll(obj)
+		must(t, err)
+
+		if strings.Contains(string(body), srv.SecretKey) {
+			t.Errorf("object %s holds the S3 secret key", o.Key)
+		}
 	}
 }

@@ -455,13 +455,12 @@ func writeConnectionConfig(cfg Config, name string, readOnly bool) (string, erro
 	}
 
 	if isS3(cfg.Storage) {
-		// The file is private to vigil (mode 0600 in a 0700 folder) and
-		// holds the S3 keys, as the stock CLI's connection file does.
 		opts, err := s3Options(cfg)
 		if err != nil {
 			return "", err
 		}
 
+		s3Keys.Store(s3KeysID(*opts), cfg.S3)
 		storage = blob.ConnectionInfo{Type: s3StorageType, Config: opts}
 	}
 

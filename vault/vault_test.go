@@ -142,7 +142,10 @@ func TestOpenValidatesConfig(t *testing.T) {
 	}{
 		{"no name", func(c *Config) { c.Name = "" }, "no name"},
 		{"no storage", func(c *Config) { c.Storage = "" }, "no storage"},
-		{"s3", func(c *Config) { c.Storage = "s3://bucket/vault" }, "S3 vaults are not supported yet"},
+		{"s3 without a bucket", func(c *Config) { c.Storage = "s3:///vault" }, "names no bucket"},
+		{"s3 endpoint with a scheme", func(c *Config) { c.Storage, c.S3.Endpoint = "s3://b/v", "http://127.0.0.1:1" }, "without a scheme"},
+		{"s3 with one key", func(c *Config) { c.Storage, c.S3.AccessKey = "s3://b/v", "K" }, "only one of its access key and secret key"},
+		{"s3 unreadable CA file", func(c *Config) { c.Storage, c.S3.CAFile = "s3://b/v", filepath.Join(dir, "no-ca.pem") }, "ca_file"},
 		{"other scheme", func(c *Config) { c.Storage = "gcs://bucket" }, "only local folder paths"},
 		{"no password", func(c *Config) { c.Password = "" }, "password_env"},
 		{"no cache folder", func(c *Config) { c.CacheDir = "" }, "no cache folder"},

@@ -102,6 +102,27 @@ type Vault struct {
 	// Password is read from PasswordEnv or PasswordFile by Load.
 	Password string `yaml:"-" json:"-"`
 
+	// S3 settings, for a vault whose storage is s3://bucket/prefix.
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	// PathStyle, when set, must agree with how Kopia's S3 storage
+	// addresses buckets on the endpoint (see S3PathStyle).
+	PathStyle *bool `yaml:"path_style"`
+	// Insecure talks plain HTTP to the endpoint; only for a server on a
+	// trusted network, such as a local test server.
+	Insecure bool   `yaml:"insecure"`
+	CAFile   string `yaml:"ca_file"`
+	// The S3 keys come from the environment or from files, never from
+	// this file. With none of these, Kopia reads AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, then the machine's instance role.
+	AccessKeyEnv  string `yaml:"access_key_env"`
+	AccessKeyFile string `yaml:"access_key_file"`
+	SecretKeyEnv  string `yaml:"secret_key_env"`
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// AccessKey and SecretKey are read by LoadPasswords.
+	AccessKey string `yaml:"-" json:"-"`
+	SecretKey string `yaml:"-" json:"-"`
+
 	// RepairOnDamage runs `vigil vault repair` on the vault as soon as a
 	// verify finds damage, so that the next backups store the damaged data
 	// again without waiting for a person.
@@ -317,9 +338,13 @@ func (c *Config) validate() error {
 		f := fmt.Sprintf("vaults[%d]", i)
 		checkName(add, f, "vault", v.Name, vaults)
 		if v.Storage == "" {
-			add(f+".storage", "is missing: give a folder for the vault")
+			add(f+".storage", "is missing: give a folder for the vault, or s3://bucket/prefix")
+		} else if v.IsS3() {
+			validateS3(add, f, v)
 		} else if strings.Contains(v.Storage, "://") {
-			add(f+".storage", "%q: only a local folder is supported in this version", v.Storage)
+			add(f+".storage", "%q: give a local folder or s3://bucket/prefix", v.Storage)
+		} else if s3 := v.s3Keys(); s3 != "" {
+			add(f+"."+s3, "is for S3 vaults only; the vault's storage %q is a folder", v.Storage)
 		}
 		switch {
 		case v.PasswordEnv == "" && v.PasswordFile == "":
@@ -441,8 +466,13 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.DataDir = abs(c.DataDir)
 	for i := range c.Vaults {
-		c.Vaults[i].Storage = abs(c.Vaults[i].Storage)
+		if !c.Vaults[i].IsS3() {
+			c.Vaults[i].Storage = abs(c.Vaults[i].Storage)
+		}
 		c.Vaults[i].PasswordFile = abs(c.Vaults[i].PasswordFile)
+		c.Vaults[i].CAFile = abs(c.Vaults[i].CAFile)
+		c.Vaults[i].AccessKeyFile = abs(c.Vaults[i].AccessKeyFile)
+		c.Vaults[i].SecretKeyFile = abs(c.Vaults[i].SecretKeyFile)
 	}
 	// A program named with a slash but not absolute ("./check.sh") is
 	// found from the config's folder; a bare name ("python3") on PATH.
@@ -493,6 +523,14 @@ func (c *Config) LoadPasswords() error {
 			errs = append(errs, fmt.Errorf("vault %q: %w", v.Name, err))
 		}
 		v.Password = pw
+		if v.AccessKeyEnv != "" || v.AccessKeyFile != "" {
+			if v.AccessKey, err = readSecret(f, "access_key", v.AccessKeyEnv, v.AccessKeyFile); err != nil {
+				errs = append(errs, fmt.Errorf("vault %q: %w", v.Name, err))
+			}
+			if v.SecretKey, err = readSecret(f, "secret_key", v.SecretKeyEnv, v.SecretKeyFile); err != nil {
+				errs = append(errs, fmt.Errorf("vault %q: %w", v.Name, err))
+			}
+		}
 	}
 	errs = append(errs, c.loadDSNs()...)
 	errs = append(errs, c.loadNotificationSecrets()...)

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +75,15 @@ vaults:
   - {name: v, storage: /w, password_env: P}`, `duplicate vault name "v"`},
 		{"no password source", "vaults:\n  - {name: v, storage: /v}\n", "needs password_env or password_file"},
 		{"two password sources", "vaults:\n  - {name: v, storage: /v, password_env: P, password_file: /f}\n", "keep one"},
-		{"s3 not yet", "vaults:\n  - {name: v, storage: s3://b/p, password_env: P}\n", "only a local folder"},
+		{"other scheme", "vaults:\n  - {name: v, storage: gcs://b/p, password_env: P}\n", "give a local folder or s3://bucket/prefix"},
+		{"s3 without a bucket", "vaults:\n  - {name: v, storage: 's3:///p', password_env: P}\n", "names no bucket"},
+		{"s3 endpoint with a scheme", "vaults:\n  - {name: v, storage: s3://b/p, endpoint: 'http://h:9000', password_env: P}\n", "vaults[0].endpoint"},
+		{"s3 one key", "vaults:\n  - {name: v, storage: s3://b/p, access_key_env: K, password_env: P}\n", "only one of its S3 access key and secret key"},
+		{"s3 two key sources", "vaults:\n  - {name: v, storage: s3://b/p, access_key_env: K, access_key_file: /k, secret_key_env: S, password_env: P}\n", "both access_key_env and access_key_file"},
+		{"s3 insecure with a CA", "vaults:\n  - {name: v, storage: s3://b/p, insecure: true, ca_file: /ca.pem, password_env: P}\n", "vaults[0].ca_file"},
+		{"s3 path style on AWS", "vaults:\n  - {name: v, storage: s3://b/p, path_style: true, password_env: P}\n", "by host name"},
+		{"s3 virtual host elsewhere", "vaults:\n  - {name: v, storage: s3://b/p, endpoint: 'minio.lan:9000', path_style: false, password_env: P}\n", "by path"},
+		{"s3 key on a folder vault", "vaults:\n  - {name: v, storage: /v, access_key_env: K, password_env: P}\n", "vaults[0].access_key_env: is for S3 vaults only"},
 		{"bad listen", "server: {listen: nowhere}\n", "server.listen"},
 		{"bad catalog", "catalog: mysql://x\n", "catalog: must be empty"},
 		{"bad cron", base + "backup_plans:\n  - {name: p, schedule: 'every day', resources: [docs], vault: v}\n", "is not a cron expression"},
@@ -143,5 +152,46 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "pass --config FILE or set VIGIL_CONFIG") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadS3VaultKeysAndPaths(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secret-key"), []byte("the-secret\n"), 0o600)
+	path := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(path, []byte(`
+vaults:
+  - name: offsite
+    storage: s3://backups/vigil
+    endpoint: minio.lan:9000
+    path_style: true
+    ca_file: ./ca.pem
+    access_key_env: TEST_VIGIL_S3_ACCESS
+    secret_key_file: ./secret-key
+    password_env: TEST_VIGIL_PW
+`), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := cfg.Vaults[0]
+	if v.Storage != "s3://backups/vigil" || !v.IsS3() || v.CAFile != filepath.Join(dir, "ca.pem") || v.SecretKeyFile != filepath.Join(dir, "secret-key") {
+		t.Errorf("S3 vault after Load: storage %q, ca_file %q, secret_key_file %q; want the URL kept and the files resolved", v.Storage, v.CAFile, v.SecretKeyFile)
+	}
+	if !slices.Contains(cfg.SecretEnv(), "TEST_VIGIL_S3_ACCESS") {
+		t.Errorf("SecretEnv %v does not list the access key's variable", cfg.SecretEnv())
+	}
+
+	t.Setenv("TEST_VIGIL_PW", "pw")
+	t.Setenv("TEST_VIGIL_S3_ACCESS", "")
+	if err := cfg.LoadPasswords(); err == nil || !strings.Contains(err.Error(), "access_key_env: environment variable TEST_VIGIL_S3_ACCESS is empty") {
+		t.Fatalf("unset access key variable: err = %v", err)
+	}
+	t.Setenv("TEST_VIGIL_S3_ACCESS", "the-access")
+	if err := cfg.LoadPasswords(); err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Vaults[0]; v.AccessKey != "the-access" || v.SecretKey != "the-secret" {
+		t.Errorf("S3 keys = %q, %q; want the-access, the-secret", v.AccessKey, v.SecretKey)
 	}
 }

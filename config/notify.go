@@ -234,7 +234,7 @@ func readSecret(field, what, env, file string) (string, error) {
 func (c *Config) SecretEnv() []string {
 	var names []string
 	for _, v := range c.Vaults {
-		names = append(names, v.PasswordEnv)
+		names = append(names, v.PasswordEnv, v.AccessKeyEnv, v.SecretKeyEnv)
 	}
 	for _, r := range c.Resources {
 		names = append(names, r.DSNEnv)

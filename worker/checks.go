@@ -64,7 +64,7 @@ func CheckConfig(ctx context.Context, cfg *config.Config) []vigil.Problem {
 			if v.Password == "" {
 				return nil // its unreadable password source is listed already
 			}
-			return vault.Check(ctx, vault.Config{Name: v.Name, Storage: v.Storage, Password: v.Password, CacheDir: filepath.Join(cache, v.Name)})
+			return vault.Check(ctx, vaultConfig(v, filepath.Join(cache, v.Name)))
 		},
 	})
 }

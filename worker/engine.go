@@ -186,7 +186,9 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 func ownDirs(cfg *config.Config) []string {
 	dirs := []string{cfg.DataDir}
 	for _, v := range cfg.Vaults {
-		dirs = append(dirs, v.Storage)
+		if !v.IsS3() {
+			dirs = append(dirs, v.Storage)
+		}
 	}
 	return dirs
 }
@@ -289,21 +291,35 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 	if !ok {
 		return nil, &vigil.UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.VaultNames()}
 	}
-	v, err := vault.Open(ctx, vault.Config{
-		Name:     vc.Name,
-		Storage:  vc.Storage,
-		Password: vc.Password,
-		CacheDir: filepath.Join(e.cfg.DataDir, "cache", vc.Name),
-		// On the embedded SQLite catalog this process is the only vigil,
-		// so the only writer of its vaults: maintenance may give back the
-		// space of expired recovery points at once.
-		SoleWriter: e.catalog.Dialect() == catalog.DialectSQLite,
-	})
+	c := vaultConfig(vc, filepath.Join(e.cfg.DataDir, "cache", vc.Name))
+	// On the embedded SQLite catalog this process is the only vigil, so
+	// the only writer of its vaults: maintenance may give back the space
+	// of expired recovery points at once.
+	c.SoleWriter = e.catalog.Dialect() == catalog.DialectSQLite
+	v, err := vault.Open(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	e.vaults[name] = v
 	return v, nil
+}
+
+// vaultConfig is how the vault package opens a configured vault.
+func vaultConfig(vc config.Vault, cacheDir string) vault.Config {
+	return vault.Config{
+		Name:     vc.Name,
+		Storage:  vc.Storage,
+		Password: vc.Password,
+		CacheDir: cacheDir,
+		S3: vault.S3{
+			Endpoint:  vc.Endpoint,
+			Region:    vc.Region,
+			Insecure:  vc.Insecure,
+			CAFile:    vc.CAFile,
+			AccessKey: vc.AccessKey,
+			SecretKey: vc.SecretKey,
+		},
+	}
 }
 
 // Resource opens the resource of a recovery point or job: the configured

@@ -98,7 +98,7 @@ func (v *Vault) Backup(ctx context.Context, source string, opts BackupOptions) (
 
 	res, err := v.backup(ctx, dir, sourcePath, opts)
 	if err != nil {
-		return BackupResult{}, fmt.Errorf("back up %s to vault %q: %w", sourcePath, v.cfg.Name, err)
+		return BackupResult{}, fmt.Errorf("back up %s to vault %q: %w%s", sourcePath, v.cfg.Name, err, storageAdvice(err))
 	}
 
 	return res, nil

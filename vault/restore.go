@@ -34,7 +34,7 @@ type RestoreResult struct {
 func (v *Vault) Restore(ctx context.Context, snapshotID, target string, progress func(Progress)) (RestoreResult, error) {
 	res, err := v.restore(ctx, snapshotID, target, progress)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("restore snapshot %s of vault %q into %s: %w", snapshotID, v.cfg.Name, target, err)
+		return RestoreResult{}, fmt.Errorf("restore snapshot %s of vault %q into %s: %w%s", snapshotID, v.cfg.Name, target, err, storageAdvice(err))
 	}
 
 	return res, nil

@@ -225,6 +225,16 @@ func storageFailed(err error) bool {
 	return errors.As(err, &se)
 }
 
+// storageAdvice is what to do about err when it is a failure of the vault's
+// storage, for the end of an error message; "" otherwise.
+func storageAdvice(err error) string {
+	if !storageFailed(err) {
+		return ""
+	}
+
+	return "; the vault's storage still failed after retries: check that it is up and reachable from this machine, then try again"
+}
+
 // openS3 opens the vault's bucket.
 func openS3(ctx context.Context, cfg Config, isCreate bool) (blob.Storage, error) {
 	opts, err := s3Options(cfg)

@@ -128,6 +128,40 @@ func TestS3VaultBackupRestoreVerifyRepair(t *testing.T) {
 	}
 
 	compareTrees(t, source, restored2)
+
+	// expiry: the snapshots are deleted, and maintenance gives their space
+	// in the bucket back
+	before := bucketBytes(t, srv)
+
+	for _, snap := range b.snapshots(t) {
+		must(t, b.vault.DeleteSnapshot(t.Context(), snap.ID))
+	}
+
+	if err := b.vault.Maintain(t.Context(), true); err != nil {
+		t.Fatalf("maintain the S3 vault after expiry: %v", err)
+	}
+
+	if after := bucketBytes(t, srv); after > before/4 {
+		t.Errorf("the bucket holds %d bytes after expiry and maintenance, was %d: the expired data was not given back", after, before)
+	}
+
+	if res, err := b.vault.Verify(t.Context(), 100); err != nil || res.Snapshots != 0 {
+		t.Fatalf("verify after expiry: %v, %d snapshots, want none", err, res.Snapshots)
+	}
+}
+
+// bucketBytes is the size of the objects under the vault's prefix.
+func bucketBytes(t *testing.T, srv *testsvc.S3) int64 {
+	t.Helper()
+
+	var total int64
+
+	for o := range srv.Client(t).ListObjects(t.Context(), srv.Bucket, minio.ListObjectsOptions{Prefix: "vaults/test/", Recursive: true}) {
+		must(t, o.Err)
+		total += o.Size
+	}
+
+	return total
 }
 
 // A bucket or prefix holding other data is refused and left as it was, and

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/internal/testsvc"
+	"github.com/vigil-backup/vigil/treediff"
 )
 
 // withS3Vault adds a vault named offsite in the bucket at endpoint to the
@@ -66,6 +67,19 @@ func TestS3VaultEndToEnd(t *testing.T) {
 	}
 	e.requireNoLeak()
 
+	var rj vigil.RestoreJob
+	e.mustJSON(&rj, "restore", "start", "--recovery-point", job.RecoveryPointID, "--wait")
+	if rj.Status != vigil.RestoreCompleted {
+		t.Fatalf("restore from the S3 vault = %+v\nlog:\n%s", rj, e.logText(rj.ID))
+	}
+	diffs, err := treediff.Compare(e.path("docs"), rj.CreatedResourceLocation, treediff.Options{ModTimes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("tree restored from the S3 vault differs: %s", d)
+	}
+
 	out := e.mustRun("vault", "verify", "offsite", "--read-data-percent", "100")
 	if !strings.Contains(out, "all file contents (") || !strings.Contains(out, "no damage found") {
 		t.Errorf("vault verify of the S3 vault: %s", out)
@@ -73,6 +87,8 @@ func TestS3VaultEndToEnd(t *testing.T) {
 	if out := e.mustRun("vault", "list"); !strings.Contains(out, "s3://"+srv.Bucket+"/vigil/offsite") {
 		t.Errorf("vault list does not show the S3 vault's storage: %s", out)
 	}
+
+	e.mustRun("vault", "repair", "offsite")
 
 	e.stop()
 	grepTree(t, e.path("vigil-data"), srv.SecretKey, srv.AccessKey)

@@ -1,5 +1,5 @@
 // Package vault keeps vigil's recovery points in vaults: Kopia repositories on
-// a local folder, encrypted with the vault's password, compressed with zstd,
+// a local folder or in an S3 bucket, encrypted with the vault's password, compressed with zstd,
 // and readable by the stock kopia CLI so that no one is locked in and a lost
 // catalog loses no backups.
 //
@@ -48,8 +48,8 @@ type Config struct {
 	Storage  string
 	S3       S3
 	Password string
-	// CacheDir is a private folder for kopia's connection config files (and,
-	// for S3 vaults later, its cache), such as <data_dir>/cache/<vault name>.
+	// CacheDir is a private folder for kopia's connection config files,
+	// such as <data_dir>/cache/<vault name>.
 	// It is created if missing and must not overlap Storage.
 	CacheDir string
 
@@ -469,7 +469,8 @@ func writeConnectionConfig(cfg Config, name string, readOnly bool) (string, erro
 		// No kopia cache: for a local folder the vault is as fast as a
 		// cache would be, and caching file contents writes every restored
 		// byte twice (restore took 60% longer with it; see bench/README.md).
-		// An S3 vault will want one, inside CacheDir.
+		// An S3 vault has none either, so that verify reads what the
+		// bucket holds rather than a local copy of it.
 		Caching: &content.CachingOptions{},
 		ClientOptions: repo.ClientOptions{
 			Hostname:    sourceHost,

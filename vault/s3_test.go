@@ -269,3 +269,33 @@ func TestS3KeysStayOutOfFiles(t *testing.T) {
 		}
 	}
 }
+
+// An S3 endpoint whose certificate a private CA signed is reached with
+// that CA's certificate (ca_file), and refused without it.
+func TestS3VaultWithPrivateCA(t *testing.T) {
+	t.Parallel()
+
+	srv := testsvc.StartS3TLS(t)
+	cfg := Config{
+		Name:     "tls",
+		Storage:  "s3://" + srv.Bucket + "/tls",
+		S3:       S3{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey},
+		Password: testPassword,
+		CacheDir: t.TempDir(),
+	}
+
+	_, err := Open(t.Context(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("open over TLS without the CA: got %v, want a certificate error that points at ca_file", err)
+	}
+
+	cfg.S3.CAFile = srv.CAFile
+	b := setup(t, func(c *Config) { *c = cfg })
+	source := t.TempDir()
+	makeTree(t, source)
+	b.backup(t, source, "files")
+
+	if res, err := b.vault.Verify(t.Context(), 100); err != nil {
+		t.Fatalf("verify over TLS: %v (%+v)", err, res.Errors)
+	}
+}

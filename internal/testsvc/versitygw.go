@@ -2,7 +2,16 @@ package testsvc
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +36,10 @@ type S3 struct {
 	AccessKey string
 	SecretKey string
 	Bucket    string // a bucket made for the test, empty
+	// CAFile, for a server started by StartS3TLS, is the PEM certificate
+	// of the private CA that signed the server's certificate; the server
+	// then speaks HTTPS only.
+	CAFile string
 }
 
 // StartS3 starts a versitygw for the test, makes an empty bucket in it and
@@ -34,12 +47,30 @@ type S3 struct {
 // instructions, when versitygw is not installed.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
+	return startS3(t, false)
+}
+
+// StartS3TLS is StartS3 with a server that speaks HTTPS with a certificate
+// for 127.0.0.1 signed by a private CA made for the test (S3.CAFile).
+func StartS3TLS(t testing.TB) *S3 {
+	t.Helper()
+	return startS3(t, true)
+}
+
+func startS3(t testing.TB, withTLS bool) *S3 {
+	t.Helper()
 	bin, err := binary("versitygw")
 	if err != nil {
 		t.Fatalf("versitygw, the S3 server the S3 vault tests use, is not installed: %v\ninstall it with: %s", err, versitygwInstall)
 	}
 	dir := t.TempDir()
 	s := &S3{AccessKey: "vigil-test-access", SecretKey: "vigil-test-secret-key", Bucket: "vigil-test"}
+	var tlsArgs []string
+	if withTLS {
+		var cert, key string
+		s.CAFile, cert, key = makeCertificates(t, dir)
+		tlsArgs = []string{"--cert", cert, "--key", key}
+	}
 	// A free port may be taken between closing its probe and versitygw
 	// binding it; try again with a new one.
 	var log string
@@ -49,7 +80,7 @@ func StartS3(t testing.TB) *S3 {
 		if err := os.Mkdir(root, 0o700); err != nil {
 			t.Fatalf("create versitygw data folder: %v", err)
 		}
-		args := []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "posix", root}
+		args := append(append([]string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr}, tlsArgs...), "posix", root)
 		var ok bool
 		log, ok = runServer(t, "versitygw", bin, args, addr)
 		if ok {
@@ -75,15 +106,72 @@ func (s *S3) MakeBucket(t testing.TB, name string) {
 // Client is an S3 client of the server, for checking what it holds.
 func (s *S3) Client(t testing.TB) *minio.Client {
 	t.Helper()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if s.CAFile != "" {
+		caPEM, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			t.Fatalf("read the test CA: %v", err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(caPEM)
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
 	c, err := minio.New(s.Endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Secure:    false,
-		Transport: http.DefaultTransport,
+		Secure:    s.CAFile != "",
+		Transport: transport,
 	})
 	if err != nil {
 		t.Fatalf("S3 client of versitygw at %s: %v", s.Endpoint, err)
 	}
 	return c
+}
+
+// makeCertificates writes a private CA's certificate and a server
+// certificate for 127.0.0.1 it signed, with the server's key, into dir.
+func makeCertificates(t testing.TB, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	fail := func(err error) {
+		if err != nil {
+			t.Fatalf("make test certificates: %v", err)
+		}
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	fail(err)
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "vigil test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	fail(err)
+	ca, err := x509.ParseCertificate(caDER)
+	fail(err)
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	fail(err)
+	srvDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca, &srvKey.PublicKey, caKey)
+	fail(err)
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	fail(err)
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		fail(os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server-key.pem", "EC PRIVATE KEY", keyDER)
 }
 
 // runServer starts a server and waits until its address accepts. It

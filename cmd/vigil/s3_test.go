@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/internal/testsvc"
 	"github.com/vigil-backup/vigil/treediff"
@@ -54,6 +56,13 @@ func TestS3VaultEndToEnd(t *testing.T) {
 `)
 	withS3Vault(t, e, srv, srv.Endpoint)
 	makeTree(t, e.path("docs"))
+	// config check opens the new, empty bucket and creates nothing in it
+	if r := e.run("config", "check"); r.code != 0 {
+		t.Fatalf("config check with an S3 vault: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for o := range srv.Client(t).ListObjects(t.Context(), srv.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		t.Errorf("config check wrote %s into the bucket", o.Key)
+	}
 	e.serve()
 
 	var job vigil.BackupJob

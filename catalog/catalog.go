@@ -108,8 +108,40 @@ func (tx *Tx) Raw() any { return tx.raw }
 // creating dataDir (mode 0700) and the file (mode 0600) if they are
 // missing; a postgres:// or postgresql:// URL means PostgreSQL. It brings
 // vigil's tables and River's up to date before returning, and refuses a
-// catalog written by a newer vigil (ErrNewerCatalog).
+// catalog written by a newer vigil (ErrNewerCatalog). `vigil migrate` and
+// the single-process SQLite server open the catalog this way.
 func Open(ctx context.Context, dsn, dataDir string) (*Catalog, error) {
+	c, err := connect(ctx, dsn, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.migrate(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	return c, nil
+}
+
+// OpenCurrent opens the catalog as Open does, but changes nothing in its
+// schema: it refuses a catalog that is behind this vigil's migrations
+// (ErrCatalogBehind, saying to run `vigil migrate`) or ahead of them
+// (ErrNewerCatalog). Processes sharing a PostgreSQL catalog open it this
+// way, so that a schema changes only when a person upgrades it, once, and
+// never under workers of the older vigil still running jobs.
+func OpenCurrent(ctx context.Context, dsn, dataDir string) (*Catalog, error) {
+	c, err := connect(ctx, dsn, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkSchema(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	return c, nil
+}
+
+// connect opens the catalog's database, without looking at its schema.
+func connect(ctx context.Context, dsn, dataDir string) (*Catalog, error) {
 	var (
 		c   *Catalog
 		err error
@@ -129,10 +161,6 @@ func Open(ctx context.Context, dsn, dataDir string) (*Catalog, error) {
 			"or give a PostgreSQL URL starting with postgres:// or postgresql://", what)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	if err := c.migrate(ctx); err != nil {
-		c.Close()
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
 	return c, nil

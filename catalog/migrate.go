@@ -23,6 +23,10 @@ import (
 // would misread it.
 var ErrNewerCatalog = errors.New("catalog was written by a newer vigil: upgrade vigil")
 
+// ErrCatalogBehind is returned (wrapped) by OpenCurrent when the catalog
+// lacks migrations this vigil needs: `vigil migrate` applies them.
+var ErrCatalogBehind = errors.New("the catalog's schema is older than this vigil: run 'vigil migrate --config FILE' once, then start again")
+
 // migrationFiles are vigil's migrations, NNN_name.sql, numbered from 001
 // without gaps. A released migration is never edited: a change is a new file.
 //
@@ -221,4 +225,86 @@ func (c *Catalog) migrateRiverStep(ctx context.Context, tx *Tx) (int, error) {
 		return 0, err
 	}
 	return len(res.Versions), nil
+}
+
+// SchemaVersions are how far a catalog's schema is, and how far this vigil
+// would take it.
+type SchemaVersions struct {
+	Vigil, VigilWanted int
+	River, RiverWanted int
+}
+
+// Current reports whether nothing is left to migrate.
+func (v SchemaVersions) Current() bool {
+	return v.Vigil >= v.VigilWanted && v.River >= v.RiverWanted
+}
+
+// SchemaVersions reads the versions of vigil's and River's migrations the
+// catalog holds, without changing anything.
+func (c *Catalog) SchemaVersions(ctx context.Context) (SchemaVersions, error) {
+	v := SchemaVersions{VigilWanted: len(migrations)}
+	exists, err := c.tableExists(ctx, "vigil_migration")
+	if err != nil {
+		return v, fmt.Errorf("read migration version: %w", err)
+	}
+	if exists {
+		if err := c.db.queryRow(ctx, latestMigrationSQL).Scan(&v.Vigil); err != nil {
+			return v, fmt.Errorf("read migration version: %w", err)
+		}
+	}
+	var existing, all []rivermigrate.Migration
+	switch c.dialect {
+	case DialectSQLite:
+		var migrator *rivermigrate.Migrator[*sql.Tx]
+		if migrator, err = rivermigrate.New(riversqlite.New(c.sqlDB), nil); err == nil {
+			all = migrator.AllVersions()
+			existing, err = migrator.ExistingVersions(ctx)
+		}
+	case DialectPostgres:
+		var migrator *rivermigrate.Migrator[pgx.Tx]
+		if migrator, err = rivermigrate.New(riverpgxv5.New(c.pgxPool), nil); err == nil {
+			all = migrator.AllVersions()
+			existing, err = migrator.ExistingVersions(ctx)
+		}
+	}
+	if err != nil {
+		return v, fmt.Errorf("read River's migration version: %w", err)
+	}
+	if len(all) > 0 {
+		v.RiverWanted = all[len(all)-1].Version
+	}
+	if len(existing) > 0 {
+		v.River = existing[len(existing)-1].Version
+	}
+	return v, nil
+}
+
+// checkSchema refuses a catalog that is behind this vigil's migrations, or
+// ahead of them.
+func (c *Catalog) checkSchema(ctx context.Context) error {
+	v, err := c.SchemaVersions(ctx)
+	if err != nil {
+		return err
+	}
+	if v.Vigil > v.VigilWanted {
+		return fmt.Errorf("catalog is at migration %d, this vigil knows up to %d: %w", v.Vigil, v.VigilWanted, ErrNewerCatalog)
+	}
+	if !v.Current() {
+		return fmt.Errorf("catalog is at migration %d of %d (River's tables at %d of %d): %w",
+			v.Vigil, v.VigilWanted, v.River, v.RiverWanted, ErrCatalogBehind)
+	}
+	return nil
+}
+
+// tableExists reports whether the catalog's schema has a table called name.
+func (c *Catalog) tableExists(ctx context.Context, name string) (bool, error) {
+	query := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if c.dialect == DialectPostgres {
+		query = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	}
+	var n int
+	if err := c.db.queryRow(ctx, query, name).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
 }

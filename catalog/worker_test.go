@@ -1,0 +1,92 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/vigil-backup/vigil/catalog"
+)
+
+func TestOpenCurrentRefusesSchemaNotCurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		// An empty database is behind: OpenCurrent creates nothing.
+		_, err := catalog.OpenCurrent(ctx, db.dsn, db.dataDir)
+		if !errors.Is(err, catalog.ErrCatalogBehind) {
+			t.Fatalf("OpenCurrent on an empty catalog: %v, want ErrCatalogBehind", err)
+		}
+		c := db.open(t) // migrates
+		v, err := c.SchemaVersions(ctx)
+		requireNoError(t, err)
+		if !v.Current() || v.Vigil == 0 || v.River == 0 {
+			t.Fatalf("after Open, schema versions %+v, want current", v)
+		}
+		current, err := catalog.OpenCurrent(ctx, db.dsn, db.dataDir)
+		if err != nil {
+			t.Fatalf("OpenCurrent on a migrated catalog: %v", err)
+		}
+		requireNoError(t, current.Close())
+
+		// One migration missing is behind too.
+		execSQL(t, c, "DELETE FROM vigil_migration WHERE version = (SELECT MAX(version) FROM vigil_migration)")
+		if _, err := catalog.OpenCurrent(ctx, db.dsn, db.dataDir); !errors.Is(err, catalog.ErrCatalogBehind) {
+			t.Fatalf("OpenCurrent with a migration missing: %v, want ErrCatalogBehind", err)
+		}
+		execSQL(t, c, "INSERT INTO vigil_migration (version, name, applied_at) VALUES (998, 'a', 0), (999, 'future', 0)")
+		if _, err := catalog.OpenCurrent(ctx, db.dsn, db.dataDir); !errors.Is(err, catalog.ErrNewerCatalog) {
+			t.Fatalf("OpenCurrent on a newer catalog: %v, want ErrNewerCatalog", err)
+		}
+	})
+}
+
+func TestWorkerRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		start := time.Now().UTC().Truncate(time.Microsecond)
+		w := catalog.Worker{ID: "n1-abc", Node: "n1", Host: "host1", PID: 42, StartedAt: start, LastHeartbeatAt: start,
+			Concurrency: map[string]int{"backup": 2, "restore": 2, "restore_test": 4}}
+		requireNoError(t, c.RegisterWorker(ctx, w))
+		requireNoError(t, c.RegisterWorker(ctx, catalog.Worker{ID: "n2-def", Node: "n2", Host: "host2", PID: 7,
+			StartedAt: start.Add(time.Second), LastHeartbeatAt: start.Add(time.Second), Concurrency: map[string]int{}}))
+		beat := start.Add(5 * time.Second)
+		requireNoError(t, c.HeartbeatWorker(ctx, w.ID, beat, []string{"bj-1", "rj-2"}))
+
+		ws, err := c.ListWorkers(ctx)
+		requireNoError(t, err)
+		if len(ws) != 2 || ws[0].ID != "n2-def" || ws[1].ID != w.ID {
+			t.Fatalf("ListWorkers = %+v, want n2-def then n1-abc", ws)
+		}
+		got := ws[1]
+		w.LastHeartbeatAt, w.Running = beat, []string{"bj-1", "rj-2"}
+		if !reflect.DeepEqual(got, w) {
+			t.Fatalf("worker read back as %+v, want %+v", got, w)
+		}
+
+		requireNoError(t, c.StopWorker(ctx, w.ID, beat))
+		ws, err = c.ListWorkers(ctx)
+		requireNoError(t, err)
+		if ws[1].StoppedAt == nil || !ws[1].StoppedAt.Equal(beat) || len(ws[1].Running) != 0 {
+			t.Fatalf("stopped worker read back as %+v, want stopped at %s running nothing", ws[1], beat)
+		}
+		n, err := c.DeleteWorkersBefore(ctx, start.Add(time.Second))
+		requireNoError(t, err)
+		ws, err = c.ListWorkers(ctx)
+		requireNoError(t, err)
+		if n != 0 || len(ws) != 2 {
+			t.Fatalf("DeleteWorkersBefore deleted %d, left %d; want 0 and 2 (both beat since)", n, len(ws))
+		}
+		n, err = c.DeleteWorkersBefore(ctx, beat)
+		requireNoError(t, err)
+		if n != 1 {
+			t.Fatalf("DeleteWorkersBefore the last heartbeat deleted %d workers, want 1", n)
+		}
+	})
+}

@@ -49,6 +49,7 @@ type Config struct {
 	Node        string       `yaml:"node"`
 	Lifecycle   Lifecycle    `yaml:"lifecycle"`
 	Console     Console      `yaml:"console"`
+	Workers     Workers      `yaml:"workers"`
 	Vaults      []Vault      `yaml:"vaults"`
 	Resources   []Resource   `yaml:"resources"`
 	BackupPlans []BackupPlan `yaml:"backup_plans"`
@@ -90,6 +91,28 @@ type Console struct {
 	// SessionMax ends a session this long after its sign-in, used or not.
 	SessionMax Duration `yaml:"session_max"`
 }
+
+// Workers says how many jobs of each kind one process (`vigil serve` or
+// `vigil worker`) runs at once, and when a silent worker counts as dead.
+// A kind left out runs as many at once as `--workers` says (4 by
+// default); 0 runs none of that kind in this process.
+type Workers struct {
+	Backup      *int `yaml:"backup"`
+	Restore     *int `yaml:"restore"`
+	RestoreTest *int `yaml:"restore_test"`
+	// HeartbeatTimeout is how long a worker may go without writing its
+	// heartbeat to the catalog before the others count it as dead. It
+	// writes one every third of it.
+	HeartbeatTimeout Duration `yaml:"heartbeat_timeout"`
+}
+
+// DefaultHeartbeatTimeout is the default workers.heartbeat_timeout: long
+// enough for a PostgreSQL failover, short enough that a dead worker's jobs
+// end within minutes.
+const DefaultHeartbeatTimeout = time.Minute
+
+// MaxWorkersPerKind bounds workers.backup, restore and restore_test.
+const MaxWorkersPerKind = 1000
 
 // Vault is a named vault and where its password comes from. The password
 // itself is never part of the file, so the file can be shared and committed.
@@ -290,6 +313,9 @@ func (c *Config) setDefaults() {
 	if c.Node == "" {
 		c.Node, _ = os.Hostname()
 	}
+	if c.Workers.HeartbeatTimeout == 0 {
+		c.Workers.HeartbeatTimeout = Duration(DefaultHeartbeatTimeout)
+	}
 	for i := range c.Resources {
 		c.Resources[i].setDefaults()
 	}
@@ -331,6 +357,15 @@ func (c *Config) validate() error {
 	}
 	if c.Console.SessionMax < c.Console.SessionIdle {
 		add("console.session_max", "must be at least console.session_idle (%s)", time.Duration(c.Console.SessionIdle))
+	}
+
+	for name, n := range map[string]*int{"backup": c.Workers.Backup, "restore": c.Workers.Restore, "restore_test": c.Workers.RestoreTest} {
+		if n != nil && (*n < 0 || *n > MaxWorkersPerKind) {
+			add("workers."+name, "%d must be between 0 (none in this process) and %d", *n, MaxWorkersPerKind)
+		}
+	}
+	if c.Workers.HeartbeatTimeout < Duration(3*time.Second) {
+		add("workers.heartbeat_timeout", "%s is less than 3s: a worker writes its heartbeat every third of it, and a slow catalog would make live workers look dead", time.Duration(c.Workers.HeartbeatTimeout))
 	}
 
 	vaults := map[string]bool{}

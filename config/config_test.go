@@ -52,6 +52,27 @@ backup_plans:
 	}
 }
 
+func TestParseWorkers(t *testing.T) {
+	cfg, err := Parse([]byte("workers: {backup: 2, restore: 0, heartbeat_timeout: 30s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Workers
+	if w.Backup == nil || *w.Backup != 2 || w.Restore == nil || *w.Restore != 0 || w.RestoreTest != nil {
+		t.Fatalf("workers = %+v, want backup 2, restore 0, restore_test unset", w)
+	}
+	if w.HeartbeatTimeout != Duration(30*time.Second) {
+		t.Fatalf("heartbeat_timeout = %s, want 30s", time.Duration(w.HeartbeatTimeout))
+	}
+	cfg, err = Parse([]byte("node: n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Workers.HeartbeatTimeout != Duration(DefaultHeartbeatTimeout) {
+		t.Fatalf("default heartbeat_timeout = %s, want %s", time.Duration(cfg.Workers.HeartbeatTimeout), DefaultHeartbeatTimeout)
+	}
+}
+
 func TestParseRefusesBadInput(t *testing.T) {
 	base := `
 vaults:
@@ -93,6 +114,9 @@ vaults:
 		{"bad duration", "lifecycle: {check_interval: soon}\n", "is not a duration"},
 		{"session idle too short", "console: {session_idle: 30s}\n", "console.session_idle: must be at least 2m"},
 		{"session idle negative", "console: {session_idle: -1h}\n", "console.session_idle: must be at least 2m"},
+		{"negative workers", "workers: {backup: -1}\n", "workers.backup: -1 must be between 0"},
+		{"too many workers", "workers: {restore_test: 5000}\n", "workers.restore_test: 5000 must be between 0"},
+		{"heartbeat too short", "workers: {heartbeat_timeout: 1s}\n", "workers.heartbeat_timeout: 1s is less than 3s"},
 		{"session max below idle", "console: {session_idle: 2h, session_max: 1h}\n", "console.session_max: must be at least console.session_idle (2h0m0s)"},
 	}
 	for _, tt := range tests {

@@ -118,6 +118,11 @@ func (c *Client) Vaults(ctx context.Context) (out []Vault, err error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/vaults", nil, &out)
 }
 
+// Workers lists the processes that run jobs; see GET /api/v1/workers.
+func (c *Client) Workers(ctx context.Context) (out []Worker, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/workers", nil, &out)
+}
+
 // RepairVault repairs a damaged vault; see POST /api/v1/vaults/{name}/repair.
 func (c *Client) RepairVault(ctx context.Context, name string) (out RepairResult, err error) {
 	return out, c.do(ctx, http.MethodPost, "/api/v1/vaults/"+url.PathEscape(name)+"/repair", struct{}{}, &out)

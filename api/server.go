@@ -72,6 +72,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.handle("GET /api/v1/resources", s.listResources)
 	s.handle("GET /api/v1/vaults", s.listVaults)
+	s.handle("GET /api/v1/workers", s.listWorkers)
 	s.handleLong("POST /api/v1/vaults/{name}/verify", s.verifyVault, 0)
 	s.handleLong("POST /api/v1/vaults/{name}/repair", s.repairVault, 0)
 	s.handle("POST /api/v1/backup-jobs", s.startBackup)
@@ -222,6 +223,30 @@ func (s *Server) listVaults(r *http.Request) (any, error) {
 		out = append(out, Vault(v))
 	}
 	return out, nil
+}
+
+func (s *Server) listWorkers(r *http.Request) (any, error) {
+	ws, err := s.catalog.ListWorkers(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := []Worker{}
+	at := time.Now().UTC()
+	for _, w := range ws {
+		out = append(out, Worker{ID: w.ID, Node: w.Node, Host: w.Host, PID: w.PID, StartedAt: w.StartedAt,
+			LastHeartbeatAt: w.LastHeartbeatAt, Concurrency: w.Concurrency, Running: w.Running, StoppedAt: w.StoppedAt,
+			State: w.State(at, heartbeatTimeout(s.cfg))})
+	}
+	return out, nil
+}
+
+// heartbeatTimeout is workers.heartbeat_timeout, or its default for a
+// config built in code.
+func heartbeatTimeout(cfg *config.Config) time.Duration {
+	if cfg.Workers.HeartbeatTimeout <= 0 {
+		return config.DefaultHeartbeatTimeout
+	}
+	return time.Duration(cfg.Workers.HeartbeatTimeout)
 }
 
 func (s *Server) verifyVault(r *http.Request) (any, error) {

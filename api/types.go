@@ -4,6 +4,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/vigil-backup/vigil"
 )
 
@@ -89,6 +91,22 @@ type Vault struct {
 	Name           string `json:"name"`
 	Storage        string `json:"storage"`
 	RecoveryPoints int    `json:"recovery_points"`
+}
+
+// Worker is a process that runs jobs, with its state (ALIVE, STOPPED, or
+// DEAD: no heartbeat within workers.heartbeat_timeout) and the vigil jobs
+// it ran at its last heartbeat.
+type Worker struct {
+	ID              string         `json:"id"`
+	Node            string         `json:"node"`
+	Host            string         `json:"host"`
+	PID             int            `json:"pid"`
+	StartedAt       time.Time      `json:"started_at"`
+	LastHeartbeatAt time.Time      `json:"last_heartbeat_at"`
+	Concurrency     map[string]int `json:"concurrency"`
+	Running         []string       `json:"running"`
+	StoppedAt       *time.Time     `json:"stopped_at,omitempty"`
+	State           string         `json:"state"`
 }
 
 // Resource is one configured resource.

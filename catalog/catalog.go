@@ -140,6 +140,26 @@ func OpenCurrent(ctx context.Context, dsn, dataDir string) (*Catalog, error) {
 	return c, nil
 }
 
+// Migrate brings the catalog's schema up to date, as Open does, and closes
+// it again: `vigil migrate`. It returns the versions before and after.
+func Migrate(ctx context.Context, dsn, dataDir string) (before, after SchemaVersions, err error) {
+	c, err := connect(ctx, dsn, dataDir)
+	if err != nil {
+		return before, after, err
+	}
+	defer c.Close()
+	if before, err = c.SchemaVersions(ctx); err != nil {
+		return before, after, fmt.Errorf("migrate catalog: %w", err)
+	}
+	if err := c.migrate(ctx); err != nil {
+		return before, after, fmt.Errorf("migrate catalog: %w", err)
+	}
+	if after, err = c.SchemaVersions(ctx); err != nil {
+		return before, after, fmt.Errorf("migrate catalog: %w", err)
+	}
+	return before, after, nil
+}
+
 // connect opens the catalog's database, without looking at its schema.
 func connect(ctx context.Context, dsn, dataDir string) (*Catalog, error) {
 	var (

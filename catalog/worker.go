@@ -32,6 +32,26 @@ type Worker struct {
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
 }
 
+// Worker states, as Worker.State reports them.
+const (
+	WorkerAlive   = "ALIVE"
+	WorkerStopped = "STOPPED"
+	WorkerDead    = "DEAD"
+)
+
+// State is WorkerStopped for a worker that stopped cleanly, WorkerDead for
+// one whose last heartbeat is more than timeout before at, and
+// WorkerAlive otherwise.
+func (w Worker) State(at time.Time, timeout time.Duration) string {
+	switch {
+	case w.StoppedAt != nil:
+		return WorkerStopped
+	case at.Sub(w.LastHeartbeatAt) > timeout:
+		return WorkerDead
+	}
+	return WorkerAlive
+}
+
 // RegisterWorker records a worker starting, replacing any record of the
 // same id.
 func (r records) RegisterWorker(ctx context.Context, w Worker) error {

@@ -1,6 +1,6 @@
 // Package cli builds vigil's command line: one file per command, each with
 // an options struct and a run function that does the work. Every command but
-// serve and demo is a client of the API.
+// serve, worker, migrate and demo is a client of the API.
 package cli
 
 import (
@@ -79,6 +79,9 @@ each backup restorable.
 
 	root.AddCommand(
 		newServeCommand(g),
+		newWorkerCommand(g),
+		newWorkersCommand(g),
+		newMigrateCommand(g),
 		newDemoCommand(g),
 		newBackupCommand(g),
 		newRestoreCommand(g),

@@ -39,7 +39,14 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 lifecycle checks and the workers in one process.
 
 On first start vigil writes a random API token to <data_dir>/api-token
-(mode 0600); clients using the same config find it there.`,
+(mode 0600); clients using the same config find it there.
+
+With --workers 0 it runs no jobs: 'vigil worker' processes sharing its
+PostgreSQL catalog run them.
+
+On the SQLite catalog serve brings the catalog's schema up to date by
+itself. On a PostgreSQL catalog it refuses a schema that is behind: run
+'vigil migrate' first, once, for every process sharing the catalog.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(config.Locate(g.ConfigPath))
@@ -52,12 +59,16 @@ On first start vigil writes a random API token to <data_dir>/api-token
 			if err := cfg.LookupTools(); err != nil {
 				return usageError(err)
 			}
+			if workers < 0 {
+				return usageError(fmt.Errorf("--workers %d: give 0 (run no jobs here) or more", workers))
+			}
 			logger := slog.New(slog.NewTextHandler(g.stderr, nil))
 			srv, err := startServer(cmd.Context(), cfg, workers, logger)
 			if err != nil {
 				return err
 			}
-			logger.Info("vigil serving", "url", srv.URL, "data_dir", cfg.DataDir, "catalog", srv.catalog.Dialect(), "node", cfg.Node)
+			logger.Info("vigil serving", "url", srv.URL, "data_dir", cfg.DataDir, "catalog", srv.catalog.Dialect(), "node", cfg.Node,
+				"worker", srv.engine.WorkerID(), "runs_jobs", workers > 0)
 			<-cmd.Context().Done()
 			logger.Info("vigil stopping: waiting for running jobs")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -65,7 +76,7 @@ On first start vigil writes a random API token to <data_dir>/api-token
 			return srv.Stop(ctx)
 		},
 	}
-	cmd.Flags().IntVar(&workers, "workers", 4, "how many jobs run at once")
+	cmd.Flags().IntVar(&workers, "workers", 4, "how many jobs of each kind run at once, where the config's workers section says nothing (0: run no jobs here)")
 	return cmd
 }
 
@@ -113,12 +124,12 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.DataDir)
+	cat, err := openCatalog(ctx, cfg, cfg.Catalog == "")
 	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
+		return nil, err
 	}
 	undo = append(undo, func() { cat.Close() })
-	eng, err := worker.New(cfg, cat, worker.Options{Workers: workers, Logger: logger})
+	eng, err := worker.New(cfg, cat, worker.Options{Workers: workers, NoJobs: workers == 0, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +168,25 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
+}
+
+// openCatalog opens the config's catalog, migrating it when migrate is
+// set. Otherwise a schema that is behind is refused, saying to run `vigil
+// migrate`: on a shared PostgreSQL catalog the schema changes once, when a
+// person upgrades, and never under running workers of an older vigil.
+func openCatalog(ctx context.Context, cfg *config.Config, migrate bool) (*catalog.Catalog, error) {
+	open := catalog.OpenCurrent
+	if migrate {
+		open = catalog.Open
+	}
+	cat, err := open(ctx, cfg.Catalog, cfg.DataDir)
+	if errors.Is(err, catalog.ErrCatalogBehind) || errors.Is(err, catalog.ErrNewerCatalog) {
+		return nil, usageError(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	return cat, nil
 }
 
 // newHTTPServer serves h with the config's timeouts, and no more than its
@@ -213,13 +243,19 @@ func (s *server) Stop(ctx context.Context) error {
 // lockDataDir makes sure one server at a time uses a data_dir: two would
 // each think the other's running jobs were interrupted.
 func lockDataDir(dir string) (*os.File, error) {
+	return lockDir(dir, "data_dir %s is in use by another vigil serve: stop it, or give this one its own data_dir")
+}
+
+// lockDir takes dir's lock file, or fails with busy (which has a %s for
+// dir) when another process holds it.
+func lockDir(dir, busy string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("data_dir %s is in use by another vigil serve: stop it, or give this one its own data_dir", dir)}
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf(busy, dir)}
 	}
 	return f, nil
 }

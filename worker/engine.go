@@ -52,6 +52,18 @@ type Engine struct {
 	start    func(ctx context.Context) error
 	stop     func(ctx context.Context) error
 	rescue   func(ctx context.Context) (int, error)
+	// runningJobs lists the River jobs this process's client runs; nil
+	// when it runs none (Options.NoJobs).
+	runningJobs func(ctx context.Context) ([]*rivertype.JobRow, error)
+
+	// id is this process's worker id (node-<random>), and concurrency
+	// how many jobs of each kind it runs at once.
+	id          string
+	concurrency map[string]int
+	noJobs      bool
+	// stopHeartbeat ends the heartbeat; heartbeatDone closes when it has.
+	stopHeartbeat context.CancelFunc
+	heartbeatDone chan struct{}
 
 	vaultsMu sync.Mutex
 	vaults   map[string]*vault.Vault
@@ -80,8 +92,12 @@ const (
 
 // Options tunes an Engine.
 type Options struct {
-	// Workers is how many jobs run at once in this process (default 4).
+	// Workers is how many jobs of each kind the config's workers section
+	// leaves out run at once in this process (default 4).
 	Workers int
+	// NoJobs makes the engine insert jobs without running any: `vigil
+	// serve --workers 0`, beside `vigil worker` processes that run them.
+	NoJobs bool
 	// Logger receives the engine's own log; nil discards it.
 	Logger *slog.Logger
 }
@@ -100,6 +116,8 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		catalog: cat,
 		logger:  opts.Logger,
 		vaults:  map[string]*vault.Vault{},
+		id:      newWorkerID(cfg.Node),
+		noJobs:  opts.NoJobs,
 		resources: resource.NewRegistry(resource.Env{
 			RestoresDir: filepath.Join(cfg.DataDir, "restores"),
 			TempDir:     filepath.Join(cfg.DataDir, "tmp"),
@@ -130,13 +148,14 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	addThin(workers, time.Minute, e.runTestPlan)
 	river.AddWorker(workers, &deliverWorker{e: e})
 
+	e.concurrency = concurrency(cfg.Workers, opts.Workers)
+	if opts.NoJobs {
+		e.concurrency = map[string]int{"other": 0, queueBackup: 0, queueRestore: 0, queueRestoreTest: 0}
+	}
 	rcfg := &river.Config{
-		// Notifications have their own queue: hours-long backups in the
-		// default one must not hold them up.
-		Queues: map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: opts.Workers},
-			queueNotify:        {MaxWorkers: notifyWorkers},
-		},
+		// Each long kind has its queue, and notifications theirs:
+		// hours-long backups must not hold them up.
+		Queues:  queues(e.concurrency),
 		Workers: workers,
 		// A backup may take hours: jobs set their own timeouts.
 		JobTimeout: -1,
@@ -151,6 +170,11 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		// finds the River jobs it was running when it died (rescuer).
 		ID: cfg.Node,
 	}
+	if opts.NoJobs {
+		// An insert-only client: River runs no queue, no leader and no
+		// periodic jobs here; the workers do.
+		rcfg.Queues, rcfg.PeriodicJobs = nil, nil
+	}
 
 	switch cat.Dialect() {
 	case catalog.DialectSQLite:
@@ -164,6 +188,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			return err
 		}
 		e.start, e.stop, e.rescue = c.Start, stopper(c), rescuer(c, driver.GetExecutor(), rcfg.ID)
+		e.runningJobs = func(ctx context.Context) ([]*rivertype.JobRow, error) { return runningOf(ctx, c, rcfg.ID) }
 	case catalog.DialectPostgres:
 		driver := riverpgxv5.New(cat.PGXPool())
 		c, err := river.NewClient(driver, rcfg)
@@ -175,6 +200,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			return err
 		}
 		e.start, e.stop, e.rescue = c.Start, stopper(c), rescuer(c, driver.GetExecutor(), rcfg.ID)
+		e.runningJobs = func(ctx context.Context) ([]*rivertype.JobRow, error) { return runningOf(ctx, c, rcfg.ID) }
 	default:
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())
 	}
@@ -220,6 +246,9 @@ func (e *Engine) FreeLeftovers(ctx context.Context) {
 // the catalog has no room until they are gone.
 func (e *Engine) Start(ctx context.Context) error {
 	e.FreeLeftovers(ctx)
+	if err := e.checkNodeFree(ctx); err != nil {
+		return err
+	}
 	if err := e.endInterrupted(ctx); err != nil {
 		return err
 	}
@@ -241,8 +270,21 @@ func (e *Engine) Start(ctx context.Context) error {
 	} else if n > 0 {
 		e.logger.Info("requeued the jobs this node was running when it stopped", "jobs", n)
 	}
-	if err := e.start(ctx); err != nil {
-		return fmt.Errorf("start job client: %w", err)
+	if err := e.register(ctx); err != nil {
+		return err
+	}
+	hctx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopHeartbeat, e.heartbeatDone = stopBeat, make(chan struct{})
+	go func() {
+		defer close(e.heartbeatDone)
+		e.heartbeat(hctx)
+	}()
+	if !e.noJobs {
+		if err := e.start(ctx); err != nil {
+			e.stopHeartbeat()
+			<-e.heartbeatDone
+			return fmt.Errorf("start job client: %w", err)
+		}
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.stopCleanup, e.cleanupDone = cancel, make(chan struct{})
@@ -256,10 +298,18 @@ func (e *Engine) Start(ctx context.Context) error {
 // Stop stops working jobs, letting running ones finish until ctx is done, and
 // closes the vaults.
 func (e *Engine) Stop(ctx context.Context) error {
-	err := e.stop(ctx)
+	var err error
+	if !e.noJobs {
+		err = e.stop(ctx)
+	}
 	if e.stopCleanup != nil {
 		e.stopCleanup()
 		<-e.cleanupDone
+	}
+	if e.stopHeartbeat != nil {
+		e.stopHeartbeat()
+		<-e.heartbeatDone
+		err = errors.Join(err, e.catalog.StopWorker(context.WithoutCancel(ctx), e.id, now()))
 	}
 	return errors.Join(err, e.closeVaults(ctx))
 }
@@ -373,28 +423,18 @@ func rescuer[TTx any](c *river.Client[TTx], exec riverdriver.Executor, clientID 
 	return func(ctx context.Context) (int, error) {
 		var p riverdriver.JobRescueManyParams
 		now := time.Now().UTC()
-		params := river.NewJobListParams().States(rivertype.JobStateRunning).First(10000)
-		for {
-			res, err := c.JobList(ctx, params)
-			if err != nil {
-				return 0, fmt.Errorf("list running jobs: %w", err)
-			}
-			for _, j := range res.Jobs {
-				if len(j.AttemptedBy) == 0 || j.AttemptedBy[len(j.AttemptedBy)-1] != clientID {
-					continue
-				}
-				msg, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: max(j.Attempt, 0),
-					Error: "vigil on node " + clientID + " stopped while the job ran"})
-				p.ID = append(p.ID, j.ID)
-				p.Error = append(p.Error, msg)
-				p.FinalizedAt = append(p.FinalizedAt, nil)
-				p.ScheduledAt = append(p.ScheduledAt, now)
-				p.State = append(p.State, string(rivertype.JobStateAvailable))
-			}
-			if res.LastCursor == nil || len(res.Jobs) == 0 {
-				break
-			}
-			params = params.After(res.LastCursor)
+		jobs, err := runningOf(ctx, c, clientID)
+		if err != nil {
+			return 0, err
+		}
+		for _, j := range jobs {
+			msg, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: max(j.Attempt, 0),
+				Error: "vigil on node " + clientID + " stopped while the job ran"})
+			p.ID = append(p.ID, j.ID)
+			p.Error = append(p.Error, msg)
+			p.FinalizedAt = append(p.FinalizedAt, nil)
+			p.ScheduledAt = append(p.ScheduledAt, now)
+			p.State = append(p.State, string(rivertype.JobStateAvailable))
 		}
 		if len(p.ID) == 0 {
 			return 0, nil
@@ -405,5 +445,27 @@ func rescuer[TTx any](c *river.Client[TTx], exec riverdriver.Executor, clientID 
 			return 0, fmt.Errorf("requeue %d jobs: %w", len(p.ID), err)
 		}
 		return len(p.ID), nil
+	}
+}
+
+// runningOf lists the River jobs running whose last attempt is by the job
+// client clientID.
+func runningOf[TTx any](ctx context.Context, c *river.Client[TTx], clientID string) ([]*rivertype.JobRow, error) {
+	var out []*rivertype.JobRow
+	params := river.NewJobListParams().States(rivertype.JobStateRunning).First(10000)
+	for {
+		res, err := c.JobList(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("list running jobs: %w", err)
+		}
+		for _, j := range res.Jobs {
+			if len(j.AttemptedBy) > 0 && j.AttemptedBy[len(j.AttemptedBy)-1] == clientID {
+				out = append(out, j)
+			}
+		}
+		if res.LastCursor == nil || len(res.Jobs) == 0 {
+			return out, nil
+		}
+		params = params.After(res.LastCursor)
 	}
 }

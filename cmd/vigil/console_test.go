@@ -618,6 +618,9 @@ func TestConsoleSessionSharedCatalog(t *testing.T) {
 	nodes := make([]*testEnv, 2)
 	for i := range nodes {
 		nodes[i] = newEnv(t, envOptions{catalog: u.String(), extra: fmt.Sprintf("node: node-%d\n", i)})
+		if i == 0 {
+			nodes[i].mustRun("migrate") // serve on PostgreSQL migrates only when asked
+		}
 		nodes[i].serve()
 	}
 	first, second := "http://"+nodes[0].listen, "http://"+nodes[1].listen

@@ -227,6 +227,7 @@ func TestPostgresCatalog(t *testing.T) {
 
 	e := newEnv(t, envOptions{catalog: u.String()})
 	makeTree(t, e.path("docs"))
+	e.mustRun("migrate") // serve on PostgreSQL migrates only when asked
 	e.serve()
 	var job vigil.BackupJob
 	e.mustJSON(&job, "backup", "start", "--resource", "docs", "--vault", "lab-vault", "--wait")

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/api"
+)
+
+// postgresSchema creates a PostgreSQL schema for the test, dropped at its
+// end, and returns a catalog URL whose search_path selects it and a
+// connection to look into it. An unreachable server fails the test.
+func postgresSchema(t *testing.T) (string, string, *pgx.Conn) {
+	t.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL (TEST_DATABASE_URL, default %s) is needed for this test and cannot be reached: %v", base, err)
+	}
+	schema := fmt.Sprintf("vigil_e2e_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), schema, conn
+}
+
+// workerProc is a running `vigil worker`.
+type workerProc struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+// startWorker starts `vigil worker` with args; it is killed when the test
+// ends.
+func (e *testEnv) startWorker(args ...string) *workerProc {
+	e.t.Helper()
+	cmd := exec.Command(vigilBin, append([]string{"worker"}, args...)...)
+	cmd.Env = e.environ()
+	w := &workerProc{cmd: cmd, log: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = w.log, w.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { w.kill() })
+	return w
+}
+
+func (w *workerProc) kill() {
+	if w.cmd.ProcessState != nil {
+		return
+	}
+	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+	w.cmd.Wait()
+}
+
+// stop ends the worker with SIGTERM and waits for it.
+func (w *workerProc) stop(t *testing.T) {
+	t.Helper()
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	if err := w.cmd.Wait(); err != nil {
+		t.Errorf("vigil worker exited with %v; output:\n%s", err, w.log)
+	}
+}
+
+// aliveWorkers returns the ids of the ALIVE workers by node.
+func (e *testEnv) aliveWorkers() map[string]api.Worker {
+	e.t.Helper()
+	var ws []api.Worker
+	e.mustJSON(&ws, "workers", "list")
+	alive := map[string]api.Worker{}
+	for _, w := range ws {
+		if w.State == "ALIVE" {
+			alive[w.Node] = w
+		}
+	}
+	return alive
+}
+
+// TestWorkerRefusesSQLite: scale-out needs PostgreSQL, and the refusal
+// says why and what to do.
+func TestWorkerRefusesSQLite(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.run("worker")
+	if r.code != 2 || !strings.Contains(r.stderr, "needs a PostgreSQL catalog") || !strings.Contains(r.stderr, "catalog: postgres://") {
+		t.Fatalf("vigil worker on SQLite: exit %d, %q; want exit 2 saying it needs a PostgreSQL catalog", r.code, r.stderr)
+	}
+}
+
+// TestServeAndWorkersOnPostgres runs `serve --workers 0` and two `vigil
+// worker` processes on a fresh PostgreSQL schema: serve and the workers
+// refuse the schema until `vigil migrate`, then the workers, not serve,
+// run the backups, and `vigil workers list` shows each with its
+// concurrency and heartbeat.
+func TestServeAndWorkersOnPostgres(t *testing.T) {
+	dsn, schema, conn := postgresSchema(t)
+	e := newEnv(t, envOptions{catalog: dsn, extra: "node: api-node\nworkers: {backup: 2, restore: 1, heartbeat_timeout: 3s}\n"})
+	makeTree(t, e.path("docs"))
+
+	code, out := e.serveRefused()
+	if code != 2 || !strings.Contains(out, "vigil migrate") {
+		t.Fatalf("serve on an empty PostgreSQL schema: exit %d, %s; want exit 2 saying to run vigil migrate", code, out)
+	}
+	if r := e.run("worker", "--node", "w1"); r.code != 2 || !strings.Contains(r.stderr, "vigil migrate") {
+		t.Fatalf("worker on an empty PostgreSQL schema: exit %d, %s; want exit 2 saying to run vigil migrate", r.code, r.stderr)
+	}
+	var tables int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("serve and worker refusing the schema left %d tables (%v); want none", tables, err)
+	}
+	if out := e.mustRun("migrate"); !strings.Contains(out, "catalog migrated from 0 to") {
+		t.Fatalf("vigil migrate on an empty schema: %q", out)
+	}
+	if out := e.mustRun("migrate"); !strings.Contains(out, "catalog is up to date") {
+		t.Fatalf("vigil migrate again: %q", out)
+	}
+
+	e.serve("--workers", "0")
+	w1 := e.startWorker("--node", "w1")
+	w2 := e.startWorker("--node", "w2")
+	waitFor(t, 30*time.Second, "serve and both workers to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 3 })
+	alive := e.aliveWorkers()
+	if c := alive["api-node"].Concurrency; c["backup"] != 0 || c["restore"] != 0 || c["restore_test"] != 0 || c["other"] != 0 {
+		t.Errorf("serve --workers 0 lists concurrency %v; want 0 of every kind", c)
+	}
+	if c := alive["w1"].Concurrency; c["backup"] != 2 || c["restore"] != 1 || c["restore_test"] != 4 || c["other"] != 4 {
+		t.Errorf("worker w1 lists concurrency %v; want backup 2, restore 1 (config), restore_test and other 4 (--workers)", c)
+	}
+	if !strings.HasPrefix(alive["w1"].ID, "w1-") || alive["w1"].ID == alive["w2"].ID || alive["w1"].PID != w1.cmd.Process.Pid {
+		t.Errorf("worker ids %q and %q, pid %d (process %d): want node-unique ids and the worker's pid", alive["w1"].ID, alive["w2"].ID, alive["w1"].PID, w1.cmd.Process.Pid)
+	}
+
+	// A second worker under a node name that is alive is refused: it
+	// would end the first one's running jobs as interrupted.
+	if r := e.run("worker", "--node", "w1"); r.code == 0 || !strings.Contains(r.stderr, "its own node name") {
+		t.Fatalf("a second worker w1: exit %d, %s; want a refusal asking for its own node name", r.code, r.stderr)
+	}
+
+	var jobs []vigil.BackupJob
+	for range 4 {
+		var job vigil.BackupJob
+		e.mustJSON(&job, "backup", "start", "--resource", "docs", "--vault", "lab-vault")
+		jobs = append(jobs, job)
+	}
+	nodes := map[string]int{}
+	for i := range jobs {
+		job := &jobs[i]
+		waitFor(t, 2*time.Minute, "backup "+job.ID+" to end", func() bool {
+			e.mustJSON(job, "jobs", "show", job.ID)
+			return job.Status.Final()
+		})
+		if job.Status != vigil.BackupCompleted {
+			t.Fatalf("backup %s ended %s %q; want COMPLETED", job.ID, job.Status, job.StatusMessage)
+		}
+		nodes[job.Node]++
+	}
+	if nodes["api-node"] != 0 || nodes["w1"]+nodes["w2"] != len(jobs) {
+		t.Errorf("backups ran on nodes %v; want only w1 and w2, never serve --workers 0", nodes)
+	}
+	var rj vigil.RestoreJob
+	e.mustJSON(&rj, "restore", "start", "--recovery-point", jobs[0].RecoveryPointID, "--wait")
+	if rj.Status != vigil.RestoreCompleted || rj.Node == "api-node" {
+		t.Errorf("restore on the workers: %s on %q", rj.Status, rj.Node)
+	}
+
+	w2.stop(t)
+	var ws []api.Worker
+	e.mustJSON(&ws, "workers", "list")
+	states := map[string]string{}
+	for _, w := range ws {
+		states[w.Node] = w.State
+	}
+	if states["w2"] != "STOPPED" || states["w1"] != "ALIVE" {
+		t.Errorf("after stopping w2, workers list says %v; want w2 STOPPED, w1 ALIVE", states)
+	}
+	if out := e.mustRun("workers", "list"); !strings.Contains(out, "backup=2 other=4 restore=1 restore_test=4") {
+		t.Errorf("workers list does not show w1's concurrency:\n%s", out)
+	}
+}

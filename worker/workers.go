@@ -1,0 +1,195 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
+)
+
+// The queues of the long job kinds, each with its own number of jobs at
+// once (config workers.*), so that hours of backups never hold up restore
+// tests, nor the reverse. Everything else (plans, expiry, maintenance)
+// runs in River's default queue, and notification deliveries in
+// queueNotify.
+const (
+	queueBackup      = "backup"
+	queueRestore     = "restore"
+	queueRestoreTest = "restore_test"
+)
+
+// uniqueWhileLive lets one River job per vigil job exist until it ends,
+// whoever inserts it again: a retried API call, a rescue, a sweep. A job
+// that could be queued twice could run twice at once.
+var uniqueWhileLive = river.UniqueOpts{
+	ByArgs:  true,
+	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
+}
+
+func (BackupArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueBackup, UniqueOpts: uniqueWhileLive}
+}
+
+func (RestoreArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueRestore, UniqueOpts: uniqueWhileLive}
+}
+
+func (RestoreTestArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueRestoreTest, UniqueOpts: uniqueWhileLive}
+}
+
+// concurrency is how many jobs of each kind this process runs at once:
+// what the config's workers section says, and n for a kind it leaves out.
+// A kind at 0 gets no queue here, so other processes run it. Jobs of any
+// other kind share n ("other").
+func concurrency(w config.Workers, n int) map[string]int {
+	c := map[string]int{"other": n}
+	for kind, set := range map[string]*int{queueBackup: w.Backup, queueRestore: w.Restore, queueRestoreTest: w.RestoreTest} {
+		c[kind] = n
+		if set != nil {
+			c[kind] = *set
+		}
+	}
+	return c
+}
+
+// queues are River's queues for a concurrency.
+func queues(c map[string]int) map[string]river.QueueConfig {
+	q := map[string]river.QueueConfig{
+		river.QueueDefault: {MaxWorkers: max(c["other"], 1)},
+		queueNotify:        {MaxWorkers: notifyWorkers},
+	}
+	for _, kind := range []string{queueBackup, queueRestore, queueRestoreTest} {
+		if c[kind] > 0 {
+			q[kind] = river.QueueConfig{MaxWorkers: c[kind]}
+		}
+	}
+	return q
+}
+
+// newWorkerID is the node's name and a part unique to this process.
+func newWorkerID(node string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return node + "-" + hex.EncodeToString(b[:])
+}
+
+// heartbeatInterval is how often a worker writes its heartbeat: three
+// beats fit in the timeout, so one slow write never makes it look dead.
+func heartbeatInterval(timeout time.Duration) time.Duration { return timeout / 3 }
+
+// checkNodeFree refuses to start a second live process on a node: a
+// process ends its node's RUNNING jobs at start (endInterrupted), which
+// would end the other one's work. A worker is alive while it has not
+// stopped, its heartbeat is recent, and, on this host, its process exists.
+func (e *Engine) checkNodeFree(ctx context.Context) error {
+	workers, err := e.catalog.ListWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	timeout := e.heartbeatTimeout()
+	for _, w := range workers {
+		if w.Node != e.cfg.Node || w.StoppedAt != nil || now().Sub(w.LastHeartbeatAt) > timeout {
+			continue
+		}
+		if w.Host == host && !processExists(w.PID) {
+			continue // died here, before its heartbeat grew old
+		}
+		return fmt.Errorf("node %q already has a live worker, %s (host %s, pid %d, last heartbeat %s ago): give each vigil process its own node name (config node:, or vigil worker --node), or stop that one first",
+			e.cfg.Node, w.ID, w.Host, w.PID, now().Sub(w.LastHeartbeatAt).Round(time.Second))
+	}
+	return nil
+}
+
+func processExists(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// register records this process as a worker and starts its heartbeat.
+func (e *Engine) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	at := now()
+	w := catalog.Worker{ID: e.id, Node: e.cfg.Node, Host: host, PID: os.Getpid(), StartedAt: at, LastHeartbeatAt: at, Concurrency: e.concurrency}
+	if err := e.catalog.RegisterWorker(ctx, w); err != nil {
+		return err
+	}
+	// Records of workers silent for a week are history, not workers.
+	if _, err := e.catalog.DeleteWorkersBefore(ctx, at.Add(-7*24*time.Hour)); err != nil {
+		e.logger.Warn("forget old workers", "err", err)
+	}
+	return nil
+}
+
+// heartbeat writes the worker's heartbeat, with the vigil jobs it runs,
+// every heartbeatInterval until ctx ends. A failed write is logged and
+// tried again at the next beat: the catalog may be restarting.
+func (e *Engine) heartbeat(ctx context.Context) {
+	tick := time.NewTicker(heartbeatInterval(e.heartbeatTimeout()))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		running, err := e.running(ctx)
+		if err == nil {
+			err = e.catalog.HeartbeatWorker(ctx, e.id, now(), running)
+		}
+		if err != nil && ctx.Err() == nil {
+			e.logger.Error("write worker heartbeat", "worker", e.id, "err", err)
+		}
+	}
+}
+
+// running returns the ids of the vigil jobs (bj-…, rj-…) this process's
+// job client runs, or for a job of no vigil job, its kind.
+func (e *Engine) running(ctx context.Context) ([]string, error) {
+	if e.runningJobs == nil {
+		return nil, nil
+	}
+	jobs, err := e.runningJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, j := range jobs {
+		var args struct {
+			JobID string `json:"job_id"`
+		}
+		if json.Unmarshal(j.EncodedArgs, &args) == nil && args.JobID != "" {
+			ids = append(ids, args.JobID)
+		} else {
+			ids = append(ids, j.Kind)
+		}
+	}
+	return ids, nil
+}
+
+// WorkerID is this process's worker id, as `vigil workers list` shows it.
+func (e *Engine) WorkerID() string { return e.id }
+
+// heartbeatTimeout is workers.heartbeat_timeout, or its default for a
+// config built in code.
+func (e *Engine) heartbeatTimeout() time.Duration {
+	if e.cfg.Workers.HeartbeatTimeout <= 0 {
+		return config.DefaultHeartbeatTimeout
+	}
+	return time.Duration(e.cfg.Workers.HeartbeatTimeout)
+}

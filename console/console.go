@@ -62,6 +62,7 @@ type Console struct {
 	cfg      *config.Config
 	catalog  *catalog.Catalog
 	sessions Sessions
+	workers  Workers
 	engine   Engine
 	// stopping closes when the server begins to stop: event streams end.
 	stopping <-chan struct{}
@@ -74,9 +75,9 @@ type Console struct {
 
 // New returns the console's handler; token is the API token, and
 // stopping closes when the server begins to stop. The sessions are kept
-// in cat.
+// in cat, and the workers listed from it.
 func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
-	c := &Console{cfg: cfg, catalog: cat, sessions: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	c := &Console{cfg: cfg, catalog: cat, sessions: cat, workers: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
@@ -96,6 +97,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, sto
 	c.mux.HandleFunc("POST /restore-tests", c.signedIn(c.startRestoreTest))
 	c.mux.HandleFunc("GET /vaults", c.signedIn(c.vaults))
 	c.mux.HandleFunc("GET /events", c.signedIn(c.events))
+	c.mux.HandleFunc("GET /workers", c.signedIn(c.workersPage))
 	c.mux.HandleFunc("/", c.signedIn(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "notfound", nil)
 	}))

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -167,14 +168,20 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	// transaction: a completed backup is never left untested because vigil
 	// died right after it.
 	err = b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
-		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
+		// The job first, which fails if it was ended elsewhere: then no
+		// recovery point is listed for it.
+		if err := updateRunning(ctx, tx, &job); err != nil {
 			return err
 		}
-		if err := tx.UpdateBackupJob(ctx, &job); err != nil {
+		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
 			return err
 		}
 		return b.tests.QueueOnBackup(ctx, tx, &rp)
 	}, vigil.BackupJobEvent(vigil.EventBackupJobCompleted, &job))
+	if errors.Is(err, errEndedElsewhere) {
+		b.jobLog(ctx, job.ID, "this attempt's snapshot %s is not listed: the job was ended while it ran (its worker was counted dead)", result.SnapshotID)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("record completed backup: %w", err)
 	}
@@ -195,14 +202,34 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 
 const Interrupted = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"
 
+// errEndedElsewhere is what updateRunning returns for a job that is no
+// longer RUNNING under this attempt.
+var errEndedElsewhere = errors.New("the backup job was ended elsewhere")
+
+// updateRunning writes job, which must still be RUNNING under the attempt
+// that started it (job.StartedAt), or fails with errEndedElsewhere.
+func updateRunning(ctx context.Context, tx *catalog.Tx, job *vigil.BackupJob) error {
+	if job.StartedAt == nil {
+		return tx.UpdateBackupJob(ctx, job)
+	}
+	ok, err := tx.UpdateRunningBackupJob(ctx, job, *job.StartedAt)
+	if err == nil && !ok {
+		err = errEndedElsewhere
+	}
+	return err
+}
+
 // End records a final status. The job's River work then ends without a
 // retry: a failed backup is a verdict for a person, not a transient error.
 func (b *Runner) End(ctx context.Context, job *vigil.BackupJob, status vigil.BackupJobStatus, msg string) error {
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
-	err := b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, job) },
+	err := b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return updateRunning(ctx, tx, job) },
 		vigil.BackupJobEvent(vigil.EventBackupJobFailed, job))
+	if errors.Is(err, errEndedElsewhere) {
+		return nil // it has its final status already
+	}
 	if err != nil {
 		return fmt.Errorf("record backup job status: %w", err)
 	}
@@ -234,7 +261,7 @@ func (b *Runner) trackProgress(ctx context.Context, job *vigil.BackupJob) *progr
 				return
 			case <-tick.C:
 				snapshot.PercentDone, snapshot.Bytes, snapshot.Files = t.last()
-				if err := b.catalog.UpdateBackupJob(ctx, &snapshot); err != nil {
+				if _, err := b.catalog.UpdateRunningBackupJob(ctx, &snapshot, *snapshot.StartedAt); err != nil {
 					b.logger.Warn("record backup progress", "job", job.ID, "err", err)
 				}
 			}

@@ -111,6 +111,23 @@ func (r records) UpdateBackupJob(ctx context.Context, job *vigil.BackupJob) erro
 	return nil
 }
 
+// UpdateRunningBackupJob writes job only while the catalog still holds it
+// RUNNING since startedAt, the attempt that writes it, and reports whether
+// it did. Once the job was ended by someone else (a worker that found the
+// one running it dead, a restart), a late write of that attempt changes
+// nothing: a job never gets a second final status, nor its recovery point.
+// On PostgreSQL the UPDATE also locks the row until the transaction ends,
+// so two transactions ending the same job wait for each other and the
+// second finds it ended.
+func (r records) UpdateRunningBackupJob(ctx context.Context, job *vigil.BackupJob, startedAt time.Time) (bool, error) {
+	args := append(backupJobValues(job), job.ID, string(vigil.BackupRunning), micros(startedAt))
+	n, err := r.db.exec(ctx, updateBackupJobSQL+` AND status = ? AND started_at = ?`, args...)
+	if err != nil {
+		return false, fmt.Errorf("update backup job %s: %w", job.ID, err)
+	}
+	return n == 1, nil
+}
+
 // ListBackupJobs returns the backup jobs f selects, newest first.
 func (r records) ListBackupJobs(ctx context.Context, f BackupJobFilter) ([]vigil.BackupJob, error) {
 	var w filter

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 )
 
@@ -87,6 +88,50 @@ func TestWorkerRecords(t *testing.T) {
 		requireNoError(t, err)
 		if n != 1 {
 			t.Fatalf("DeleteWorkersBefore the last heartbeat deleted %d workers, want 1", n)
+		}
+	})
+}
+
+// TestUpdateRunningBackupJob: only the attempt that started a job, while
+// the job is still RUNNING, writes it; once another ended it, a late
+// write of the first attempt changes nothing.
+func TestUpdateRunningBackupJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		started := time.Now().UTC()
+		job := vigil.BackupJob{ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupRunning, Resource: "docs", Vault: "v", StartedAt: &started}
+		requireNoError(t, c.InsertBackupJob(ctx, &job))
+
+		other := started.Add(time.Second)
+		late := job
+		late.StartedAt, late.Status = &other, vigil.BackupCompleted
+		ok, err := c.UpdateRunningBackupJob(ctx, &late, other)
+		requireNoError(t, err)
+		if ok {
+			t.Fatal("an attempt that did not start the job wrote it")
+		}
+
+		ended := job
+		ended.Status, ended.StatusMessage = vigil.BackupAborted, "its worker was counted dead"
+		ok, err = c.UpdateRunningBackupJob(ctx, &ended, started)
+		requireNoError(t, err)
+		if !ok {
+			t.Fatal("the attempt that started the running job could not end it")
+		}
+		completed := job
+		completed.Status, completed.RecoveryPointID = vigil.BackupCompleted, "rp-1"
+		ok, err = c.UpdateRunningBackupJob(ctx, &completed, started)
+		requireNoError(t, err)
+		if ok {
+			t.Fatal("a job already ended ABORTED was written again")
+		}
+		got, err := c.GetBackupJob(ctx, job.ID)
+		requireNoError(t, err)
+		if got.Status != vigil.BackupAborted || got.RecoveryPointID != "" {
+			t.Fatalf("job is %s with recovery point %q; want ABORTED with none", got.Status, got.RecoveryPointID)
 		}
 	})
 }

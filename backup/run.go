@@ -140,6 +140,10 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 			b.jobLog(ctx, job.ID, "read %d bytes in %d files before it ended; none of it is kept as a recovery point", job.Bytes, job.Files)
 		}
 		job.Bytes, job.Files = 0, 0
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, fmt.Sprintf("the backup did not end within workers.job_timeout (%s); no recovery point was listed: raise workers.job_timeout in the config above the longest backup, then start it again",
+				time.Duration(b.cfg.Workers.JobTimeout)))
+		}
 		if ctx.Err() != nil {
 			return b.End(ctx, &job, vigil.BackupAborted, "vigil was stopped during the backup; no recovery point was listed: start the backup again")
 		}

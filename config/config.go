@@ -104,12 +104,21 @@ type Workers struct {
 	// heartbeat to the catalog before the others count it as dead. It
 	// writes one every third of it.
 	HeartbeatTimeout Duration `yaml:"heartbeat_timeout"`
+	// JobTimeout bounds one attempt of a backup, restore, restore test or
+	// vault maintenance: longer than the longest expected one (a first
+	// backup of the largest resource). A job still running then is
+	// cancelled and ends ABORTED, saying so.
+	JobTimeout Duration `yaml:"job_timeout"`
 }
 
 // DefaultHeartbeatTimeout is the default workers.heartbeat_timeout: long
 // enough for a PostgreSQL failover, short enough that a dead worker's jobs
 // end within minutes.
 const DefaultHeartbeatTimeout = time.Minute
+
+// DefaultJobTimeout is the default workers.job_timeout: a day covers a
+// first backup of several TB at the speed of a disk.
+const DefaultJobTimeout = 24 * time.Hour
 
 // MaxWorkersPerKind bounds workers.backup, restore and restore_test.
 const MaxWorkersPerKind = 1000
@@ -316,6 +325,9 @@ func (c *Config) setDefaults() {
 	if c.Workers.HeartbeatTimeout == 0 {
 		c.Workers.HeartbeatTimeout = Duration(DefaultHeartbeatTimeout)
 	}
+	if c.Workers.JobTimeout == 0 {
+		c.Workers.JobTimeout = Duration(DefaultJobTimeout)
+	}
 	for i := range c.Resources {
 		c.Resources[i].setDefaults()
 	}
@@ -366,6 +378,10 @@ func (c *Config) validate() error {
 	}
 	if c.Workers.HeartbeatTimeout < Duration(3*time.Second) {
 		add("workers.heartbeat_timeout", "%s is less than 3s: a worker writes its heartbeat every third of it, and a slow catalog would make live workers look dead", time.Duration(c.Workers.HeartbeatTimeout))
+	}
+
+	if c.Workers.JobTimeout < Duration(time.Minute) {
+		add("workers.job_timeout", "%s is less than 1m: give the time the longest backup, restore or restore test may take", time.Duration(c.Workers.JobTimeout))
 	}
 
 	vaults := map[string]bool{}

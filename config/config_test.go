@@ -68,6 +68,9 @@ func TestParseWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Workers.JobTimeout != Duration(DefaultJobTimeout) {
+		t.Fatalf("default job_timeout = %s, want %s", time.Duration(cfg.Workers.JobTimeout), DefaultJobTimeout)
+	}
 	if cfg.Workers.HeartbeatTimeout != Duration(DefaultHeartbeatTimeout) {
 		t.Fatalf("default heartbeat_timeout = %s, want %s", time.Duration(cfg.Workers.HeartbeatTimeout), DefaultHeartbeatTimeout)
 	}
@@ -116,6 +119,7 @@ vaults:
 		{"session idle negative", "console: {session_idle: -1h}\n", "console.session_idle: must be at least 2m"},
 		{"negative workers", "workers: {backup: -1}\n", "workers.backup: -1 must be between 0"},
 		{"too many workers", "workers: {restore_test: 5000}\n", "workers.restore_test: 5000 must be between 0"},
+		{"job timeout too short", "workers: {job_timeout: 30s}\n", "workers.job_timeout: 30s is less than 1m"},
 		{"heartbeat too short", "workers: {heartbeat_timeout: 1s}\n", "workers.heartbeat_timeout: 1s is less than 3s"},
 		{"session max below idle", "console: {session_idle: 2h, session_max: 1h}\n", "console.session_max: must be at least console.session_idle (2h0m0s)"},
 	}

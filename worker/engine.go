@@ -136,14 +136,14 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	}
 
 	workers := river.NewWorkers()
-	// No timeout for backups, restores and maintenance: a first backup of
-	// a large tree may take hours, and an interrupted one is caught on
-	// restart (endInterrupted), not by a clock.
-	addThin(workers, -1, e.runBackup)
+	// Backups, restores, restore tests and maintenance take River's
+	// JobTimeout (workers.job_timeout, below): a first backup of a large
+	// tree may take hours.
+	addThin(workers, 0, e.runBackup)
 	river.AddWorker(workers, &restoreWorker{e: e})
-	addThin(workers, -1, e.runRestoreTest)
+	addThin(workers, 0, e.runRestoreTest)
 	addThin(workers, 10*time.Minute, e.expireAll)
-	addThin(workers, -1, e.maintain)
+	addThin(workers, 0, e.maintain)
 	addThin(workers, time.Minute, e.runBackupPlan)
 	addThin(workers, time.Minute, e.runTestPlan)
 	river.AddWorker(workers, &deliverWorker{e: e})
@@ -157,8 +157,17 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		// hours-long backups must not hold them up.
 		Queues:  queues(e.concurrency),
 		Workers: workers,
-		// A backup may take hours: jobs set their own timeouts.
-		JobTimeout: -1,
+		// The longest expected job bounds every attempt of the long
+		// kinds. River's rescuer hands a job back to the queue once its
+		// attempt has run an hour longer than that: by then the attempt
+		// was cancelled and ended, unless its worker died without a
+		// successor on its node, so the job's next attempt finds its
+		// record RUNNING and ends it ABORTED (backup.Runner.Run), and a
+		// late write of the lost attempt changes nothing
+		// (UpdateRunningBackupJob). Heartbeats end a dead worker's jobs
+		// much sooner; this is the bound when no live worker is left.
+		JobTimeout:           e.jobTimeout(),
+		RescueStuckJobsAfter: e.jobTimeout() + time.Hour,
 		// Jobs are picked up within this time after they were inserted
 		// by another process; local inserts wake the producer at once.
 		FetchPollInterval: 200 * time.Millisecond,

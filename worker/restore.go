@@ -95,7 +95,8 @@ type restoreWorker struct {
 	e *Engine
 }
 
-func (w *restoreWorker) Timeout(*river.Job[RestoreArgs]) time.Duration { return -1 }
+// Timeout is River's JobTimeout, workers.job_timeout.
+func (w *restoreWorker) Timeout(*river.Job[RestoreArgs]) time.Duration { return 0 }
 
 func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) error {
 	e := w.e

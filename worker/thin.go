@@ -11,9 +11,8 @@ import (
 // itself lives in the package that owns it (backup, restoretest, vault).
 type thin[A river.JobArgs] struct {
 	river.WorkerDefaults[A]
-	// timeout bounds one attempt; -1 means none (backups and restores may
-	// take hours, and an interrupted one is caught on restart, not by a
-	// clock).
+	// timeout bounds one attempt; 0 means River's JobTimeout
+	// (workers.job_timeout).
 	timeout time.Duration
 	work    func(ctx context.Context, args A) error
 }

@@ -193,3 +193,12 @@ func (e *Engine) heartbeatTimeout() time.Duration {
 	}
 	return time.Duration(e.cfg.Workers.HeartbeatTimeout)
 }
+
+// jobTimeout is workers.job_timeout, or its default for a config built in
+// code.
+func (e *Engine) jobTimeout() time.Duration {
+	if e.cfg.Workers.JobTimeout <= 0 {
+		return config.DefaultJobTimeout
+	}
+	return time.Duration(e.cfg.Workers.JobTimeout)
+}

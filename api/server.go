@@ -234,7 +234,7 @@ func (s *Server) listWorkers(r *http.Request) (any, error) {
 	at := time.Now().UTC()
 	for _, w := range ws {
 		out = append(out, Worker{ID: w.ID, Node: w.Node, Host: w.Host, PID: w.PID, StartedAt: w.StartedAt,
-			LastHeartbeatAt: w.LastHeartbeatAt, Concurrency: w.Concurrency, Running: w.Running, StoppedAt: w.StoppedAt,
+			LastHeartbeatAt: w.LastHeartbeatAt, Concurrency: w.Concurrency, Running: w.Running, StoppedAt: w.StoppedAt, ReapedBy: w.ReapedBy,
 			State: w.State(at, heartbeatTimeout(s.cfg))})
 	}
 	return out, nil

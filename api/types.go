@@ -106,6 +106,7 @@ type Worker struct {
 	Concurrency     map[string]int `json:"concurrency"`
 	Running         []string       `json:"running"`
 	StoppedAt       *time.Time     `json:"stopped_at,omitempty"`
+	ReapedBy        string         `json:"reaped_by,omitempty"`
 	State           string         `json:"state"`
 }
 

@@ -30,6 +30,9 @@ type Worker struct {
 	// StoppedAt is when it stopped cleanly; nil while it runs, or when it
 	// died.
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	// ReapedBy is the worker that found this one dead and ended the jobs
+	// it ran.
+	ReapedBy string `json:"reaped_by,omitempty"`
 }
 
 // Worker states, as Worker.State reports them.
@@ -96,6 +99,18 @@ func (r records) StopWorker(ctx context.Context, id string, at time.Time) error 
 	return nil
 }
 
+// ClaimDeadWorker makes by the one worker that ends the jobs of worker id,
+// dead since its heartbeat is before staleBefore, and reports whether by
+// won the claim: of all the workers that find it dead at once, one does.
+func (r records) ClaimDeadWorker(ctx context.Context, id string, staleBefore time.Time, by string) (bool, error) {
+	n, err := r.db.exec(ctx, `UPDATE vigil_worker SET reaped_by = ?
+		WHERE id = ? AND reaped_by IS NULL AND stopped_at IS NULL AND last_heartbeat_at < ?`, by, id, micros(staleBefore))
+	if err != nil {
+		return false, fmt.Errorf("claim dead worker %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // DeleteWorkersBefore forgets the workers whose last heartbeat is before
 // before (long stopped or long dead), and returns how many.
 func (r records) DeleteWorkersBefore(ctx context.Context, before time.Time) (int64, error) {
@@ -109,8 +124,8 @@ func (r records) DeleteWorkersBefore(ctx context.Context, before time.Time) (int
 // ListWorkers returns every worker the catalog knows, the latest started
 // first.
 func (r records) ListWorkers(ctx context.Context) ([]Worker, error) {
-	rows, err := r.db.query(ctx, `SELECT id, node, host, pid, started_at, last_heartbeat_at, concurrency, running, stopped_at
-		FROM vigil_worker ORDER BY started_at DESC, id`)
+	rows, err := r.db.query(ctx, `SELECT id, node, host, pid, started_at, last_heartbeat_at, concurrency, running, stopped_at,
+		COALESCE(reaped_by, '') FROM vigil_worker ORDER BY started_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
 	}
@@ -123,7 +138,7 @@ func (r records) ListWorkers(ctx context.Context) ([]Worker, error) {
 			stopped              *int64
 			concurrency, running string
 		)
-		if err := rows.Scan(&w.ID, &w.Node, &w.Host, &w.PID, &started, &beat, &concurrency, &running, &stopped); err != nil {
+		if err := rows.Scan(&w.ID, &w.Node, &w.Host, &w.PID, &started, &beat, &concurrency, &running, &stopped, &w.ReapedBy); err != nil {
 			return nil, fmt.Errorf("list workers: %w", err)
 		}
 		w.StartedAt, w.LastHeartbeatAt = fromMicros(started), fromMicros(beat)

@@ -135,3 +135,38 @@ func TestUpdateRunningBackupJob(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimDeadWorker: one worker wins the claim on a dead one; a live
+// or stopped worker cannot be claimed.
+func TestClaimDeadWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		start := time.Now().UTC().Truncate(time.Microsecond)
+		for _, id := range []string{"dead-1", "live-1", "stopped-1"} {
+			requireNoError(t, c.RegisterWorker(ctx, catalog.Worker{ID: id, Node: id, Host: "h", PID: 1, StartedAt: start, LastHeartbeatAt: start, Concurrency: map[string]int{}}))
+		}
+		requireNoError(t, c.HeartbeatWorker(ctx, "live-1", start.Add(time.Minute), nil))
+		requireNoError(t, c.StopWorker(ctx, "stopped-1", start))
+		stale := start.Add(time.Second)
+		for _, tc := range []struct {
+			id, by string
+			want   bool
+		}{{"dead-1", "a", true}, {"dead-1", "b", false}, {"live-1", "a", false}, {"stopped-1", "a", false}} {
+			ok, err := c.ClaimDeadWorker(ctx, tc.id, stale, tc.by)
+			requireNoError(t, err)
+			if ok != tc.want {
+				t.Errorf("ClaimDeadWorker(%s) by %s = %v, want %v", tc.id, tc.by, ok, tc.want)
+			}
+		}
+		ws, err := c.ListWorkers(ctx)
+		requireNoError(t, err)
+		for _, w := range ws {
+			if want := map[string]string{"dead-1": "a"}[w.ID]; w.ReapedBy != want {
+				t.Errorf("worker %s reaped by %q, want %q", w.ID, w.ReapedBy, want)
+			}
+		}
+	})
+}

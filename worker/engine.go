@@ -52,6 +52,9 @@ type Engine struct {
 	start    func(ctx context.Context) error
 	stop     func(ctx context.Context) error
 	rescue   func(ctx context.Context) (int, error)
+	// rescueOf hands the River jobs the job client of node was running
+	// back to the queue.
+	rescueOf func(ctx context.Context, node string) (int, error)
 	// runningJobs lists the River jobs this process's client runs; nil
 	// when it runs none (Options.NoJobs).
 	runningJobs func(ctx context.Context) ([]*rivertype.JobRow, error)
@@ -197,6 +200,9 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			return err
 		}
 		e.start, e.stop, e.rescue = c.Start, stopper(c), rescuer(c, driver.GetExecutor(), rcfg.ID)
+		e.rescueOf = func(ctx context.Context, node string) (int, error) {
+			return rescuer(c, driver.GetExecutor(), node)(ctx)
+		}
 		e.runningJobs = func(ctx context.Context) ([]*rivertype.JobRow, error) { return runningOf(ctx, c, rcfg.ID) }
 	case catalog.DialectPostgres:
 		driver := riverpgxv5.New(cat.PGXPool())
@@ -209,6 +215,9 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			return err
 		}
 		e.start, e.stop, e.rescue = c.Start, stopper(c), rescuer(c, driver.GetExecutor(), rcfg.ID)
+		e.rescueOf = func(ctx context.Context, node string) (int, error) {
+			return rescuer(c, driver.GetExecutor(), node)(ctx)
+		}
 		e.runningJobs = func(ctx context.Context) ([]*rivertype.JobRow, error) { return runningOf(ctx, c, rcfg.ID) }
 	default:
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())

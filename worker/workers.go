@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 )
@@ -154,6 +155,10 @@ func (e *Engine) heartbeat(ctx context.Context) {
 		}
 		if err != nil && ctx.Err() == nil {
 			e.logger.Error("write worker heartbeat", "worker", e.id, "err", err)
+			continue // this worker may be the one cut off: judge no one
+		}
+		if err := e.reapDead(ctx); err != nil && ctx.Err() == nil {
+			e.logger.Error("end the jobs of dead workers", "err", err)
 		}
 	}
 }
@@ -201,4 +206,68 @@ func (e *Engine) jobTimeout() time.Duration {
 		return config.DefaultJobTimeout
 	}
 	return time.Duration(e.cfg.Workers.JobTimeout)
+}
+
+// reapDead ends the running backups of workers whose heartbeat is older
+// than the heartbeat timeout, and hands their River jobs back to the
+// queue, where the live workers take them and their queued work. Of the
+// workers finding one dead at once, the one that claims it does this
+// (ClaimDeadWorker). A dead worker whose node has a live process again is
+// only claimed: that process ended its node's jobs when it started.
+//
+// Plain restores and restore tests of a dead worker keep their RUNNING
+// record until a process of its node starts again: their files and copies
+// are on its machine, and only it can remove them (endInterrupted and the
+// restore tests' sweep).
+func (e *Engine) reapDead(ctx context.Context) error {
+	workers, err := e.catalog.ListWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	at, timeout := now(), e.heartbeatTimeout()
+	alive := map[string]bool{e.cfg.Node: true}
+	for _, w := range workers {
+		if w.State(at, timeout) == catalog.WorkerAlive {
+			alive[w.Node] = true
+		}
+	}
+	for _, w := range workers {
+		if w.ID == e.id || w.ReapedBy != "" || w.State(at, timeout) != catalog.WorkerDead {
+			continue
+		}
+		won, err := e.catalog.ClaimDeadWorker(ctx, w.ID, at.Add(-timeout), e.id)
+		if err != nil || !won || alive[w.Node] {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.endJobsOfDead(ctx, w, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endJobsOfDead ends the RUNNING backups of dead worker w ABORTED, saying
+// why, and requeues the River jobs it was running, whose next attempt
+// finds its record ended and does nothing.
+func (e *Engine) endJobsOfDead(ctx context.Context, w catalog.Worker, timeout time.Duration) error {
+	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: []vigil.BackupJobStatus{vigil.BackupRunning}, Node: w.Node})
+	if err != nil {
+		return fmt.Errorf("list the backups of dead worker %s: %w", w.ID, err)
+	}
+	msg := fmt.Sprintf("interrupted: worker %s (host %s, pid %d) wrote no heartbeat since %s, more than workers.heartbeat_timeout (%s), and is counted dead; no recovery point was listed for this backup: start it again",
+		w.ID, w.Host, w.PID, w.LastHeartbeatAt.Format(time.RFC3339), timeout)
+	for _, job := range backups {
+		if err := e.backups.End(ctx, &job, vigil.BackupAborted, msg); err != nil {
+			return err
+		}
+	}
+	n, err := e.rescueOf(ctx, w.Node)
+	if err != nil {
+		return fmt.Errorf("requeue the jobs of dead worker %s: %w", w.ID, err)
+	}
+	e.logger.Warn("ended the jobs of a dead worker", "worker", w.ID, "host", w.Host, "backups", len(backups), "requeued", n)
+	return nil
 }

@@ -15,5 +15,8 @@ CREATE TABLE vigil_worker (
     running           TEXT NOT NULL,
     -- stopped_at is set when the worker stopped cleanly; a worker that
     -- died keeps NULL and an old heartbeat.
-    stopped_at        BIGINT
+    stopped_at        BIGINT,
+    -- reaped_by is the worker that found this one dead and ended the
+    -- jobs it was running; set once, by the first to claim it.
+    reaped_by         TEXT
 );

@@ -200,3 +200,99 @@ func TestServeAndWorkersOnPostgres(t *testing.T) {
 		t.Errorf("workers list does not show w1's concurrency:\n%s", out)
 	}
 }
+
+// TestKillWorkerMidBackup: with serve --workers 0 and two workers on
+// PostgreSQL, a kill -9 of one worker mid-backup ends its backup ABORTED
+// within the heartbeat timeout, by the other worker, which also runs the
+// backups still queued: every job ends exactly once, and no job has two
+// recovery points.
+func TestKillWorkerMidBackup(t *testing.T) {
+	dsn, _, _ := postgresSchema(t)
+	e := newEnv(t, envOptions{catalog: dsn, extra: "node: api-node\nworkers: {backup: 1, heartbeat_timeout: 3s}\n"})
+	makeLargeTree(t, e.path("docs"), 20, 8<<20)
+	e.mustRun("migrate")
+	e.serve("--workers", "0")
+	w1 := e.startWorker("--node", "w1")
+	e.startWorker("--node", "w2")
+	waitFor(t, 30*time.Second, "serve and both workers to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 3 })
+
+	jobs := make([]vigil.BackupJob, 4)
+	for i := range jobs {
+		e.mustJSON(&jobs[i], "backup", "start", "--resource", "docs", "--vault", "lab-vault")
+	}
+	var killed string
+	waitFor(t, time.Minute, "a backup to run on w1", func() bool {
+		for _, j := range jobs {
+			var got vigil.BackupJob
+			e.mustJSON(&got, "jobs", "show", j.ID)
+			if got.Status == vigil.BackupRunning && got.Node == "w1" {
+				killed = got.ID
+				return true
+			}
+		}
+		return false
+	})
+	w1.kill()
+
+	waitFor(t, 3*time.Minute, "every backup to end", func() bool {
+		for i := range jobs {
+			e.mustJSON(&jobs[i], "jobs", "show", jobs[i].ID)
+			if !jobs[i].Status.Final() {
+				return false
+			}
+		}
+		return true
+	})
+	for _, j := range jobs {
+		switch {
+		case j.ID == killed:
+			if j.Status != vigil.BackupAborted || !strings.Contains(j.StatusMessage, "counted dead") || j.RecoveryPointID != "" {
+				t.Errorf("the backup w1 ran when killed ended %s %q, recovery point %q; want ABORTED, its worker counted dead, no recovery point", j.Status, j.StatusMessage, j.RecoveryPointID)
+			}
+		case j.Status != vigil.BackupCompleted || j.Node != "w2" && j.Node != "w1":
+			t.Errorf("backup %s ended %s %q on %q; want COMPLETED", j.ID, j.Status, j.StatusMessage, j.Node)
+		}
+	}
+	var page api.EventPage
+	e.mustJSON(&page, "events", "list")
+	finals := map[string]int{}
+	for _, ev := range page.Events {
+		if ev.Type == vigil.EventBackupJobCompleted || ev.Type == vigil.EventBackupJobFailed {
+			finals[ev.JobID]++
+		}
+	}
+	var rps []vigil.RecoveryPoint
+	e.mustJSON(&rps, "recovery-points", "list")
+	points := map[string]int{}
+	for _, rp := range rps {
+		points[rp.BackupJobID]++
+	}
+	for _, j := range jobs {
+		if finals[j.ID] != 1 {
+			t.Errorf("backup %s has %d final events, want 1", j.ID, finals[j.ID])
+		}
+		want := 1
+		if j.ID == killed {
+			want = 0
+		}
+		if points[j.ID] != want {
+			t.Errorf("backup %s has %d recovery points, want %d", j.ID, points[j.ID], want)
+		}
+	}
+	var ws []api.Worker
+	e.mustJSON(&ws, "workers", "list")
+	for _, w := range ws {
+		if w.Node == "w1" && (w.State != "DEAD" || w.ReapedBy == "") {
+			t.Errorf("killed worker listed %s, reaped by %q; want DEAD, reaped", w.State, w.ReapedBy)
+		}
+	}
+
+	// w1 comes back under its name, finds nothing of its own to end, and
+	// the vault verifies.
+	w1 = e.startWorker("--node", "w1")
+	waitFor(t, 30*time.Second, "w1 to be ALIVE again", func() bool { _, ok := e.aliveWorkers()["w1"]; return ok })
+	w1.stop(t)
+	if out := e.mustRun("vault", "verify", "lab-vault"); !strings.Contains(out, "no damage found") {
+		t.Errorf("vault verify after the kill: %s", out)
+	}
+}

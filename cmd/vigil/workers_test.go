@@ -233,6 +233,7 @@ func TestKillWorkerMidBackup(t *testing.T) {
 		return false
 	})
 	w1.kill()
+	killedAt := time.Now()
 
 	waitFor(t, 3*time.Minute, "every backup to end", func() bool {
 		for i := range jobs {
@@ -246,6 +247,9 @@ func TestKillWorkerMidBackup(t *testing.T) {
 	for _, j := range jobs {
 		switch {
 		case j.ID == killed:
+			if j.CompletedAt != nil {
+				t.Logf("the killed worker's backup ended %s after the kill (heartbeat_timeout 3s)", j.CompletedAt.Sub(killedAt).Round(100*time.Millisecond))
+			}
 			if j.Status != vigil.BackupAborted || !strings.Contains(j.StatusMessage, "counted dead") || j.RecoveryPointID != "" {
 				t.Errorf("the backup w1 ran when killed ended %s %q, recovery point %q; want ABORTED, its worker counted dead, no recovery point", j.Status, j.StatusMessage, j.RecoveryPointID)
 			}

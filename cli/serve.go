@@ -59,6 +59,10 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 			if err := cfg.LookupTools(); err != nil {
 				return usageError(err)
 			}
+			if workers == 0 && cfg.Catalog == "" {
+				return usageError(errors.New("--workers 0 on the SQLite catalog would run no jobs at all: no vigil worker can share it. " +
+					"Leave --workers out to run the jobs here, or set catalog: postgres://… and start vigil worker processes"))
+			}
 			if workers < 0 {
 				return usageError(fmt.Errorf("--workers %d: give 0 (run no jobs here) or more", workers))
 			}

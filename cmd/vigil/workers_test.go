@@ -100,13 +100,17 @@ func (e *testEnv) aliveWorkers() map[string]api.Worker {
 	return alive
 }
 
-// TestWorkerRefusesSQLite: scale-out needs PostgreSQL, and the refusal
-// says why and what to do.
+// TestWorkerRefusesSQLite: scale-out needs PostgreSQL, and the refusals
+// say why and what to do.
 func TestWorkerRefusesSQLite(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	r := e.run("worker")
 	if r.code != 2 || !strings.Contains(r.stderr, "needs a PostgreSQL catalog") || !strings.Contains(r.stderr, "catalog: postgres://") {
 		t.Fatalf("vigil worker on SQLite: exit %d, %q; want exit 2 saying it needs a PostgreSQL catalog", r.code, r.stderr)
+	}
+	// Nor does serve run without workers there: nothing would run the jobs.
+	if r := e.run("serve", "--workers", "0"); r.code != 2 || !strings.Contains(r.stderr, "would run no jobs at all") {
+		t.Fatalf("vigil serve --workers 0 on SQLite: exit %d, %q; want exit 2 saying no jobs would run", r.code, r.stderr)
 	}
 }
 

@@ -63,6 +63,27 @@ func RestoreJobEvent(t EventType, job *RestoreJob) Event {
 	return ev.WithData(job)
 }
 
+// CopyJobEvent reports a copy job's change of status.
+func CopyJobEvent(t EventType, job *CopyJob) Event {
+	ev := Event{Type: t, Resource: job.Resource, JobID: job.ID, RecoveryPointID: job.RecoveryPointID}
+	switch t {
+	case EventCopyJobStarted:
+		ev.Subject = fmt.Sprintf("Copy of %s into %s started", job.Resource, job.Vault)
+		ev.Message = fmt.Sprintf("Copy job %s of recovery point %s (%s %q) from vault %q into vault %q started on node %s (created by %s).",
+			job.ID, job.SourceRecoveryPointID, job.ResourceType, job.Resource, job.SourceVault, job.Vault, job.Node, job.CreatedBy)
+	case EventCopyJobCompleted:
+		ev.Subject = fmt.Sprintf("Copy of %s into %s completed: recovery point %s", job.Resource, job.Vault, job.RecoveryPointID)
+		ev.Message = fmt.Sprintf("Copy job %s copied recovery point %s (%s %q) from vault %q into vault %q: recovery point %s, %d files, %d bytes, in %s.",
+			job.ID, job.SourceRecoveryPointID, job.ResourceType, job.Resource, job.SourceVault, job.Vault, job.RecoveryPointID, job.Files, job.Bytes,
+			jobDuration(job.StartedAt, job.CompletedAt))
+	default:
+		ev.Subject = fmt.Sprintf("Copy of %s into %s %s", job.Resource, job.Vault, job.Status)
+		ev.Message = fmt.Sprintf("Copy job %s of recovery point %s (%s %q) from vault %q into vault %q ended %s: %s\nNo recovery point was made in vault %q.",
+			job.ID, job.SourceRecoveryPointID, job.ResourceType, job.Resource, job.SourceVault, job.Vault, job.Status, job.StatusMessage, job.Vault)
+	}
+	return ev.WithData(job)
+}
+
 func jobDuration(start, end *time.Time) string {
 	if start == nil || end == nil {
 		return "?"

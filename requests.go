@@ -36,6 +36,16 @@ type BackupRequest struct {
 	CreatedBy string
 }
 
+// CopyRequest asks for a copy of one recovery point into another vault.
+type CopyRequest struct {
+	RecoveryPointID string
+	Vault           string
+	// Expiry is how long the copy is kept, from the copy job's creation;
+	// 0 keeps it forever.
+	Expiry    time.Duration
+	CreatedBy string
+}
+
 // RestoreRequest asks for a restore of one recovery point.
 type RestoreRequest struct {
 	RecoveryPointID string

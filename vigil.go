@@ -92,6 +92,34 @@ type BackupJob struct {
 	CompletedAt *time.Time `json:"completed_at"`
 }
 
+// CopyJob copies one recovery point into another vault, where it becomes a
+// recovery point of its own (RecoveryPointID, chosen when the job is
+// created, so that a retried job never makes a second one). Its statuses
+// are a backup job's: PENDING → RUNNING → COMPLETED / FAILED / ABORTED.
+type CopyJob struct {
+	ID            string          `json:"id"`
+	Status        BackupJobStatus `json:"status"`
+	StatusMessage string          `json:"status_message"`
+	Resource      string          `json:"resource"`
+	ResourceType  string          `json:"resource_type"`
+	// SourceVault and SourceRecoveryPointID are what is copied; Vault is
+	// where to, and RecoveryPointID the copy's id there.
+	SourceVault           string  `json:"source_vault"`
+	SourceRecoveryPointID string  `json:"source_recovery_point_id"`
+	Vault                 string  `json:"vault"`
+	RecoveryPointID       string  `json:"recovery_point_id"`
+	Bytes                 int64   `json:"bytes"`
+	Files                 int64   `json:"files"`
+	PercentDone           float64 `json:"percent_done"`
+	CreatedBy             string  `json:"created_by"`
+	Node                  string  `json:"node,omitempty"`
+	// ExpireAt is the lifecycle the copy will get; nil keeps it forever.
+	ExpireAt    *time.Time `json:"expire_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+}
+
 // ValidationStatus is the verdict of a restore test on its restored copy.
 type ValidationStatus string
 
@@ -207,6 +235,11 @@ type RecoveryPoint struct {
 	// Database describes a database recovery point: what the dump holds,
 	// counted at backup time. Restore tests check a restored copy against it.
 	Database *DatabaseInfo `json:"database,omitempty"`
+	// SourceRecoveryPointID and CopyJobID are set on a copy: the
+	// recovery point it was copied from, and the copy job that made it.
+	// BackupJobID stays the backup that took the data.
+	SourceRecoveryPointID string `json:"source_recovery_point_id,omitempty"`
+	CopyJobID             string `json:"copy_job_id,omitempty"`
 	// Skipped is what the backup left out of a folder because no
 	// snapshot holds it (named pipes, sockets, device files); nil when
 	// nothing was.
@@ -278,6 +311,10 @@ const (
 	// point's data damaged or gone.
 	EventRecoveryPointDamaged EventType = "RECOVERY_POINT_DAMAGED"
 	EventRestoreTestStatus    EventType = "RESTORE_TEST_STATUS"
+	EventCopyJobStarted       EventType = "COPY_JOB_STARTED"
+	EventCopyJobCompleted     EventType = "COPY_JOB_COMPLETED"
+	// EventCopyJobFailed is also for an ABORTED copy job.
+	EventCopyJobFailed EventType = "COPY_JOB_FAILED"
 	// EventRestoreTestCleanupFailed: vigil gave up deleting a restore
 	// test's copy; a person must.
 	EventRestoreTestCleanupFailed EventType = "RESTORE_TEST_CLEANUP_FAILED"
@@ -289,6 +326,7 @@ var EventTypes = []EventType{
 	EventRestoreJobStarted, EventRestoreJobCompleted, EventRestoreJobFailed,
 	EventRecoveryPointExpired, EventRestoreTestStatus, EventRestoreTestCleanupFailed,
 	EventRecoveryPointDamaged,
+	EventCopyJobStarted, EventCopyJobCompleted, EventCopyJobFailed,
 }
 
 // Event is one persisted state change. Seq numbers events in the order they
@@ -334,6 +372,7 @@ type Delivery struct {
 const (
 	JobTypeBackup  = "backup"
 	JobTypeRestore = "restore"
+	JobTypeCopy    = "copy"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a record does not exist.
@@ -355,4 +394,5 @@ const (
 	PrefixBackupJob     = "bj"
 	PrefixRestoreJob    = "rj"
 	PrefixRecoveryPoint = "rp"
+	PrefixCopyJob       = "cj"
 )

@@ -14,10 +14,11 @@ import (
 // so that insert, update and scan cannot drift apart.
 const (
 	recoveryPointColumns = `id, vault, resource, resource_type, status, size_bytes, files,
-		backup_job_id, snapshot_id, created_at, completed_at, expire_at, database_info, skipped, status_message`
+		backup_job_id, snapshot_id, created_at, completed_at, expire_at, database_info, skipped, status_message,
+		source_recovery_point_id, copy_job_id`
 
 	insertRecoveryPointSQL = `INSERT INTO vigil_recovery_point (` + recoveryPointColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRecoveryPointSQL = `SELECT ` + recoveryPointColumns + ` FROM vigil_recovery_point`
 
@@ -26,7 +27,7 @@ const (
 	updateRecoveryPointSQL = `UPDATE vigil_recovery_point SET
 		vault = ?, resource = ?, resource_type = ?, status = ?, size_bytes = ?, files = ?,
 		backup_job_id = ?, snapshot_id = ?, created_at = ?, completed_at = ?, expire_at = ?,
-		database_info = ?, skipped = ?, status_message = ?
+		database_info = ?, skipped = ?, status_message = ?, source_recovery_point_id = ?, copy_job_id = ?
 		WHERE id = ?`
 
 	deleteRecoveryPointSQL = `DELETE FROM vigil_recovery_point WHERE id = ?`
@@ -65,7 +66,7 @@ func recoveryPointValues(rp *vigil.RecoveryPoint) []any {
 	return []any{
 		rp.Vault, rp.Resource, rp.ResourceType, string(rp.Status), rp.SizeBytes, rp.Files,
 		rp.BackupJobID, rp.SnapshotID, micros(rp.CreatedAt), microsOrNull(rp.CompletedAt), microsOrNull(rp.ExpireAt),
-		info, skipped, rp.StatusMessage,
+		info, skipped, rp.StatusMessage, rp.SourceRecoveryPointID, rp.CopyJobID,
 	}
 }
 
@@ -78,7 +79,8 @@ func scanRecoveryPoint(s scanner) (vigil.RecoveryPoint, error) {
 		info, skipped         *string
 	)
 	err := s.Scan(&rp.ID, &rp.Vault, &rp.Resource, &rp.ResourceType, &status, &rp.SizeBytes, &rp.Files,
-		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt, &info, &skipped, &rp.StatusMessage)
+		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt, &info, &skipped, &rp.StatusMessage,
+		&rp.SourceRecoveryPointID, &rp.CopyJobID)
 	if err != nil {
 		return vigil.RecoveryPoint{}, err
 	}

@@ -207,10 +207,24 @@ type BackupPlan struct {
 	Vault       string   `yaml:"vault"`
 	ExpireDays  int      `yaml:"expire_days"`
 	ExpireAfter Duration `yaml:"expire_after"`
+	// CopyTo copies each recovery point the plan's backups make into
+	// other vaults, each copy with its own lifecycle.
+	CopyTo []CopyRule `yaml:"copy_to"`
 
 	// Cron is the parsed schedule, in Timezone (or the server's).
 	Cron cron.Schedule `yaml:"-"`
 }
+
+// CopyRule copies a plan's new recovery points into Vault, keeping each
+// copy ExpireDays or ExpireAfter (neither: forever) from the copy's start.
+type CopyRule struct {
+	Vault       string   `yaml:"vault"`
+	ExpireDays  int      `yaml:"expire_days"`
+	ExpireAfter Duration `yaml:"expire_after"`
+}
+
+// Expiry returns how long a copy is kept (0: forever).
+func (r CopyRule) Expiry() time.Duration { return expiry(r.ExpireDays, r.ExpireAfter) }
 
 // Duration is a time.Duration written as "90s", "15m" or "36h" in YAML.
 type Duration time.Duration
@@ -443,25 +457,44 @@ func (c *Config) validate() error {
 		if !vaults[p.Vault] {
 			add(f+".vault", "unknown vault %q (known: %s)", p.Vault, strings.Join(c.VaultNames(), ", "))
 		}
-		if p.ExpireDays < 0 || p.ExpireAfter < 0 {
-			add(f, "expire_days and expire_after must not be negative")
-		}
-		// Checked here, before Expiry multiplies days into a duration
-		// that would wrap around.
-		if int64(p.ExpireDays) > vigil.MaxExpiryDays {
-			add(f+".expire_days", "%d is more than %d (100 years): leave it out to keep the recovery points forever", p.ExpireDays, vigil.MaxExpiryDays)
-		}
-		if p.ExpireAfter > 0 && p.ExpireAfter < Duration(time.Second) {
-			add(f+".expire_after", "%s is shorter than a second: its recovery points would expire as they are made", time.Duration(p.ExpireAfter))
-		}
-		if time.Duration(p.ExpireAfter) > vigil.MaxExpiry {
-			add(f+".expire_after", "%s is more than 100 years (%s): leave it out to keep the recovery points forever", time.Duration(p.ExpireAfter), vigil.MaxExpiry)
-		}
-		if p.ExpireDays > 0 && p.ExpireAfter > 0 {
-			add(f, "has both expire_days and expire_after: keep one")
+		checkExpiry(add, f, p.ExpireDays, p.ExpireAfter)
+		copyVaults := map[string]bool{}
+		for j, r := range p.CopyTo {
+			cf := fmt.Sprintf("%s.copy_to[%d]", f, j)
+			switch {
+			case !vaults[r.Vault]:
+				add(cf+".vault", "unknown vault %q (known: %s)", r.Vault, strings.Join(c.VaultNames(), ", "))
+			case r.Vault == p.Vault:
+				add(cf+".vault", "%q is the vault the plan backs up into: copy into another one", r.Vault)
+			case copyVaults[r.Vault]:
+				add(cf+".vault", "vault %q is named twice: keep one copy rule per vault", r.Vault)
+			}
+			copyVaults[r.Vault] = true
+			checkExpiry(add, cf, r.ExpireDays, r.ExpireAfter)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkExpiry checks a pair of expire_days and expire_after in range,
+// days before Expiry multiplies them into a duration that would wrap
+// around.
+func checkExpiry(add func(field, format string, args ...any), f string, days int, after Duration) {
+	if days < 0 || after < 0 {
+		add(f, "expire_days and expire_after must not be negative")
+	}
+	if int64(days) > vigil.MaxExpiryDays {
+		add(f+".expire_days", "%d is more than %d (100 years): leave it out to keep the recovery points forever", days, vigil.MaxExpiryDays)
+	}
+	if after > 0 && after < Duration(time.Second) {
+		add(f+".expire_after", "%s is shorter than a second: its recovery points would expire as they are made", time.Duration(after))
+	}
+	if time.Duration(after) > vigil.MaxExpiry {
+		add(f+".expire_after", "%s is more than 100 years (%s): leave it out to keep the recovery points forever", time.Duration(after), vigil.MaxExpiry)
+	}
+	if days > 0 && after > 0 {
+		add(f, "has both expire_days and expire_after: keep one")
+	}
 }
 
 // checkResourceList refuses an empty list of resource names, or one naming
@@ -647,11 +680,13 @@ func (c *Config) expandResources(names []string) []string {
 }
 
 // Expiry returns how long a plan's recovery points are kept (0: forever).
-func (p BackupPlan) Expiry() time.Duration {
-	if p.ExpireDays > 0 {
-		return time.Duration(p.ExpireDays) * 24 * time.Hour
+func (p BackupPlan) Expiry() time.Duration { return expiry(p.ExpireDays, p.ExpireAfter) }
+
+func expiry(days int, after Duration) time.Duration {
+	if days > 0 {
+		return time.Duration(days) * 24 * time.Hour
 	}
-	return time.Duration(p.ExpireAfter)
+	return time.Duration(after)
 }
 
 // checkName refuses a missing, malformed or duplicate name, and records it

@@ -118,10 +118,15 @@ type RestoreTestPlan struct {
 	// Schedule (cron) tests a recovery point chosen by RecoveryPoint among
 	// those of the last SelectionWindowDays; a test not started within
 	// StartWindow of its time is abandoned.
-	Schedule            string   `yaml:"schedule"`
-	Timezone            string   `yaml:"timezone"`
-	StartWindow         Duration `yaml:"start_window"`
-	Resources           []string `yaml:"resources"`
+	Schedule    string   `yaml:"schedule"`
+	Timezone    string   `yaml:"timezone"`
+	StartWindow Duration `yaml:"start_window"`
+	Resources   []string `yaml:"resources"`
+	// Vaults, when set, limits the plan to recovery points in these
+	// vaults, copies included: a plan with vaults: [offsite] proves the
+	// off-site copies restorable, and with on_backup_completed tests each
+	// copy as it lands there.
+	Vaults              []string `yaml:"vaults"`
 	RecoveryPoint       string   `yaml:"recovery_point"`
 	SelectionWindowDays int      `yaml:"selection_window_days"`
 	// ValidationWindow is how long validators are retried before the
@@ -174,6 +179,12 @@ func ptr[T any](v T) *T { return &v }
 // RestoreTestPlan returns the restore testing plan called name.
 func (c *Config) RestoreTestPlan(name string) (RestoreTestPlan, bool) {
 	return byName(c.RestoreTesting, name, func(p RestoreTestPlan) string { return p.Name })
+}
+
+// TestsVault reports whether the plan tests recovery points in vault
+// (every vault when it names none).
+func (p RestoreTestPlan) TestsVault(vault string) bool {
+	return len(p.Vaults) == 0 || contains(p.Vaults, vault)
 }
 
 // TestPlanResources expands a restore testing plan's resource list.
@@ -387,6 +398,11 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 			}
 		}
 		c.checkResourceList(add, f+".resources", p.Resources, resources)
+		for _, v := range p.Vaults {
+			if _, ok := c.Vault(v); !ok {
+				add(f+".vaults", "unknown vault %q (known: %s)", v, strings.Join(c.VaultNames(), ", "))
+			}
+		}
 		if p.RecoveryPoint != LatestWithinWindow && p.RecoveryPoint != RandomWithinWindow {
 			add(f+".recovery_point", "%q: one of %s, %s", p.RecoveryPoint, LatestWithinWindow, RandomWithinWindow)
 		}

@@ -246,6 +246,15 @@ type RecoveryPoint struct {
 	Skipped *Skipped `json:"skipped,omitempty"`
 }
 
+// JobID is the job that made the recovery point: its copy job for a copy,
+// else its backup job. Its log is where what happens to the point is told.
+func (rp RecoveryPoint) JobID() string {
+	if rp.CopyJobID != "" {
+		return rp.CopyJobID
+	}
+	return rp.BackupJobID
+}
+
 // Skipped counts the entries a backup left out, by kind ("named pipe",
 // "socket", "device", "character device"), and names the first of them.
 type Skipped struct {

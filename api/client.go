@@ -144,6 +144,18 @@ func (c *Client) BackupJobs(ctx context.Context, q url.Values) (out []vigil.Back
 	return out, c.do(ctx, http.MethodGet, "/api/v1/backup-jobs?"+q.Encode(), nil, &out)
 }
 
+func (c *Client) StartCopy(ctx context.Context, req StartCopyRequest) (out vigil.CopyJob, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/copy-jobs", req, &out)
+}
+
+func (c *Client) CopyJob(ctx context.Context, id string) (out vigil.CopyJob, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/copy-jobs/"+url.PathEscape(id), nil, &out)
+}
+
+func (c *Client) CopyJobs(ctx context.Context, q url.Values) (out []vigil.CopyJob, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/copy-jobs?"+q.Encode(), nil, &out)
+}
+
 func (c *Client) StartRestore(ctx context.Context, req StartRestoreRequest) (out vigil.RestoreJob, err error) {
 	return out, c.do(ctx, http.MethodPost, "/api/v1/restore-jobs", req, &out)
 }

@@ -23,6 +23,7 @@ var fuzzRoutes = []struct {
 	{http.MethodPost, "/api/v1/restore-tests", false},
 	{http.MethodPut, "/api/v1/restore-jobs/%s/validation", true},
 	{http.MethodPost, "/api/v1/vaults/%s/verify", true},
+	{http.MethodPost, "/api/v1/copy-jobs", false},
 }
 
 // FuzzAPIRequestBodies sends any body to every route that decodes one,
@@ -52,6 +53,8 @@ func FuzzAPIRequestBodies(f *testing.F) {
 		{4, "v", `{"read_data_percent": 10}`},
 		{4, "v", `{"read_data_percent": 1e400}`},
 		{4, "nope", `{"read_data_percent": -1}`},
+		{5, "", `{"recovery_point_id": "rp-fuzz", "vault": "v"}`},
+		{5, "", `{"recovery_point_id": "rp-fuzz", "vault": "w", "expire_after_seconds": 99999999999}`},
 	} {
 		f.Add(seed.route, seed.id, []byte(seed.body))
 	}

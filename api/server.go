@@ -35,6 +35,7 @@ import (
 // that is the check's answer, not a failure.
 type Engine interface {
 	StartBackup(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error)
+	StartCopy(ctx context.Context, req vigil.CopyRequest) (vigil.CopyJob, error)
 	StartRestore(ctx context.Context, req vigil.RestoreRequest) (vigil.RestoreJob, error)
 	RestoreMetadata(ctx context.Context, rpID string) (map[string]string, error)
 	StartRestoreTest(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error)
@@ -78,6 +79,9 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("POST /api/v1/backup-jobs", s.startBackup)
 	s.handle("GET /api/v1/backup-jobs", s.listBackupJobs)
 	s.handle("GET /api/v1/backup-jobs/{id}", s.getBackupJob)
+	s.handle("POST /api/v1/copy-jobs", s.startCopy)
+	s.handle("GET /api/v1/copy-jobs", s.listCopyJobs)
+	s.handle("GET /api/v1/copy-jobs/{id}", s.getCopyJob)
 	s.handle("POST /api/v1/restore-jobs", s.startRestore)
 	s.handle("GET /api/v1/restore-jobs", s.listRestoreJobs)
 	s.handle("GET /api/v1/restore-jobs/{id}", s.getRestoreJob)
@@ -322,6 +326,47 @@ func (s *Server) getBackupJob(r *http.Request) (any, error) {
 	return job, err
 }
 
+func (s *Server) startCopy(r *http.Request) (any, error) {
+	var req StartCopyRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.RecoveryPointID == "" || req.Vault == "" {
+		return nil, badRequest("a copy needs a recovery_point_id and a vault to copy it into")
+	}
+	expiry, err := vigil.ExpiryOf("expire_after_seconds", req.ExpireAfterSeconds, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return s.engine.StartCopy(r.Context(), vigil.CopyRequest{RecoveryPointID: req.RecoveryPointID, Vault: req.Vault, Expiry: expiry})
+}
+
+func (s *Server) listCopyJobs(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	f := catalog.CopyJobFilter{Resource: q.Get("resource"), Vault: q.Get("vault"), CreatedBy: q.Get("created_by"),
+		SourceRecoveryPointID: q.Get("source_recovery_point_id")}
+	for _, st := range q["status"] {
+		f.Status = append(f.Status, vigil.BackupJobStatus(strings.ToUpper(st)))
+	}
+	var err error
+	if f.Limit, err = limit(q.Get("limit")); err != nil {
+		return nil, err
+	}
+	jobs, err := s.catalog.ListCopyJobs(r.Context(), f)
+	if jobs == nil {
+		jobs = []vigil.CopyJob{}
+	}
+	return jobs, err
+}
+
+func (s *Server) getCopyJob(r *http.Request) (any, error) {
+	job, err := s.catalog.GetCopyJob(r.Context(), r.PathValue("id"))
+	if errors.Is(err, vigil.ErrNotFound) {
+		return nil, notFound("no copy job %s: list them with 'vigil jobs list --type copy'", r.PathValue("id"))
+	}
+	return job, err
+}
+
 func (s *Server) startRestore(r *http.Request) (any, error) {
 	var req StartRestoreRequest
 	if err := decode(r, &req); err != nil {
@@ -405,11 +450,13 @@ func (s *Server) jobLogs(r *http.Request) (any, error) {
 		_, err = s.catalog.GetBackupJob(r.Context(), id)
 	case strings.HasPrefix(id, vigil.PrefixRestoreJob+"-"):
 		_, err = s.catalog.GetRestoreJob(r.Context(), id)
+	case strings.HasPrefix(id, vigil.PrefixCopyJob+"-"):
+		_, err = s.catalog.GetCopyJob(r.Context(), id)
 	default:
 		err = vigil.ErrNotFound
 	}
 	if errors.Is(err, vigil.ErrNotFound) {
-		return nil, notFound("no job %s: job ids start with bj- (backup) or rj- (restore); list them with 'vigil jobs list'", id)
+		return nil, notFound("no job %s: job ids start with bj- (backup), rj- (restore) or cj- (copy); list them with 'vigil jobs list'", id)
 	}
 	if err != nil {
 		return nil, err

@@ -17,6 +17,16 @@ type StartBackupRequest struct {
 	ExpireAfterSeconds int64 `json:"expire_after_seconds,omitempty"`
 }
 
+// StartCopyRequest is the body of POST /api/v1/copy-jobs: a copy of a
+// recovery point into another vault.
+type StartCopyRequest struct {
+	RecoveryPointID string `json:"recovery_point_id"`
+	Vault           string `json:"vault"`
+	// ExpireAfterSeconds sets the copy's expire_at, from the copy job's
+	// creation; 0 keeps it.
+	ExpireAfterSeconds int64 `json:"expire_after_seconds,omitempty"`
+}
+
 // StartRestoreRequest is the body of POST /api/v1/restore-jobs.
 type StartRestoreRequest struct {
 	RecoveryPointID string            `json:"recovery_point_id"`

@@ -1,8 +1,9 @@
 // Package backup runs backup jobs: it records a job, backs its resource up
 // into its vault through the resource's type, and lists the recovery point
 // only once the vault has flushed it, in the transaction that completes the
-// job and queues the restore tests that plans want for it. It also runs
-// backup plans.
+// job and queues the restore tests and the copies that plans want for it.
+// It also runs backup plans, and copy jobs, which copy a recovery point
+// into another vault.
 package backup
 
 import (
@@ -24,6 +25,8 @@ type Journal interface {
 	catalog.Recorder
 	// QueueBackup queues the job that runs backup jobID (Run), in tx.
 	QueueBackup(ctx context.Context, tx *catalog.Tx, jobID string) error
+	// QueueCopy queues the job that runs copy job jobID (RunCopy), in tx.
+	QueueCopy(ctx context.Context, tx *catalog.Tx, jobID string) error
 }
 
 // Resources opens a configured resource.
@@ -31,8 +34,8 @@ type Resources interface {
 	Open(cfg config.Resource) (resource.Resource, error)
 }
 
-// Tests queues the restore tests of a new recovery point, in the
-// transaction that lists it.
+// Tests queues the restore tests of a new recovery point, a backup's or a
+// copy's, in the transaction that lists it.
 type Tests interface {
 	QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.RecoveryPoint) error
 }
@@ -62,6 +65,8 @@ type Runner struct {
 	tests         Tests
 	logger        *slog.Logger
 	progressEvery time.Duration
+	// pauses are the test-only pauses of EnvCopyPause.
+	pauses map[string]time.Duration
 }
 
 // New returns a Runner, or says which option is missing.
@@ -75,8 +80,12 @@ func New(o Options) (*Runner, error) {
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = time.Second
 	}
+	pauses, err := copyPauses()
+	if err != nil {
+		return nil, err
+	}
 	return &Runner{cfg: o.Config, catalog: o.Catalog, journal: o.Journal, vaults: o.Vaults, resources: o.Resources,
-		tests: o.Tests, logger: o.Logger, progressEvery: o.ProgressEvery}, nil
+		tests: o.Tests, logger: o.Logger, progressEvery: o.ProgressEvery, pauses: pauses}, nil
 }
 
 // jobLog appends a line to a job's own log. A failure to log is reported

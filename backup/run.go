@@ -168,9 +168,9 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	job.RecoveryPointID = rp.ID
 	job.Bytes, job.Files, job.PercentDone = result.Bytes, result.Files, 100
 	job.CompletedAt = &done
-	// The restore tests of the new recovery point are queued in the same
-	// transaction: a completed backup is never left untested because vigil
-	// died right after it.
+	// The restore tests and the plan's copies of the new recovery point
+	// are queued in the same transaction: a completed backup is never left
+	// untested or uncopied because vigil died right after it.
 	err = b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
 		// The job first, which fails if it was ended elsewhere: then no
 		// recovery point is listed for it.
@@ -178,6 +178,9 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 			return err
 		}
 		if err := tx.InsertRecoveryPoint(ctx, &rp); err != nil {
+			return err
+		}
+		if err := b.queuePlanCopies(ctx, tx, &job, rp); err != nil {
 			return err
 		}
 		return b.tests.QueueOnBackup(ctx, tx, &rp)

@@ -13,15 +13,15 @@ import (
 )
 
 func newJobsCommand(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "jobs", Short: "List and inspect backup and restore jobs"}
+	cmd := &cobra.Command{Use: "jobs", Short: "List and inspect backup, restore and copy jobs"}
 	var typ, status string
 	list := &cobra.Command{
-		Use:   "list [--type backup|restore] [--status S]",
+		Use:   "list [--type backup|restore|copy] [--status S]",
 		Short: "List jobs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if typ != "" && typ != vigil.JobTypeBackup && typ != vigil.JobTypeRestore {
-				return usageError(fmt.Errorf("--type %q: use backup or restore", typ))
+			if typ != "" && typ != vigil.JobTypeBackup && typ != vigil.JobTypeRestore && typ != vigil.JobTypeCopy {
+				return usageError(fmt.Errorf("--type %q: use backup, restore or copy", typ))
 			}
 			c, err := g.client()
 			if err != nil {
@@ -33,13 +33,19 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 			}
 			var backups []vigil.BackupJob
 			var restores []vigil.RestoreJob
-			if typ != vigil.JobTypeRestore {
+			var copies []vigil.CopyJob
+			if typ == "" || typ == vigil.JobTypeBackup {
 				if backups, err = c.BackupJobs(cmd.Context(), q); err != nil {
 					return err
 				}
 			}
-			if typ != vigil.JobTypeBackup {
+			if typ == "" || typ == vigil.JobTypeRestore {
 				if restores, err = c.RestoreJobs(cmd.Context(), q); err != nil {
+					return err
+				}
+			}
+			if typ == "" || typ == vigil.JobTypeCopy {
+				if copies, err = c.CopyJobs(cmd.Context(), q); err != nil {
 					return err
 				}
 			}
@@ -48,22 +54,31 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 				return g.printBackupJobs(backups, true)
 			case typ == vigil.JobTypeRestore:
 				return g.printRestoreJobs(restores, true)
+			case typ == vigil.JobTypeCopy:
+				return g.printCopyJobs(copies, true)
 			case g.JSON:
-				return g.printJSON(mergeJobs(backups, restores))
+				return g.printJSON(mergeJobs(backups, restores, copies))
 			}
 			if err := g.printBackupJobs(backups, true); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout)
-			return g.printRestoreJobs(restores, true)
+			if err := g.printRestoreJobs(restores, true); err != nil {
+				return err
+			}
+			if len(copies) == 0 {
+				return nil // no copy rules: no empty third table
+			}
+			fmt.Fprintln(g.stdout)
+			return g.printCopyJobs(copies, true)
 		},
 	}
-	list.Flags().StringVar(&typ, "type", "", "backup or restore")
+	list.Flags().StringVar(&typ, "type", "", "backup, restore or copy")
 	list.Flags().StringVar(&status, "status", "", "only jobs with this status, e.g. COMPLETED")
 
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show one job (bj-… a backup, rj-… a restore)",
+		Short: "Show one job (bj-… a backup, rj-… a restore, cj-… a copy)",
 		Args:  exactArgs(1, "a job id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -84,8 +99,14 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 					return err
 				}
 				return g.printRestoreJobs([]vigil.RestoreJob{job}, false)
+			case strings.HasPrefix(id, vigil.PrefixCopyJob+"-"):
+				job, err := c.CopyJob(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				return g.printCopyJobs([]vigil.CopyJob{job}, false)
 			}
-			return usageError(fmt.Errorf("%q is not a job id: backup job ids start with bj-, restore job ids with rj- (see 'vigil jobs list')", id))
+			return usageError(fmt.Errorf("%q is not a job id: backup job ids start with bj-, restore job ids with rj-, copy job ids with cj- (see 'vigil jobs list')", id))
 		},
 	}
 	cmd.AddCommand(list, show)
@@ -94,7 +115,7 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 
 // mergeJobs lists both kinds of job newest first, each record with its own
 // field names plus job_type.
-func mergeJobs(backups []vigil.BackupJob, restores []vigil.RestoreJob) []map[string]any {
+func mergeJobs(backups []vigil.BackupJob, restores []vigil.RestoreJob, copies []vigil.CopyJob) []map[string]any {
 	var out []map[string]any
 	add := func(typ string, v any) {
 		b, _ := json.Marshal(v)
@@ -108,6 +129,9 @@ func mergeJobs(backups []vigil.BackupJob, restores []vigil.RestoreJob) []map[str
 	}
 	for _, j := range restores {
 		add(vigil.JobTypeRestore, j)
+	}
+	for _, j := range copies {
+		add(vigil.JobTypeCopy, j)
 	}
 	slices.SortStableFunc(out, func(a, b map[string]any) int {
 		return strings.Compare(b["created_at"].(string), a["created_at"].(string))

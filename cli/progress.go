@@ -124,3 +124,10 @@ func statusPart(line string) string {
 	fields := strings.SplitN(line, "  ", 3)
 	return strings.Join(fields[:min(2, len(fields))], "  ")
 }
+
+func (p *progress) copyJob(j vigil.CopyJob) {
+	if p == nil {
+		return
+	}
+	p.show(strings.Join([]string{j.ID, string(j.Status), "into vault " + j.Vault}, "  "), false, j.Status.Final())
+}

@@ -58,6 +58,9 @@ func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
 			if err := g.printRecoveryPoints([]vigil.RecoveryPoint{rp}, false); err != nil || g.JSON {
 				return err
 			}
+			if rp.SourceRecoveryPointID != "" {
+				fmt.Fprintf(g.stdout, "\ncopy of recovery point %s, made by copy job %s\n", printable(rp.SourceRecoveryPointID), printable(rp.CopyJobID))
+			}
 			if rp.Skipped != nil {
 				if err := g.printSkipped(rp.Skipped); err != nil {
 					return err
@@ -85,7 +88,7 @@ func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
 			return g.printJSON(meta)
 		},
 	}
-	cmd.AddCommand(list, show, metadata)
+	cmd.AddCommand(list, show, metadata, newRecoveryPointsCopyCommand(g))
 	return cmd
 }
 

@@ -105,8 +105,10 @@ func (t *Tester) Start(ctx context.Context, req vigil.RestoreTestRequest) (vigil
 	if !ok {
 		return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: t.cfg.ResourceNames()}
 	}
+	plan := config.DefaultRestoreTestPlan()
 	if req.Plan != "" {
-		if _, ok := t.cfg.RestoreTestPlan(req.Plan); !ok {
+		var ok bool
+		if plan, ok = t.cfg.RestoreTestPlan(req.Plan); !ok {
 			var known []string
 			for _, p := range t.cfg.RestoreTesting {
 				known = append(known, p.Name)
@@ -125,11 +127,16 @@ func (t *Tester) Start(ctx context.Context, req vigil.RestoreTestRequest) (vigil
 		}
 	} else {
 		rps, err := t.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
-			Resource: res.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 1})
+			Resource: res.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
 		if err != nil {
 			return vigil.RestoreJob{}, fmt.Errorf("list recovery points of %s: %w", res.Name, err)
 		}
+		// The plan's vaults, when it names some, are where it tests.
+		rps = slices.DeleteFunc(rps, func(rp vigil.RecoveryPoint) bool { return !plan.TestsVault(rp.Vault) })
 		if len(rps) == 0 {
+			if len(plan.Vaults) > 0 {
+				return vigil.RestoreJob{}, vigil.Invalidf("resource %q has no AVAILABLE recovery point in the vaults of plan %s (%v) to test: back it up or copy it there first", res.Name, plan.Name, plan.Vaults)
+			}
 			return vigil.RestoreJob{}, vigil.Invalidf("resource %q has no AVAILABLE recovery point to test: back it up first (vigil backup start --resource %s --vault NAME)", res.Name, res.Name)
 		}
 		rp = rps[0]
@@ -200,17 +207,23 @@ func (t *Tester) Queue(ctx context.Context, tx *catalog.Tx, rp vigil.RecoveryPoi
 
 // QueueOnBackup queues the restore tests that plans with
 // on_backup_completed want for a new recovery point, in the transaction
-// that lists it.
+// that lists it. A backup's recovery point is tested by the plans of its
+// vault (a plan without vaults takes every vault's); a copy only by the
+// plans that name its vault, so that a plan without vaults tests each
+// backup once, not once more per copy.
 func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.RecoveryPoint) error {
 	for _, plan := range t.cfg.RestoreTesting {
-		if !plan.OnBackupCompleted || !slices.Contains(t.cfg.TestPlanResources(plan), rp.Resource) {
+		if !plan.OnBackupCompleted || !slices.Contains(t.cfg.TestPlanResources(plan), rp.Resource) || !plan.TestsVault(rp.Vault) {
+			continue
+		}
+		if rp.SourceRecoveryPointID != "" && len(plan.Vaults) == 0 {
 			continue
 		}
 		job, err := t.Queue(ctx, tx, *rp, plan.Name)
 		if err != nil {
 			return fmt.Errorf("queue restore test of plan %s: %w", plan.Name, err)
 		}
-		if err := tx.AppendLog(ctx, rp.BackupJobID, fmt.Sprintf("restore testing plan %s queued restore test %s of recovery point %s", plan.Name, job.ID, rp.ID)); err != nil {
+		if err := tx.AppendLog(ctx, rp.JobID(), fmt.Sprintf("restore testing plan %s queued restore test %s of recovery point %s", plan.Name, job.ID, rp.ID)); err != nil {
 			return err
 		}
 	}

@@ -170,7 +170,7 @@ func (t *Tester) runPlanFor(ctx context.Context, tx *catalog.Tx, plan config.Res
 	since := now().Add(-time.Duration(plan.SelectionWindowDays) * 24 * time.Hour)
 	var window []vigil.RecoveryPoint
 	for _, rp := range rps {
-		if rp.CreatedAt.After(since) {
+		if rp.CreatedAt.After(since) && plan.TestsVault(rp.Vault) {
 			window = append(window, rp)
 		}
 	}

@@ -143,6 +143,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	// JobTimeout (workers.job_timeout, below): a first backup of a large
 	// tree may take hours.
 	addThin(workers, 0, e.runBackup)
+	river.AddWorker(workers, &copyWorker{e: e})
 	river.AddWorker(workers, &restoreWorker{e: e})
 	addThin(workers, 0, e.runRestoreTest)
 	addThin(workers, 10*time.Minute, e.expireAll)

@@ -134,7 +134,7 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 	rp.Status = vigil.RecoveryPointExpired
 	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRecoveryPoint(ctx, rp) },
 		vigil.Event{
-			Type: vigil.EventRecoveryPointExpired, Resource: rp.Resource, JobID: rp.BackupJobID, RecoveryPointID: rp.ID,
+			Type: vigil.EventRecoveryPointExpired, Resource: rp.Resource, JobID: rp.JobID(), RecoveryPointID: rp.ID,
 			Subject: fmt.Sprintf("Recovery point %s of %s expired", rp.ID, rp.Resource),
 			Message: fmt.Sprintf("Recovery point %s of %s %q (backed up %s) reached its expiry %s and was deleted from vault %q.",
 				rp.ID, rp.ResourceType, rp.Resource, rp.CreatedAt.Format(time.RFC3339), rp.ExpireAt.Format(time.RFC3339), rp.Vault),
@@ -142,7 +142,7 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 	if err != nil {
 		return fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
 	}
-	e.jobLog(ctx, rp.BackupJobID, "recovery point %s expired (expire_at %s) and was deleted from vault %q",
+	e.jobLog(ctx, rp.JobID(), "recovery point %s expired (expire_at %s) and was deleted from vault %q",
 		rp.ID, rp.ExpireAt.Format(time.RFC3339), rp.Vault)
 	return nil
 }

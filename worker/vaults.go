@@ -157,7 +157,7 @@ func (e *Engine) markDamaged(ctx context.Context, rp *vigil.RecoveryPoint, reaso
 		if err := e.catalog.UpdateRecoveryPoint(ctx, rp); err != nil {
 			return fmt.Errorf("mark recovery point %s available again: %w", rp.ID, err)
 		}
-		e.jobLog(ctx, rp.BackupJobID, "vault verify found recovery point %s whole again in vault %q: it is AVAILABLE", rp.ID, rp.Vault)
+		e.jobLog(ctx, rp.JobID(), "vault verify found recovery point %s whole again in vault %q: it is AVAILABLE", rp.ID, rp.Vault)
 		return nil
 	case reason == "" || rp.Status == vigil.RecoveryPointDamaged:
 		return nil
@@ -170,7 +170,7 @@ func (e *Engine) damaged(ctx context.Context, rp *vigil.RecoveryPoint, reason st
 	rp.Status, rp.StatusMessage = vigil.RecoveryPointDamaged, reason
 	err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRecoveryPoint(ctx, rp) },
 		vigil.Event{
-			Type: vigil.EventRecoveryPointDamaged, Resource: rp.Resource, JobID: rp.BackupJobID, RecoveryPointID: rp.ID,
+			Type: vigil.EventRecoveryPointDamaged, Resource: rp.Resource, JobID: rp.JobID(), RecoveryPointID: rp.ID,
 			Subject: fmt.Sprintf("Recovery point %s of %s is damaged", rp.ID, rp.Resource),
 			Message: fmt.Sprintf("Recovery point %s of %s %q in vault %q is damaged: %s.\nRestore tests and restores no longer pick it. Run `vigil vault repair %s`, then back up %s again.",
 				rp.ID, rp.ResourceType, rp.Resource, rp.Vault, reason, rp.Vault, rp.Resource),
@@ -178,7 +178,7 @@ func (e *Engine) damaged(ctx context.Context, rp *vigil.RecoveryPoint, reason st
 	if err != nil {
 		return fmt.Errorf("mark recovery point %s damaged: %w", rp.ID, err)
 	}
-	e.jobLog(ctx, rp.BackupJobID, "recovery point %s is DAMAGED: %s", rp.ID, reason)
+	e.jobLog(ctx, rp.JobID(), "recovery point %s is DAMAGED: %s", rp.ID, reason)
 	return nil
 }
 
@@ -229,7 +229,7 @@ func (e *Engine) repairVault(ctx context.Context, v *vault.Vault, name string) (
 			if err := e.catalog.UpdateRecoveryPoint(ctx, rp); err != nil {
 				return res, fmt.Errorf("record repair of recovery point %s: %w", rp.ID, err)
 			}
-			e.jobLog(ctx, rp.BackupJobID, "recovery point %s: %s", rp.ID, reason)
+			e.jobLog(ctx, rp.JobID(), "recovery point %s: %s", rp.ID, reason)
 			continue
 		}
 		if err := e.damaged(ctx, rp, reason); err != nil {

@@ -150,6 +150,7 @@ func (v *Vault) copyFrom(ctx context.Context, src *Vault, snapshotID string, opt
 	}
 
 	// The copy is of the source's data at the source's time.
+	uploaded := &snapshot.Manifest{StartTime: copied.StartTime}
 	copied.StartTime, copied.EndTime = man.StartTime, man.EndTime
 	copied.Description = opts.Description
 	copied.Tags = make(map[string]string, len(opts.Tags))
@@ -165,6 +166,11 @@ func (v *Vault) copyFrom(ctx context.Context, src *Vault, snapshotID string, opt
 		}
 
 		return CopyResult{}, fmt.Errorf("save snapshot manifest: %w", err)
+	}
+
+	// the checkpoints a long copy wrote, dated by the upload's own start
+	if err := dropCheckpoints(ctx, w, man.Source, uploaded); err != nil {
+		return CopyResult{}, err
 	}
 
 	if err := w.Flush(ctx); err != nil {

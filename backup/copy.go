@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -266,7 +267,9 @@ func (b *Runner) copySnapshot(ctx context.Context, job *vigil.CopyJob, src vigil
 		return found[0], nil
 	}
 	b.pause(ctx, job.ID, "copy")
+	stop := b.trackCopy(ctx, job)
 	res, err := to.CopyFrom(ctx, from, src.SnapshotID, vault.CopyOptions{
+		Progress: stop.set,
 		Tags: map[string]string{
 			TagRecoveryPoint:       job.RecoveryPointID,
 			TagBackupJob:           src.BackupJobID,
@@ -277,12 +280,63 @@ func (b *Runner) copySnapshot(ctx context.Context, job *vigil.CopyJob, src vigil
 		},
 		Description: "vigil copy job " + job.ID,
 	})
+	stop.stop()
 	if err != nil {
 		return "", err
 	}
 	b.jobLog(ctx, job.ID, "copied snapshot %s of vault %q into vault %q as snapshot %s: read %d of its %d bytes, the rest unchanged since an earlier copy; only what the vault lacked was stored",
 		src.SnapshotID, src.Vault, job.Vault, res.SnapshotID, res.HashedBytes, res.Bytes)
 	return res.SnapshotID, nil
+}
+
+// copyProgress writes a running copy's progress to its record from time to
+// time, off the vault's hot path.
+type copyProgress struct {
+	mu       sync.Mutex
+	p        vault.Progress
+	done     chan struct{}
+	finished chan struct{}
+}
+
+func (b *Runner) trackCopy(ctx context.Context, job *vigil.CopyJob) *copyProgress {
+	t := &copyProgress{done: make(chan struct{}), finished: make(chan struct{})}
+	snapshot := *job
+	go func() {
+		defer close(t.finished)
+		tick := time.NewTicker(b.progressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				t.mu.Lock()
+				p := t.p
+				t.mu.Unlock()
+				snapshot.Bytes, snapshot.Files = p.Bytes, p.Files
+				if p.TotalBytes > 0 {
+					snapshot.PercentDone = min(99, 100*float64(p.Bytes)/float64(p.TotalBytes))
+				}
+				if err := b.catalog.UpdateCopyJob(ctx, &snapshot); err != nil {
+					b.logger.Warn("record copy progress", "job", job.ID, "err", err)
+				}
+			}
+		}
+	}()
+	return t
+}
+
+func (t *copyProgress) set(p vault.Progress) {
+	t.mu.Lock()
+	t.p = p
+	t.mu.Unlock()
+}
+
+func (t *copyProgress) stop() {
+	close(t.done)
+	<-t.finished
 }
 
 // dropUnlisted deletes snapshot id from v unless the catalog lists it as

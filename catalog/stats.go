@@ -11,7 +11,7 @@ import (
 // metrics: read at each scrape from the records themselves, so that every
 // node reports the same figures and a restart loses none.
 type Stats struct {
-	// Jobs counts jobs by Type (backup, restore, restore_test) and status.
+	// Jobs counts jobs by Type (backup, restore, restore_test, copy) and status.
 	Jobs []JobCount
 	// Durations are the started → completed times of ended jobs, per type.
 	Durations []DurationHistogram
@@ -56,6 +56,7 @@ const (
 	StatsBackup      = "backup"
 	StatsRestore     = "restore"
 	StatsRestoreTest = "restore_test"
+	StatsCopy        = "copy"
 )
 
 // Stats reads the figures; bounds are the duration histogram's bucket
@@ -71,7 +72,8 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 	restoreType := `CASE WHEN restore_test = 1 THEN '` + StatsRestoreTest + `' ELSE '` + StatsRestore + `' END`
 
 	err := c.eachRow(ctx, `SELECT '`+StatsBackup+`', status, COUNT(*) FROM vigil_backup_job GROUP BY status
-		UNION ALL SELECT `+restoreType+`, status, COUNT(*) FROM vigil_restore_job GROUP BY `+restoreType+`, status`,
+		UNION ALL SELECT `+restoreType+`, status, COUNT(*) FROM vigil_restore_job GROUP BY `+restoreType+`, status
+		UNION ALL SELECT '`+StatsCopy+`', status, COUNT(*) FROM vigil_copy_job GROUP BY status`,
 		func(scan func(...any) error) error {
 			var j JobCount
 			err := scan(&j.Type, &j.Status, &j.Count)
@@ -113,6 +115,7 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 		StatsBackup:      `vigil_backup_job WHERE 1 = 1`,
 		StatsRestore:     `vigil_restore_job WHERE restore_test = 0`,
 		StatsRestoreTest: `vigil_restore_job WHERE restore_test = 1`,
+		StatsCopy:        `vigil_copy_job WHERE 1 = 1`,
 	} {
 		if err := histogram(typ, from); err != nil {
 			return Stats{}, fmt.Errorf("job durations: %w", err)

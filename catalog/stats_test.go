@@ -49,6 +49,14 @@ func TestStats(t *testing.T) {
 			requireNoError(t, c.InsertRestoreJob(ctx, &j))
 		}
 
+		// Copies: one of 2 s, one running.
+		for _, j := range []vigil.CopyJob{
+			{ID: "cj-1", Status: vigil.BackupCompleted, Resource: "orders", CreatedAt: at(4), StartedAt: new(at(4)), CompletedAt: secs(at(4), 2)},
+			{ID: "cj-2", Status: vigil.BackupRunning, Resource: "orders", CreatedAt: at(11), StartedAt: new(at(11))},
+		} {
+			requireNoError(t, c.InsertCopyJob(ctx, &j))
+		}
+
 		// Without buckets: only counts and sums.
 		plain, err := c.Stats(ctx, nil)
 		requireNoError(t, err)
@@ -63,6 +71,7 @@ func TestStats(t *testing.T) {
 		requireEqual(t, counts, map[string]int64{
 			"backup COMPLETED": 3, "backup FAILED": 1, "backup PENDING": 1,
 			"restore_test COMPLETED": 3, "restore COMPLETED": 1,
+			"copy COMPLETED": 1, "copy RUNNING": 1,
 		})
 		hist := map[string]any{}
 		for _, h := range s.Durations {
@@ -72,6 +81,7 @@ func TestStats(t *testing.T) {
 			"backup":       []any{uint64(4), 46.0, []uint64{1, 3, 4}},
 			"restore":      []any{uint64(1), 6.0, []uint64{0, 0, 1}},
 			"restore_test": []any{uint64(3), 4.0, []uint64{2, 3, 3}},
+			"copy":         []any{uint64(1), 2.0, []uint64{0, 1, 1}},
 		})
 		orders := s.Resources["orders"]
 		requireEqual(t, orders.BytesBackedUp, int64(1500))

@@ -36,7 +36,7 @@ const scrapeTimeout = 20 * time.Second
 
 var (
 	jobsDesc = prometheus.NewDesc("vigil_jobs",
-		"Jobs in the catalog, by type (backup, restore, restore_test) and status.", []string{"type", "status"}, nil)
+		"Jobs in the catalog, by type (backup, restore, restore_test, copy) and status.", []string{"type", "status"}, nil)
 	durationDesc = prometheus.NewDesc("vigil_job_duration_seconds",
 		"How long ended jobs ran, from start to completion, by type.", []string{"type"}, nil)
 	bytesDesc = prometheus.NewDesc("vigil_backup_bytes_total",

@@ -143,6 +143,10 @@ func (c *Console) jobDetails(w http.ResponseWriter, r *http.Request) {
 		var j vigil.RestoreJob
 		j, err = c.catalog.GetRestoreJob(r.Context(), id)
 		data["Restore"], data["Final"] = j, j.Ended()
+	case strings.HasPrefix(id, vigil.PrefixCopyJob+"-"):
+		var j vigil.CopyJob
+		j, err = c.catalog.GetCopyJob(r.Context(), id)
+		data["Copy"], data["Final"] = j, j.Status.Final()
 	default:
 		err = vigil.ErrNotFound
 	}
@@ -177,6 +181,9 @@ func (c *Console) jobLog(w http.ResponseWriter, r *http.Request) {
 	ended := true
 	if strings.HasPrefix(id, vigil.PrefixBackupJob+"-") {
 		j, err := c.catalog.GetBackupJob(r.Context(), id)
+		ended = err != nil || j.Status.Final()
+	} else if strings.HasPrefix(id, vigil.PrefixCopyJob+"-") {
+		j, err := c.catalog.GetCopyJob(r.Context(), id)
 		ended = err != nil || j.Status.Final()
 	} else if j, err := c.catalog.GetRestoreJob(r.Context(), id); err == nil {
 		ended = j.Ended()

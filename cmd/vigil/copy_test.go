@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	neturl "net/url"
 	"os"
 	"strings"
 	"testing"
@@ -156,6 +158,32 @@ restore_testing:
 	if strings.Join(types, ",") != "COPY_JOB_STARTED,COPY_JOB_COMPLETED" {
 		t.Errorf("events of copy job %s: %v", manual.ID, types)
 	}
+
+	// The console shows a copy job's page.
+	token, err := os.ReadFile(e.path("vigil-data/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + e.listen
+	resp, err := noRedirects.PostForm(base+"/login", neturl.Values{"token": {strings.TrimSpace(string(token))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "vigil_session" {
+			cookie = c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == "" {
+		t.Fatalf("console sign-in: %d, cookie %q", resp.StatusCode, cookie)
+	}
+	if code, _, page := consoleRequest(t, http.MethodGet, base+"/jobs/"+manual.ID, cookie, nil, nil); code != http.StatusOK ||
+		!strings.Contains(page, "recovery point "+manual.RecoveryPointID+" in vault offsite") {
+		t.Errorf("console page of copy job %s: %d\n%s", manual.ID, code, page)
+	}
+
 	e.stop()
 	e.serve()
 	if out := e.mustRun("vault", "verify", "offsite", "--read-data-percent", "100"); !strings.Contains(out, "no damage found") {

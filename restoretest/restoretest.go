@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,13 +127,27 @@ func (t *Tester) Start(ctx context.Context, req vigil.RestoreTestRequest) (vigil
 			return vigil.RestoreJob{}, vigil.Invalidf("recovery point %s is a backup of %q, not %q: leave out --recovery-point to test the latest one", rp.ID, rp.Resource, res.Name)
 		}
 	} else {
-		rps, err := t.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
-			Resource: res.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
-		if err != nil {
-			return vigil.RestoreJob{}, fmt.Errorf("list recovery points of %s: %w", res.Name, err)
+		// The latest in each of the plan's vaults, when it names some,
+		// else the latest in any; then the latest of those.
+		vaults := plan.Vaults
+		if len(vaults) == 0 {
+			vaults = []string{""}
 		}
-		// The plan's vaults, when it names some, are where it tests.
-		rps = slices.DeleteFunc(rps, func(rp vigil.RecoveryPoint) bool { return !plan.TestsVault(rp.Vault) })
+		var rps []vigil.RecoveryPoint
+		for _, v := range vaults {
+			latest, err := t.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+				Resource: res.Name, Vault: v, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 1})
+			if err != nil {
+				return vigil.RestoreJob{}, fmt.Errorf("list recovery points of %s: %w", res.Name, err)
+			}
+			rps = append(rps, latest...)
+		}
+		slices.SortFunc(rps, func(a, b vigil.RecoveryPoint) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
 		if len(rps) == 0 {
 			if len(plan.Vaults) > 0 {
 				return vigil.RestoreJob{}, vigil.Invalidf("resource %q has no AVAILABLE recovery point in the vaults of plan %s (%v) to test: back it up or copy it there first", res.Name, plan.Name, plan.Vaults)

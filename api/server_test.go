@@ -137,3 +137,48 @@ func TestExpiryRange(t *testing.T) {
 		t.Errorf("expire_after_seconds of 100 years: %d %s", code, body)
 	}
 }
+
+// TestCopyJobRoutes: a copy is refused, saying why, when its recovery
+// point, vault or expiry is wrong; copy jobs list and show as the other
+// jobs do, and their logs are served.
+func TestCopyJobRoutes(t *testing.T) {
+	s := newTestServer(t)
+	rp := vigil.RecoveryPoint{ID: "rp-copy", Vault: "v", Resource: "docs", ResourceType: "directory", Status: vigil.RecoveryPointAvailable, SnapshotID: "k0"}
+	if err := s.catalog.InsertRecoveryPoint(context.Background(), &rp); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"recovery_point_id": "rp-copy"}`, http.StatusBadRequest, "a vault to copy it into"},
+		{`{"recovery_point_id": "rp-copy", "vault": "v"}`, http.StatusBadRequest, `in vault \"v\" already`},
+		{`{"recovery_point_id": "rp-copy", "vault": "w"}`, http.StatusNotFound, `vault \"w\"`},
+		{`{"recovery_point_id": "rp-none", "vault": "v"}`, http.StatusNotFound, "rp-none"},
+		{`{"recovery_point_id": "rp-copy", "vault": "w", "expire_after_seconds": -1}`, http.StatusBadRequest, "expire_after_seconds"},
+		{`{"recovery_point_id": "rp-copy", "VAULT": "w"}`, http.StatusBadRequest, `did you mean \"vault\"?`},
+	} {
+		if code, body := call(s, http.MethodPost, "/api/v1/copy-jobs", tc.body); code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("POST /api/v1/copy-jobs %s: %d %s; want %d saying %q", tc.body, code, body, tc.code, tc.want)
+		}
+	}
+
+	job := vigil.CopyJob{ID: "cj-1", Status: vigil.BackupCompleted, Resource: "docs", SourceVault: "v", SourceRecoveryPointID: "rp-copy", Vault: "w", RecoveryPointID: "rp-2"}
+	if err := s.catalog.InsertCopyJob(context.Background(), &job); err != nil {
+		t.Fatal(err)
+	}
+	var list []vigil.CopyJob
+	if code, body := call(s, http.MethodGet, "/api/v1/copy-jobs?source_recovery_point_id=rp-copy&status=completed", ""); code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list) != 1 || list[0].ID != "cj-1" {
+		t.Errorf("GET /api/v1/copy-jobs: %d %s", code, body)
+	}
+	if code, body := call(s, http.MethodGet, "/api/v1/copy-jobs/cj-1", ""); code != http.StatusOK || !strings.Contains(body, `"recovery_point_id": "rp-2"`) {
+		t.Errorf("GET /api/v1/copy-jobs/cj-1: %d %s", code, body)
+	}
+	if code, body := call(s, http.MethodGet, "/api/v1/copy-jobs/cj-none", ""); code != http.StatusNotFound || !strings.Contains(body, "jobs list --type copy") {
+		t.Errorf("GET /api/v1/copy-jobs/cj-none: %d %s", code, body)
+	}
+	if code, body := call(s, http.MethodGet, "/api/v1/jobs/cj-1/logs", ""); code != http.StatusOK {
+		t.Errorf("GET /api/v1/jobs/cj-1/logs: %d %s", code, body)
+	}
+}

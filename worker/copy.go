@@ -32,8 +32,9 @@ func (e *Engine) QueueCopy(ctx context.Context, tx *catalog.Tx, jobID string) er
 	return e.insertTx(ctx, tx, CopyArgs{JobID: jobID}, nil)
 }
 
-// copyWorker runs copy jobs. It has no timeout: a first copy of a large
-// recovery point into a distant vault may take hours.
+// copyWorker runs copy jobs. It takes River's JobTimeout
+// (workers.job_timeout), as backups do: a first copy of a large recovery
+// point into a distant vault may take hours.
 type copyWorker struct {
 	river.WorkerDefaults[CopyArgs]
 	e *Engine

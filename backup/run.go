@@ -183,7 +183,17 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		if err := b.queuePlanCopies(ctx, tx, &job, rp); err != nil {
 			return err
 		}
-		return b.tests.QueueOnBackup(ctx, tx, &rp)
+		if err := b.tests.QueueOnBackup(ctx, tx, &rp); err != nil {
+			return err
+		}
+		// The job's last lines go with its completion: whoever sees it
+		// COMPLETED reads them too.
+		for _, line := range completedLines(job, rp, result.SnapshotID) {
+			if err := tx.AppendLog(ctx, job.ID, line); err != nil {
+				return err
+			}
+		}
+		return nil
 	}, vigil.BackupJobEvent(vigil.EventBackupJobCompleted, &job))
 	if errors.Is(err, errEndedElsewhere) {
 		b.jobLog(ctx, job.ID, "this attempt's snapshot %s is not listed: the job was ended while it ran (its worker was counted dead)", result.SnapshotID)
@@ -192,19 +202,25 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("record completed backup: %w", err)
 	}
+	return nil
+}
+
+// completedLines are the log lines of a completed backup: what it dumped,
+// what it skipped, and what it stored.
+func completedLines(job vigil.BackupJob, rp vigil.RecoveryPoint, snapshotID string) []string {
+	var lines []string
 	if d := rp.Database; d != nil {
 		var rows int64
 		for _, t := range d.Tables {
 			rows += t.Rows
 		}
-		b.jobLog(ctx, job.ID, "dump of %s %s (server %s): %d tables, %d rows", d.Engine, d.Database, d.Server, len(d.Tables), rows)
+		lines = append(lines, fmt.Sprintf("dump of %s %s (server %s): %d tables, %d rows", d.Engine, d.Database, d.Server, len(d.Tables), rows))
 	}
 	if rp.Skipped != nil {
-		b.jobLog(ctx, job.ID, "%s", describeSkipped(rp.Skipped))
+		lines = append(lines, describeSkipped(rp.Skipped))
 	}
-	b.jobLog(ctx, job.ID, "completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
-		done.Sub(*job.StartedAt).Round(time.Millisecond), result.Files, result.Bytes, rp.ID, result.SnapshotID)
-	return nil
+	return append(lines, fmt.Sprintf("completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
+		job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), job.Files, job.Bytes, rp.ID, snapshotID))
 }
 
 const Interrupted = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"

@@ -32,6 +32,8 @@ func (j *journal) QueueBackup(_ context.Context, _ *catalog.Tx, id string) error
 	return nil
 }
 
+func (j *journal) QueueCopy(_ context.Context, _ *catalog.Tx, id string) error { return nil }
+
 func (j *journal) Record(ctx context.Context, update func(context.Context, *catalog.Tx) error, events ...vigil.Event) error {
 	err := j.Lab.Record(ctx, update, events...)
 	for _, ev := range events {
@@ -48,9 +50,13 @@ func (j *journal) Record(ctx context.Context, update func(context.Context, *cata
 	return err
 }
 
-func (j *journal) Vault(_ context.Context, name string) (*vault.Vault, error) { return j.Lab.Vault, nil }
+func (j *journal) Vault(_ context.Context, name string) (*vault.Vault, error) {
+	return j.Lab.Vault, nil
+}
 
-func (j *journal) Open(cfg config.Resource) (resource.Resource, error) { return j.Lab.Open(cfg.Name), nil }
+func (j *journal) Open(cfg config.Resource) (resource.Resource, error) {
+	return j.Lab.Open(cfg.Name), nil
+}
 
 // TestCompletedBackupHasItsLog: once a backup job is COMPLETED, its log
 // already says what it skipped and that it completed, so a person (or

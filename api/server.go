@@ -311,7 +311,11 @@ func (s *Server) listBackupJobs(r *http.Request) (any, error) {
 	if f.Limit, err = limit(q.Get("limit")); err != nil {
 		return nil, err
 	}
+	f.StartingAfter = q.Get("starting_after")
 	jobs, err := s.catalog.ListBackupJobs(r.Context(), f)
+	if err != nil {
+		return nil, pageError(err, "backup job", f.StartingAfter)
+	}
 	if jobs == nil {
 		jobs = []vigil.BackupJob{}
 	}
@@ -388,7 +392,11 @@ func (s *Server) listRestoreJobs(r *http.Request) (any, error) {
 	if f.Limit, err = limit(q.Get("limit")); err != nil {
 		return nil, err
 	}
+	f.StartingAfter = q.Get("starting_after")
 	jobs, err := s.catalog.ListRestoreJobs(r.Context(), f)
+	if err != nil {
+		return nil, pageError(err, "restore job", f.StartingAfter)
+	}
 	if jobs == nil {
 		jobs = []vigil.RestoreJob{}
 	}
@@ -423,7 +431,11 @@ func (s *Server) listRecoveryPoints(r *http.Request) (any, error) {
 	if f.Limit, err = limit(q.Get("limit")); err != nil {
 		return nil, err
 	}
+	f.StartingAfter = q.Get("starting_after")
 	rps, err := s.catalog.ListRecoveryPoints(r.Context(), f)
+	if err != nil {
+		return nil, pageError(err, "recovery point", f.StartingAfter)
+	}
 	if rps == nil {
 		rps = []vigil.RecoveryPoint{}
 	}
@@ -466,6 +478,16 @@ func (s *Server) jobLogs(r *http.Request) (any, error) {
 		lines = []vigil.LogLine{}
 	}
 	return lines, err
+}
+
+// pageError answers a list whose starting_after names no record with a
+// 400 that says what to pass; any other error is returned as it is.
+func pageError(err error, kind, startingAfter string) error {
+	if startingAfter != "" && errors.Is(err, vigil.ErrNotFound) {
+		return badRequest("starting_after %q: no %s has this id: pass the id of the last record of the page you have, "+
+			"or leave starting_after out to list from the newest", startingAfter, kind)
+	}
+	return err
 }
 
 func limit(s string) (int, error) {

@@ -182,3 +182,75 @@ func TestCopyJobRoutes(t *testing.T) {
 		t.Errorf("GET /api/v1/jobs/cj-1/logs: %d %s", code, body)
 	}
 }
+
+// TestListPages: each list pages with limit and starting_after, the id of
+// the last record of the page before; an id that names no record is a
+// 400 saying what to pass.
+func TestListPages(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		created := at.Add(time.Duration(i) * time.Minute)
+		id := string(rune('a' + i))
+		if err := s.catalog.InsertBackupJob(ctx, &vigil.BackupJob{ID: "bj-" + id, Resource: "docs", Vault: "v", CreatedAt: created}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.catalog.InsertRestoreJob(ctx, &vigil.RestoreJob{ID: "rj-" + id, Resource: "docs", CreatedAt: created}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.catalog.InsertRecoveryPoint(ctx, &vigil.RecoveryPoint{ID: "rp-" + id, Resource: "docs", Vault: "v", CreatedAt: created}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, route := range []struct{ path, prefix string }{
+		{"/api/v1/backup-jobs", "bj-"}, {"/api/v1/restore-jobs", "rj-"}, {"/api/v1/recovery-points", "rp-"},
+	} {
+		for query, want := range map[string][]string{
+			"?limit=2": {"c", "b"},
+			"?limit=2&starting_after=" + route.prefix + "b":               {"a"},
+			"?starting_after=" + route.prefix + "c":                       {"b", "a"},
+			"?resource=docs&limit=1&starting_after=" + route.prefix + "c": {"b"},
+		} {
+			code, body := call(s, http.MethodGet, route.path+query, "")
+			var got []struct{ ID string }
+			if err := json.Unmarshal([]byte(body), &got); code != http.StatusOK || err != nil {
+				t.Fatalf("GET %s%s: %d %s", route.path, query, code, body)
+			}
+			var ids []string
+			for _, r := range got {
+				ids = append(ids, strings.TrimPrefix(r.ID, route.prefix))
+			}
+			if strings.Join(ids, " ") != strings.Join(want, " ") {
+				t.Errorf("GET %s%s listed %v, want %v", route.path, query, ids, want)
+			}
+		}
+		code, body := call(s, http.MethodGet, route.path+"?starting_after="+route.prefix+"gone", "")
+		if code != http.StatusBadRequest || !strings.Contains(body, "starting_after") || !strings.Contains(body, "last record of the page") {
+			t.Errorf("GET %s?starting_after of no record: %d %s; want 400 saying what to pass", route.path, code, body)
+		}
+	}
+}
+
+// TestVaultsCountAvailable: a vault's count is of its AVAILABLE recovery
+// points only.
+func TestVaultsCountAvailable(t *testing.T) {
+	s := newTestServer(t)
+	for i, status := range []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable, vigil.RecoveryPointExpired, vigil.RecoveryPointAvailable, vigil.RecoveryPointDamaged} {
+		rp := vigil.RecoveryPoint{ID: vigil.NewID(vigil.PrefixRecoveryPoint), Resource: "docs", Vault: "v", Status: status}
+		if i == 2 {
+			rp.Vault = "elsewhere"
+		}
+		if err := s.catalog.InsertRecoveryPoint(context.Background(), &rp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := call(s, http.MethodGet, "/api/v1/vaults", "")
+	var got []vigil.VaultInfo
+	if err := json.Unmarshal([]byte(body), &got); code != http.StatusOK || err != nil || len(got) != 1 {
+		t.Fatalf("GET /api/v1/vaults: %d %s", code, body)
+	}
+	if got[0].RecoveryPoints != 1 {
+		t.Errorf("vault v counts %d recovery points, want its 1 AVAILABLE one", got[0].RecoveryPoints)
+	}
+}

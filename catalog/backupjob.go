@@ -39,7 +39,11 @@ type BackupJobFilter struct {
 	Node      string
 	// CreatedAfter selects jobs created at or after it.
 	CreatedAfter *time.Time
-	Limit        int
+	// StartingAfter is the id of a record: only those listed after it
+	// are selected, for the next page. Listing fails with an error
+	// wrapping vigil.ErrNotFound when no record has this id.
+	StartingAfter string
+	Limit         int
 }
 
 // backupJobValues is the job's columns after its id, in backupJobColumns order.
@@ -137,6 +141,9 @@ func (r records) ListBackupJobs(ctx context.Context, f BackupJobFilter) ([]vigil
 	w.equal("created_by", f.CreatedBy)
 	w.equal("node", f.Node)
 	w.after("created_at", f.CreatedAfter)
+	if err := w.startingAfter(ctx, r.db, "vigil_backup_job", f.StartingAfter); err != nil {
+		return nil, fmt.Errorf("list backup jobs: %w", err)
+	}
 	query, args := w.newestFirst(selectBackupJobSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

@@ -141,6 +141,12 @@ func TestListBackupJobs(t *testing.T) {
 			{catalog.BackupJobFilter{Node: "a", Status: []vigil.BackupJobStatus{vigil.BackupRunning}}, []string{"bj-3"}},
 			{catalog.BackupJobFilter{Resource: "photos", Vault: "local", CreatedBy: "alice", Node: "a", Limit: 5}, []string{"bj-1"}},
 			{catalog.BackupJobFilter{Resource: "nothing"}, []string{}},
+			// Pages: bj-3 follows bj-4 on the tie of their created_at.
+			{catalog.BackupJobFilter{StartingAfter: "bj-4", Limit: 2}, []string{"bj-3", "bj-2"}},
+			{catalog.BackupJobFilter{StartingAfter: "bj-3"}, []string{"bj-2", "bj-1"}},
+			{catalog.BackupJobFilter{StartingAfter: "bj-3", Resource: "db"}, []string{}},
+			{catalog.BackupJobFilter{StartingAfter: "bj-4", Vault: "s3"}, []string{"bj-2"}},
+			{catalog.BackupJobFilter{StartingAfter: "bj-1"}, []string{}},
 		}
 		for _, tt := range tests {
 			got, err := c.ListBackupJobs(ctx, tt.filter)
@@ -153,6 +159,8 @@ func TestListBackupJobs(t *testing.T) {
 				t.Errorf("ListBackupJobs(%+v) = %v, want %v", tt.filter, ids, tt.want)
 			}
 		}
+		_, err := c.ListBackupJobs(ctx, catalog.BackupJobFilter{StartingAfter: "bj-none"})
+		requireNotFound(t, err)
 
 		// Listed records are whole records.
 		got, err := c.ListBackupJobs(ctx, catalog.BackupJobFilter{Limit: 1})
@@ -226,7 +234,8 @@ func TestListRestoreJobs(t *testing.T) {
 
 		jobs := []vigil.RestoreJob{
 			{ID: "rj-1", Status: vigil.RestoreCompleted, Resource: "photos", RecoveryPointID: "rp-1", Node: "a", CreatedAt: at(1)},
-			{ID: "rj-2", Status: vigil.RestoreFailed, Resource: "photos", RecoveryPointID: "rp-2", Node: "b", CreatedAt: at(2)},
+			{ID: "rj-2", Status: vigil.RestoreFailed, Resource: "photos", RecoveryPointID: "rp-2", Node: "b", CreatedAt: at(2),
+				ValidationStatus: vigil.ValidationAborted},
 			{ID: "rj-3", Status: vigil.RestoreRunning, Resource: "db", RecoveryPointID: "rp-3", Node: "a", CreatedAt: at(3)},
 		}
 		for i := range jobs {
@@ -245,6 +254,10 @@ func TestListRestoreJobs(t *testing.T) {
 			{catalog.RestoreJobFilter{Node: "a", Status: []vigil.RestoreJobStatus{vigil.RestoreRunning, vigil.RestorePending}}, []string{"rj-3"}},
 			{catalog.RestoreJobFilter{Node: "c"}, []string{}},
 			{catalog.RestoreJobFilter{CreatedAfter: new(at(2))}, []string{"rj-3", "rj-2"}},
+			{catalog.RestoreJobFilter{StartingAfter: "rj-3", Limit: 1}, []string{"rj-2"}},
+			{catalog.RestoreJobFilter{SkipAborted: true}, []string{"rj-3", "rj-1"}},
+			{catalog.RestoreJobFilter{StartingAfter: "rj-2", Resource: "photos"}, []string{"rj-1"}},
+			{catalog.RestoreJobFilter{StartingAfter: "rj-1"}, []string{}},
 		}
 		for _, tt := range tests {
 			got, err := c.ListRestoreJobs(ctx, tt.filter)
@@ -257,6 +270,8 @@ func TestListRestoreJobs(t *testing.T) {
 				t.Errorf("ListRestoreJobs(%+v) = %v, want %v", tt.filter, ids, tt.want)
 			}
 		}
+		_, err := c.ListRestoreJobs(ctx, catalog.RestoreJobFilter{StartingAfter: "rj-none"})
+		requireNotFound(t, err)
 	})
 }
 
@@ -355,6 +370,9 @@ func TestListRecoveryPoints(t *testing.T) {
 				},
 				[]string{"rp-1"},
 			},
+			{catalog.RecoveryPointFilter{StartingAfter: "rp-4", Limit: 2}, []string{"rp-3", "rp-2"}},
+			{catalog.RecoveryPointFilter{StartingAfter: "rp-4", Vault: "local"}, []string{"rp-3", "rp-1"}},
+			{catalog.RecoveryPointFilter{StartingAfter: "rp-1"}, []string{}},
 		}
 		for _, tt := range tests {
 			got, err := c.ListRecoveryPoints(ctx, tt.filter)
@@ -366,7 +384,18 @@ func TestListRecoveryPoints(t *testing.T) {
 			if !slices.Equal(ids, tt.want) {
 				t.Errorf("ListRecoveryPoints(%+v) = %v, want %v", tt.filter, ids, tt.want)
 			}
+			if tt.filter.StartingAfter != "" || tt.filter.Limit != 0 {
+				continue
+			}
+			// A count counts what the list lists.
+			n, err := c.CountRecoveryPoints(ctx, tt.filter)
+			requireNoError(t, err)
+			if n != len(tt.want) {
+				t.Errorf("CountRecoveryPoints(%+v) = %d, want %d", tt.filter, n, len(tt.want))
+			}
 		}
+		_, err := c.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{StartingAfter: "rp-none"})
+		requireNotFound(t, err)
 	})
 }
 

@@ -41,6 +41,10 @@ type RecoveryPointFilter struct {
 	Resource      string
 	Status        []vigil.RecoveryPointStatus
 	ExpiredBefore *time.Time
+	// StartingAfter is the id of a record: only those listed after it
+	// are selected, for the next page. Listing fails with an error
+	// wrapping vigil.ErrNotFound when no record has this id.
+	StartingAfter string
 	Limit         int
 }
 
@@ -155,13 +159,38 @@ func (r records) DeleteRecoveryPoint(ctx context.Context, id string) error {
 	return nil
 }
 
-// ListRecoveryPoints returns the recovery points f selects, newest first.
-func (r records) ListRecoveryPoints(ctx context.Context, f RecoveryPointFilter) ([]vigil.RecoveryPoint, error) {
+// recoveryPointConditions are the conditions of f but its paging.
+func recoveryPointConditions(f RecoveryPointFilter) filter {
 	var w filter
 	w.equal("vault", f.Vault)
 	w.equal("resource", f.Resource)
 	in(&w, "status", f.Status)
 	w.before("expire_at", f.ExpiredBefore)
+	return w
+}
+
+// CountRecoveryPoints counts the recovery points f selects, without
+// reading them: a vault's count is asked for on every listing of vaults.
+// f's StartingAfter and Limit are ignored.
+func (r records) CountRecoveryPoints(ctx context.Context, f RecoveryPointFilter) (int, error) {
+	w := recoveryPointConditions(f)
+	query := "SELECT COUNT(*) FROM vigil_recovery_point"
+	if len(w.conditions) > 0 {
+		query += " WHERE " + joinAnd(w.conditions)
+	}
+	var n int
+	if err := r.db.queryRow(ctx, query, w.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count recovery points: %w", err)
+	}
+	return n, nil
+}
+
+// ListRecoveryPoints returns the recovery points f selects, newest first.
+func (r records) ListRecoveryPoints(ctx context.Context, f RecoveryPointFilter) ([]vigil.RecoveryPoint, error) {
+	w := recoveryPointConditions(f)
+	if err := w.startingAfter(ctx, r.db, "vigil_recovery_point", f.StartingAfter); err != nil {
+		return nil, fmt.Errorf("list recovery points: %w", err)
+	}
 	query, args := w.newestFirst(selectRecoveryPointSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

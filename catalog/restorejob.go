@@ -52,12 +52,19 @@ type RestoreJobFilter struct {
 	Node            string
 	// RestoreTest selects restore tests only.
 	RestoreTest bool
+	// SkipAborted leaves out restore jobs whose validation was ABORTED
+	// (vigil stopped during them): they say nothing about the backup.
+	SkipAborted bool
 	// NotDeleted selects restore tests whose copy is not known deleted:
 	// started, and deletion not SUCCESSFUL.
 	NotDeleted bool
 	// CreatedAfter selects jobs created at or after it.
 	CreatedAfter *time.Time
-	Limit        int
+	// StartingAfter is the id of a record: only those listed after it
+	// are selected, for the next page. Listing fails with an error
+	// wrapping vigil.ErrNotFound when no record has this id.
+	StartingAfter string
+	Limit         int
 }
 
 // restoreJobValues is the job's columns after its id, in restoreJobColumns order.
@@ -200,10 +207,16 @@ func (r records) ListRestoreJobs(ctx context.Context, f RestoreJobFilter) ([]vig
 	if f.RestoreTest {
 		w.conditions = append(w.conditions, "restore_test = 1")
 	}
+	if f.SkipAborted {
+		w.conditions = append(w.conditions, "validation_status <> 'ABORTED'")
+	}
 	if f.NotDeleted {
 		w.conditions = append(w.conditions, "restore_test = 1 AND status <> 'PENDING' AND deletion_status <> 'SUCCESSFUL'")
 	}
 	w.after("created_at", f.CreatedAfter)
+	if err := w.startingAfter(ctx, r.db, "vigil_restore_job", f.StartingAfter); err != nil {
+		return nil, fmt.Errorf("list restore jobs: %w", err)
+	}
 	query, args := w.newestFirst(selectRestoreJobSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

@@ -65,15 +65,12 @@ func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {
 		// The latest test that learned something: an ABORTED one (vigil
 		// stopped during it) says nothing about the backup, and is tried
 		// again.
-		tests, err := c.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Resource: res.Name, RestoreTest: true, Limit: 20})
+		tests, err := c.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Resource: res.Name, RestoreTest: true, SkipAborted: true, Limit: 1})
 		if err != nil {
 			return nil, err
 		}
-		for i := range tests {
-			if tests[i].ValidationStatus != vigil.ValidationAborted {
-				row.LastTest = &tests[i]
-				break
-			}
+		if len(tests) > 0 {
+			row.LastTest = &tests[0]
 		}
 		rps, err := c.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 			Resource: res.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}, Limit: 1})

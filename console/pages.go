@@ -145,12 +145,12 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 	var rows []vaultRow
 	for _, v := range c.cfg.Vaults {
 		size, found := metrics.FolderSize(v.Storage)
-		rps, err := c.catalog.ListRecoveryPoints(r.Context(), catalog.RecoveryPointFilter{Vault: v.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
+		n, err := c.catalog.CountRecoveryPoints(r.Context(), catalog.RecoveryPointFilter{Vault: v.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
 		if err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		row := vaultRow{Vault: v, Size: size, Found: found, Count: len(rps)}
+		row := vaultRow{Vault: v, Size: size, Found: found, Count: n}
 		if ck, ok := checks[v.Name]; ok {
 			row.Check = &ck
 		}

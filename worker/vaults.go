@@ -20,14 +20,14 @@ import (
 func (e *Engine) Vaults(ctx context.Context) ([]vigil.VaultInfo, error) {
 	var out []vigil.VaultInfo
 	for _, v := range e.cfg.Vaults {
-		rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
+		n, err := e.catalog.CountRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 			Vault:  v.Name,
 			Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable},
 		})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, vigil.VaultInfo{Name: v.Name, Storage: v.Storage, RecoveryPoints: len(rps)})
+		out = append(out, vigil.VaultInfo{Name: v.Name, Storage: v.Storage, RecoveryPoints: n})
 	}
 	return out, nil
 }

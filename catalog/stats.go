@@ -72,7 +72,7 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 	restoreType := `CASE WHEN restore_test = 1 THEN '` + StatsRestoreTest + `' ELSE '` + StatsRestore + `' END`
 
 	err := c.eachRow(ctx, `SELECT '`+StatsBackup+`', status, COUNT(*) FROM vigil_backup_job GROUP BY status
-		UNION ALL SELECT `+restoreType+`, status, COUNT(*) FROM vigil_restore_job GROUP BY `+restoreType+`, status
+		UNION ALL SELECT `+restoreType+`, status, COUNT(*) FROM vigil_restore_job GROUP BY restore_test, status
 		UNION ALL SELECT '`+StatsCopy+`', status, COUNT(*) FROM vigil_copy_job GROUP BY status`,
 		func(scan func(...any) error) error {
 			var j JobCount
@@ -84,30 +84,43 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 		return Stats{}, fmt.Errorf("count jobs: %w", err)
 	}
 
-	// Bucket counts are summed in SQL (cast, as PostgreSQL sums BIGINTs
-	// into NUMERIC), so a scrape reads one row per job
-	// type, however many jobs there are.
-	var sums []string
-	for _, b := range bounds {
-		sums = append(sums, fmt.Sprintf("CAST(COALESCE(SUM(CASE WHEN completed_at - started_at <= %d THEN 1 ELSE 0 END), 0) AS BIGINT)", int64(b*1e6)))
+	// Each ended job is counted in SQL in the first bucket its duration
+	// fits (len(bounds) for none), so a scrape reads a row per bucket and
+	// job type however many jobs there are; the cumulative counts are
+	// summed here. One CASE per job rather than a SUM per bound: at
+	// 100,000 jobs the sums took most of a second. (Sums are cast, as
+	// PostgreSQL sums BIGINTs into NUMERIC.)
+	bucketOf := "0"
+	if len(bounds) > 0 {
+		var b strings.Builder
+		b.WriteString("CASE")
+		for i, bound := range bounds {
+			fmt.Fprintf(&b, " WHEN completed_at - started_at <= %d THEN %d", int64(bound*1e6), i)
+		}
+		fmt.Fprintf(&b, " ELSE %d END", len(bounds))
+		bucketOf = b.String()
 	}
 	histogram := func(typ, from string) error {
-		cols := append([]string{"COUNT(*)", "CAST(COALESCE(SUM(completed_at - started_at), 0) AS BIGINT)"}, sums...)
-		q := `SELECT ` + strings.Join(cols, ", ") + ` FROM ` + from + ` AND completed_at IS NOT NULL AND started_at IS NOT NULL`
+		q := `SELECT ` + bucketOf + `, COUNT(*), CAST(COALESCE(SUM(completed_at - started_at), 0) AS BIGINT) FROM ` + from +
+			` AND completed_at IS NOT NULL AND started_at IS NOT NULL GROUP BY 1`
 		h := DurationHistogram{Type: typ, Buckets: make([]uint64, len(bounds))}
-		var count, sum int64
-		counts := make([]int64, len(bounds))
-		dest := []any{&count, &sum}
-		for i := range counts {
-			dest = append(dest, &counts[i])
-		}
-		if err := c.db.queryRow(ctx, q).Scan(dest...); err != nil {
+		var sum int64
+		err := c.eachRow(ctx, q, func(scan func(...any) error) error {
+			var bucket, n, bucketSum int64
+			if err := scan(&bucket, &n, &bucketSum); err != nil {
+				return err
+			}
+			h.Count += uint64(n)
+			sum += bucketSum
+			for i := int(bucket); i < len(bounds); i++ {
+				h.Buckets[i] += uint64(n)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		h.Count, h.Sum = uint64(count), float64(sum)/1e6
-		for i, n := range counts {
-			h.Buckets[i] = uint64(n)
-		}
+		h.Sum = float64(sum) / 1e6
 		s.Durations = append(s.Durations, h)
 		return nil
 	}
@@ -122,6 +135,7 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 		}
 	}
 
+	const verdicts = `('SUCCESSFUL', 'FAILED', 'TIMED_OUT')`
 	perResource := []struct {
 		q    string
 		scan func(scan func(...any) error) error
@@ -152,10 +166,15 @@ func (c *Catalog) Stats(ctx context.Context, bounds []float64) (Stats, error) {
 				res(name).LastSuccessfulTest = ptrTime(fromMicros(at))
 				return err
 			}},
-		{`SELECT r.resource, r.validation_status, r.total_seconds FROM vigil_restore_job r
-			WHERE r.restore_test = 1 AND r.validation_status IN ('SUCCESSFUL', 'FAILED', 'TIMED_OUT')
-			AND r.created_at = (SELECT MAX(x.created_at) FROM vigil_restore_job x WHERE x.resource = r.resource
-				AND x.restore_test = 1 AND x.validation_status IN ('SUCCESSFUL', 'FAILED', 'TIMED_OUT'))`,
+		// Each resource's latest test with a verdict: its time from the
+		// verdict index alone, then that one row (the greatest id, if
+		// two share the time). Comparing every test with its resource's
+		// latest instead took a second at 100,000 tests.
+		{`SELECT r.resource, r.validation_status, r.total_seconds FROM vigil_restore_job r WHERE r.id IN (
+			SELECT (SELECT x.id FROM vigil_restore_job x WHERE x.resource = m.resource AND x.restore_test = 1 AND x.created_at = m.at
+					AND x.validation_status IN ` + verdicts + ` ORDER BY x.id DESC LIMIT 1)
+			FROM (SELECT resource, MAX(created_at) AS at FROM vigil_restore_job
+				WHERE restore_test = 1 AND validation_status IN ` + verdicts + ` GROUP BY resource) m)`,
 			func(scan func(...any) error) error {
 				var name, status string
 				var secs float64

@@ -134,12 +134,15 @@ func requests(f *filled) []request {
 		{"api/restore-jobs/restore-tests", "/api/v1/restore-jobs?restore_test=true&" + page, fullPage},
 		{"api/restore-jobs/resource-tests", "/api/v1/restore-jobs?resource=res-07&restore_test=true&" + page, fullPage},
 		{"api/restore-jobs/recovery-point", "/api/v1/restore-jobs?recovery_point_id=" + f.testedRecoveryPoint + "&" + page, someRecords},
+		{"api/restore-jobs/recovery-point-tests", "/api/v1/restore-jobs?recovery_point_id=" + f.testedRecoveryPoint + "&restore_test=true&" + page, someRecords},
+		{"api/restore-jobs/status-tests", "/api/v1/restore-jobs?status=FAILED&restore_test=true&" + page, fullPage},
 
 		{"api/recovery-points/first-page", "/api/v1/recovery-points?" + page, fullPage},
 		{"api/recovery-points/deep-page", "/api/v1/recovery-points?starting_after=" + f.deepRecoveryPoint + "&" + page, deep(f.deepRecoveryPoint, f.newestRecoveryPoint)},
 		{"api/recovery-points/vault", "/api/v1/recovery-points?vault=nas&" + page, fullPage},
 		{"api/recovery-points/resource", "/api/v1/recovery-points?resource=res-07&" + page, fullPage},
 		{"api/recovery-points/status", "/api/v1/recovery-points?status=AVAILABLE&" + page, fullPage},
+		{"api/recovery-points/vault-status", "/api/v1/recovery-points?vault=nas&status=AVAILABLE&" + page, fullPage},
 		{"api/recovery-points/vault-resource-status", "/api/v1/recovery-points?vault=nas&resource=res-07&status=AVAILABLE&" + page, fullPage},
 		{"api/vaults", "/api/v1/vaults", nil},
 
@@ -510,9 +513,11 @@ func insertRecords(ctx context.Context, cat *catalog.Catalog) (*filled, error) {
 	}
 	f.deepRestoreJob = restores[len(restores)-deepPage][0].(string)
 	f.newestRestoreJob = restores[len(restores)-1][0].(string)
-	for rp, n := range tested {
-		if n >= 3 {
-			f.testedRecoveryPoint = rp
+	// The oldest point tested a few times: the worst case for a plan
+	// that walks the tests newest first.
+	for _, p := range pointList {
+		if tested[p.id] >= 3 {
+			f.testedRecoveryPoint = p.id
 			break
 		}
 	}

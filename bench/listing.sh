@@ -20,6 +20,7 @@ benchtime=5x
 before=""
 pattern=Listing
 file=""
+status=0
 
 while getopts "n:t:br:f:" opt; do
 	case $opt in
@@ -42,7 +43,8 @@ if [ -z "$file" ]; then
 	if [ -n "$before" ]; then
 		env=(VIGIL_LISTING_DROP_INDEXES="$indexes_012")
 	fi
-	(cd "$here/listing" && env "${env[@]}" go test -run '^$' -bench "$pattern" -benchtime "$benchtime" -count "$runs" -timeout 60m .) | tee "$file" >&2
+	# A failed request still leaves the others' figures to print.
+	(cd "$here/listing" && env "${env[@]}" go test -run '^$' -bench "$pattern" -benchtime "$benchtime" -count "$runs" -timeout 60m .) | tee "$file" >&2 || status=$?
 fi
 
 # Median per benchmark, in ms; the -N suffix (GOMAXPROCS) is dropped.
@@ -65,3 +67,4 @@ END {
 	print "|---|---|---|"
 	for (i = 1; i <= n; i++) printf "| %s | %s | %s |\n", order[i], median(order[i], "sqlite"), median(order[i], "postgres")
 }' "$file"
+exit "$status"

@@ -135,7 +135,7 @@ func requests(f *filled) []request {
 		{"api/restore-jobs/resource-tests", "/api/v1/restore-jobs?resource=res-07&restore_test=true&" + page, fullPage},
 		{"api/restore-jobs/recovery-point", "/api/v1/restore-jobs?recovery_point_id=" + f.testedRecoveryPoint + "&" + page, someRecords},
 		{"api/restore-jobs/recovery-point-tests", "/api/v1/restore-jobs?recovery_point_id=" + f.testedRecoveryPoint + "&restore_test=true&" + page, someRecords},
-		{"api/restore-jobs/status-tests", "/api/v1/restore-jobs?status=FAILED&restore_test=true&" + page, fullPage},
+		{"api/restore-jobs/status-tests", "/api/v1/restore-jobs?status=ABORTED&restore_test=true&" + page, fullPage},
 
 		{"api/recovery-points/first-page", "/api/v1/recovery-points?" + page, fullPage},
 		{"api/recovery-points/deep-page", "/api/v1/recovery-points?starting_after=" + f.deepRecoveryPoint + "&" + page, deep(f.deepRecoveryPoint, f.newestRecoveryPoint)},

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/internal/testpause"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -66,7 +67,7 @@ type Runner struct {
 	logger        *slog.Logger
 	progressEvery time.Duration
 	// pauses are the test-only pauses of EnvCopyPause.
-	pauses map[string]time.Duration
+	pauses testpause.Steps
 }
 
 // New returns a Runner, or says which option is missing.

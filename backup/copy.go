@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/internal/testpause"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -387,37 +386,11 @@ func (b *Runner) EndCopy(ctx context.Context, job *vigil.CopyJob, status vigil.B
 // Each pause is written into the job's log first.
 const EnvCopyPause = "VIGIL_TEST_COPY_PAUSE"
 
-func copyPauses() (map[string]time.Duration, error) {
-	v := os.Getenv(EnvCopyPause)
-	if v == "" {
-		return nil, nil
-	}
-	out := map[string]time.Duration{}
-	for _, part := range strings.Split(v, ",") {
-		step, d, ok := strings.Cut(part, "=")
-		dur, err := time.ParseDuration(d)
-		switch {
-		case !ok || err != nil:
-			return nil, fmt.Errorf("%s=%q: write it like copy=2s,record=1m", EnvCopyPause, v)
-		case step != "copy" && step != "record":
-			return nil, fmt.Errorf("%s: unknown step %q (copy or record)", EnvCopyPause, step)
-		}
-		out[step] = dur
-	}
-	return out, nil
-}
+func copyPauses() (testpause.Steps, error) { return testpause.Read(EnvCopyPause, "copy", "record") }
 
 // pause waits at step if EnvCopyPause says so, or until ctx ends.
 func (b *Runner) pause(ctx context.Context, jobID, step string) time.Duration {
-	d, ok := b.pauses[step]
-	if !ok {
-		return 0
-	}
-	b.jobLog(ctx, jobID, "paused %s before %s (%s)", d, step, EnvCopyPause)
-	begin := time.Now()
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-	}
-	return time.Since(begin)
+	return b.pauses.At(ctx, step, func(d time.Duration) {
+		b.jobLog(ctx, jobID, "paused %s before %s (%s)", d, step, EnvCopyPause)
+	})
 }

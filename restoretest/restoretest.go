@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/testpause"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -77,7 +78,7 @@ type Tester struct {
 	running map[string]bool
 
 	// pauses are the test-only pauses of EnvPause.
-	pauses map[string]time.Duration
+	pauses testpause.Steps
 }
 
 // New returns a Tester, or says which option is missing.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -288,54 +287,16 @@ func (b *Runner) copySnapshot(ctx context.Context, job *vigil.CopyJob, src vigil
 	return res.SnapshotID, nil
 }
 
-// copyProgress writes a running copy's progress to its record from time to
-// time, off the vault's hot path.
-type copyProgress struct {
-	mu       sync.Mutex
-	p        vault.Progress
-	done     chan struct{}
-	finished chan struct{}
-}
-
-func (b *Runner) trackCopy(ctx context.Context, job *vigil.CopyJob) *copyProgress {
-	t := &copyProgress{done: make(chan struct{}), finished: make(chan struct{})}
+// trackCopy writes a running copy's progress to its record from time to
+// time.
+func (b *Runner) trackCopy(ctx context.Context, job *vigil.CopyJob) *progressTracker {
 	snapshot := *job
-	go func() {
-		defer close(t.finished)
-		tick := time.NewTicker(b.progressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-t.done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				t.mu.Lock()
-				p := t.p
-				t.mu.Unlock()
-				snapshot.Bytes, snapshot.Files = p.Bytes, p.Files
-				if p.TotalBytes > 0 {
-					snapshot.PercentDone = min(99, 100*float64(p.Bytes)/float64(p.TotalBytes))
-				}
-				if err := b.catalog.UpdateCopyJob(ctx, &snapshot); err != nil {
-					b.logger.Warn("record copy progress", "job", job.ID, "err", err)
-				}
-			}
+	return b.track(ctx, func(percent float64, bytes, files int64) {
+		snapshot.PercentDone, snapshot.Bytes, snapshot.Files = percent, bytes, files
+		if err := b.catalog.UpdateCopyJob(ctx, &snapshot); err != nil {
+			b.logger.Warn("record copy progress", "job", job.ID, "err", err)
 		}
-	}()
-	return t
-}
-
-func (t *copyProgress) set(p vault.Progress) {
-	t.mu.Lock()
-	t.p = p
-	t.mu.Unlock()
-}
-
-func (t *copyProgress) stop() {
-	close(t.done)
-	<-t.finished
+	})
 }
 
 // dropUnlisted deletes snapshot id from v unless the catalog lists it as

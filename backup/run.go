@@ -260,8 +260,8 @@ func (b *Runner) End(ctx context.Context, job *vigil.BackupJob, status vigil.Bac
 	return nil
 }
 
-// progressTracker keeps the latest progress of a running backup and writes
-// it to the catalog from time to time, off the vault's hot path.
+// progressTracker keeps the latest progress of a running backup or copy
+// and hands it to its write from time to time, off the vault's hot path.
 type progressTracker struct {
 	mu       sync.Mutex
 	p        vault.Progress
@@ -269,9 +269,10 @@ type progressTracker struct {
 	finished chan struct{}
 }
 
-func (b *Runner) trackProgress(ctx context.Context, job *vigil.BackupJob) *progressTracker {
+// track starts a progressTracker that calls write every progressEvery
+// until stop or the end of ctx.
+func (b *Runner) track(ctx context.Context, write func(percent float64, bytes, files int64)) *progressTracker {
 	t := &progressTracker{done: make(chan struct{}), finished: make(chan struct{})}
-	snapshot := *job
 	go func() {
 		defer close(t.finished)
 		tick := time.NewTicker(b.progressEvery)
@@ -283,14 +284,21 @@ func (b *Runner) trackProgress(ctx context.Context, job *vigil.BackupJob) *progr
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				snapshot.PercentDone, snapshot.Bytes, snapshot.Files = t.last()
-				if _, err := b.catalog.UpdateRunningBackupJob(ctx, &snapshot, *snapshot.StartedAt); err != nil {
-					b.logger.Warn("record backup progress", "job", job.ID, "err", err)
-				}
+				write(t.last())
 			}
 		}
 	}()
 	return t
+}
+
+func (b *Runner) trackProgress(ctx context.Context, job *vigil.BackupJob) *progressTracker {
+	snapshot := *job
+	return b.track(ctx, func(percent float64, bytes, files int64) {
+		snapshot.PercentDone, snapshot.Bytes, snapshot.Files = percent, bytes, files
+		if _, err := b.catalog.UpdateRunningBackupJob(ctx, &snapshot, *snapshot.StartedAt); err != nil {
+			b.logger.Warn("record backup progress", "job", job.ID, "err", err)
+		}
+	})
 }
 
 func (t *progressTracker) set(p vault.Progress) {

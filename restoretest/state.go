@@ -133,3 +133,27 @@ func interrupted(job *vigil.RestoreJob) (restoreEnded bool) {
 	}
 	return restoreEnded
 }
+
+// workerDied ends a test whose worker was counted dead, ABORTED: why names
+// the worker. Its copy is on that worker's machine, so its deletion is
+// pending there until a process of that node starts again and sweeps it.
+// It reports whether the RESTORE_JOB_FAILED of its restore is due too.
+func workerDied(job *vigil.RestoreJob, why string) (restoreEnded bool) {
+	step := "validation"
+	if job.Status == vigil.RestoreRunning {
+		step = "the restore"
+		job.Status = vigil.RestoreAborted
+		job.StatusMessage = "interrupted: " + why
+		job.CompletedAt = ptr(now())
+		restoreEnded = true
+	}
+	job.ValidationStatus = vigil.ValidationAborted
+	job.ValidationMessage = fmt.Sprintf("interrupted during %s: %s; the copy was not proven restorable, and the recovery point is tested again (retry_interrupted)", step, why)
+	if job.StartedAt != nil {
+		job.TotalSeconds = now().Sub(*job.StartedAt).Seconds()
+	}
+	job.DeletionStatus = vigil.DeletionDeleting
+	job.DeletionMessage = fmt.Sprintf("clean-up pending on node %s: its copy (%s) is on that worker's machine, and is deleted when a vigil process of node %s starts again",
+		job.Node, job.CreatedResourceLocation, job.Node)
+	return restoreEnded
+}

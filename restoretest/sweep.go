@@ -196,3 +196,29 @@ func pick(rps []vigil.RecoveryPoint, how string) vigil.RecoveryPoint {
 	}
 	return rps[0]
 }
+
+// EndOfDeadWorker ends restore test job, which a worker counted dead was
+// running (why says which), ABORTED, and queues a new test of its
+// recovery point as an interrupted test's (retry_interrupted): a live
+// worker runs it, so the recovery point still gets a verdict. The copy
+// cannot be deleted from here; its node's Sweep deletes it and records
+// that when it starts again.
+func (t *Tester) EndOfDeadWorker(ctx context.Context, job *vigil.RestoreJob, why string) error {
+	var events []vigil.Event
+	if workerDied(job, why) {
+		events = append(events, vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
+	}
+	plan := t.plan(job)
+	events = append(events, t.statusEvent(job, plan))
+	err := t.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
+		if err := tx.UpdateRestoreJob(ctx, job); err != nil {
+			return err
+		}
+		return t.retry(ctx, tx, job, plan)
+	}, events...)
+	if err != nil {
+		return fmt.Errorf("end restore test %s of a dead worker: %w", job.ID, err)
+	}
+	t.jobLog(ctx, job.ID, "%s; %s", job.ValidationMessage, job.DeletionMessage)
+	return nil
+}

@@ -215,10 +215,9 @@ func (e *Engine) jobTimeout() time.Duration {
 // (ClaimDeadWorker). A dead worker whose node has a live process again is
 // only claimed: that process ended its node's jobs when it started.
 //
-// Plain restores and restore tests of a dead worker keep their RUNNING
-// record until a process of its node starts again: their files and copies
-// are on its machine, and only it can remove them (endInterrupted and the
-// restore tests' sweep).
+// Files and copies of a dead worker's restores and restore tests are on
+// its machine: only a process of its node can remove them, when it starts
+// again (the restore tests' sweep), so their records say so.
 func (e *Engine) reapDead(ctx context.Context) error {
 	workers, err := e.catalog.ListWorkers(ctx)
 	if err != nil {
@@ -249,9 +248,9 @@ func (e *Engine) reapDead(ctx context.Context) error {
 	return nil
 }
 
-// endJobsOfDead ends the RUNNING backups of dead worker w ABORTED, saying
-// why, and requeues the River jobs it was running, whose next attempt
-// finds its record ended and does nothing.
+// endJobsOfDead ends the RUNNING backups, restores and restore tests of
+// dead worker w ABORTED, saying why, and requeues the River jobs it was
+// running, whose next attempt finds its record ended and does nothing.
 func (e *Engine) endJobsOfDead(ctx context.Context, w catalog.Worker, timeout time.Duration) error {
 	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: []vigil.BackupJobStatus{vigil.BackupRunning}, Node: w.Node})
 	if err != nil {
@@ -264,10 +263,57 @@ func (e *Engine) endJobsOfDead(ctx context.Context, w catalog.Worker, timeout ti
 			return err
 		}
 	}
+	restores, tests, err := e.endRestoresOfDead(ctx, w, timeout)
+	if err != nil {
+		return err
+	}
 	n, err := e.rescueOf(ctx, w.Node)
 	if err != nil {
 		return fmt.Errorf("requeue the jobs of dead worker %s: %w", w.ID, err)
 	}
-	e.logger.Warn("ended the jobs of a dead worker", "worker", w.ID, "host", w.Host, "backups", len(backups), "requeued", n)
+	e.logger.Warn("ended the jobs of a dead worker", "worker", w.ID, "host", w.Host, "backups", len(backups), "restores", restores, "restore_tests", tests, "requeued", n)
 	return nil
+}
+
+// endRestoresOfDead ends the plain restores and the restore tests that
+// dead worker w was running. A restore test is ended ABORTED with its
+// clean-up pending on w's node, and tested again; a plain restore ends
+// ABORTED, as a backup does, its partial files left on w's machine for a
+// person to look at (a restore never deletes what it did not create).
+func (e *Engine) endRestoresOfDead(ctx context.Context, w catalog.Worker, timeout time.Duration) (restores, tests int, err error) {
+	why := fmt.Sprintf("worker %s (host %s, pid %d) wrote no heartbeat since %s, more than workers.heartbeat_timeout (%s), and is counted dead",
+		w.ID, w.Host, w.PID, w.LastHeartbeatAt.Format(time.RFC3339), timeout)
+	running, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreRunning}, Node: w.Node})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the restores of dead worker %s: %w", w.ID, err)
+	}
+	for _, job := range running {
+		if job.RestoreTest {
+			continue // with the tests below
+		}
+		msg := fmt.Sprintf("interrupted: %s; what this restore had written is left at %s on host %s: look at it or delete it, then start the restore again",
+			why, job.CreatedResourceLocation, w.Host)
+		job.Status, job.StatusMessage, job.CompletedAt = vigil.RestoreAborted, msg, ptr(now())
+		err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
+			vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, &job))
+		if err != nil {
+			return restores, tests, fmt.Errorf("end restore job %s of dead worker %s: %w", job.ID, w.ID, err)
+		}
+		e.jobLog(ctx, job.ID, "%s: %s", job.Status, msg)
+		restores++
+	}
+	open, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: w.Node})
+	if err != nil {
+		return restores, 0, fmt.Errorf("list the restore tests of dead worker %s: %w", w.ID, err)
+	}
+	for _, job := range open {
+		if job.ValidationStatus.Final() {
+			continue // judged already: only its clean-up waits for its node
+		}
+		if err := e.tests.EndOfDeadWorker(ctx, &job, why); err != nil {
+			return restores, tests, err
+		}
+		tests++
+	}
+	return restores, tests, nil
 }

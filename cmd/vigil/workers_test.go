@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/instance"
 )
 
 // postgresSchema creates a PostgreSQL schema for the test, dropped at its
@@ -303,4 +305,114 @@ func TestKillWorkerMidBackup(t *testing.T) {
 	if out := e.mustRun("vault", "verify", "lab-vault"); !strings.Contains(out, "no damage found") {
 		t.Errorf("vault verify after the kill: %s", out)
 	}
+}
+
+// TestKillWorkerMidRestoreTest: with serve --workers 0 and two workers on
+// PostgreSQL, a kill -9 of the worker whose restore test is validating an
+// app copy ends that test ABORTED, by the other worker, within the
+// heartbeat timeout, with its clean-up pending on the dead worker's node;
+// a retry of the same recovery point runs on the live worker and passes.
+// When the killed worker's node starts again, it deletes the copy it left
+// (no folder, process or cgroup) and records the deletion.
+func TestKillWorkerMidRestoreTest(t *testing.T) {
+	dsn, _, _ := postgresSchema(t)
+	e := newEnv(t, envOptions{catalog: dsn, extra: fmt.Sprintf(`  - name: web
+    type: app
+    path: ./site
+    run: %s
+    validate:
+      - http: {path: /, expect_body: "Welcome"}
+restore_testing:
+  - name: every-backup
+    on_backup_completed: true
+    resources: [web]
+    validation_window: 1m
+node: api-node
+workers: {heartbeat_timeout: 3s}
+`, pythonApp)})
+	t.Cleanup(e.killLeaks)
+	writeSite(t, e.path("site"))
+	w1Dir := e.path("vigil-data/workers/w1/restore-tests") // each worker's node has its own data dir
+	e.mustRun("migrate")
+	e.serve("--workers", "0")
+	plain := e.env
+	e.env = append(plain, "VIGIL_TEST_PAUSE=validate=1m")
+	w1 := e.startWorker("--node", "w1")
+	e.env = plain
+	waitFor(t, 30*time.Second, "serve and w1 to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 2 })
+
+	b := e.backup("web")
+	first := e.testOf(b.RecoveryPointID)
+	waitFor(t, time.Minute, "restore test "+first.ID+" to validate on w1", func() bool {
+		return strings.Contains(e.logText(first.ID), "before validate (VIGIL_TEST_PAUSE)")
+	})
+	e.startWorker("--node", "w2")
+	waitFor(t, 30*time.Second, "w2 to be listed ALIVE", func() bool { _, ok := e.aliveWorkers()["w2"]; return ok })
+	if procs := processesUnder(w1Dir); len(procs) == 0 {
+		t.Fatalf("no process of the app copy runs while the test validates; the test would prove nothing; log:\n%s", e.logText(first.ID))
+	}
+	w1.kill()
+	killedAt := time.Now()
+
+	waitFor(t, time.Minute, "the killed worker's test to end", func() bool {
+		e.mustJSON(&first, "jobs", "show", first.ID)
+		return first.ValidationStatus.Final()
+	})
+	if first.CompletedAt != nil {
+		t.Logf("the killed worker's test ended %s after the kill (heartbeat_timeout 3s)", time.Since(killedAt).Round(100*time.Millisecond))
+	}
+	if first.ValidationStatus != vigil.ValidationAborted || !strings.Contains(first.ValidationMessage, "counted dead") || !strings.Contains(first.ValidationMessage, "w1-") {
+		t.Errorf("the test w1 ran when killed: %s %q; want ABORTED, naming worker w1 counted dead", first.ValidationStatus, first.ValidationMessage)
+	}
+	if first.DeletionStatus != vigil.DeletionDeleting || !strings.Contains(first.DeletionMessage, "pending on node w1") {
+		t.Errorf("the killed worker's test: deletion %s %q; want DELETING, pending on node w1", first.DeletionStatus, first.DeletionMessage)
+	}
+
+	var retry vigil.RestoreJob
+	waitFor(t, 2*time.Minute, "a retry of recovery point "+b.RecoveryPointID+" to end", func() bool {
+		var jobs []vigil.RestoreJob
+		e.mustJSON(&jobs, "jobs", "list", "--type", "restore")
+		for _, j := range jobs {
+			if j.RestoreTest && j.RecoveryPointID == b.RecoveryPointID && j.ID != first.ID {
+				retry = j
+				return j.Ended()
+			}
+		}
+		return false
+	})
+	if retry.ValidationStatus != vigil.ValidationSuccessful || retry.Node != "w2" || retry.DeletionStatus != vigil.DeletionSuccessful {
+		t.Errorf("the retry %s: %s %q on %q, deletion %s; want SUCCESSFUL on w2, deleted", retry.ID, retry.ValidationStatus, retry.ValidationMessage, retry.Node, retry.DeletionStatus)
+	}
+
+	// w1 comes back: its start-up sweep deletes the copy it left.
+	w1 = e.startWorker("--node", "w1")
+	waitFor(t, time.Minute, "the killed worker's copy to be deleted", func() bool {
+		e.mustJSON(&first, "jobs", "show", first.ID)
+		return first.DeletionStatus == vigil.DeletionSuccessful
+	})
+	if first.ValidationStatus != vigil.ValidationAborted || !first.Ended() {
+		t.Errorf("the killed worker's test after its node came back: %s, ended %v; want ABORTED, ended", first.ValidationStatus, first.Ended())
+	}
+	if procs := processesUnder(w1Dir); len(procs) > 0 {
+		t.Errorf("processes of the killed worker's copy left: %v", procs)
+	}
+	if left, _ := os.ReadDir(w1Dir); len(left) > 0 {
+		t.Errorf("copy folders left under %s: %v", w1Dir, left)
+	}
+	e.requireNoLeak()
+	if left, _ := filepath.Glob(filepath.Join(instance.CgroupScope(w1Dir), "*", "cgroup.procs")); len(left) > 0 {
+		t.Errorf("copies' cgroups left: %v", left)
+	}
+	var page api.EventPage
+	e.mustJSON(&page, "events", "list")
+	verdicts := 0
+	for _, ev := range page.Events {
+		if ev.Type == vigil.EventRestoreTestStatus && ev.JobID == first.ID {
+			verdicts++
+		}
+	}
+	if verdicts != 1 {
+		t.Errorf("the killed worker's test has %d RESTORE_TEST_STATUS events, want 1", verdicts)
+	}
+	w1.stop(t)
 }

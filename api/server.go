@@ -234,12 +234,35 @@ func (s *Server) listWorkers(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	pending, err := s.pendingCleanup(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	out := []Worker{}
 	at := time.Now().UTC()
 	for _, w := range ws {
+		// The latest worker of a node is listed first: the clean-up
+		// falls to it, or to the node's next process.
 		out = append(out, Worker{ID: w.ID, Node: w.Node, Host: w.Host, PID: w.PID, StartedAt: w.StartedAt,
 			LastHeartbeatAt: w.LastHeartbeatAt, Concurrency: w.Concurrency, Running: w.Running, StoppedAt: w.StoppedAt, ReapedBy: w.ReapedBy,
-			State: w.State(at, heartbeatTimeout(s.cfg))})
+			State: w.State(at, heartbeatTimeout(s.cfg)), PendingCleanup: pending[w.Node]})
+		delete(pending, w.Node)
+	}
+	return out, nil
+}
+
+// pendingCleanup returns, by node, the restore tests that have their
+// verdict and whose copy is still to be deleted there.
+func (s *Server) pendingCleanup(ctx context.Context) (map[string][]string, error) {
+	jobs, err := s.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, j := range jobs {
+		if j.ValidationStatus.Final() && (j.DeletionStatus == vigil.DeletionDeleting || j.DeletionStatus == vigil.DeletionFailed) {
+			out[j.Node] = append(out[j.Node], j.ID)
+		}
 	}
 	return out, nil
 }

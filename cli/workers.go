@@ -19,7 +19,10 @@ func newWorkersCommand(g *globalOptions) *cobra.Command {
 'vigil worker'), the latest started first: its id, host and pid, its
 state (ALIVE; STOPPED, when it stopped cleanly; DEAD, when its heartbeat
 is older than workers.heartbeat_timeout), how many jobs of each kind it
-runs at once, and the jobs it ran at its last heartbeat.`,
+runs at once, the jobs it ran at its last heartbeat, and the restore
+tests whose copy waits to be deleted on its node (CLEANUP PENDING): a
+dead worker's copies are deleted when a process of its node starts
+again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
@@ -34,15 +37,19 @@ runs at once, and the jobs it ran at its last heartbeat.`,
 				return g.printJSON(ws)
 			}
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tHOST\tPID\tSTATE\tHEARTBEAT\tCONCURRENCY\tRUNNING")
+			fmt.Fprintln(w, "ID\tHOST\tPID\tSTATE\tHEARTBEAT\tCONCURRENCY\tRUNNING\tCLEANUP PENDING")
 			for _, wk := range ws {
 				beat := time.Since(wk.LastHeartbeatAt).Round(time.Second).String() + " ago"
 				running := "-"
 				if len(wk.Running) > 0 {
 					running = strings.Join(wk.Running, ",")
 				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", printable(wk.ID), printable(wk.Host), wk.PID, wk.State, beat,
-					formatConcurrency(wk.Concurrency), printable(running))
+				pending := "-"
+				if len(wk.PendingCleanup) > 0 {
+					pending = strings.Join(wk.PendingCleanup, ",")
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", printable(wk.ID), printable(wk.Host), wk.PID, wk.State, beat,
+					formatConcurrency(wk.Concurrency), printable(running), printable(pending))
 			}
 			return w.Flush()
 		},

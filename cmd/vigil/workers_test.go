@@ -367,6 +367,16 @@ workers: {heartbeat_timeout: 3s}
 	if first.DeletionStatus != vigil.DeletionDeleting || !strings.Contains(first.DeletionMessage, "pending on node w1") {
 		t.Errorf("the killed worker's test: deletion %s %q; want DELETING, pending on node w1", first.DeletionStatus, first.DeletionMessage)
 	}
+	// Until w1's node comes back, the workers list says a copy waits
+	// there to be deleted.
+	var ws []api.Worker
+	e.mustJSON(&ws, "workers", "list")
+	if pending := pendingOn(ws, "w1"); len(pending) != 1 || pending[0] != first.ID {
+		t.Errorf("workers list shows clean-up pending on w1 for %v, want [%s]", pending, first.ID)
+	}
+	if out := e.mustRun("workers", "list"); !strings.Contains(out, "CLEANUP PENDING") || !strings.Contains(out, first.ID) {
+		t.Errorf("workers list does not show %s's pending clean-up:\n%s", first.ID, out)
+	}
 
 	var retry vigil.RestoreJob
 	waitFor(t, 2*time.Minute, "a retry of recovery point "+b.RecoveryPointID+" to end", func() bool {
@@ -403,6 +413,10 @@ workers: {heartbeat_timeout: 3s}
 	if left, _ := filepath.Glob(filepath.Join(instance.CgroupScope(w1Dir), "*", "cgroup.procs")); len(left) > 0 {
 		t.Errorf("copies' cgroups left: %v", left)
 	}
+	e.mustJSON(&ws, "workers", "list")
+	if pending := pendingOn(ws, "w1"); len(pending) != 0 {
+		t.Errorf("workers list still shows clean-up pending on w1 for %v after its deletion", pending)
+	}
 	var page api.EventPage
 	e.mustJSON(&page, "events", "list")
 	verdicts := 0
@@ -415,4 +429,16 @@ workers: {heartbeat_timeout: 3s}
 		t.Errorf("the killed worker's test has %d RESTORE_TEST_STATUS events, want 1", verdicts)
 	}
 	w1.stop(t)
+}
+
+// pendingOn returns the restore tests whose clean-up the workers list
+// shows pending on node.
+func pendingOn(ws []api.Worker, node string) []string {
+	var out []string
+	for _, w := range ws {
+		if w.Node == node {
+			out = append(out, w.PendingCleanup...)
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/resource"
 )
 
 // The queues of the long job kinds, each with its own number of jobs at
@@ -292,7 +293,7 @@ func (e *Engine) endRestoresOfDead(ctx context.Context, w catalog.Worker, timeou
 			continue // with the tests below
 		}
 		msg := fmt.Sprintf("interrupted: %s; what this restore had written is left at %s on host %s: look at it or delete it, then start the restore again",
-			why, job.CreatedResourceLocation, w.Host)
+			why, job.Metadata[resource.MetaTargetPath], w.Host)
 		job.Status, job.StatusMessage, job.CompletedAt = vigil.RestoreAborted, msg, ptr(now())
 		err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
 			vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, &job))

@@ -3,11 +3,14 @@ package worker
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/resource"
 )
 
 // TestLongKindsQueuedOncePerJob: a backup, restore or restore test queued
@@ -69,5 +72,42 @@ func TestLongKindsQueuedOncePerJob(t *testing.T) {
 		if want.kind == "vigil.backup" && len(seen) != 2 {
 			t.Errorf("two backup jobs queued twice each give River jobs for %v, want bj-1 and bj-2", seen)
 		}
+	}
+}
+
+// TestDeadWorkersRestoreEnds: the plain restore a dead worker was running
+// ends ABORTED, naming the worker and where its partial files are left,
+// with one RESTORE_JOB_FAILED; a live node's restore is left alone.
+func TestDeadWorkersRestoreEnds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := &config.Config{DataDir: dir, Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)}}
+	e, cat := newTestEngine(t, cfg)
+	started := time.Now().UTC().Add(-time.Minute)
+	dead := catalog.Worker{ID: "node-b-1234", Node: "node-b", Host: "host-b", PID: 42, StartedAt: started, LastHeartbeatAt: started}
+	theirs := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, RecoveryPointID: "rp-1",
+		Resource: "docs", ResourceType: "directory", Node: "node-b", StartedAt: &started,
+		Metadata: map[string]string{resource.MetaTargetPath: "/srv/restore-here"}}
+	other := theirs
+	other.ID, other.Node = vigil.NewID(vigil.PrefixRestoreJob), "node-c"
+	for _, j := range []*vigil.RestoreJob{&theirs, &other} {
+		if err := cat.InsertRestoreJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.endJobsOfDead(ctx, dead, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := cat.GetRestoreJob(ctx, theirs.ID)
+	if got.Status != vigil.RestoreAborted || got.CompletedAt == nil || !strings.Contains(got.StatusMessage, "node-b-1234") ||
+		!strings.Contains(got.StatusMessage, "counted dead") || !strings.Contains(got.StatusMessage, "/srv/restore-here on host host-b") {
+		t.Errorf("the dead worker's restore: %s %q; want ABORTED, naming the worker and its partial files", got.Status, got.StatusMessage)
+	}
+	evs, err := cat.ListEvents(ctx, catalog.EventFilter{JobID: theirs.ID, Types: []vigil.EventType{vigil.EventRestoreJobFailed}})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("the dead worker's restore has %d RESTORE_JOB_FAILED events (%v), want 1", len(evs), err)
+	}
+	if got, _ := cat.GetRestoreJob(ctx, other.ID); got.Status != vigil.RestoreRunning {
+		t.Errorf("a live node's restore was ended: %s %q", got.Status, got.StatusMessage)
 	}
 }

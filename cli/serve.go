@@ -250,18 +250,29 @@ func lockDataDir(dir string) (*os.File, error) {
 	return lockDir(dir, "data_dir %s is in use by another vigil serve: stop it, or give this one its own data_dir")
 }
 
+// lockWait is how long lockDir waits for another process to let go of the
+// lock: a vigil killed a moment ago (by a person, or a service manager
+// about to restart it) holds it until its last process has exited, and a
+// child caught between fork and exec holds a copy of it too.
+var lockWait = 5 * time.Second
+
 // lockDir takes dir's lock file, or fails with busy (which has a %s for
-// dir) when another process holds it.
+// dir) when another process holds it for longer than lockWait.
 func lockDir(dir, busy string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf(busy, dir)}
+	for deadline := time.Now().Add(lockWait); ; time.Sleep(50 * time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf(busy, dir)}
+		}
 	}
-	return f, nil
 }
 
 // loadOrCreateToken returns the API token, writing a new random one (mode

@@ -65,7 +65,7 @@ for _ in $(seq 1 100); do
 	curl -fs -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" "http://127.0.0.1:$s3port/" && break
 	sleep 0.1
 done
-curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" -X PUT "http://127.0.0.1:$s3port/$bucket"
+curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" -H "x-amz-content-sha256: $(printf "" | sha256sum | cut -d" " -f1)" -X PUT "http://127.0.0.1:$s3port/$bucket"
 
 (cd "$here/.." && go build -o "$work/vigil" ./cmd/vigil)
 
@@ -153,7 +153,7 @@ spread() {
 }
 
 echo
-echo "$(restic version | head -1); versitygw $(versitygw --version 2>&1 | head -1); source $source_dir ($(du -sh "$source_dir" | cut -f1), $(find "$source_dir" -type f | wc -l) files); median of $runs runs (min–max)"
+echo "$(restic version | head -1); versitygw $(command -v versitygw); source $source_dir ($(du -sh "$source_dir" | cut -f1), $(find "$source_dir" -type f | wc -l) files); median of $runs runs (min–max)"
 echo
 echo "| measure | restic | vigil (CLI) | vigil ÷ restic |"
 echo "|---|---|---|---|"

@@ -90,7 +90,18 @@ func (v *Vault) Maintain(ctx context.Context, full bool) error {
 func reclaimNow(ctx context.Context, w repo.DirectRepositoryWriter, rp maintenance.RunParameters) error {
 	safety := maintenance.SafetyNone
 
-	if err := snapshotgc.Run(ctx, w, true, safety, rp.MaintenanceStartTime); err != nil {
+	// Contents are stamped to the second, and collection spares those not
+	// older than its start: a backup finished in the same second as the
+	// start (a quick machine, expiry right after a backup) would keep its
+	// unreferenced contents for a run. Collecting from the next whole
+	// second counts everything written before this call as older; nothing
+	// writes meanwhile (the vault's activity is held).
+	gcStart := time.Now().Truncate(time.Second).Add(time.Second)
+	if err := sleepUntil(ctx, gcStart); err != nil {
+		return err
+	}
+
+	if err := snapshotgc.Run(ctx, w, true, safety, gcStart); err != nil {
 		return fmt.Errorf("collect unreferenced contents: %w", err)
 	}
 

@@ -19,8 +19,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/sys/unix"
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
@@ -153,15 +155,8 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	registerDurableStorage()
 	registerS3Storage()
 
-	state, err := inspectStorage(ctx, cfg)
-	if err != nil {
+	if err := inspectAndCreate(ctx, cfg); err != nil {
 		return nil, err
-	}
-
-	if state != storageRepository {
-		if err := createRepository(ctx, cfg); err != nil {
-			return nil, err
-		}
 	}
 
 	configFile, err := writeConnectionConfig(cfg, configFileName, false)
@@ -377,6 +372,36 @@ func moreSuffix(n int) string {
 	return fmt.Sprintf(" and %d more", n)
 }
 
+// inspectAndCreate creates the vault's repository unless its storage holds
+// one. Kopia writes a new repository's blobs one after the other, each with
+// keys of its own: two creations at once (serve and its workers on their
+// first start) leave a mix that nobody can open, and one that looks at the
+// folder while another creates sees a folder that is neither empty nor a
+// vault. So, for a folder vault not yet made, one process at a time looks
+// and creates, holding a lock on the folder itself, and the next finds the
+// vault made. (S3 has no such lock: start one process first there.)
+func inspectAndCreate(ctx context.Context, cfg Config) error {
+	if !isS3(cfg.Storage) {
+		if _, err := os.Stat(filepath.Join(cfg.Storage, kopiaRepositoryBlob)); err != nil {
+			// A path that cannot be a folder is for inspectStorage to say.
+			if err := os.MkdirAll(cfg.Storage, 0o700); err == nil {
+				unlock, err := lockFolder(ctx, cfg.Storage)
+				if err != nil {
+					return fmt.Errorf("open vault %q: %w", cfg.Name, err)
+				}
+				defer unlock()
+			}
+		}
+	}
+
+	state, err := inspectStorage(ctx, cfg)
+	if err != nil || state == storageRepository {
+		return err
+	}
+
+	return createRepository(ctx, cfg)
+}
+
 // createRepository initialises a kopia repository in the missing or empty
 // storage folder.
 func createRepository(ctx context.Context, cfg Config) error {
@@ -413,6 +438,35 @@ func createRepository(ctx context.Context, cfg Config) error {
 	}
 
 	return nil
+}
+
+// lockFolder takes an exclusive lock on folder dir (flock on the folder
+// itself, so nothing is written into it), waiting for another process
+// that holds it, until ctx ends.
+func lockFolder(ctx context.Context, dir string) (unlock func(), err error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open storage folder %s to lock it: %w", dir, err)
+	}
+
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Close(fd) }, nil
+		}
+
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("lock storage folder %s: %w", dir, err)
+		}
+
+		select {
+		case <-ctx.Done():
+			unix.Close(fd)
+			return nil, fmt.Errorf("wait for another process creating the vault in %s: %w", dir, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // initialize writes a new kopia repository into the storage.

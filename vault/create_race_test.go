@@ -1,0 +1,60 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestConcurrentCreate opens one new folder vault from several processes'
+// worth of connections at once, as serve and its workers do on their first
+// start: one creates it, the others wait and open what it made, and all
+// of them can then use it.
+func TestConcurrentCreate(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "vault")
+	const n = 6
+	vaults := make([]*Vault, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			vaults[i], errs[i] = Open(context.Background(), Config{
+				Name: "race", Storage: storage, Password: "pw",
+				CacheDir: filepath.Join(dir, fmt.Sprintf("cache-%d", i)),
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("connection %d: %v", i, err)
+			continue
+		}
+		defer vaults[i].Close(context.Background())
+	}
+	if t.Failed() {
+		return
+	}
+	// Every connection reads the same repository: one's snapshot is
+	// listed by all.
+	src := t.TempDir()
+	writeRandomTree(t, src, 3, 1000)
+	res, err := vaults[0].Backup(context.Background(), src, BackupOptions{Resource: "docs", Description: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A connection opened afterwards reads it: the repository on disk is
+	// one whole repository, not a mix of several creations.
+	again, err := Open(context.Background(), Config{Name: "race", Storage: storage, Password: "pw", CacheDir: filepath.Join(dir, "cache-again")})
+	if err != nil {
+		t.Fatalf("open the vault again: %v", err)
+	}
+	defer again.Close(context.Background())
+	snaps, err := again.Snapshots(context.Background())
+	if err != nil || len(snaps) != 1 || snaps[0].ID != res.SnapshotID {
+		t.Errorf("a new connection lists %+v (%v), want the one snapshot %s", snaps, err, res.SnapshotID)
+	}
+}

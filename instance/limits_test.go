@@ -117,17 +117,18 @@ func requireLimitCgroupsGone(t *testing.T, i *Instance) {
 	}
 }
 
-// TestSweepLimitCgroups leaves a v1 cgroup of limits that no mark names,
-// with a process in it, as a vigil that died between making it and
-// writing the mark would: Sweep kills the process and removes the cgroup.
+// TestSweepLimitCgroups leaves a cgroup of limits (v1 on hybrid hosts)
+// that no mark names, with a process in it, as a vigil that died between
+// making it and writing the mark would: Sweep kills the process and
+// removes the cgroup.
 func TestSweepLimitCgroups(t *testing.T) {
 	needLimits(t)
 	parent := newParent(t)
 	abs, _ := filepath.Abs(parent)
-	scopes := v1Scopes(abs)
-	if len(scopes) == 0 {
-		t.Skip("memory and pids are in cgroup v2 here: no v1 cgroups to sweep") // the v2 sweep has its own test
-	}
+	// Where the controllers are in v2, a copy's limits live in its own v2
+	// cgroup, and that is the one a crash leaves.
+	base, _ := cgroupsDir()
+	scopes := append(v1Scopes(abs), cgroupScope(base, abs))
 	dir := filepath.Join(scopes[0], "rj-lost")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-backup/vigil"
 )
@@ -595,29 +594,11 @@ func TestConsoleSessionEnds(t *testing.T) {
 // first.
 func TestConsoleSessionSharedCatalog(t *testing.T) {
 	t.Parallel()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL (TEST_DATABASE_URL, default %s) is needed for this test and cannot be reached: %v", base, err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("vigil_e2e_sessions_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, _ := neturl.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	catalogURL, _, _ := postgresSchema(t)
 
 	nodes := make([]*testEnv, 2)
 	for i := range nodes {
-		nodes[i] = newEnv(t, envOptions{catalog: u.String(), extra: fmt.Sprintf("node: node-%d\n", i)})
+		nodes[i] = newEnv(t, envOptions{catalog: catalogURL, extra: fmt.Sprintf("node: node-%d\n", i)})
 		if i == 0 {
 			nodes[i].mustRun("migrate") // serve on PostgreSQL migrates only when asked
 		}

@@ -5,15 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
@@ -205,27 +202,10 @@ func must[T any](v T, err error) T {
 // TestPostgresCatalog runs vigil on a PostgreSQL catalog, in a schema of its
 // own, so that the scale-out catalog is exercised end to end.
 func TestPostgresCatalog(t *testing.T) {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	catalogURL, schema, conn := postgresSchema(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL (TEST_DATABASE_URL, default %s) is needed for this test and cannot be reached: %v", base, err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("vigil_e2e_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 
-	e := newEnv(t, envOptions{catalog: u.String()})
+	e := newEnv(t, envOptions{catalog: catalogURL})
 	makeTree(t, e.path("docs"))
 	e.mustRun("migrate") // serve on PostgreSQL migrates only when asked
 	e.serve()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -54,6 +55,15 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 
 	// Step 1: record RUNNING, then create the marked instance folder.
 	started(job, rp, t.cfg.Node)
+	// The test was queued by whichever node listed its recovery point,
+	// with that node's folders in its record; its copy lives in the
+	// instance folder of the node that runs it, so the record gets this
+	// node's before anything is restored. Otherwise, on many workers, an
+	// SQLite copy would be written into another worker's folder and be
+	// left there when this node removes its own.
+	if res, err := t.resources.Resource(rp.Resource, rp.ResourceType); err == nil {
+		res.PrepareTest(job, rp, filepath.Join(t.Dir(), job.ID, instance.DataDir))
+	}
 	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobStarted, job)); err != nil {
 		return err
 	}

@@ -217,6 +217,9 @@ func newHTTPServer(cfg *config.Config, h http.Handler, token string) *http.Serve
 // console's event streams.
 func newHandler(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, token string, stopping <-chan struct{}, logger *slog.Logger) http.Handler {
 	apiServer := api.NewServer(cfg, cat, eng, token, stopping, logger)
+	// The metrics and the console share one measurement of each S3
+	// vault's size.
+	sizes := metrics.NewVaultSizes(eng, 0, logger)
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", apiServer)
 	// Every other path under /api/, whatever its method, is the API's,
@@ -225,8 +228,10 @@ func newHandler(cfg *config.Config, cat *catalog.Catalog, eng *worker.Engine, to
 	// Prometheus scrapes with the same token (bearer_token_file).
 	mux.Handle("GET /metrics", api.RequireToken(token,
 		"missing or wrong API token: scrape with 'Authorization: Bearer <token>' (Prometheus: authorization: {credentials_file: <data_dir>/api-token})",
-		metrics.Handler(metrics.NewCollector(cfg, cat, logger))))
-	mux.Handle("/", console.New(cfg, cat, eng, token, stopping, logger))
+		metrics.Handler(metrics.NewCollector(cfg, cat, sizes, logger))))
+	con := console.New(cfg, cat, eng, token, stopping, logger)
+	con.UseVaultSizes(sizes)
+	mux.Handle("/", con)
 	return mux
 }
 

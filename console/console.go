@@ -29,6 +29,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/metrics"
 )
 
 //go:embed templates/*.html templates/*.css templates/*.js
@@ -71,13 +72,20 @@ type Console struct {
 	pages    *template.Template
 	mux      *http.ServeMux
 	now      func() time.Time
+	// sizes measures the vaults for the vaults page.
+	sizes *metrics.VaultSizes
 }
+
+// UseVaultSizes makes the vaults page take the vaults' sizes from sizes,
+// which measures S3 vaults too (by default, folder vaults only).
+func (c *Console) UseVaultSizes(sizes *metrics.VaultSizes) { c.sizes = sizes }
 
 // New returns the console's handler; token is the API token, and
 // stopping closes when the server begins to stop. The sessions are kept
 // in cat, and the workers listed from it.
 func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
-	c := &Console{cfg: cfg, catalog: cat, sessions: cat, workers: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	c := &Console{cfg: cfg, catalog: cat, sessions: cat, workers: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now,
+		sizes: metrics.NewVaultSizes(nil, 0, logger)}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)

@@ -132,7 +132,7 @@ func testChart(tests []vigil.RestoreJob) template.HTML {
 func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 	type vaultRow struct {
 		config.Vault
-		Size  int64
+		Size  metrics.VaultSize
 		Found bool
 		Count int
 		Check *catalog.VaultCheck
@@ -144,7 +144,7 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 	}
 	var rows []vaultRow
 	for _, v := range c.cfg.Vaults {
-		size, found := metrics.FolderSize(v.Storage)
+		size, found := c.sizes.Size(v)
 		n, err := c.catalog.CountRecoveryPoints(r.Context(), catalog.RecoveryPointFilter{Vault: v.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
 		if err != nil {
 			c.fail(w, r, err)

@@ -61,14 +61,19 @@ var (
 type Collector struct {
 	cfg     *config.Config
 	catalog *catalog.Catalog
+	sizes   *VaultSizes
 	logger  *slog.Logger
 	now     func() time.Time
 }
 
 // NewCollector returns a collector over the catalog and the configured
-// vaults and resources.
-func NewCollector(cfg *config.Config, cat *catalog.Catalog, logger *slog.Logger) *Collector {
-	return &Collector{cfg: cfg, catalog: cat, logger: logger, now: time.Now}
+// vaults and resources, with the vaults' sizes from sizes (nil: folder
+// vaults only).
+func NewCollector(cfg *config.Config, cat *catalog.Catalog, sizes *VaultSizes, logger *slog.Logger) *Collector {
+	if sizes == nil {
+		sizes = NewVaultSizes(nil, 0, logger)
+	}
+	return &Collector{cfg: cfg, catalog: cat, sizes: sizes, logger: logger, now: time.Now}
 }
 
 // Handler serves the collector with Go's and the process's own metrics.
@@ -100,8 +105,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.collectStats(ch, s)
 	}
 	for _, v := range c.cfg.Vaults {
-		if size, ok := FolderSize(v.Storage); ok {
-			ch <- prometheus.MustNewConstMetric(vaultDesc, prometheus.GaugeValue, float64(size), v.Name)
+		// An S3 vault's figure is its last measurement, up to the
+		// refresh interval old, and missing until the first one.
+		if size, ok := c.sizes.Size(v); ok {
+			ch <- prometheus.MustNewConstMetric(vaultDesc, prometheus.GaugeValue, float64(size.Bytes), v.Name)
 		}
 	}
 }

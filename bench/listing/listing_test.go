@@ -286,7 +286,7 @@ func fill(dialect string) (*filled, error) {
 	}
 	f.api = httptest.NewServer(api.NewServer(cfg, cat, eng, token, make(chan struct{}), nil))
 	f.console = httptest.NewServer(console.New(cfg, cat, eng, token, make(chan struct{}), nil))
-	f.metrics = httptest.NewServer(metrics.Handler(metrics.NewCollector(cfg, cat, nil)))
+	f.metrics = httptest.NewServer(metrics.Handler(metrics.NewCollector(cfg, cat, nil, nil)))
 	cleanups = append(cleanups, f.api.Close, f.console.Close, f.metrics.Close)
 	if f.cookie, err = signIn(f.console); err != nil {
 		return nil, err

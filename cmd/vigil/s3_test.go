@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/internal/testsvc"
+	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/treediff"
 )
 
@@ -95,6 +97,31 @@ func TestS3VaultEndToEnd(t *testing.T) {
 	}
 	if out := e.mustRun("vault", "list"); !strings.Contains(out, "s3://"+srv.Bucket+"/vigil/offsite") {
 		t.Errorf("vault list does not show the S3 vault's storage: %s", out)
+	}
+
+	// The metrics and the console give the S3 vault's size: the bytes of
+	// its objects in the bucket, measured in the background.
+	var stored int64
+	for o := range srv.Client(t).ListObjects(t.Context(), srv.Bucket, minio.ListObjectsOptions{Prefix: "vigil/offsite/", Recursive: true}) {
+		stored += o.Size
+	}
+	token := strings.TrimSpace(string(must(os.ReadFile(e.path("vigil-data/api-token")))))
+	var size float64
+	waitFor(t, 30*time.Second, "the S3 vault's size in the metrics", func() bool {
+		_, families := e.scrape(token)
+		for _, m := range families["vigil_vault_size_bytes"].GetMetric() {
+			if len(m.Label) == 1 && m.Label[0].GetValue() == "offsite" {
+				size = m.GetGauge().GetValue()
+				return true
+			}
+		}
+		return false
+	})
+	if int64(size) != stored || stored == 0 {
+		t.Errorf("vigil_vault_size_bytes{vault=\"offsite\"} = %.0f, want the %d bytes of the vault's objects in the bucket", size, stored)
+	}
+	if page := e.consolePage("/vaults"); !strings.Contains(page, units.Bytes(stored)) || !strings.Contains(page, "measured ") {
+		t.Errorf("the console's vaults page does not show the S3 vault's %s, measured when:\n%s", units.Bytes(stored), page)
 	}
 
 	e.mustRun("vault", "repair", "offsite")

@@ -48,7 +48,8 @@ const defaultS3Endpoint = "s3.amazonaws.com"
 // s3BlobsLeftByCreation are the blobs a creation that stopped before writing
 // the repository blob leaves in an S3 vault: Kopia's blob configuration and
 // its S3 storage configuration.
-var s3BlobsLeftByCreation = []blob.ID{format.KopiaBlobCfgBlobID, s3.ConfigName}
+// The creation lock is in the list too: it is there while a creation runs.
+var s3BlobsLeftByCreation = []blob.ID{format.KopiaBlobCfgBlobID, s3.ConfigName, s3CreateLock}
 
 // isS3 reports whether storage names an S3 vault.
 func isS3(storage string) bool {

@@ -379,9 +379,20 @@ func moreSuffix(n int) string {
 // folder while another creates sees a folder that is neither empty nor a
 // vault. So, for a folder vault not yet made, one process at a time looks
 // and creates, holding a lock on the folder itself, and the next finds the
-// vault made. (S3 has no such lock: start one process first there.)
+// vault made. An S3 vault not yet made is locked with an object written
+// only if missing (lockS3Creation).
 func inspectAndCreate(ctx context.Context, cfg Config) error {
-	if !isS3(cfg.Storage) {
+	if isS3(cfg.Storage) {
+		state, err := inspectStorage(ctx, cfg)
+		if err != nil || state == storageRepository {
+			return err
+		}
+		unlock, err := lockS3Creation(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("open vault %q: %w", cfg.Name, err)
+		}
+		defer unlock()
+	} else {
 		if _, err := os.Stat(filepath.Join(cfg.Storage, kopiaRepositoryBlob)); err != nil {
 			// A path that cannot be a folder is for inspectStorage to say.
 			if err := os.MkdirAll(cfg.Storage, 0o700); err == nil {

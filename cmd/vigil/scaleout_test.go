@@ -142,12 +142,13 @@ workers: {backup: 1, restore_test: 3, heartbeat_timeout: 10s}
 	}
 
 	e.mustRun("migrate")
-	// serve alone first: it creates the two new S3 vaults (docs/deploy.md).
-	e.serve("--workers", "0")
+	// serve and the workers start at once, and open the two new S3
+	// vaults together: one process creates each, the others wait for it.
 	workers := map[string]*workerProc{}
 	for _, node := range nodes {
 		workers[node] = e.startWorker("--node", node)
 	}
+	e.serve("--workers", "0")
 	waitFor(t, 30*time.Second, "serve and three workers to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 4 })
 	if time.Now().After(at) {
 		t.Fatalf("serve and the workers took until %s to start, past the plan's one time %s", time.Now().UTC(), at)

@@ -379,7 +379,11 @@ func (s *Server) listCopyJobs(r *http.Request) (any, error) {
 	if f.Limit, err = limit(q.Get("limit")); err != nil {
 		return nil, err
 	}
+	f.StartingAfter = q.Get("starting_after")
 	jobs, err := s.catalog.ListCopyJobs(r.Context(), f)
+	if err != nil {
+		return nil, pageError(err, "copy job", f.StartingAfter)
+	}
 	if jobs == nil {
 		jobs = []vigil.CopyJob{}
 	}

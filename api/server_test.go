@@ -202,9 +202,12 @@ func TestListPages(t *testing.T) {
 		if err := s.catalog.InsertRecoveryPoint(ctx, &vigil.RecoveryPoint{ID: "rp-" + id, Resource: "docs", Vault: "v", CreatedAt: created}); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.catalog.InsertCopyJob(ctx, &vigil.CopyJob{ID: "cj-" + id, Resource: "docs", SourceVault: "v", Vault: "w", CreatedAt: created}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, route := range []struct{ path, prefix string }{
-		{"/api/v1/backup-jobs", "bj-"}, {"/api/v1/restore-jobs", "rj-"}, {"/api/v1/recovery-points", "rp-"},
+		{"/api/v1/backup-jobs", "bj-"}, {"/api/v1/restore-jobs", "rj-"}, {"/api/v1/recovery-points", "rp-"}, {"/api/v1/copy-jobs", "cj-"},
 	} {
 		for query, want := range map[string][]string{
 			"?limit=2": {"c", "b"},

@@ -42,7 +42,11 @@ type CopyJobFilter struct {
 	SourceRecoveryPointID string
 	// CreatedAfter selects jobs created at or after it.
 	CreatedAfter *time.Time
-	Limit        int
+	// StartingAfter is the id of a record: only those listed after it
+	// are selected, for the next page. Listing fails with an error
+	// wrapping vigil.ErrNotFound when no record has this id.
+	StartingAfter string
+	Limit         int
 }
 
 // copyJobValues is the job's columns after its id, in copyJobColumns order.
@@ -126,6 +130,9 @@ func (r records) ListCopyJobs(ctx context.Context, f CopyJobFilter) ([]vigil.Cop
 	w.equal("source_recovery_point_id", f.SourceRecoveryPointID)
 	w.equal("node", f.Node)
 	w.after("created_at", f.CreatedAfter)
+	if err := w.startingAfter(ctx, r.db, "vigil_copy_job", f.StartingAfter); err != nil {
+		return nil, fmt.Errorf("list copy jobs: %w", err)
+	}
 	query, args := w.newestFirst(selectCopyJobSQL, f.Limit)
 
 	rows, err := r.db.query(ctx, query, args...)

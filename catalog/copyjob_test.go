@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/vigil-backup/vigil"
@@ -65,5 +66,49 @@ func TestCopyJob(t *testing.T) {
 		if err := c.InsertRecoveryPoint(ctx, &rp); err == nil {
 			t.Fatal("a second recovery point with the copy's id was accepted")
 		}
+	})
+}
+
+// TestListCopyJobsPages: copy jobs page as backup and restore jobs do,
+// newest first, the next page starting after the last id of the one
+// before, and an id of no copy job is an error wrapping vigil.ErrNotFound.
+func TestListCopyJobsPages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		for _, j := range []vigil.CopyJob{
+			{ID: "cj-1", Resource: "photos", Vault: "offsite", CreatedAt: at(1)},
+			{ID: "cj-2", Resource: "db", Vault: "offsite", CreatedAt: at(2)},
+			{ID: "cj-3", Resource: "photos", Vault: "cold", CreatedAt: at(3)},
+			// Same instant as cj-3: id breaks the tie.
+			{ID: "cj-4", Resource: "photos", Vault: "offsite", CreatedAt: at(3)},
+		} {
+			requireNoError(t, c.InsertCopyJob(ctx, &j))
+		}
+		for _, tt := range []struct {
+			filter catalog.CopyJobFilter
+			want   []string
+		}{
+			{catalog.CopyJobFilter{Limit: 2}, []string{"cj-4", "cj-3"}},
+			{catalog.CopyJobFilter{StartingAfter: "cj-4", Limit: 2}, []string{"cj-3", "cj-2"}},
+			{catalog.CopyJobFilter{StartingAfter: "cj-3"}, []string{"cj-2", "cj-1"}},
+			{catalog.CopyJobFilter{StartingAfter: "cj-4", Resource: "photos"}, []string{"cj-3", "cj-1"}},
+			{catalog.CopyJobFilter{StartingAfter: "cj-4", Vault: "offsite"}, []string{"cj-2", "cj-1"}},
+			{catalog.CopyJobFilter{StartingAfter: "cj-1"}, []string{}},
+		} {
+			got, err := c.ListCopyJobs(ctx, tt.filter)
+			requireNoError(t, err)
+			ids := []string{}
+			for _, j := range got {
+				ids = append(ids, j.ID)
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Errorf("ListCopyJobs(%+v) = %v, want %v", tt.filter, ids, tt.want)
+			}
+		}
+		_, err := c.ListCopyJobs(ctx, catalog.CopyJobFilter{StartingAfter: "cj-none"})
+		requireNotFound(t, err)
 	})
 }

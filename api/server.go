@@ -254,15 +254,13 @@ func (s *Server) listWorkers(r *http.Request) (any, error) {
 // pendingCleanup returns, by node, the restore tests that have their
 // verdict and whose copy is still to be deleted there.
 func (s *Server) pendingCleanup(ctx context.Context) (map[string][]string, error) {
-	jobs, err := s.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true})
+	pending, err := s.catalog.ListPendingCleanup(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]string{}
-	for _, j := range jobs {
-		if j.ValidationStatus.Final() && (j.DeletionStatus == vigil.DeletionDeleting || j.DeletionStatus == vigil.DeletionFailed) {
-			out[j.Node] = append(out[j.Node], j.ID)
-		}
+	for _, p := range pending {
+		out[p.Node] = append(out[p.Node], p.JobID)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -255,5 +256,45 @@ func TestVaultsCountAvailable(t *testing.T) {
 	}
 	if got[0].RecoveryPoints != 1 {
 		t.Errorf("vault v counts %d recovery points, want its 1 AVAILABLE one", got[0].RecoveryPoints)
+	}
+}
+
+// TestWorkersPendingCleanup: a node's restore tests whose copy waits to be
+// deleted there are listed on its latest worker only, newest first; a
+// test still validating is not waiting.
+func TestWorkersPendingCleanup(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, w := range []catalog.Worker{
+		{ID: "w1-old", Node: "w1", StartedAt: at, LastHeartbeatAt: at},
+		{ID: "w1-new", Node: "w1", StartedAt: at.Add(time.Hour), LastHeartbeatAt: at.Add(time.Hour)},
+		{ID: "w2-only", Node: "w2", StartedAt: at, LastHeartbeatAt: at},
+	} {
+		if err := s.catalog.RegisterWorker(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, j := range []vigil.RestoreJob{
+		{ID: "rj-a", Node: "w1", ValidationStatus: vigil.ValidationAborted, DeletionStatus: vigil.DeletionDeleting},
+		{ID: "rj-b", Node: "w1", ValidationStatus: vigil.ValidationSuccessful, DeletionStatus: vigil.DeletionFailed},
+		{ID: "rj-c", Node: "w2", ValidationStatus: vigil.ValidationValidating, DeletionStatus: vigil.DeletionDeleting},
+	} {
+		j.RestoreTest, j.Status, j.Resource, j.CreatedAt = true, vigil.RestoreCompleted, "docs", at.Add(time.Duration(i)*time.Minute)
+		if err := s.catalog.InsertRestoreJob(ctx, &j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := call(s, http.MethodGet, "/api/v1/workers", "")
+	var ws []Worker
+	if err := json.Unmarshal([]byte(body), &ws); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/v1/workers: %d %s", code, body)
+	}
+	got := map[string]string{}
+	for _, w := range ws {
+		got[w.ID] = strings.Join(w.PendingCleanup, " ")
+	}
+	if want := map[string]string{"w1-new": "rj-b rj-a", "w1-old": "", "w2-only": ""}; !maps.Equal(got, want) {
+		t.Errorf("pending clean-up by worker %v, want %v", got, want)
 	}
 }

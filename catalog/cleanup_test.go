@@ -1,0 +1,46 @@
+package catalog_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+)
+
+// TestListPendingCleanup: a restore test is pending clean-up once it has
+// its verdict and its copy is not deleted yet, on the node that made it,
+// since its verdict; one still validating, one deleted, and a plain
+// restore are not.
+func TestListPendingCleanup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		for _, j := range []vigil.RestoreJob{
+			{ID: "rj-aborted", Resource: "app", Node: "w1", RestoreTest: true, Status: vigil.RestoreCompleted, CreatedAt: at(1), StartedAt: new(at(2)),
+				TotalSeconds: 180, CreatedResourceLocation: "/srv/copies/1", ValidationStatus: vigil.ValidationAborted,
+				DeletionStatus: vigil.DeletionDeleting, DeletionMessage: "clean-up pending on node w1"},
+			{ID: "rj-retrying", Resource: "db", Node: "w2", RestoreTest: true, Status: vigil.RestoreCompleted, CreatedAt: at(3), StartedAt: new(at(3)),
+				TotalSeconds: 60, ValidationStatus: vigil.ValidationSuccessful, DeletionStatus: vigil.DeletionFailed, DeletionMessage: "attempt 1 of 10"},
+			{ID: "rj-refused", Resource: "db", Node: "w2", RestoreTest: true, Status: vigil.RestoreFailed, CreatedAt: at(4), CompletedAt: new(at(5)),
+				ValidationStatus: vigil.ValidationFailed, DeletionStatus: vigil.DeletionDeleting},
+			{ID: "rj-validating", Resource: "app", Node: "w1", RestoreTest: true, Status: vigil.RestoreCompleted, CreatedAt: at(6), StartedAt: new(at(6)),
+				ValidationStatus: vigil.ValidationValidating, DeletionStatus: vigil.DeletionDeleting},
+			{ID: "rj-deleted", Resource: "app", Node: "w1", RestoreTest: true, Status: vigil.RestoreCompleted, CreatedAt: at(7), StartedAt: new(at(7)),
+				ValidationStatus: vigil.ValidationSuccessful, DeletionStatus: vigil.DeletionSuccessful},
+			{ID: "rj-plain", Resource: "app", Node: "w1", Status: vigil.RestoreCompleted, CreatedAt: at(8), StartedAt: new(at(8))},
+		} {
+			requireNoError(t, c.InsertRestoreJob(ctx, &j))
+		}
+		got, err := c.ListPendingCleanup(ctx)
+		requireNoError(t, err)
+		requireEqual(t, got, []catalog.PendingCleanup{
+			{JobID: "rj-refused", Resource: "db", Node: "w2", Status: vigil.DeletionDeleting, Since: at(5)},
+			{JobID: "rj-retrying", Resource: "db", Node: "w2", Status: vigil.DeletionFailed, Message: "attempt 1 of 10", Since: at(4)},
+			{JobID: "rj-aborted", Resource: "app", Node: "w1", Location: "/srv/copies/1", Status: vigil.DeletionDeleting,
+				Message: "clean-up pending on node w1", Since: at(5)},
+		})
+	})
+}

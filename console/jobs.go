@@ -19,8 +19,8 @@ const jobsLimit = 200
 // sinceChoices are the time filter's choices: jobs created within.
 var sinceChoices = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
 
-// jobs lists backup jobs or restore jobs (tab), filtered by status and
-// resource, newest first. The page then follows the events stream and
+// jobs lists backup, restore or copy jobs (tab), filtered by status,
+// resource and age, newest first. The page then follows the events stream and
 // updates its rows in place.
 func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 	c.renderJobs(w, r, http.StatusOK, nil)
@@ -30,7 +30,7 @@ func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 	ctx := r.Context()
 	q := r.URL.Query()
 	tab := q.Get("tab")
-	if tab != "restore" {
+	if tab != "restore" && tab != "copy" {
 		tab = "backup"
 	}
 	var since *time.Time
@@ -44,30 +44,31 @@ func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 		"Resources":    c.cfg.ResourceNames(), "Vaults": c.cfg.VaultNames(),
 		"Form": form,
 	}
-	if tab == "backup" {
+	data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+	var err error
+	switch tab {
+	case "backup":
 		f := catalog.BackupJobFilter{Resource: q.Get("resource"), CreatedAfter: since, Limit: jobsLimit}
 		if s := q.Get("status"); s != "" {
 			f.Status = []vigil.BackupJobStatus{vigil.BackupJobStatus(s)}
 		}
-		jobs, err := c.catalog.ListBackupJobs(ctx, f)
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		data["Backups"] = jobs
-		data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
-	} else {
+		data["Backups"], err = c.catalog.ListBackupJobs(ctx, f)
+	case "restore":
 		f := catalog.RestoreJobFilter{Resource: q.Get("resource"), CreatedAfter: since, Limit: jobsLimit}
 		if s := q.Get("status"); s != "" {
 			f.Status = []vigil.RestoreJobStatus{vigil.RestoreJobStatus(s)}
 		}
-		jobs, err := c.catalog.ListRestoreJobs(ctx, f)
-		if err != nil {
-			c.fail(w, r, err)
-			return
+		data["Restores"], err = c.catalog.ListRestoreJobs(ctx, f)
+	case "copy":
+		f := catalog.CopyJobFilter{Resource: q.Get("resource"), CreatedAfter: since, Limit: jobsLimit}
+		if s := q.Get("status"); s != "" {
+			f.Status = []vigil.BackupJobStatus{vigil.BackupJobStatus(s)}
 		}
-		data["Restores"] = jobs
-		data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+		data["Copies"], err = c.catalog.ListCopyJobs(ctx, f)
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
 	}
 	// The stream starts after the newest event the page already shows.
 	page, err := c.engine.ListEvents(ctx, vigil.EventQuery{Limit: 1})

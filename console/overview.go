@@ -45,8 +45,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 			red++
 		}
 	}
+	pending, err := c.workers.ListPendingCleanup(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	warnings, checkedAt := c.engine.StartWarnings()
-	c.render(w, r, http.StatusOK, "overview", map[string]any{"Rows": rows, "Red": red, "Warnings": warnings, "CheckedAt": checkedAt})
+	c.render(w, r, http.StatusOK, "overview", map[string]any{"Rows": rows, "Red": red, "Warnings": warnings, "CheckedAt": checkedAt, "Pending": pending})
 }
 
 func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +48,41 @@ func TestOverviewSkipsAbortedTests(t *testing.T) {
 	}
 	if len(rows) != 1 || rows[0].LastTest == nil || rows[0].LastTest.ID != "rj-failed" {
 		t.Fatalf("overview rows %+v: want docs's last test rj-failed", rows)
+	}
+}
+
+// TestOverviewPendingCleanup: the overview names each copy that waits to
+// be deleted, with its job, resource, node and since when; with none, it
+// has no such section.
+func TestOverviewPendingCleanup(t *testing.T) {
+	b := setupSessions(t)
+	b.withEngine()
+	cookie := b.signIn()
+	code, _, body := b.do(http.MethodGet, "/", cookie, nil, nil)
+	if code != http.StatusOK || strings.Contains(body, "pending-cleanup") || strings.Contains(body, "Clean-up pending") {
+		t.Fatalf("overview with no clean-up pending: %d\n%s", code, body)
+	}
+	at := b.console.now().Add(-time.Hour)
+	insertPendingCleanup(t, b.catalog, at)
+	code, _, body = b.do(http.MethodGet, "/", cookie, nil, nil)
+	start := strings.Index(body, `<section id="pending-cleanup"`)
+	if code != http.StatusOK || start < 0 {
+		t.Fatalf("overview with clean-up pending: %d, no section\n%s", code, body)
+	}
+	section := body[start : start+strings.Index(body[start:], "</section>")]
+	when := func(d time.Duration) string { return at.Add(d).Local().Format("2006-01-02 15:04:05") }
+	for _, want := range []string{
+		"Clean-up pending: 2 restore-test copies wait to be deleted",
+		`<li data-job="rj-left"><a href="/jobs/rj-left">rj-left</a> of <strong>app</strong> <small>since ` + when(30*time.Second) + `</small> on node <strong>w1</strong></li>`,
+		`<a href="/jobs/rj-retried">rj-retried</a> of <strong>db</strong> <small>since ` + when(time.Minute) + `; deleting the new resource failed: busy`,
+		`on node <strong>gone</strong>`,
+		`<a href="/workers">Workers</a>`,
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("overview's clean-up section lacks %s\n%s", want, section)
+		}
+	}
+	if strings.Contains(section, "rj-validating") || strings.Contains(section, "rj-done") {
+		t.Errorf("overview lists a test that waits for no clean-up:\n%s", section)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/worker"
 )
 
 const testToken = "the-api-token"
@@ -289,4 +290,37 @@ func TestSessionOverTLS(t *testing.T) {
 		t.Fatalf("sign-out from %s: %d, want 303", b.url, status)
 	}
 	b.requireSignedIn(cookie, false)
+}
+
+// withEngine gives the console a real engine, never started, over the
+// bundle's catalog: the overview reads its start-up warnings and the jobs
+// page its events.
+func (b *sessionBundle) withEngine() {
+	b.t.Helper()
+	b.console.cfg.DataDir = b.t.TempDir()
+	eng, err := worker.New(b.console.cfg, b.catalog, worker.Options{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.console.engine = eng
+}
+
+// insertPendingCleanup records restore tests whose copy waits to be
+// deleted: rj-left on node w1 (its worker killed), rj-retried on node
+// gone, which no worker record names any more.
+func insertPendingCleanup(t *testing.T, cat *catalog.Catalog, at time.Time) {
+	t.Helper()
+	for _, j := range []vigil.RestoreJob{
+		{ID: "rj-left", Resource: "app", Node: "w1", Status: vigil.RestoreAborted, ValidationStatus: vigil.ValidationAborted,
+			DeletionStatus: vigil.DeletionDeleting, DeletionMessage: "clean-up pending on node w1", TotalSeconds: 30},
+		{ID: "rj-retried", Resource: "db", Node: "gone", Status: vigil.RestoreCompleted, ValidationStatus: vigil.ValidationSuccessful,
+			DeletionStatus: vigil.DeletionFailed, DeletionMessage: "deleting the new resource failed: busy; vigil tries again every 1m0s (attempt 1 of 10)", TotalSeconds: 60},
+		{ID: "rj-validating", Resource: "app", Node: "w1", Status: vigil.RestoreCompleted, ValidationStatus: vigil.ValidationValidating},
+		{ID: "rj-done", Resource: "app", Node: "w1", Status: vigil.RestoreCompleted, ValidationStatus: vigil.ValidationSuccessful, DeletionStatus: vigil.DeletionSuccessful},
+	} {
+		j.RestoreTest, j.CreatedAt, j.StartedAt = true, at, &at
+		if err := cat.InsertRestoreJob(context.Background(), &j); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

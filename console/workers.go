@@ -10,9 +10,11 @@ import (
 )
 
 // Workers lists the processes that run jobs on the catalog, the latest
-// started first, each with the vigil jobs it ran at its last heartbeat.
+// started first, each with the vigil jobs it ran at its last heartbeat,
+// and the restore tests whose copy waits to be deleted on a node.
 type Workers interface {
 	ListWorkers(ctx context.Context) ([]catalog.Worker, error)
+	ListPendingCleanup(ctx context.Context) ([]catalog.PendingCleanup, error)
 }
 
 var _ Workers = (*catalog.Catalog)(nil)
@@ -21,6 +23,10 @@ var _ Workers = (*catalog.Catalog)(nil)
 type workerRow struct {
 	catalog.Worker
 	State string
+	// Pending are the restore tests whose copy waits to be deleted on the
+	// worker's node. The latest worker of a node carries them, as the API
+	// does: the clean-up falls to it, or to the node's next process.
+	Pending []catalog.PendingCleanup
 }
 
 func (c *Console) workersPage(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +35,15 @@ func (c *Console) workersPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	pending, err := c.workers.ListPendingCleanup(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	byNode := map[string][]catalog.PendingCleanup{}
+	for _, p := range pending {
+		byNode[p.Node] = append(byNode[p.Node], p)
+	}
 	timeout := time.Duration(c.cfg.Workers.HeartbeatTimeout)
 	if timeout <= 0 {
 		timeout = config.DefaultHeartbeatTimeout
@@ -36,7 +51,16 @@ func (c *Console) workersPage(w http.ResponseWriter, r *http.Request) {
 	at := c.now()
 	rows := make([]workerRow, 0, len(ws))
 	for _, wk := range ws {
-		rows = append(rows, workerRow{wk, wk.State(at, timeout)})
+		rows = append(rows, workerRow{wk, wk.State(at, timeout), byNode[wk.Node]})
+		delete(byNode, wk.Node)
 	}
-	c.render(w, r, http.StatusOK, "workers", map[string]any{"Rows": rows, "Timeout": timeout})
+	// A node no listed worker belongs to (its records were deleted) still
+	// has its copies waiting: they are not left off the page.
+	var elsewhere []catalog.PendingCleanup
+	for _, p := range pending {
+		if _, ok := byNode[p.Node]; ok {
+			elsewhere = append(elsewhere, p)
+		}
+	}
+	c.render(w, r, http.StatusOK, "workers", map[string]any{"Rows": rows, "Timeout": timeout, "Elsewhere": elsewhere})
 }

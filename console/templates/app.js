@@ -6,21 +6,21 @@
   const table = document.getElementById("jobs");
   if (!table) return;
   const tab = table.dataset.tab;
+  const prefixes = { backup: "bj-", restore: "rj-", copy: "cj-" };
   const fields = ["status", "validation_status", "deletion_status", "status_message", "recovery_point_id"];
   const stream = new EventSource("/events/stream?after=" + table.dataset.after);
   stream.addEventListener("vigil", (msg) => {
     const event = JSON.parse(msg.data);
     const job = event.data;
     if (!job || !job.id) return;
-    const isBackup = job.id.startsWith("bj-");
     // Events about other records (a recovery point's expiry) and the
-    // other tab's jobs are not rows here.
-    if (tab === "backup" ? !isBackup : !job.id.startsWith("rj-")) return;
+    // other tabs' jobs are not rows here.
+    if (!job.id.startsWith(prefixes[tab])) return;
     let row = table.querySelector(`tr[data-job="${CSS.escape(job.id)}"]`);
     if (!row) {
       // A filtered view only updates its rows: a new job may not match.
       if (table.dataset.filtered === "true") return;
-      row = addRow(job, isBackup);
+      row = addRow(job);
     }
     for (const f of fields) {
       const cell = row.querySelector(`[data-field="${f}"]`);
@@ -32,9 +32,20 @@
     if (total && job.total_seconds) total.textContent = job.total_seconds.toFixed(2) + "s";
     const bytes = row.querySelector('[data-field="bytes"]');
     if (bytes && job.bytes !== undefined) bytes.textContent = human(job.bytes);
+    for (const f of ["started_at", "completed_at"]) {
+      const cell = row.querySelector(`[data-field="${f}"]`);
+      if (cell && job[f]) cell.textContent = when(job[f]);
+    }
+    // A copy's recovery point exists once the job has COMPLETED.
+    const copy = row.querySelector('[data-field="copy"]');
+    if (copy && job.status === "COMPLETED") copy.textContent = job.recovery_point_id;
   });
 
-  function addRow(job, isBackup) {
+  function when(t) {
+    return t ? new Date(t).toLocaleString() : "–";
+  }
+
+  function addRow(job) {
     const row = document.createElement("tr");
     row.dataset.job = job.id;
     const cell = (text, field) => {
@@ -51,7 +62,20 @@
     link.href = "/jobs/" + job.id;
     link.textContent = job.id;
     cell("").appendChild(link);
-    if (isBackup) {
+    if (tab === "copy") {
+      cell(job.resource);
+      const status = cell("");
+      const badge = document.createElement("span");
+      badge.className = "status " + job.status;
+      badge.dataset.field = "status";
+      badge.textContent = job.status;
+      const message = document.createElement("small");
+      message.dataset.field = "status_message";
+      message.textContent = job.status_message || "";
+      status.append(badge, document.createElement("br"), message);
+      cell(job.source_recovery_point_id); cell(job.source_vault + " → " + job.vault); cell("–", "copy");
+      cell(human(job.bytes), "bytes"); cell(when(job.created_at)); cell(when(job.started_at), "started_at"); cell(when(job.completed_at), "completed_at");
+    } else if (tab === "backup") {
       cell(job.resource); cell(job.vault); cell(job.status, "status"); cell(human(job.bytes), "bytes");
       cell(job.recovery_point_id, "recovery_point_id"); cell(new Date(job.created_at).toLocaleString()); cell(job.status_message, "status_message");
     } else {

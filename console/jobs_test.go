@@ -39,12 +39,13 @@ func TestJobsCopyTab(t *testing.T) {
 	for _, want := range []string{
 		`<a href="/jobs?tab=copy" class="current" id="tab-copy">`,
 		`<table id="jobs" data-tab="copy"`,
-		`<td><a href="/jobs/cj-done">cj-done</a></td><td>docs</td>`,
+		`<td class="id"><a href="/jobs/cj-done">cj-done</a></td><td>docs</td>`,
 		`<span class="status COMPLETED" data-field="status">COMPLETED</span>`,
-		`<td>rp-src1</td><td>local → offsite</td>`,
-		`<td data-field="copy">rp-copy1</td>`,
+		`<td class="id">local → offsite</td><td class="id">rp-src1</td>`,
+		`<td class="id" data-field="copy">rp-copy1</td>`,
 		`<td data-field="bytes">2.0 KiB</td>`,
-		`<td>` + when(at) + `</td><td data-field="started_at">` + when(started) + `</td><td data-field="completed_at">` + when(completed) + `</td>`,
+		`<td class="when">` + when(at) + `</td>`,
+		`<td class="when"><span data-field="completed_at">` + when(completed) + `</span><br><small data-field="took">took 8s</small></td>`,
 		`<small data-field="status_message">vault offsite: no space left</small>`,
 	} {
 		if !strings.Contains(body, want) {

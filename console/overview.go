@@ -154,6 +154,13 @@ var funcs = template.FuncMap{
 	},
 	"bytes": units.Bytes,
 	"since": func(t time.Time) string { return human(time.Since(t)) },
+	// took is how long a job ran, once it has ended.
+	"took": func(start, end *time.Time) string {
+		if start == nil || end == nil {
+			return ""
+		}
+		return "took " + human(end.Sub(*start))
+	},
 	// page adds a page's title to its data, for the layout.
 	"page": func(data map[string]any, title string) map[string]any {
 		data["Title"] = title

@@ -79,7 +79,7 @@ func TestWorkersPagePendingCleanup(t *testing.T) {
 		return body[start : start+strings.Index(body[start:], "</tr>")]
 	}
 	since := (now.Add(-5*time.Minute + 30*time.Second)).Local().Format("2006-01-02 15:04:05")
-	if r := row("w1-new"); !strings.Contains(r, `<a href="/jobs/rj-left">rj-left</a> of <strong>app</strong> <small>since `+since+`</small>`) {
+	if r := row("w1-new"); !strings.Contains(r, `<a href="/jobs/rj-left" class="id">rj-left</a> of <strong>app</strong><br><small>since `+since+` (`) {
 		t.Errorf("w1's latest worker does not show rj-left pending since %s:\n%s", since, r)
 	}
 	for _, id := range []string{"w1-old", "w2-aaaa"} {
@@ -88,7 +88,7 @@ func TestWorkersPagePendingCleanup(t *testing.T) {
 		}
 	}
 	elsewhere := body[max(strings.Index(body, `id="pending-elsewhere"`), 0):]
-	if !strings.Contains(body, `id="pending-elsewhere"`) || !strings.Contains(elsewhere, `<a href="/jobs/rj-retried">rj-retried</a> of <strong>db</strong>`) ||
+	if !strings.Contains(body, `id="pending-elsewhere"`) || !strings.Contains(elsewhere, `<a href="/jobs/rj-retried" class="id">rj-retried</a> of <strong>db</strong>`) ||
 		!strings.Contains(elsewhere, "attempt 1 of 10") || !strings.Contains(elsewhere, "on node <strong>gone</strong>") {
 		t.Errorf("rj-retried is not shown pending on node gone, with why:\n%s", elsewhere)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
 )
 
 // browser starts a headless Chromium for the test (Debian's chromium,
@@ -635,4 +636,97 @@ func TestConsoleSessionSharedCatalog(t *testing.T) {
 	for _, n := range nodes {
 		n.stop()
 	}
+}
+
+// TestConsoleCopiesAndCleanup, in the browser: a restore test whose copy
+// waits for its node to be deleted (what a killed worker of node w1
+// leaves: its worker record, heartbeat long stopped, and its test ABORTED
+// with the clean-up pending, written into the catalog while vigil is
+// down) is named on the overview and on w1's row of the workers page; a
+// copy job is listed on the jobs page's Copy jobs tab, and one started
+// while the tab is open appears there and turns COMPLETED without a
+// reload.
+func TestConsoleCopiesAndCleanup(t *testing.T) {
+	t.Parallel()
+	e := newCopyEnv(t, "")
+	e.serve()
+	b := e.backup("docs")
+	var copied vigil.CopyJob
+	e.mustJSON(&copied, "recovery-points", "copy", b.RecoveryPointID, "--to", "offsite", "--wait")
+	if copied.Status != vigil.BackupCompleted {
+		t.Fatalf("copy of %s: %+v", b.RecoveryPointID, copied)
+	}
+	e.stop()
+
+	killed := time.Now().Add(-20 * time.Minute).UTC().Truncate(time.Second)
+	started := killed.Add(-time.Minute)
+	left := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), RestoreTest: true, Plan: "every-backup", CreatedBy: "every-backup",
+		Resource: "docs", ResourceType: "directory", RecoveryPointID: b.RecoveryPointID, Node: "w1",
+		CreatedResourceLocation: "/var/lib/vigil/workers/w1/restore-tests/docs-1",
+		Status:                  vigil.RestoreCompleted, CreatedAt: started, StartedAt: &started, TotalSeconds: killed.Sub(started).Seconds(),
+		ValidationStatus: vigil.ValidationAborted, ValidationMessage: "interrupted during validation: worker w1-killed counted dead",
+		DeletionStatus: vigil.DeletionDeleting, DeletionMessage: "clean-up pending on node w1"}
+	func() {
+		cat, err := catalog.Open(context.Background(), "", e.path("vigil-data"))
+		if err != nil {
+			t.Fatalf("open the catalog: %v", err)
+		}
+		defer cat.Close()
+		if err := cat.RegisterWorker(context.Background(), catalog.Worker{ID: "w1-killed", Node: "w1", Host: "host-w1", PID: 4242,
+			StartedAt: killed.Add(-time.Hour), LastHeartbeatAt: killed, Concurrency: map[string]int{"restore_test": 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.InsertRestoreJob(context.Background(), &left); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	e.serve()
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+
+	since := killed.Local().Format("2006-01-02 15:04:05")
+	text := waitText(t, ctx, `#pending-cleanup`, left.ID)
+	if !strings.Contains(text, left.ID+" of docs on node w1 since "+since+" (") {
+		t.Errorf("overview's clean-up pending section: %q; want %s of docs on node w1 since %s", text, left.ID, since)
+	}
+	screenshot(t, ctx, "console-overview-cleanup")
+
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/workers"), chromedp.WaitVisible(`#workers`, chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	text = waitText(t, ctx, `tr[data-worker="w1-killed"]`, "DEAD")
+	if !strings.Contains(text, left.ID+" of docs") || !strings.Contains(text, "since "+since) {
+		t.Errorf("w1's row of the workers page: %q; want %s pending", text, left.ID)
+	}
+	screenshot(t, ctx, "console-workers-cleanup")
+
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/jobs?tab=copy"), chromedp.WaitVisible(`#jobs`, chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	text = waitText(t, ctx, `tr[data-job="`+copied.ID+`"]`, "COMPLETED")
+	for _, want := range []string{b.RecoveryPointID, "lab-vault → offsite", copied.RecoveryPointID} {
+		if !strings.Contains(text, want) {
+			t.Errorf("copy job row %q lacks %q", text, want)
+		}
+	}
+	// A copy started now shows up in the open tab, and ends there.
+	second := e.backup("docs")
+	var live vigil.CopyJob
+	e.mustJSON(&live, "recovery-points", "copy", second.RecoveryPointID, "--to", "offsite")
+	text = waitText(t, ctx, `tr[data-job="`+live.ID+`"]`, "COMPLETED")
+	if !strings.Contains(text, live.RecoveryPointID) || !strings.Contains(text, "lab-vault → offsite") {
+		t.Errorf("the copy job started with the tab open: row %q; want its new recovery point %s", text, live.RecoveryPointID)
+	}
+	// Its times are written as the server writes them.
+	if !regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+took \d+(ms|\.\ds|s)`).MatchString(text) {
+		t.Errorf("the copy job started with the tab open: row %q; want it created and completed at 2006-01-02 15:04:05, and how long it took", text)
+	}
+	screenshot(t, ctx, "console-copy-jobs")
+
+	err := chromedp.Run(ctx, chromedp.Click(`tr[data-job="`+copied.ID+`"] a`, chromedp.ByQuery), chromedp.WaitVisible(`#fields`, chromedp.ByID),
+		chromedp.Text(`#fields`, &text, chromedp.ByID))
+	if err != nil || !strings.Contains(text, "recovery point "+copied.RecoveryPointID+" in vault offsite") {
+		t.Errorf("copy job page from its row: %q, %v", text, err)
+	}
+	e.stop()
 }

@@ -32,17 +32,31 @@
     if (total && job.total_seconds) total.textContent = job.total_seconds.toFixed(2) + "s";
     const bytes = row.querySelector('[data-field="bytes"]');
     if (bytes && job.bytes !== undefined) bytes.textContent = human(job.bytes);
-    for (const f of ["started_at", "completed_at"]) {
-      const cell = row.querySelector(`[data-field="${f}"]`);
-      if (cell && job[f]) cell.textContent = when(job[f]);
-    }
+    const completed = row.querySelector('[data-field="completed_at"]');
+    if (completed && job.completed_at) completed.textContent = when(job.completed_at);
+    const took = row.querySelector('[data-field="took"]');
+    if (took && job.started_at && job.completed_at) took.textContent = "took " + duration(new Date(job.completed_at) - new Date(job.started_at));
     // A copy's recovery point exists once the job has COMPLETED.
     const copy = row.querySelector('[data-field="copy"]');
     if (copy && job.status === "COMPLETED") copy.textContent = job.recovery_point_id;
   });
 
+  // duration writes milliseconds as the server's pages do: 340ms, 4.2s,
+  // 12m03s, 3h10m.
+  function duration(ms) {
+    const p = (n) => String(Math.floor(n)).padStart(2, "0");
+    if (ms < 1000) return Math.round(ms) + "ms";
+    if (ms < 60e3) return Math.round(ms / 100) / 10 + "s";
+    if (ms < 3600e3) return Math.floor(ms / 60e3) + "m" + p((ms / 1000) % 60) + "s";
+    return Math.floor(ms / 3600e3) + "h" + p((ms / 60e3) % 60) + "m";
+  }
+
+  // when writes a time as the server's pages do: 2006-01-02 15:04:05.
   function when(t) {
-    return t ? new Date(t).toLocaleString() : "–";
+    if (!t) return "–";
+    const d = new Date(t);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   }
 
   function addRow(job) {
@@ -62,6 +76,7 @@
     link.href = "/jobs/" + job.id;
     link.textContent = job.id;
     cell("").appendChild(link);
+    if (tab === "copy") link.parentElement.className = "id";
     if (tab === "copy") {
       cell(job.resource);
       const status = cell("");
@@ -73,15 +88,23 @@
       message.dataset.field = "status_message";
       message.textContent = job.status_message || "";
       status.append(badge, document.createElement("br"), message);
-      cell(job.source_recovery_point_id); cell(job.source_vault + " → " + job.vault); cell("–", "copy");
-      cell(human(job.bytes), "bytes"); cell(when(job.created_at)); cell(when(job.started_at), "started_at"); cell(when(job.completed_at), "completed_at");
+      cell(job.source_vault + " → " + job.vault).className = "id"; cell(job.source_recovery_point_id).className = "id"; cell("–", "copy").className = "id";
+      cell(human(job.bytes), "bytes"); cell(when(job.created_at)).className = "when";
+      const ended = cell("");
+      ended.className = "when";
+      const at = document.createElement("span");
+      at.dataset.field = "completed_at";
+      at.textContent = "–";
+      const took = document.createElement("small");
+      took.dataset.field = "took";
+      ended.append(at, document.createElement("br"), took);
     } else if (tab === "backup") {
       cell(job.resource); cell(job.vault); cell(job.status, "status"); cell(human(job.bytes), "bytes");
-      cell(job.recovery_point_id, "recovery_point_id"); cell(new Date(job.created_at).toLocaleString()); cell(job.status_message, "status_message");
+      cell(job.recovery_point_id, "recovery_point_id"); cell(when(job.created_at)); cell(job.status_message, "status_message");
     } else {
       cell(job.restore_test ? "test" : "restore"); cell(job.resource); cell(job.status, "status");
       cell(job.validation_status, "validation_status"); cell(job.deletion_status, "deletion_status");
-      cell(job.recovery_point_id); cell(new Date(job.created_at).toLocaleString()); cell("", "total_seconds");
+      cell(job.recovery_point_id); cell(when(job.created_at)); cell("", "total_seconds");
     }
     table.tBodies[0].prepend(row);
     return row;

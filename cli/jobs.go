@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,14 +15,29 @@ import (
 
 func newJobsCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "jobs", Short: "List and inspect backup, restore and copy jobs"}
-	var typ, status string
+	var typ, status, startingAfter string
+	var limit int
 	list := &cobra.Command{
-		Use:   "list [--type backup|restore|copy] [--status S]",
+		Use:   "list [--type backup|restore|copy] [--status S] [--limit N] [--starting-after ID]",
 		Short: "List jobs, newest first",
-		Args:  cobra.NoArgs,
+		Long: `List jobs, newest first: backup, restore and copy jobs, or those of one
+--type. --limit N lists at most N of each type; for the next page, pass
+--starting-after the id of the last job listed, which says the type.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if typ != "" && typ != vigil.JobTypeBackup && typ != vigil.JobTypeRestore && typ != vigil.JobTypeCopy {
 				return usageError(fmt.Errorf("--type %q: use backup, restore or copy", typ))
+			}
+			if startingAfter != "" {
+				// An id pages one list: the others have no record of it.
+				of := jobTypeOf(startingAfter)
+				switch {
+				case of == "":
+					return usageError(fmt.Errorf("--starting-after %q is not a job id: pass the id of the last job of the page you have (bj-…, rj-… or cj-…)", startingAfter))
+				case typ != "" && typ != of:
+					return usageError(fmt.Errorf("--starting-after %s is a %s job id, and --type is %s: pass the id of the last %s job you have, or leave --type out", startingAfter, of, typ, typ))
+				}
+				typ = of
 			}
 			c, err := g.client()
 			if err != nil {
@@ -30,6 +46,12 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 			q := url.Values{}
 			if status != "" {
 				q.Set("status", strings.ToUpper(status))
+			}
+			if cmd.Flags().Changed("limit") {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			if startingAfter != "" {
+				q.Set("starting_after", startingAfter)
 			}
 			var backups []vigil.BackupJob
 			var restores []vigil.RestoreJob
@@ -75,6 +97,8 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 	}
 	list.Flags().StringVar(&typ, "type", "", "backup, restore or copy")
 	list.Flags().StringVar(&status, "status", "", "only jobs with this status, e.g. COMPLETED")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many jobs of each type (0: all)")
+	list.Flags().StringVar(&startingAfter, "starting-after", "", "list the jobs after this job id, of its type: the next page")
 
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -111,6 +135,19 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.AddCommand(list, show)
 	return cmd
+}
+
+// jobTypeOf is the type of job whose ids start as id does, or "".
+func jobTypeOf(id string) string {
+	switch {
+	case strings.HasPrefix(id, vigil.PrefixBackupJob+"-"):
+		return vigil.JobTypeBackup
+	case strings.HasPrefix(id, vigil.PrefixRestoreJob+"-"):
+		return vigil.JobTypeRestore
+	case strings.HasPrefix(id, vigil.PrefixCopyJob+"-"):
+		return vigil.JobTypeCopy
+	}
+	return ""
 }
 
 // mergeJobs lists both kinds of job newest first, each record with its own

@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -27,19 +29,50 @@ type PendingCleanup struct {
 	Since time.Time
 }
 
+// listPendingCleanupSQL selects the restore tests whose copy may wait,
+// node by node from vigil_restore_job_cleanup (node, restore_test,
+// deletion_status): the CTE walks the index's nodes one seek each (a
+// loose index scan, which neither SQLite nor PostgreSQL does by itself), so
+// the answer costs a few seeks however many tests the catalog holds. The
+// same conditions without the nodes read every restore test: 76 ms on
+// SQLite and 210 ms on PostgreSQL at 100,000 tests, on every overview,
+// workers page and workers list. No ORDER BY: with one, SQLite walks the
+// created_at index instead; the few rows are sorted after.
+const listPendingCleanupSQL = `WITH RECURSIVE nodes(node) AS (
+		SELECT MIN(node) FROM vigil_restore_job
+		UNION ALL
+		SELECT (SELECT MIN(j.node) FROM vigil_restore_job j WHERE j.node > nodes.node) FROM nodes WHERE nodes.node IS NOT NULL
+	) ` + selectRestoreJobSQL + ` WHERE node IN (SELECT node FROM nodes) AND restore_test = 1
+		AND deletion_status IN ('DELETING', 'FAILED') AND status <> 'PENDING'`
+
 // ListPendingCleanup returns the restore tests whose copy waits to be
 // deleted, newest first. A test still validating is not among them: its
 // copy is in use, not waiting.
 func (r records) ListPendingCleanup(ctx context.Context) ([]PendingCleanup, error) {
-	jobs, err := r.ListRestoreJobs(ctx, RestoreJobFilter{NotDeleted: true})
+	rows, err := r.db.query(ctx, listPendingCleanupSQL)
 	if err != nil {
 		return nil, fmt.Errorf("list pending clean-up: %w", err)
 	}
+	defer rows.Close()
+	var jobs []vigil.RestoreJob
+	for rows.Next() {
+		j, err := scanRestoreJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list pending clean-up: %w", err)
+		}
+		if j.ValidationStatus.Final() {
+			jobs = append(jobs, j)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list pending clean-up: %w", err)
+	}
+	// Newest first, as the lists are.
+	slices.SortFunc(jobs, func(a, b vigil.RestoreJob) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
+	})
 	out := []PendingCleanup{}
 	for _, j := range jobs {
-		if !j.ValidationStatus.Final() || (j.DeletionStatus != vigil.DeletionDeleting && j.DeletionStatus != vigil.DeletionFailed) {
-			continue
-		}
 		out = append(out, PendingCleanup{JobID: j.ID, Resource: j.Resource, Node: j.Node, Location: j.CreatedResourceLocation,
 			Status: j.DeletionStatus, Message: j.DeletionMessage, Since: verdictTime(j)})
 	}

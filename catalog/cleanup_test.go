@@ -31,12 +31,23 @@ func TestListPendingCleanup(t *testing.T) {
 			{ID: "rj-deleted", Resource: "app", Node: "w1", RestoreTest: true, Status: vigil.RestoreCompleted, CreatedAt: at(7), StartedAt: new(at(7)),
 				ValidationStatus: vigil.ValidationSuccessful, DeletionStatus: vigil.DeletionSuccessful},
 			{ID: "rj-plain", Resource: "app", Node: "w1", Status: vigil.RestoreCompleted, CreatedAt: at(8), StartedAt: new(at(8))},
+			// Nodes before, between and after those with a copy waiting,
+			// with none: the walk from node to node passes them.
+			{ID: "rj-a-deleted", Resource: "app", Node: "a", RestoreTest: true, Status: vigil.RestoreCompleted, CreatedAt: at(9),
+				ValidationStatus: vigil.ValidationSuccessful, DeletionStatus: vigil.DeletionSuccessful},
+			{ID: "rj-w15-queued", Resource: "app", Node: "w15", RestoreTest: true, Status: vigil.RestorePending, CreatedAt: at(9),
+				ValidationStatus: vigil.ValidationFailed, DeletionStatus: vigil.DeletionDeleting},
+			{ID: "rj-z-plain", Resource: "app", Node: "z", Status: vigil.RestoreCompleted, CreatedAt: at(9)},
+			// Same instant as rj-refused, on another node: id breaks the tie.
+			{ID: "rj-refused2", Resource: "db", Node: "", RestoreTest: true, Status: vigil.RestoreFailed, CreatedAt: at(4), CompletedAt: new(at(5)),
+				ValidationStatus: vigil.ValidationFailed, DeletionStatus: vigil.DeletionDeleting},
 		} {
 			requireNoError(t, c.InsertRestoreJob(ctx, &j))
 		}
 		got, err := c.ListPendingCleanup(ctx)
 		requireNoError(t, err)
 		requireEqual(t, got, []catalog.PendingCleanup{
+			{JobID: "rj-refused2", Resource: "db", Node: "", Status: vigil.DeletionDeleting, Since: at(5)},
 			{JobID: "rj-refused", Resource: "db", Node: "w2", Status: vigil.DeletionDeleting, Since: at(5)},
 			{JobID: "rj-retrying", Resource: "db", Node: "w2", Status: vigil.DeletionFailed, Message: "attempt 1 of 10", Since: at(4)},
 			{JobID: "rj-aborted", Resource: "app", Node: "w1", Location: "/srv/copies/1", Status: vigil.DeletionDeleting,

@@ -20,8 +20,8 @@ const jobsLimit = 200
 var sinceChoices = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
 
 // jobs lists backup, restore or copy jobs (tab), filtered by status,
-// resource and age, newest first. The page then follows the events stream and
-// updates its rows in place.
+// resource and age, newest first. The page then follows the events stream
+// and updates its rows in place.
 func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 	c.renderJobs(w, r, http.StatusOK, nil)
 }

@@ -75,9 +75,10 @@
     const link = document.createElement("a");
     link.href = "/jobs/" + job.id;
     link.textContent = job.id;
-    cell("").appendChild(link);
-    if (tab === "copy") link.parentElement.className = "id";
+    const first = cell("");
+    first.appendChild(link);
     if (tab === "copy") {
+      first.className = "id";
       cell(job.resource);
       const status = cell("");
       const badge = document.createElement("span");

@@ -90,6 +90,8 @@ type Catalog struct {
 	dialect string
 	sqlDB   *sql.DB
 	pgxPool *pgxpool.Pool
+	// beatPool is one connection for heartbeats, on PostgreSQL.
+	beatPool *pgxpool.Pool
 }
 
 // Tx is a catalog transaction, valid only inside the function given to
@@ -273,11 +275,31 @@ func openPostgres(ctx context.Context, dsn string) (*Catalog, error) {
 			"create it (CREATE SCHEMA …) or fix search_path in the catalog URL",
 			redactedHost(config), config.ConnConfig.RuntimeParams["search_path"])
 	}
+	// Heartbeats have a connection of their own (HeartbeatWorker).
+	beatConfig := config.Copy()
+	beatConfig.MaxConns, beatConfig.MinConns = 1, 0
+	beatPool, err := pgxpool.NewWithConfig(ctx, beatConfig)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
 	return &Catalog{
-		records: records{db: pgxDBTX{pool}},
-		dialect: DialectPostgres,
-		pgxPool: pool,
+		records:  records{db: pgxDBTX{pool}},
+		dialect:  DialectPostgres,
+		pgxPool:  pool,
+		beatPool: beatPool,
 	}, nil
+}
+
+// HeartbeatWorker is records.HeartbeatWorker, on PostgreSQL through a
+// connection of its own: a pool that jobs' work keeps busy must not hold
+// up the beat that says this process is alive, or the others count it
+// dead while it works.
+func (c *Catalog) HeartbeatWorker(ctx context.Context, id string, at time.Time, running []string) error {
+	if c.beatPool == nil {
+		return c.records.HeartbeatWorker(ctx, id, at, running)
+	}
+	return records{db: pgxDBTX{c.beatPool}}.HeartbeatWorker(ctx, id, at, running)
 }
 
 // redactedHost names a PostgreSQL server in an error without credentials.
@@ -295,6 +317,7 @@ func (c *Catalog) Close() error {
 	}
 	if c.pgxPool != nil {
 		c.pgxPool.Close()
+		c.beatPool.Close()
 	}
 	return nil
 }
@@ -313,6 +336,8 @@ func (c *Catalog) PGXPool() *pgxpool.Pool { return c.pgxPool }
 // panics. Inside fn, use tx for every catalog call (on SQLite, a write
 // through c would wait for this very transaction) and pass tx.Raw() to
 // River's InsertTx. Keep fn short: on SQLite it holds the only write lock.
+// On PostgreSQL, an error that is the server being unreachable, with
+// nothing committed, is marked ErrUnreachable: fn may then run again.
 func (c *Catalog) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	switch c.dialect {
 	case DialectSQLite:
@@ -336,13 +361,15 @@ type pgxBeginner interface {
 func inPgxTx(ctx context.Context, db pgxBeginner, fn func(tx *Tx) error) error {
 	pgxTx, err := db.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
-		return fmt.Errorf("begin catalog transaction: %w", err)
+		return markUnreachable(fmt.Errorf("begin catalog transaction: %w", err), false)
 	}
 	// A rollback must run even when ctx is what ended fn.
 	rollbackCtx := context.WithoutCancel(ctx)
-	return finishTx(&Tx{records: records{db: pgxDBTX{pgxTx}}, raw: pgxTx}, fn,
-		func() error { return pgxTx.Commit(ctx) },
+	atCommit := false
+	err = finishTx(&Tx{records: records{db: pgxDBTX{pgxTx}}, raw: pgxTx}, fn,
+		func() error { atCommit = true; return pgxTx.Commit(ctx) },
 		func() error { return pgxTx.Rollback(rollbackCtx) })
+	return markUnreachable(err, atCommit)
 }
 
 func finishTx(tx *Tx, fn func(tx *Tx) error, commit, rollback func() error) (err error) {

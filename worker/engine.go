@@ -55,9 +55,10 @@ type Engine struct {
 	// rescueOf hands the River jobs the job client of node was running
 	// back to the queue.
 	rescueOf func(ctx context.Context, node string) (int, error)
-	// runningJobs lists the River jobs this process's client runs; nil
-	// when it runs none (Options.NoJobs).
-	runningJobs func(ctx context.Context) ([]*rivertype.JobRow, error)
+	// working is the jobs this process works now, by River job id: the
+	// vigil job id, or for a job of no vigil job, its kind (jobContext).
+	workingMu sync.Mutex
+	working   map[int64]string
 
 	// id is this process's worker id (node-<random>), and concurrency
 	// how many jobs of each kind it runs at once.
@@ -119,6 +120,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		catalog: cat,
 		logger:  opts.Logger,
 		vaults:  map[string]*vault.Vault{},
+		working: map[int64]string{},
 		id:      newWorkerID(cfg.Node),
 		noJobs:  opts.NoJobs,
 		resources: resource.NewRegistry(resource.Env{
@@ -177,6 +179,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		FetchPollInterval: 200 * time.Millisecond,
 		FetchCooldown:     20 * time.Millisecond,
 		PeriodicJobs:      e.periodicJobs(),
+		Middleware:        []rivertype.Middleware{&jobContext{e: e}},
 		Logger:            slog.New(slog.DiscardHandler),
 		MaxAttempts:       5,
 		// The node's name identifies its job client, so that on restart it
@@ -204,7 +207,6 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		e.rescueOf = func(ctx context.Context, node string) (int, error) {
 			return rescuer(c, driver.GetExecutor(), node)(ctx)
 		}
-		e.runningJobs = func(ctx context.Context) ([]*rivertype.JobRow, error) { return runningOf(ctx, c, rcfg.ID) }
 	case catalog.DialectPostgres:
 		driver := riverpgxv5.New(cat.PGXPool())
 		c, err := river.NewClient(driver, rcfg)
@@ -219,7 +221,6 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		e.rescueOf = func(ctx context.Context, node string) (int, error) {
 			return rescuer(c, driver.GetExecutor(), node)(ctx)
 		}
-		e.runningJobs = func(ctx context.Context) ([]*rivertype.JobRow, error) { return runningOf(ctx, c, rcfg.ID) }
 	default:
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())
 	}

@@ -2,11 +2,13 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
@@ -51,20 +53,73 @@ func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event) error
 // change and its events exist together or not at all.
 //
 // It runs even when ctx is cancelled: a final status must be written while
-// vigil stops.
+// vigil stops. In a job's work (jobContext), a transaction the
+// catalog was unreachable for is run again until it is written or ctx
+// ends: a backup that completed while PostgreSQL restarted is recorded
+// COMPLETED when it is back, not lost to a retry that would find it
+// RUNNING and end it ABORTED. An API call fails at once instead, and
+// the person who made it sees why.
 func (e *Engine) Record(ctx context.Context, update func(ctx context.Context, tx *catalog.Tx) error, events ...vigil.Event) error {
+	wait := ctx
 	ctx = context.WithoutCancel(ctx)
-	return e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
-		if err := update(ctx, tx); err != nil {
-			return err
-		}
-		for _, ev := range events {
-			if err := e.emit(ctx, tx, ev); err != nil {
+	record := func() error {
+		return e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
+			if err := update(ctx, tx); err != nil {
 				return err
 			}
+			for _, ev := range events {
+				if err := e.emit(ctx, tx, ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := record()
+	if !errors.Is(err, catalog.ErrUnreachable) || wait.Value(catalogWaitKey{}) == nil {
+		return err
+	}
+	e.logger.Warn("the catalog is unreachable: a job's record waits for it", "err", err)
+	for delay := 100 * time.Millisecond; errors.Is(err, catalog.ErrUnreachable); delay = min(2*delay, 5*time.Second) {
+		select {
+		case <-wait.Done():
+			return err
+		case <-time.After(delay):
 		}
-		return nil
-	})
+		err = record()
+	}
+	return err
+}
+
+// catalogWaitKey marks the context of a job's work, whose records wait
+// for an unreachable catalog (Record).
+type catalogWaitKey struct{}
+
+// jobContext is River middleware around every job this process works: it
+// marks the job's context so (catalogWaitKey), and keeps the job in
+// Engine.working while it runs, for the heartbeat to list.
+type jobContext struct {
+	river.WorkerMiddlewareDefaults
+	e *Engine
+}
+
+func (m *jobContext) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	var args struct {
+		JobID string `json:"job_id"`
+	}
+	id := job.Kind
+	if json.Unmarshal(job.EncodedArgs, &args) == nil && args.JobID != "" {
+		id = args.JobID
+	}
+	m.e.workingMu.Lock()
+	m.e.working[job.ID] = id
+	m.e.workingMu.Unlock()
+	defer func() {
+		m.e.workingMu.Lock()
+		delete(m.e.working, job.ID)
+		m.e.workingMu.Unlock()
+	}()
+	return doInner(context.WithValue(ctx, catalogWaitKey{}, true))
 }
 
 type deliverWorker struct {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -141,51 +141,65 @@ func (e *Engine) register(ctx context.Context) error {
 // heartbeat writes the worker's heartbeat, with the vigil jobs it runs,
 // every heartbeatInterval until ctx ends. A failed write is logged and
 // tried again at the next beat: the catalog may be restarting.
+//
+// After each beat that was written, it ends the jobs of dead workers
+// (reapDead), but only once its own beats have been written without a
+// break for a whole heartbeat timeout (reachedSince). While the catalog
+// is away, no worker can write a heartbeat, so when it comes back every
+// heartbeat is old: a reaper that judged at once would count its live
+// peers dead and end their jobs. Waiting one timeout from its own return
+// gives each live peer the same time to write again as the timeout
+// gives it anyway; a peer still silent by then is dead, or cut off from
+// the catalog on its own.
 func (e *Engine) heartbeat(ctx context.Context) {
-	tick := time.NewTicker(heartbeatInterval(e.heartbeatTimeout()))
+	timeout := e.heartbeatTimeout()
+	tick := time.NewTicker(heartbeatInterval(timeout))
 	defer tick.Stop()
+	reachedSince, cutOff := now(), false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		running, err := e.running(ctx)
-		if err == nil {
-			err = e.catalog.HeartbeatWorker(ctx, e.id, now(), running)
-		}
-		if err != nil && ctx.Err() == nil {
-			e.logger.Error("write worker heartbeat", "worker", e.id, "err", err)
+		if err := e.beat(ctx, timeout); err != nil {
+			if ctx.Err() == nil {
+				e.logger.Error("write worker heartbeat", "worker", e.id, "err", err)
+			}
+			cutOff = true
 			continue // this worker may be the one cut off: judge no one
 		}
-		if err := e.reapDead(ctx); err != nil && ctx.Err() == nil {
+		if cutOff {
+			reachedSince, cutOff = now(), false
+		}
+		if err := e.reapDead(ctx, reachedSince); err != nil && ctx.Err() == nil {
 			e.logger.Error("end the jobs of dead workers", "err", err)
 		}
 	}
 }
 
-// running returns the ids of the vigil jobs (bj-…, rj-…) this process's
-// job client runs, or for a job of no vigil job, its kind.
-func (e *Engine) running(ctx context.Context) ([]string, error) {
-	if e.runningJobs == nil {
-		return nil, nil
-	}
-	jobs, err := e.runningJobs(ctx)
-	if err != nil {
-		return nil, err
-	}
+// beat writes one heartbeat. It gives up after the heartbeat timeout: a
+// write hanging on a catalog that went away must not hold up the next
+// beats, which are what find it back.
+func (e *Engine) beat(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return e.catalog.HeartbeatWorker(ctx, e.id, now(), e.running())
+}
+
+// running returns the ids of the vigil jobs (bj-…, rj-…) this process
+// works, or for a job of no vigil job, its kind. They are kept in memory
+// (jobContext), not asked of the catalog: a heartbeat needs no query but
+// its own write.
+func (e *Engine) running() []string {
+	e.workingMu.Lock()
+	defer e.workingMu.Unlock()
 	ids := []string{}
-	for _, j := range jobs {
-		var args struct {
-			JobID string `json:"job_id"`
-		}
-		if json.Unmarshal(j.EncodedArgs, &args) == nil && args.JobID != "" {
-			ids = append(ids, args.JobID)
-		} else {
-			ids = append(ids, j.Kind)
-		}
+	for _, id := range e.working {
+		ids = append(ids, id)
 	}
-	return ids, nil
+	slices.Sort(ids)
+	return ids
 }
 
 // WorkerID is this process's worker id, as `vigil workers list` shows it.
@@ -219,12 +233,20 @@ func (e *Engine) jobTimeout() time.Duration {
 // Files and copies of a dead worker's restores and restore tests are on
 // its machine: only a process of its node can remove them, when it starts
 // again (the restore tests' sweep), so their records say so.
-func (e *Engine) reapDead(ctx context.Context) error {
+//
+// reachedSince is since when this process has reached the catalog without
+// a break. Until that is a heartbeat timeout ago, it judges no one: the
+// others' heartbeats may be old only because the catalog was away from
+// all of them (see heartbeat).
+func (e *Engine) reapDead(ctx context.Context, reachedSince time.Time) error {
+	at, timeout := now(), e.heartbeatTimeout()
+	if at.Sub(reachedSince) < timeout {
+		return nil
+	}
 	workers, err := e.catalog.ListWorkers(ctx)
 	if err != nil {
 		return err
 	}
-	at, timeout := now(), e.heartbeatTimeout()
 	alive := map[string]bool{e.cfg.Node: true}
 	for _, w := range workers {
 		if w.State(at, timeout) == catalog.WorkerAlive {

@@ -111,3 +111,48 @@ func TestDeadWorkersRestoreEnds(t *testing.T) {
 		t.Errorf("a live node's restore was ended: %s %q", got.Status, got.StatusMessage)
 	}
 }
+
+// TestReaperJudgesNoOneAfterItsOwnOutage: when the catalog comes back
+// after an outage, every heartbeat in it is old; a worker that has just
+// reached the catalog again counts no one dead for that, and only once it
+// has reached it for a whole heartbeat timeout does it end the jobs of a
+// peer still silent.
+func TestReaperJudgesNoOneAfterItsOwnOutage(t *testing.T) {
+	ctx := context.Background()
+	const timeout = 3 * time.Second
+	cfg := &config.Config{DataDir: t.TempDir(), Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)},
+		Workers: config.Workers{HeartbeatTimeout: config.Duration(timeout)}}
+	e, cat := newTestEngine(t, cfg)
+	silent := time.Now().UTC().Add(-10 * time.Second) // the outage began then
+	peer := catalog.Worker{ID: "node-b-1234", Node: "node-b", Host: "host-b", PID: 42, StartedAt: silent.Add(-time.Minute), LastHeartbeatAt: silent}
+	if err := cat.RegisterWorker(ctx, peer); err != nil {
+		t.Fatal(err)
+	}
+	job := vigil.BackupJob{ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupRunning, Resource: "docs", ResourceType: "directory",
+		Vault: "v", Node: "node-b", CreatedAt: silent, StartedAt: &silent}
+	if err := cat.InsertBackupJob(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back a moment ago: the peer's next beat may still be on its way.
+	if err := e.reapDead(ctx, time.Now().UTC().Add(-timeout/3)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat.GetBackupJob(ctx, job.ID); got.Status != vigil.BackupRunning {
+		t.Errorf("right after the catalog came back, the peer's backup was ended: %s %q; want it RUNNING", got.Status, got.StatusMessage)
+	}
+	workers, _ := cat.ListWorkers(ctx)
+	for _, w := range workers {
+		if w.ID == peer.ID && w.ReapedBy != "" {
+			t.Errorf("right after the catalog came back, the peer was claimed dead by %s", w.ReapedBy)
+		}
+	}
+
+	// Back for a whole timeout, and the peer is still silent: it is dead.
+	if err := e.reapDead(ctx, time.Now().UTC().Add(-timeout-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat.GetBackupJob(ctx, job.ID); got.Status != vigil.BackupAborted || !strings.Contains(got.StatusMessage, "counted dead") {
+		t.Errorf("a peer silent for a timeout after the catalog came back: its backup is %s %q; want ABORTED, its worker counted dead", got.Status, got.StatusMessage)
+	}
+}

@@ -91,6 +91,7 @@ workers: {backup: 1, heartbeat_timeout: 3s}
 	stoppedAt := time.Now()
 	time.Sleep(10 * time.Second) // over three heartbeat timeouts
 	pg.Start()
+	restartedAt := time.Now()
 	t.Logf("PostgreSQL was down %s while %v ran", time.Since(stoppedAt).Round(100*time.Millisecond), inFlight)
 
 	// A backup started right after the catalog returns runs.
@@ -107,6 +108,7 @@ workers: {backup: 1, heartbeat_timeout: 3s}
 		t.Fatalf("serve exited when PostgreSQL went away: %v; output:\n%s", e.server.ProcessState, e.serverLog)
 	}
 	waitFor(t, 30*time.Second, "serve and both workers to be listed ALIVE again", func() bool { return len(e.aliveWorkers()) == 3 })
+	t.Logf("serve and both workers were listed ALIVE %s after PostgreSQL started again", time.Since(restartedAt).Round(100*time.Millisecond))
 
 	var tests []vigil.RestoreJob
 	waitFor(t, 5*time.Minute, "every backup and restore test to end", func() bool {

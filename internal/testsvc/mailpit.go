@@ -72,9 +72,9 @@ func startMailpit(t testing.TB, extra ...string) *Mailpit {
 			"--disable-version-check",
 			"--smtp-disable-rdns",
 		}, extra...)
-		var ok bool
-		log, ok = runServer(t, "mailpit", bin, args, smtpAddr, apiAddr)
-		if ok {
+		var proc *process
+		proc, log = runServer(t, "mailpit", bin, args, smtpAddr, apiAddr)
+		if proc != nil {
 			return &Mailpit{SMTP: "smtp://" + smtpAddr, API: "http://" + apiAddr}
 		}
 	}

@@ -40,6 +40,12 @@ type S3 struct {
 	// of the private CA that signed the server's certificate; the server
 	// then speaks HTTPS only.
 	CAFile string
+
+	// bin and args start the server again on the same port and folder
+	// after Stop; proc is the running one.
+	bin  string
+	args []string
+	proc *process
 }
 
 // StartS3 starts a versitygw for the test, makes an empty bucket in it and
@@ -81,16 +87,41 @@ func startS3(t testing.TB, withTLS bool) *S3 {
 			t.Fatalf("create versitygw data folder: %v", err)
 		}
 		args := append(append([]string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr}, tlsArgs...), "posix", root)
-		var ok bool
-		log, ok = runServer(t, "versitygw", bin, args, addr)
-		if ok {
-			s.Endpoint = addr
+		var proc *process
+		proc, log = runServer(t, "versitygw", bin, args, addr)
+		if proc != nil {
+			s.Endpoint, s.bin, s.args, s.proc = addr, bin, args, proc
 			s.MakeBucket(t, s.Bucket)
 			return s
 		}
 	}
 	t.Fatalf("versitygw did not start; its output:\n%s", log)
 	return nil
+}
+
+// Stop kills the server at once, as a crash would, so that its port
+// refuses connections and requests in flight are cut. Its buckets stay in
+// their folder for Restart. Stop and Restart are for the test's own
+// goroutine, not for several at once.
+func (s *S3) Stop() {
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+}
+
+// Restart starts the server Stop killed again, on the same port and with
+// the same buckets, and waits until it accepts connections.
+func (s *S3) Restart(t testing.TB) {
+	t.Helper()
+	if s.proc != nil {
+		t.Fatalf("restart versitygw at %s: it is running; Stop it first", s.Endpoint)
+	}
+	proc, log := runServer(t, "versitygw", s.bin, s.args, s.Endpoint)
+	if proc == nil {
+		t.Fatalf("versitygw did not start again on %s (another process may have taken the port since Stop); its output:\n%s", s.Endpoint, log)
+	}
+	s.proc = proc
 }
 
 // MakeBucket makes a bucket of that name.
@@ -174,9 +205,23 @@ func makeCertificates(t testing.TB, dir string) (caFile, certFile, keyFile strin
 	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server-key.pem", "EC PRIVATE KEY", keyDER)
 }
 
-// runServer starts a server and waits until its address accepts. It
-// reports false, with the server's output, when the server exits first.
-func runServer(t testing.TB, name, bin string, args []string, addrs ...string) (string, bool) {
+// process is a server runServer started.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// kill ends the server and everything it started with SIGKILL, and waits
+// for it to be gone.
+func (p *process) kill() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+}
+
+// runServer starts a server, waits until its addresses accept and stops it
+// at cleanup. It returns nil, with the server's output, when the server
+// exits first.
+func runServer(t testing.TB, name, bin string, args []string, addrs ...string) (*process, string) {
 	t.Helper()
 	logFile, err := os.CreateTemp(t.TempDir(), name+"-*.log")
 	if err != nil {
@@ -189,33 +234,31 @@ func runServer(t testing.TB, name, bin string, args []string, addrs ...string) (
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
 	readLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
 
 	deadline := time.Now().Add(15 * time.Second)
 	for !acceptsAll(addrs) {
 		select {
-		case <-exited:
-			return readLog(), false
+		case <-p.exited:
+			return nil, readLog()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			p.kill()
 			t.Fatalf("%s did not accept on %v within 15s; its output:\n%s", name, addrs, readLog())
 		}
 	}
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-p.exited:
 		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			p.kill()
 		}
 	})
-	return "", true
+	return p, ""
 }
 
 func acceptsAll(addrs []string) bool {

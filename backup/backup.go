@@ -89,6 +89,12 @@ func New(o Options) (*Runner, error) {
 		tests: o.Tests, logger: o.Logger, progressEvery: o.ProgressEvery, pauses: pauses}, nil
 }
 
+// storageLog is a vault storage log (vault.WithStorageLog) into the
+// job's own log, so that a job slowed by a failing storage says why.
+func (b *Runner) storageLog(ctx context.Context, jobID string) func(string) {
+	return func(line string) { b.jobLog(ctx, jobID, "%s", line) }
+}
+
 // jobLog appends a line to a job's own log. A failure to log is reported
 // to the logger but never fails the job.
 func (b *Runner) jobLog(ctx context.Context, jobID, format string, args ...any) {

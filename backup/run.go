@@ -102,7 +102,8 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	}
 	b.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", cfg.Type, cfg.Name, res.Location(), job.Vault, b.cfg.Node)
 
-	v, err := b.vaults.Vault(ctx, job.Vault)
+	storageCtx := vault.WithStorageLog(ctx, b.storageLog(ctx, job.ID))
+	v, err := b.vaults.Vault(storageCtx, job.Vault)
 	if err != nil {
 		return b.End(ctx, &job, vigil.BackupFailed, err.Error())
 	}
@@ -129,7 +130,7 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		Description: "vigil backup job " + job.ID,
 		Progress:    tracker.set,
 	}
-	result, info, err := res.Backup(ctx, v, opts)
+	result, info, err := res.Backup(storageCtx, v, opts)
 	rp.Database = info
 	tracker.stop()
 	job.PercentDone, job.Bytes, job.Files = tracker.last()

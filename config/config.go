@@ -120,6 +120,11 @@ const DefaultHeartbeatTimeout = time.Minute
 // first backup of several TB at the speed of a disk.
 const DefaultJobTimeout = 24 * time.Hour
 
+// DefaultS3RetryFor is the default retry_for of an S3 vault: a restart or
+// fail-over of the S3 service, or a minute of throttling, passes without a
+// failed job.
+const DefaultS3RetryFor = 2 * time.Minute
+
 // MaxWorkersPerKind bounds workers.backup, restore and restore_test.
 const MaxWorkersPerKind = 1000
 
@@ -154,6 +159,10 @@ type Vault struct {
 	// AccessKey and SecretKey are read by LoadPasswords.
 	AccessKey string `yaml:"-" json:"-"`
 	SecretKey string `yaml:"-" json:"-"`
+	// RetryFor is how long a request to the bucket is tried again while
+	// the service is unreachable or failing (refused or cut connections,
+	// timeouts, 5xx, SlowDown), before the job fails naming the error.
+	RetryFor Duration `yaml:"retry_for"`
 
 	// RepairOnDamage runs `vigil vault repair` on the vault as soon as a
 	// verify finds damage, so that the next backups store the damaged data
@@ -341,6 +350,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.Workers.JobTimeout == 0 {
 		c.Workers.JobTimeout = Duration(DefaultJobTimeout)
+	}
+	for i := range c.Vaults {
+		if c.Vaults[i].IsS3() && c.Vaults[i].RetryFor == 0 {
+			c.Vaults[i].RetryFor = Duration(DefaultS3RetryFor)
+		}
 	}
 	for i := range c.Resources {
 		c.Resources[i].setDefaults()

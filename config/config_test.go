@@ -108,6 +108,11 @@ vaults:
 		{"s3 path style on AWS", "vaults:\n  - {name: v, storage: s3://b/p, path_style: true, password_env: P}\n", "by host name"},
 		{"s3 virtual host elsewhere", "vaults:\n  - {name: v, storage: s3://b/p, endpoint: 'minio.lan:9000', path_style: false, password_env: P}\n", "by path"},
 		{"s3 key on a folder vault", "vaults:\n  - {name: v, storage: /v, access_key_env: K, password_env: P}\n", "vaults[0].access_key_env: is for S3 vaults only"},
+		{"s3 retry too short", "vaults:\n  - {name: v, storage: s3://b/p, retry_for: 500ms, password_env: P}\n", "vaults[0].retry_for: 500ms is less than 1s"},
+		{"s3 retry negative", "vaults:\n  - {name: v, storage: s3://b/p, retry_for: -1m, password_env: P}\n", "vaults[0].retry_for: -1m0s is less than 1s"},
+		{"s3 retry not a duration", "vaults:\n  - {name: v, storage: s3://b/p, retry_for: long, password_env: P}\n", `"long" is not a duration`},
+		{"s3 retry typo", "vaults:\n  - {name: v, storage: s3://b/p, retry_fro: 2m, password_env: P}\n", `did you mean "retry_for"?`},
+		{"s3 retry on a folder vault", "vaults:\n  - {name: v, storage: /v, retry_for: 2m, password_env: P}\n", "vaults[0].retry_for: is for S3 vaults only"},
 		{"bad listen", "server: {listen: nowhere}\n", "server.listen"},
 		{"bad catalog", "catalog: mysql://x\n", "catalog: must be empty"},
 		{"bad cron", base + "backup_plans:\n  - {name: p, schedule: 'every day', resources: [docs], vault: v}\n", "is not a cron expression"},
@@ -203,10 +208,21 @@ vaults:
     access_key_env: TEST_VIGIL_S3_ACCESS
     secret_key_file: ./secret-key
     password_env: TEST_VIGIL_PW
+  - name: throttled
+    storage: s3://backups/throttled
+    endpoint: minio.lan:9000
+    retry_for: 10m
+    password_env: TEST_VIGIL_PW
 `), 0o600)
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := cfg.Vaults[0].RetryFor; got != Duration(DefaultS3RetryFor) {
+		t.Errorf("retry_for of an S3 vault without one = %s, want the default %s", time.Duration(got), DefaultS3RetryFor)
+	}
+	if got := cfg.Vaults[1].RetryFor; got != Duration(10*time.Minute) {
+		t.Errorf("retry_for: 10m = %s", time.Duration(got))
 	}
 	v := cfg.Vaults[0]
 	if v.Storage != "s3://backups/vigil" || !v.IsS3() || v.CAFile != filepath.Join(dir, "ca.pem") || v.SecretKeyFile != filepath.Join(dir, "secret-key") {

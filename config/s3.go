@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"strings"
+	"time"
 )
 
 // IsS3 reports whether the vault's storage is S3-compatible object storage
@@ -30,6 +31,8 @@ func (v Vault) s3Keys() string {
 		return "access_key_env"
 	case v.SecretKeyEnv != "" || v.SecretKeyFile != "":
 		return "secret_key_env"
+	case v.RetryFor != 0:
+		return "retry_for"
 	}
 	return ""
 }
@@ -71,6 +74,9 @@ func validateS3(add func(field, format string, args ...any), f string, v Vault) 
 		} else {
 			add(f+".path_style", "Kopia's S3 storage addresses buckets on %s by path and cannot be told otherwise: remove path_style", endpoint)
 		}
+	}
+	if v.RetryFor < Duration(time.Second) {
+		add(f+".retry_for", "%s is less than 1s: give how long a failing request to the bucket is tried again, such as 2m", time.Duration(v.RetryFor))
 	}
 	if v.Insecure && v.CAFile != "" {
 		add(f+".ca_file", "is for TLS, and insecure: true turns TLS off: keep one")

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
+	"github.com/vigil-backup/vigil/vault"
 )
 
 // Run carries restore test job through restore, validation and clean-up.
@@ -88,11 +89,12 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		return t.failRestore(ctx, job, inst, nil, err.Error())
 	}
 	defer cp.Close()
-	v, err := t.vaults.Vault(ctx, rp.Vault)
+	storageCtx := vault.WithStorageLog(ctx, func(line string) { t.jobLog(ctx, job.ID, "%s", line) })
+	v, err := t.vaults.Vault(storageCtx, rp.Vault)
 	if err != nil {
 		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
-	summary, err := cp.Restore(ctx, v, rp)
+	summary, err := cp.Restore(storageCtx, v, rp)
 	if loc := cp.Location(); loc != "" {
 		job.CreatedResourceLocation = loc
 	}

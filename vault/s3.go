@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/s3"
 	"github.com/kopia/kopia/repo/format"
+	"github.com/minio/minio-go/v7"
 )
 
 // S3 says how to reach the bucket of an S3 vault, one whose Storage is
@@ -35,6 +40,11 @@ type S3 struct {
 	// Kopia looks for AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and then
 	// an instance role.
 	AccessKey, SecretKey string
+	// RetryFor is how long vigil goes on trying a request again, from its
+	// first attempt, while it fails in a way that passes (see transient):
+	// long enough to ride out a restart of the S3 service. Zero leaves only
+	// the retries of Kopia and of the S3 client (see s3Storage).
+	RetryFor time.Duration
 }
 
 // s3StorageType names vigil's flavour of Kopia's S3 storage in the private
@@ -122,33 +132,53 @@ func registerS3Storage() {
 	})
 }
 
-// s3Storage is Kopia's S3 storage (which retries every failed request
-// with exponential back-off, on top of the S3 client's own retries) whose
-// errors name the bucket, so that a job that fails says where.
+// s3Storage is Kopia's S3 storage whose errors name the bucket, so that a
+// job that fails says where, and which tries a request again for
+// RetryFor while it fails in a way that passes.
+//
+// Under it, Kopia tries every read, write and delete 10 times and the S3
+// client (minio-go) tries each of those 10 times, with back-off: against
+// a refused connection that is about 50s before a read or write fails, but
+// a listing, which Kopia does not retry, fails after the client's few
+// seconds. The retries here bound the whole by one setting, and give
+// listings, which every open and every index refresh makes, the same time.
 type s3Storage struct {
 	blob.Storage
 
-	opts s3.Options
+	opts     s3.Options
+	retryFor time.Duration
 }
 
 func newS3Storage(ctx context.Context, opts *s3.Options, isCreate bool) (blob.Storage, error) {
 	// The connection config names the bucket but not the keys: they are
 	// held in this process only (see s3Keys).
 	withKeys := *opts
-	if k, ok := s3Keys.Load(s3KeysID(*opts)); ok && withKeys.AccessKeyID == "" {
-		keys := k.(S3) //nolint:forcetypeassert
-		withKeys.AccessKeyID, withKeys.SecretAccessKey = keys.AccessKey, keys.SecretKey
-	}
 
-	st, err := s3.New(ctx, &withKeys, isCreate)
-	if err != nil {
-		return nil, &StorageError{Location: s3Location(*opts), Err: err}
+	var settings S3
+	if k, ok := s3Keys.Load(s3KeysID(*opts)); ok {
+		settings = k.(S3) //nolint:forcetypeassert
+		if withKeys.AccessKeyID == "" {
+			withKeys.AccessKeyID, withKeys.SecretAccessKey = settings.AccessKey, settings.SecretKey
+		}
 	}
 
 	bare := *opts
 	bare.AccessKeyID, bare.SecretAccessKey, bare.SessionToken = "", "", ""
+	st := &s3Storage{opts: bare, retryFor: settings.RetryFor}
 
-	return &s3Storage{Storage: st, opts: bare}, nil
+	// s3.New reads the bucket's storage config, so an outage at open is
+	// ridden out like one later.
+	err := st.retry(ctx, "open", func() error {
+		inner, err := s3.New(ctx, &withKeys, isCreate)
+		st.Storage = inner
+
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return st, nil
 }
 
 // s3Keys holds the S3 keys of the vaults this process opened, by bucket,
@@ -172,43 +202,187 @@ func (s *s3Storage) ConnectionInfo() blob.ConnectionInfo {
 // annotate wraps a failure of the storage; the answers Kopia acts on (no
 // such blob, and the like) are passed on as they are.
 func (s *s3Storage) annotate(err error) error {
-	switch {
-	case err == nil,
-		errors.Is(err, blob.ErrBlobNotFound),
-		errors.Is(err, blob.ErrInvalidRange),
-		errors.Is(err, blob.ErrBlobAlreadyExists),
-		errors.Is(err, blob.ErrSetTimeUnsupported),
-		errors.Is(err, blob.ErrUnsupportedPutBlobOption),
-		errors.Is(err, context.Canceled):
+	if err == nil || kopiaAnswer(err) {
 		return err
 	}
 
 	return &StorageError{Location: s3Location(s.opts), Err: err}
 }
 
+// kopiaAnswer reports whether err is an answer of the storage that Kopia
+// acts on, rather than a failure.
+func kopiaAnswer(err error) bool {
+	return errors.Is(err, blob.ErrBlobNotFound) ||
+		errors.Is(err, blob.ErrInvalidRange) ||
+		errors.Is(err, blob.ErrBlobAlreadyExists) ||
+		errors.Is(err, blob.ErrSetTimeUnsupported) ||
+		errors.Is(err, blob.ErrUnsupportedPutBlobOption) ||
+		errors.Is(err, context.Canceled)
+}
+
 func (s *s3Storage) GetBlob(ctx context.Context, id blob.ID, offset, length int64, output blob.OutputBuffer) error {
-	return s.annotate(s.Storage.GetBlob(ctx, id, offset, length, output))
+	return s.retry(ctx, "read "+string(id), func() error {
+		output.Reset()
+		return s.Storage.GetBlob(ctx, id, offset, length, output)
+	})
 }
 
 func (s *s3Storage) GetMetadata(ctx context.Context, id blob.ID) (blob.Metadata, error) {
-	m, err := s.Storage.GetMetadata(ctx, id)
-	return m, s.annotate(err)
+	var m blob.Metadata
+
+	err := s.retry(ctx, "read the metadata of "+string(id), func() error {
+		var err error
+		m, err = s.Storage.GetMetadata(ctx, id)
+
+		return err
+	})
+
+	return m, err
 }
 
 func (s *s3Storage) PutBlob(ctx context.Context, id blob.ID, data blob.Bytes, opts blob.PutOptions) error {
-	return s.annotate(s.Storage.PutBlob(ctx, id, data, opts))
+	return s.retry(ctx, "write "+string(id), func() error {
+		return s.Storage.PutBlob(ctx, id, data, opts)
+	})
 }
 
 func (s *s3Storage) DeleteBlob(ctx context.Context, id blob.ID) error {
-	return s.annotate(s.Storage.DeleteBlob(ctx, id))
+	return s.retry(ctx, "delete "+string(id), func() error {
+		return s.Storage.DeleteBlob(ctx, id)
+	})
 }
 
+// ListBlobs tries a listing again only while it has given cb nothing:
+// Kopia's callers collect what they are given, and a listing started
+// again would give them the first blobs twice. A listing fails on its
+// first request when the service is down, so that is when it is retried.
 func (s *s3Storage) ListBlobs(ctx context.Context, prefix blob.ID, cb func(blob.Metadata) error) error {
-	return s.annotate(s.Storage.ListBlobs(ctx, prefix, cb))
+	var delivered, cbFailed bool
+
+	return s.retry(ctx, "list "+string(prefix)+"*", func() error {
+		err := s.Storage.ListBlobs(ctx, prefix, func(m blob.Metadata) error {
+			delivered = true
+			if err := cb(m); err != nil {
+				cbFailed = true
+				return err
+			}
+
+			return nil
+		})
+		if err != nil && (delivered || cbFailed) {
+			return &finalError{err}
+		}
+
+		return err
+	})
 }
 
-// StorageError is a failure of a vault's storage that Kopia's retries did
-// not overcome: the S3 service answered an error, or could not be reached.
+// finalError is a failure that retry passes on without trying again.
+type finalError struct{ error }
+
+func (e *finalError) Unwrap() error { return e.error }
+
+// s3RetryFirstWait and s3RetryMaxWait bound the waits between vigil's
+// tries: the first is short for a dropped connection, and the longest
+// keeps a restarted service from waiting long for the next try.
+const (
+	s3RetryFirstWait = time.Second
+	s3RetryMaxWait   = 15 * time.Second
+)
+
+// retry runs op until it succeeds, fails in a way that does not pass, or
+// fails past s.retryFor after its first attempt, waiting twice as long
+// after each failure up to s3RetryMaxWait. Each wait is told to the
+// context's storage log (WithStorageLog). The error returned is
+// annotated.
+func (s *s3Storage) retry(ctx context.Context, what string, op func() error) error {
+	start := time.Now()
+	wait := s3RetryFirstWait
+
+	for {
+		err := op()
+		if f := (*finalError)(nil); errors.As(err, &f) {
+			return s.annotate(f.error)
+		}
+
+		if err == nil || !transient(err) {
+			return s.annotate(err)
+		}
+
+		left := s.retryFor - time.Since(start)
+		if left <= 0 || ctx.Err() != nil {
+			return s.annotate(err)
+		}
+
+		wait = min(wait, left)
+		storageLog(ctx, fmt.Sprintf("%s: %s failed: %v; trying again in %s (for up to %s after the first try, as retry_for says)",
+			s3Location(s.opts), what, err, wait.Round(100*time.Millisecond), s.retryFor))
+
+		select {
+		case <-ctx.Done():
+			return s.annotate(err)
+		case <-time.After(wait):
+		}
+
+		wait = min(2*wait, s3RetryMaxWait)
+	}
+}
+
+// transient reports whether a failure of an S3 request may pass by
+// itself: the service could not be reached or cut the connection, timed
+// out, failed (5xx) or asked to slow down. Refusals that stay until a
+// person acts (access denied, no such bucket, bad request) are not, and
+// neither are Kopia's answers, an unknown host or a bad certificate.
+func transient(err error) bool {
+	if kopiaAnswer(err) || errors.Is(err, blob.ErrInvalidCredentials) {
+		return false
+	}
+
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		switch resp.Code {
+		case "SlowDown", "SlowDownRead", "SlowDownWrite", "RequestTimeout", "Throttling", "ThrottlingException",
+			"RequestLimitExceeded", "RequestThrottled", "InternalError", "ServiceUnavailable":
+			return true
+		}
+
+		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
+	}
+
+	var ne net.Error
+
+	return errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+type storageLogKey struct{}
+
+// WithStorageLog returns a context whose storage requests tell log, once
+// each, when they wait to try a failed request again: a job passes its
+// own log, so that a slow job says why it is slow.
+func WithStorageLog(ctx context.Context, log func(line string)) context.Context {
+	return context.WithValue(ctx, storageLogKey{}, log)
+}
+
+// withoutStorageLog is ctx without its storage log, for calls into Kopia
+// that may keep the context past the job, such as opening the repository.
+func withoutStorageLog(ctx context.Context) context.Context {
+	return context.WithValue(ctx, storageLogKey{}, (func(string))(nil))
+}
+
+func storageLog(ctx context.Context, line string) {
+	if log, ok := ctx.Value(storageLogKey{}).(func(string)); ok && log != nil {
+		log(line)
+	}
+}
+
+// StorageError is a failure of a vault's storage that the retries (the S3
+// client's, Kopia's and s3Storage's) did not overcome: the S3 service
+// answered an error, or could not be reached.
 type StorageError struct {
 	Location string // such as `S3 bucket "b" at host:9000`
 	Err      error
@@ -233,7 +407,7 @@ func storageAdvice(err error) string {
 		return ""
 	}
 
-	return "; the vault's storage still failed after retries: check that it is up and reachable from this machine, then try again"
+	return "; the vault's storage still failed after retries: check that it is up and reachable from this machine, then try again (an S3 vault's retry_for says how long its outages are waited for)"
 }
 
 // openS3 opens the vault's bucket.

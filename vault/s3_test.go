@@ -4,13 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/kopia/kopia/repo/blob"
 	"github.com/minio/minio-go/v7"
 
 	"github.com/vigil-backup/vigil/internal/testsvc"
@@ -299,3 +306,111 @@ func TestS3VaultWithPrivateCA(t *testing.T) {
 		t.Fatalf("verify over TLS: %v (%+v)", err, res.Errors)
 	}
 }
+
+// Opening an S3 vault while its server is down waits for the server, for
+// retry_for, telling the storage log each wait; a missing bucket, which no
+// wait mends, fails at once.
+func TestS3VaultOpenWaitsForItsServer(t *testing.T) {
+	t.Parallel()
+
+	b, srv := setupS3(t)
+	must(t, b.vault.Close(t.Context()))
+
+	cfg := b.cfg
+	cfg.CacheDir = t.TempDir()
+	cfg.S3.RetryFor = time.Minute
+
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+
+	ctx := WithStorageLog(t.Context(), func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+
+		lines = append(lines, line)
+	})
+
+	srv.Stop()
+
+	opened := make(chan error, 1)
+
+	go func() {
+		v, err := Open(ctx, cfg)
+		if err == nil {
+			err = v.Close(context.Background())
+		}
+		opened <- err
+	}()
+
+	time.Sleep(10 * time.Second)
+	srv.Restart(t)
+
+	if err := <-opened; err != nil {
+		t.Fatalf("open through a 10s outage of the S3 server: %v", err)
+	}
+
+	mu.Lock()
+	logged := slices.Clone(lines)
+	mu.Unlock()
+
+	if len(logged) == 0 || !strings.Contains(logged[0], `S3 bucket "`+srv.Bucket+`"`) || !strings.Contains(logged[0], "connection refused; trying again in 1s") {
+		t.Errorf("storage log of the open = %q, want the waits, naming the bucket and the error", logged)
+	}
+
+	lines = nil
+	start := time.Now()
+	cfg.Storage = "s3://no-such-bucket/x"
+	err := Check(ctx, cfg)
+
+	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
+		t.Fatalf("check of a missing bucket: got %v, want an error naming the bucket", err)
+	}
+
+	if len(lines) > 0 || time.Since(start) > 20*time.Second {
+		t.Errorf("check of a missing bucket waited %s and logged %q, want no wait: no retry mends a missing bucket", time.Since(start), lines)
+	}
+}
+
+func TestS3Transient(t *testing.T) {
+	t.Parallel()
+
+	refused := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/b", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	reset := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/b/k", Err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}
+
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", refused, true},
+		{"connection refused after kopia's retries", fmt.Errorf("unable to complete GetBlob(x) despite 10 retries: %w", refused), true},
+		{"connection reset", reset, true},
+		{"cut mid-answer", fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), true},
+		{"timeout", &url.Error{Op: "Get", URL: "http://h/b", Err: timeoutError{}}, true},
+		{"internal error", minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, true},
+		{"service unavailable", minio.ErrorResponse{Code: "ServiceUnavailable", StatusCode: 503}, true},
+		{"slow down", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, true},
+		{"too many requests", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429}, true},
+		{"access denied", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, false},
+		{"no such bucket", minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, false},
+		{"bad request", minio.ErrorResponse{Code: "InvalidArgument", StatusCode: 400}, false},
+		{"invalid credentials", blob.ErrInvalidCredentials, false},
+		{"no such blob", blob.ErrBlobNotFound, false},
+		{"cancelled", context.Canceled, false},
+		{"unknown host", &url.Error{Op: "Get", URL: "http://nowhere/b", Err: &net.DNSError{Err: "no such host", Name: "nowhere", IsNotFound: true}}, false},
+		{"anything else", errors.New("bucket name must be specified"), false},
+	}
+	for _, tt := range tests {
+		if got := transient(tt.err); got != tt.want {
+			t.Errorf("transient(%s: %v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

@@ -169,7 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 		activity: semaphore.NewWeighted(activityUnits),
 	}
 
-	r, err := repo.Open(ctx, configFile, cfg.Password, v.repoOptions())
+	r, err := repo.Open(withoutStorageLog(ctx), configFile, cfg.Password, v.repoOptions())
 	if err != nil {
 		return nil, openError(cfg, err)
 	}

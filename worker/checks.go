@@ -20,6 +20,9 @@ import (
 // kept for the console's overview; when a problem is hard, the vaults are
 // closed again, since the start stops.
 func (e *Engine) CheckStart(ctx context.Context) []vigil.Problem {
+	// A vault whose storage is down is waited for (retry_for); the
+	// server's log says so, as nothing answers yet.
+	ctx = vault.WithStorageLog(ctx, func(line string) { e.logger.Warn("start-up check: " + line) })
 	problems := startcheck.Run(ctx, e.cfg, startcheck.Options{
 		Resources: e.resources,
 		Vault: func(ctx context.Context, v config.Vault) error {

@@ -388,6 +388,7 @@ func vaultConfig(vc config.Vault, cacheDir string) vault.Config {
 			CAFile:    vc.CAFile,
 			AccessKey: vc.AccessKey,
 			SecretKey: vc.SecretKey,
+			RetryFor:  time.Duration(vc.RetryFor),
 		},
 	}
 }

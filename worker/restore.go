@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/restoretest"
+	"github.com/vigil-backup/vigil/vault"
 )
 
 // RestoreArgs carries a plain restore job on. Restore tests queued before
@@ -136,11 +137,12 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	e.jobLog(ctx, job.ID, "restore of recovery point %s (%s %q, vault %q) into %s started on node %s",
 		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, job.CreatedResourceLocation, e.cfg.Node)
 
-	v, err := e.Vault(ctx, rp.Vault)
+	storageCtx := vault.WithStorageLog(ctx, func(line string) { e.jobLog(ctx, job.ID, "%s", line) })
+	v, err := e.Vault(storageCtx, rp.Vault)
 	if err != nil {
 		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
 	}
-	summary, err := res.Restore(ctx, v, rp, &job)
+	summary, err := res.Restore(storageCtx, v, rp, &job)
 	if err != nil {
 		// The resource removed what it had created: nothing is left to
 		// clean up.

@@ -120,6 +120,13 @@ func (e *testEnv) environ() []string {
 // serve starts `vigil serve` with args and waits until it answers.
 func (e *testEnv) serve(args ...string) {
 	e.t.Helper()
+	e.startServer(args...)
+	e.waitServing(30 * time.Second)
+}
+
+// startServer starts `vigil serve` without waiting for it to answer.
+func (e *testEnv) startServer(args ...string) {
+	e.t.Helper()
 	cmd := exec.Command(vigilBin, append([]string{"serve"}, args...)...)
 	cmd.Env = e.environ()
 	e.serverLog = &bytes.Buffer{}
@@ -130,7 +137,13 @@ func (e *testEnv) serve(args ...string) {
 	}
 	e.server = cmd
 	e.t.Cleanup(func() { e.kill() })
-	deadline := time.Now().Add(30 * time.Second)
+}
+
+// waitServing waits for the server startServer started to answer.
+func (e *testEnv) waitServing(timeout time.Duration) {
+	e.t.Helper()
+	cmd := e.server
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + e.listen + "/healthz")
 		if err == nil {
@@ -144,7 +157,7 @@ func (e *testEnv) serve(args ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	e.t.Fatalf("vigil serve did not answer within 30s; its output:\n%s", e.serverLog)
+	e.t.Fatalf("vigil serve did not answer within %s; its output:\n%s", timeout, e.serverLog)
 }
 
 // serveRefused runs `vigil serve`, which must refuse to start: it returns

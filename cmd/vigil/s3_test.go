@@ -22,10 +22,15 @@ import (
 )
 
 // withS3Vault adds a vault named offsite in the bucket at endpoint to the
-// environment's config, its keys in the environment.
-func withS3Vault(t *testing.T, e *testEnv, srv *testsvc.S3, endpoint string) {
+// environment's config, its keys in the environment, with more settings
+// ("retry_for: 1s") if given.
+func withS3Vault(t *testing.T, e *testEnv, srv *testsvc.S3, endpoint string, settings ...string) {
 	t.Helper()
 	cfg := string(must(os.ReadFile(e.config)))
+	var more string
+	for _, s := range settings {
+		more += "    " + s + "\n"
+	}
 	vault := fmt.Sprintf(`  - name: offsite
     storage: s3://%s/vigil/offsite
     endpoint: %s
@@ -34,8 +39,8 @@ func withS3Vault(t *testing.T, e *testEnv, srv *testsvc.S3, endpoint string) {
     access_key_env: TEST_S3_ACCESS_KEY
     secret_key_env: TEST_S3_SECRET_KEY
     password_env: VIGIL_VAULT_PASSWORD
-resources:
-`, srv.Bucket, endpoint)
+%sresources:
+`, srv.Bucket, endpoint, more)
 	cfg = strings.Replace(cfg, "resources:\n", vault, 1)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -185,7 +190,9 @@ func TestS3VaultFaults(t *testing.T) {
 	srv := testsvc.StartS3(t)
 	proxy := startFaultyS3(t, srv.Endpoint)
 	e := newEnv(t, envOptions{})
-	withS3Vault(t, e, srv, proxy.addr)
+	// A lasting outage fails after retry_for: short here, so that the
+	// test does not wait the default 2m for it.
+	withS3Vault(t, e, srv, proxy.addr, "retry_for: 1s")
 	makeTree(t, e.path("docs"))
 	e.serve()
 

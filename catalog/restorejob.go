@@ -182,6 +182,46 @@ func (r records) UpdateRestoreJob(ctx context.Context, job *vigil.RestoreJob) er
 	return nil
 }
 
+// RestoreStep is where a restore job is in its life: the statuses of its
+// restore, validation and deletion as an attempt last wrote them.
+type RestoreStep struct {
+	Status     vigil.RestoreJobStatus
+	Validation vigil.ValidationStatus
+	Deletion   vigil.DeletionStatus
+}
+
+// StepOf is the step job is at.
+func StepOf(job *vigil.RestoreJob) RestoreStep {
+	return RestoreStep{Status: job.Status, Validation: job.ValidationStatus, Deletion: job.DeletionStatus}
+}
+
+// UpdateRestoreJobAt writes job as UpdateRestoreJob does, but only while
+// the catalog still holds it at step from, under the attempt that started
+// it (job.StartedAt), and reports whether it did. Once another moved the
+// job on (a worker that found the one running it dead ended it ABORTED),
+// a late write of that attempt changes nothing: a job never gets a second
+// final status, nor a restore test a second verdict. On PostgreSQL the
+// UPDATE also locks the row until the transaction ends, so two
+// transactions moving the same job on wait for each other and the second
+// finds it moved.
+func (r records) UpdateRestoreJobAt(ctx context.Context, job *vigil.RestoreJob, from RestoreStep) (bool, error) {
+	values, err := restoreJobValues(job)
+	if err != nil {
+		return false, fmt.Errorf("update restore job %s: %w", job.ID, err)
+	}
+	values = values[:len(values)-1] // external_validation is last
+	var started int64
+	if job.StartedAt != nil {
+		started = micros(*job.StartedAt)
+	}
+	values = append(values, job.ID, string(from.Status), string(from.Validation), string(from.Deletion), started)
+	n, err := r.db.exec(ctx, updateRestoreJobSQL+` AND status = ? AND validation_status = ? AND deletion_status = ? AND COALESCE(started_at, 0) = ?`, values...)
+	if err != nil {
+		return false, fmt.Errorf("update restore job %s: %w", job.ID, err)
+	}
+	return n == 1, nil
+}
+
 // SetExternalValidation records a verdict reported from outside vigil for
 // the restore test id. It reports false, changing nothing, unless that
 // test is VALIDATING and has no reported verdict yet.

@@ -136,6 +136,70 @@ func TestUpdateRunningBackupJob(t *testing.T) {
 	})
 }
 
+// TestUpdateRestoreJobAt: an attempt writes a restore job only while the
+// job is at the step the attempt last left it at; once another moved it
+// on (ended it ABORTED), a late write of the attempt changes nothing.
+func TestUpdateRestoreJobAt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		started := time.Now().UTC()
+		job := vigil.RestoreJob{ID: vigil.NewID(vigil.PrefixRestoreJob), Status: vigil.RestoreRunning, RestoreTest: true,
+			Resource: "web", ResourceType: "app", Node: "w1", StartedAt: &started}
+		requireNoError(t, c.InsertRestoreJob(ctx, &job))
+
+		// The attempt moves the test on, step by step.
+		validating := job
+		validating.Status, validating.ValidationStatus = vigil.RestoreCompleted, vigil.ValidationValidating
+		ok, err := c.UpdateRestoreJobAt(ctx, &validating, catalog.StepOf(&job))
+		requireNoError(t, err)
+		if !ok {
+			t.Fatal("the attempt that started the test could not record its restore")
+		}
+		other := started.Add(time.Second)
+		late := validating
+		late.StartedAt, late.ValidationStatus = &other, vigil.ValidationFailed
+		ok, err = c.UpdateRestoreJobAt(ctx, &late, catalog.StepOf(&validating))
+		requireNoError(t, err)
+		if ok {
+			t.Fatal("an attempt that did not start the test wrote it")
+		}
+
+		// Another worker ends it; the attempt's verdict, written from the
+		// step it knew, is refused.
+		reaped := validating
+		reaped.ValidationStatus, reaped.ValidationMessage, reaped.DeletionStatus = vigil.ValidationAborted, "its worker was counted dead", vigil.DeletionDeleting
+		ok, err = c.UpdateRestoreJobAt(ctx, &reaped, catalog.StepOf(&validating))
+		requireNoError(t, err)
+		if !ok {
+			t.Fatal("the test could not be ended from the step it was at")
+		}
+		verdict := validating
+		verdict.ValidationStatus, verdict.DeletionStatus = vigil.ValidationSuccessful, vigil.DeletionDeleting
+		ok, err = c.UpdateRestoreJobAt(ctx, &verdict, catalog.StepOf(&validating))
+		requireNoError(t, err)
+		if ok {
+			t.Fatal("a verdict was written over the one of the worker that ended the test")
+		}
+		got, err := c.GetRestoreJob(ctx, job.ID)
+		requireNoError(t, err)
+		if got.ValidationStatus != vigil.ValidationAborted || got.ValidationMessage != reaped.ValidationMessage {
+			t.Fatalf("test is %s %q; want the ABORTED it was ended with", got.ValidationStatus, got.ValidationMessage)
+		}
+
+		// Its deletion, written from the step the catalog holds, is.
+		deleted := got
+		deleted.DeletionStatus = vigil.DeletionSuccessful
+		ok, err = c.UpdateRestoreJobAt(ctx, &deleted, catalog.StepOf(&got))
+		requireNoError(t, err)
+		if !ok {
+			t.Fatal("the deletion of an ended test's copy could not be recorded")
+		}
+	})
+}
+
 // TestClaimDeadWorker: one worker wins the claim on a dead one; a live
 // or stopped worker cannot be claimed.
 func TestClaimDeadWorker(t *testing.T) {

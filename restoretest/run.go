@@ -107,8 +107,13 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		}
 		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
+	from := catalog.StepOf(job)
 	restored(job, time.Since(begin))
-	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, job)); err != nil {
+	err = t.journal.Record(ctx, updateFrom(job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, job))
+	if errors.Is(err, errEndedElsewhere) {
+		return t.endedElsewhere(ctx, job, inst, cp, "restore")
+	}
+	if err != nil {
 		return err
 	}
 	t.jobLog(ctx, job.ID, "%s in %s", summary, seconds(job.RestoreSeconds))
@@ -116,6 +121,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	// Step 3: check, start and validate the copy.
 	t.pause(ctx, job.ID, "start")
 	verdict := t.validate(ctx, job, inst, res.Config(), cp, rp, plan)
+	from = catalog.StepOf(job)
 	judged(job, verdict.Status, verdict.Message)
 	t.jobLog(ctx, job.ID, "validation %s in %s: %s", verdict.Status, seconds(job.ValidationSeconds), verdict.Message)
 	cp.Close() // before the copy is deleted: a database is dropped with no connection left
@@ -124,13 +130,20 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	// test that vigil's stop cut short proves nothing worth keeping).
 	if plan.KeepOnFailure && verdict.Status != vigil.ValidationSuccessful && ctx.Err() == nil {
 		kept(job, time.Duration(plan.KeepFor))
-		return t.journal.Record(ctx, updateJob(job), t.statusEvent(job, plan))
+		err := t.journal.Record(ctx, updateFrom(job, from), t.statusEvent(job, plan))
+		if errors.Is(err, errEndedElsewhere) {
+			return t.endedElsewhere(ctx, job, inst, cp, "verdict")
+		}
+		return err
 	}
 	deleting(job)
 	// Through the journal, which in a job waits out a catalog that is
 	// restarting: a verdict lost there would leave the test to the sweep,
 	// which could only call it interrupted.
-	if err := t.journal.Record(ctx, updateJob(job)); err != nil {
+	if err := t.journal.Record(ctx, updateFrom(job, from)); err != nil {
+		if errors.Is(err, errEndedElsewhere) {
+			return t.endedElsewhere(ctx, job, inst, cp, "verdict")
+		}
 		return fmt.Errorf("record verdict of restore test %s: %w", job.ID, err)
 	}
 	t.pause(ctx, job.ID, "cleanup")
@@ -140,6 +153,51 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 // updateJob is the catalog write of a test's new state.
 func updateJob(job *vigil.RestoreJob) func(ctx context.Context, tx *catalog.Tx) error {
 	return func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) }
+}
+
+// errEndedElsewhere is what updateFrom returns for a test that is no
+// longer at the step this process last left it at.
+var errEndedElsewhere = errors.New("the restore test was ended by another worker")
+
+// updateFrom is the catalog write of a test's new state, which this
+// process moves on from step from: it fails with errEndedElsewhere when
+// another moved the test on meanwhile (a worker that counted this one
+// dead ended it), and then writes nothing.
+func updateFrom(job *vigil.RestoreJob, from catalog.RestoreStep) func(ctx context.Context, tx *catalog.Tx) error {
+	return func(ctx context.Context, tx *catalog.Tx) error { return writeFrom(ctx, tx, job, from) }
+}
+
+// writeFrom is updateFrom outside a transaction of the caller's.
+func writeFrom(ctx context.Context, w interface {
+	UpdateRestoreJobAt(context.Context, *vigil.RestoreJob, catalog.RestoreStep) (bool, error)
+}, job *vigil.RestoreJob, from catalog.RestoreStep) error {
+	ok, err := w.UpdateRestoreJobAt(ctx, job, from)
+	if err == nil && !ok {
+		err = errEndedElsewhere
+	}
+	return err
+}
+
+// endedElsewhere is the end of an attempt whose test another worker
+// ended while it ran: this worker was cut off long enough to be counted
+// dead, and carried on. That worker's verdict and event stand, and what
+// this attempt found (what, for the log) is not recorded over them; but
+// the copy is on this machine, where that worker could not delete it, so
+// this attempt deletes it and records that.
+func (t *Tester) endedElsewhere(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, cp resource.Copy, what string) error {
+	ctx = context.WithoutCancel(ctx)
+	t.jobLog(ctx, job.ID, "this attempt's %s on node %s is not recorded: the test was ended by another worker while it ran (this worker was counted dead); its copy is deleted here", what, t.cfg.Node)
+	if cp != nil {
+		cp.Close()
+	}
+	now, err := t.catalog.GetRestoreJob(ctx, job.ID)
+	if err != nil {
+		return fmt.Errorf("read restore test %s, ended by another worker: %w", job.ID, err)
+	}
+	if now.DeletionStatus != vigil.DeletionDeleting || now.Node != t.cfg.Node {
+		return nil // not this node's copy to delete, or deleted already
+	}
+	return t.delete(ctx, &now, inst, cp, t.plan(&now), false)
 }
 
 // validate runs the copy's own check, starts it when it runs something,
@@ -230,7 +288,7 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 	job.CreatedResourceLocation = proc.URL()
 	// The copy's location is recorded at once, so a person looking at a
 	// running test can open it.
-	if err := t.catalog.UpdateRestoreJob(ctx, job); err != nil {
+	if err := writeFrom(ctx, t.catalog, job, catalog.StepOf(job)); err != nil {
 		t.logger.Warn("record app location", "job", job.ID, "err", err)
 	}
 	t.jobLog(ctx, job.ID, "app started in %s at %s (%s), %s", seconds(job.StartSeconds), proc.URL(), inst.Dir, proc.Confinement())
@@ -376,6 +434,7 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 	if err == nil && inst != nil {
 		err = inst.Remove(stopGrace)
 	}
+	from := catalog.StepOf(job)
 	gaveUp := deleted(job, time.Since(begin), detail, err, time.Duration(t.cfg.Lifecycle.CheckInterval))
 	t.jobLog(ctx, job.ID, "clean-up %s in %s: %s", job.DeletionStatus, seconds(job.CleanupSeconds), job.DeletionMessage)
 	var events []vigil.Event
@@ -390,8 +449,8 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 				job.ID, job.ResourceType, job.Resource, job.RecoveryPointID, job.DeletionAttempts, job.DeletionMessage, job.ID),
 		}.WithData(job))
 	}
-	return t.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
-		if err := tx.UpdateRestoreJob(ctx, job); err != nil {
+	err = t.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
+		if err := updateFrom(job, from)(ctx, tx); err != nil {
 			return err
 		}
 		if announce && job.ValidationStatus == vigil.ValidationAborted {
@@ -399,6 +458,13 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 		}
 		return nil
 	}, events...)
+	if errors.Is(err, errEndedElsewhere) {
+		// Another worker ended the test meanwhile; the deletion is done,
+		// and whoever finds the record says so.
+		t.jobLog(ctx, job.ID, "this clean-up's outcome is not recorded: the test was ended by another worker meanwhile")
+		return nil
+	}
+	return err
 }
 
 // retry queues a new test of an interrupted test's recovery point, in the
@@ -476,8 +542,13 @@ func (t *Tester) failRestore(ctx context.Context, job *vigil.RestoreJob, inst *i
 	if ctx.Err() != nil {
 		status = vigil.RestoreAborted
 	}
+	from := catalog.StepOf(job)
 	restoreFailed(job, status, msg)
-	if err := t.journal.Record(ctx, updateJob(job), vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job)); err != nil {
+	err := t.journal.Record(ctx, updateFrom(job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
+	if errors.Is(err, errEndedElsewhere) {
+		return t.endedElsewhere(ctx, job, inst, cp, "failed restore ("+msg+")")
+	}
+	if err != nil {
 		return err
 	}
 	t.jobLog(ctx, job.ID, "%s: %s", status, msg)

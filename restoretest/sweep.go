@@ -103,6 +103,7 @@ func (t *Tester) finish(ctx context.Context, job *vigil.RestoreJob) error {
 	if err != nil {
 		return err
 	}
+	from := catalog.StepOf(job)
 	if !job.ValidationStatus.Final() {
 		// Interrupted: the test ends with a verdict now.
 		if interrupted(job) {
@@ -113,7 +114,11 @@ func (t *Tester) finish(ctx context.Context, job *vigil.RestoreJob) error {
 		t.jobLog(ctx, job.ID, "the kept copy's time is up (%s): deleting it", job.KeepUntil.Format(time.RFC3339))
 	}
 	deleting(job)
-	if err := t.journal.Record(ctx, updateJob(job), events...); err != nil {
+	err = t.journal.Record(ctx, updateFrom(job, from), events...)
+	if errors.Is(err, errEndedElsewhere) {
+		return nil // moved on since it was listed: the next sweep looks again
+	}
+	if err != nil {
 		return err
 	}
 	return t.delete(ctx, job, nil, nil, t.plan(job), announce)
@@ -203,7 +208,29 @@ func pick(rps []vigil.RecoveryPoint, how string) vigil.RecoveryPoint {
 // worker runs it, so the recovery point still gets a verdict. The copy
 // cannot be deleted from here; its node's Sweep deletes it and records
 // that when it starts again.
+//
+// The dead worker may only have been cut off, and carry on: whichever of
+// the two writes first moves the test on, and the other's write, from the
+// step it knew, changes nothing. A test the worker moved on since it was
+// listed is read again and ended from where it is.
 func (t *Tester) EndOfDeadWorker(ctx context.Context, job *vigil.RestoreJob, why string) error {
+	for range 3 {
+		err := t.endOfDeadWorker(ctx, job, why)
+		if !errors.Is(err, errEndedElsewhere) {
+			return err
+		}
+		if *job, err = t.catalog.GetRestoreJob(ctx, job.ID); err != nil {
+			return fmt.Errorf("end restore test %s of a dead worker: %w", job.ID, err)
+		}
+		if job.ValidationStatus.Final() {
+			return nil // judged meanwhile: only its clean-up waits for its node
+		}
+	}
+	return fmt.Errorf("end restore test %s of a dead worker: it kept changing while it was ended; a process of its node ends it when it starts again", job.ID)
+}
+
+func (t *Tester) endOfDeadWorker(ctx context.Context, job *vigil.RestoreJob, why string) error {
+	from := catalog.StepOf(job)
 	var events []vigil.Event
 	if workerDied(job, why) {
 		events = append(events, vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
@@ -211,11 +238,14 @@ func (t *Tester) EndOfDeadWorker(ctx context.Context, job *vigil.RestoreJob, why
 	plan := t.plan(job)
 	events = append(events, t.statusEvent(job, plan))
 	err := t.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error {
-		if err := tx.UpdateRestoreJob(ctx, job); err != nil {
+		if err := updateFrom(job, from)(ctx, tx); err != nil {
 			return err
 		}
 		return t.retry(ctx, tx, job, plan)
 	}, events...)
+	if errors.Is(err, errEndedElsewhere) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("end restore test %s of a dead worker: %w", job.ID, err)
 	}

@@ -120,11 +120,19 @@ type Resource interface {
 	// Restore carries out a plain restore that PrepareRestore accepted
 	// and returns a line for the job's log.
 	// When it fails, it has removed what it created and its error says
-	// so.
+	// so. When it succeeds, it still holds what it created (its claim on
+	// the target, a database's mark) until KeepRestore: until the job's
+	// completion is recorded, the restore may yet be undone
+	// (CleanInterrupted), when another worker ended the job meanwhile.
 	Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint, job *vigil.RestoreJob) (string, error)
-	// CleanInterrupted removes what a plain restore that vigil's death
-	// interrupted had created, and returns what it found, to be appended
-	// to the job's message.
+	// KeepRestore lets go of what a plain restore whose completion is
+	// recorded created: it is the person's now. It returns what could not
+	// be let go of, to be appended to the job's log ("" when all went).
+	KeepRestore(ctx context.Context, job *vigil.RestoreJob) string
+	// CleanInterrupted removes what a plain restore that did not complete
+	// had created (vigil's death interrupted it, or another worker ended
+	// it while it ran), and returns what it found, to be appended to the
+	// job's message.
 	CleanInterrupted(ctx context.Context, job *vigil.RestoreJob) string
 
 	// PrepareTest sets a restore test's metadata and

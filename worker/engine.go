@@ -31,6 +31,7 @@ import (
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
+	"github.com/vigil-backup/vigil/internal/testpause"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/restoretest"
@@ -86,6 +87,9 @@ type Engine struct {
 	// when it has.
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
+
+	// restorePauses are the test-only pauses of EnvRestorePause.
+	restorePauses testpause.Steps
 }
 
 // The queue of notification deliveries, and how many run at once.
@@ -130,6 +134,11 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			OwnDirs:     ownDirs(cfg),
 		}, resourceTypes...),
 	}
+	restorePauses, err := testpause.Read(EnvRestorePause, "record")
+	if err != nil {
+		return nil, err
+	}
+	e.restorePauses = restorePauses
 	tests, err := restoretest.New(restoretest.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Logger: opts.Logger})
 	if err != nil {
 		return nil, err

@@ -29,7 +29,21 @@ func (e *Engine) endInterrupted(ctx context.Context) error {
 		if job.RestoreTest {
 			continue // sweepRestoreTests ends it and deletes its copy
 		}
-		if err := e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore); err != nil {
+		if err := e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore, true); err != nil {
+			return err
+		}
+	}
+	// Restores another worker ended when it counted this node's last
+	// process dead: what they wrote is on this machine, and goes now.
+	aborted, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreAborted}, Node: e.cfg.Node})
+	if err != nil {
+		return fmt.Errorf("list the restore jobs ended by another worker: %w", err)
+	}
+	for _, job := range aborted {
+		if job.RestoreTest || job.DeletionStatus != vigil.DeletionDeleting {
+			continue
+		}
+		if err := e.cleanAbandoned(ctx, job.ID, nil); err != nil {
 			return err
 		}
 	}

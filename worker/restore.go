@@ -112,19 +112,19 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	case job.Status.Final():
 		return nil
 	case job.Status == vigil.RestoreRunning:
-		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore)
+		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore, true)
 	}
 
 	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
 	if err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err))
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, fmt.Sprintf("read recovery point %s: %v", job.RecoveryPointID, err), false)
 	}
 	res, err := e.Resource(job.Resource, job.ResourceType)
 	if err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error(), false)
 	}
 	if err := res.CheckTarget(&job); err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error(), false)
 	}
 	job.Status = vigil.RestoreRunning
 	job.StartedAt = ptr(now())
@@ -140,26 +140,94 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	storageCtx := vault.WithStorageLog(ctx, func(line string) { e.jobLog(ctx, job.ID, "%s", line) })
 	v, err := e.Vault(storageCtx, rp.Vault)
 	if err != nil {
-		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error())
+		return e.endRestore(ctx, &job, vigil.RestoreFailed, err.Error(), true)
 	}
 	summary, err := res.Restore(storageCtx, v, rp, &job)
 	if err != nil {
 		// The resource removed what it had created: nothing is left to
 		// clean up.
-		job.Status = vigil.RestoreFailed
+		status := vigil.RestoreFailed
 		if ctx.Err() != nil {
-			job.Status = vigil.RestoreAborted
+			status = vigil.RestoreAborted
 		}
-		return e.endRestore(ctx, &job, job.Status, err.Error())
+		return e.endRestore(ctx, &job, status, err.Error(), false)
 	}
+	e.restorePauses.At(ctx, "record", func(d time.Duration) {
+		e.jobLog(ctx, job.ID, "paused %s before record (%s)", d, EnvRestorePause)
+	})
+	from := catalog.StepOf(&job)
 	job.Status = vigil.RestoreCompleted
 	job.CompletedAt = ptr(now())
-	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
-		vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, &job))
+	err = e.Record(ctx, updateRestoreFrom(&job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, &job))
+	if errors.Is(err, errRestoreEndedElsewhere) {
+		// This worker was counted dead while it restored, and another
+		// ended the job ABORTED: what it wrote goes, as the job says.
+		e.jobLog(ctx, job.ID, "this attempt's completion on node %s is not recorded: the restore was ended by another worker while it ran (this worker was counted dead); what it wrote is removed here", e.cfg.Node)
+		return e.cleanAbandoned(ctx, job.ID, res)
+	}
 	if err != nil {
+		// Still RUNNING: the job's next attempt ends it ABORTED and
+		// removes what this one wrote (CleanInterrupted).
 		return fmt.Errorf("record completed restore: %w", err)
 	}
-	e.jobLog(ctx, job.ID, "completed in %s: %s", job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), summary)
+	e.jobLog(ctx, job.ID, "completed in %s: %s%s", job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), summary, res.KeepRestore(ctx, &job))
+	return nil
+}
+
+// EnvRestorePause, set in vigil's environment by tests only, holds each
+// plain restore before the step it names: "record=1m" (its files are
+// written, its end is not recorded yet), so that a test can kill or stop
+// its worker there. The pause is written into the job's log first.
+const EnvRestorePause = "VIGIL_TEST_RESTORE_PAUSE"
+
+// errRestoreEndedElsewhere is what updateRestoreFrom returns for a restore
+// that is no longer at the step this process last left it at.
+var errRestoreEndedElsewhere = errors.New("the restore job was ended by another worker")
+
+// updateRestoreFrom is the catalog write of a restore's new state, which
+// this process moves on from step from: it fails with
+// errRestoreEndedElsewhere, writing nothing, when another moved the job
+// on meanwhile (a worker that counted this one dead ended it).
+func updateRestoreFrom(job *vigil.RestoreJob, from catalog.RestoreStep) func(ctx context.Context, tx *catalog.Tx) error {
+	return func(ctx context.Context, tx *catalog.Tx) error {
+		ok, err := tx.UpdateRestoreJobAt(ctx, job, from)
+		if err == nil && !ok {
+			err = errRestoreEndedElsewhere
+		}
+		return err
+	}
+}
+
+// cleanAbandoned removes what plain restore id wrote, which another
+// worker ended while this node's worker ran it (its record's clean-up is
+// pending on this node), and records that it did. It is a no-op for a
+// restore whose clean-up is not pending here.
+func (e *Engine) cleanAbandoned(ctx context.Context, id string, res resource.Resource) error {
+	ctx = context.WithoutCancel(ctx)
+	job, err := e.catalog.GetRestoreJob(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read restore job %s: %w", id, err)
+	}
+	if job.RestoreTest || job.DeletionStatus != vigil.DeletionDeleting || job.Node != e.cfg.Node {
+		return nil
+	}
+	if res == nil {
+		if res, err = e.Resource(job.Resource, job.ResourceType); err != nil {
+			return fmt.Errorf("remove what restore job %s wrote: %w", id, err)
+		}
+	}
+	detail := res.CleanInterrupted(ctx, &job)
+	from := catalog.StepOf(&job)
+	job.DeletionStatus = vigil.DeletionSuccessful
+	job.DeletionMessage = "the clean-up ran on node " + e.cfg.Node + ": what the restore had written into its target was looked for and removed" + detail
+	err = e.Record(ctx, updateRestoreFrom(&job, from))
+	if errors.Is(err, errRestoreEndedElsewhere) {
+		return nil // recorded by another process of this node meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("record the clean-up of restore job %s: %w", id, err)
+	}
+	e.jobLog(ctx, id, "clean-up %s: %s", job.DeletionStatus, job.DeletionMessage)
 	return nil
 }
 
@@ -183,22 +251,28 @@ func (e *Engine) runRestoreTest(ctx context.Context, args RestoreTestArgs) error
 const interruptedRestore = "interrupted: vigil stopped while this restore was running; its partial files were removed: start the restore again"
 
 // endRestore records a final status. A restore that vigil's death
-// interrupted (still RUNNING) leaves nothing behind: what it created is
-// removed first.
-func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
+// interrupted (interrupted: still RUNNING, by an attempt that died) leaves
+// nothing behind: what it created is removed first; one that failed had
+// removed it itself. A restore another worker ended meanwhile keeps that
+// end.
+func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string, interrupted bool) error {
 	ctx = context.WithoutCancel(ctx)
-	if job.Status == vigil.RestoreRunning {
+	if interrupted {
 		if res, err := e.Resource(job.Resource, job.ResourceType); err == nil {
 			msg += res.CleanInterrupted(ctx, job)
 		} else {
 			msg += fmt.Sprintf(" (what it had created could not be looked for: %v)", err)
 		}
 	}
+	from := catalog.StepOf(job)
 	job.Status = status
 	job.StatusMessage = msg
 	job.CompletedAt = ptr(now())
-	err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, job) },
-		vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
+	err := e.Record(ctx, updateRestoreFrom(job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
+	if errors.Is(err, errRestoreEndedElsewhere) {
+		e.jobLog(ctx, job.ID, "this attempt's end (%s: %s) on node %s is not recorded: the restore was ended by another worker while it ran", status, msg, e.cfg.Node)
+		return e.cleanAbandoned(ctx, job.ID, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("record restore job status: %w", err)
 	}

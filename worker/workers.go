@@ -301,8 +301,12 @@ func (e *Engine) endJobsOfDead(ctx context.Context, w catalog.Worker, timeout ti
 // endRestoresOfDead ends the plain restores and the restore tests that
 // dead worker w was running. A restore test is ended ABORTED with its
 // clean-up pending on w's node, and tested again; a plain restore ends
-// ABORTED, as a backup does, its partial files left on w's machine for a
-// person to look at (a restore never deletes what it did not create).
+// ABORTED, as a backup does, with the removal of what it wrote pending on
+// w's node too: its files, and its hold on its target, are on w's
+// machine, which this worker need not reach. A process of w's node
+// removes them when it starts again (endInterrupted), or w itself, should
+// it only have been cut off and carry on. Whichever of w and this worker
+// writes the job first moves it on; the other's write changes nothing.
 func (e *Engine) endRestoresOfDead(ctx context.Context, w catalog.Worker, timeout time.Duration) (restores, tests int, err error) {
 	why := fmt.Sprintf("worker %s (host %s, pid %d) wrote no heartbeat since %s, more than workers.heartbeat_timeout (%s), and is counted dead",
 		w.ID, w.Host, w.PID, w.LastHeartbeatAt.Format(time.RFC3339), timeout)
@@ -314,15 +318,25 @@ func (e *Engine) endRestoresOfDead(ctx context.Context, w catalog.Worker, timeou
 		if job.RestoreTest {
 			continue // with the tests below
 		}
-		msg := fmt.Sprintf("interrupted: %s; what this restore had written is left at %s on host %s: look at it or delete it, then start the restore again",
-			why, job.Metadata[resource.MetaTargetPath], w.Host)
+		target := job.Metadata[resource.MetaTargetPath]
+		if target == "" {
+			target = job.CreatedResourceLocation
+		}
+		from := catalog.StepOf(&job)
+		msg := fmt.Sprintf("interrupted: %s; what this restore had written into %s on host %s is removed when a vigil process of node %s starts again: start the restore again then",
+			why, target, w.Host, w.Node)
 		job.Status, job.StatusMessage, job.CompletedAt = vigil.RestoreAborted, msg, ptr(now())
-		err := e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
-			vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, &job))
+		job.DeletionStatus = vigil.DeletionDeleting
+		job.DeletionMessage = fmt.Sprintf("clean-up pending on node %s: what the restore wrote into %s is on that worker's machine, and is removed when a vigil process of node %s starts again",
+			w.Node, target, w.Node)
+		err := e.Record(ctx, updateRestoreFrom(&job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, &job))
+		if errors.Is(err, errRestoreEndedElsewhere) {
+			continue // it ended on its worker meanwhile: that worker is alive after all
+		}
 		if err != nil {
 			return restores, tests, fmt.Errorf("end restore job %s of dead worker %s: %w", job.ID, w.ID, err)
 		}
-		e.jobLog(ctx, job.ID, "%s: %s", job.Status, msg)
+		e.jobLog(ctx, job.ID, "%s: %s; %s", job.Status, msg, job.DeletionMessage)
 		restores++
 	}
 	open, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: w.Node})

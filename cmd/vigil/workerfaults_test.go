@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/treediff"
 )
 
 // The faults of a worker on a shared PostgreSQL catalog, beside those of
@@ -145,5 +146,144 @@ lifecycle: {check_interval: 1s}
 		left, _ := os.ReadDir(w1Dir)
 		return len(processesUnder(w1Dir)) == 0 && len(left) == 0
 	})
+	w1.stop(t)
+}
+
+// plainRestoreEnv is two workers' installation for plain restores of the
+// docs tree, with a recovery point of it made on w1, which holds each
+// restore for pause after it wrote its files and before it records its
+// end.
+func plainRestoreEnv(t *testing.T, pause string) (*testEnv, *workerProc, vigil.BackupJob) {
+	dsn, _, _ := postgresSchema(t)
+	e := newEnv(t, envOptions{catalog: dsn, extra: "node: api-node\nworkers: {heartbeat_timeout: 3s}\n"})
+	makeTree(t, e.path("docs"))
+	e.mustRun("migrate")
+	e.serve("--workers", "0")
+	plain := e.env
+	e.env = append(plain, "VIGIL_TEST_RESTORE_PAUSE=record="+pause)
+	w1 := e.startWorker("--node", "w1")
+	e.env = plain
+	waitFor(t, 30*time.Second, "serve and w1 to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 2 })
+	return e, w1, e.backup("docs")
+}
+
+// startHeldRestore starts a plain restore of b into target, waits until
+// w1 holds it with its files written, then starts w2.
+func (e *testEnv) startHeldRestore(b vigil.BackupJob, target string) vigil.RestoreJob {
+	e.t.Helper()
+	var rj vigil.RestoreJob
+	e.mustJSON(&rj, "restore", "start", "--recovery-point", b.RecoveryPointID, "--set", "target_path="+target)
+	waitFor(e.t, time.Minute, "restore "+rj.ID+" to be held on w1 with its files written", func() bool {
+		return strings.Contains(e.logText(rj.ID), "before record (VIGIL_TEST_RESTORE_PAUSE)")
+	})
+	e.mustJSON(&rj, "jobs", "show", rj.ID)
+	if rj.Status != vigil.RestoreRunning || rj.Node != "w1" {
+		e.t.Fatalf("restore %s is %s on %q; want RUNNING on w1", rj.ID, rj.Status, rj.Node)
+	}
+	if diffs, err := treediff.Compare(e.path("docs"), target, treediff.Options{}); err != nil || len(diffs) > 0 {
+		e.t.Fatalf("the held restore has not written its files into %s: %v %v", target, err, diffs)
+	}
+	e.startWorker("--node", "w2")
+	waitFor(e.t, 30*time.Second, "w2 to be listed ALIVE", func() bool { _, ok := e.aliveWorkers()["w2"]; return ok })
+	return rj
+}
+
+// requireRestoredAgain checks that target and w1's claims are gone, and
+// that a new restore into target runs and completes.
+func (e *testEnv) requireRestoredAgain(b vigil.BackupJob, target string) {
+	e.t.Helper()
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		e.t.Errorf("the aborted restore's folder %s is still there (%v)", target, err)
+	}
+	if claims, _ := os.ReadDir(e.path("vigil-data/workers/w1/restore-claims")); len(claims) != 0 {
+		e.t.Errorf("the aborted restore's claim on its target is left: %v", claims)
+	}
+	var again vigil.RestoreJob
+	e.mustJSON(&again, "restore", "start", "--recovery-point", b.RecoveryPointID, "--set", "target_path="+target)
+	again = e.waitRestore(again.ID)
+	if again.Status != vigil.RestoreCompleted {
+		e.t.Fatalf("a new restore into %s: %s %q; want COMPLETED", target, again.Status, again.StatusMessage)
+	}
+	if diffs, err := treediff.Compare(e.path("docs"), target, treediff.Options{}); err != nil || len(diffs) > 0 {
+		e.t.Errorf("the new restore's folder %s is not the backup: %v %v", target, err, diffs)
+	}
+}
+
+// TestKillWorkerMidRestore: a kill -9 of the worker running a plain
+// restore ends the restore ABORTED, by the other worker, within the
+// heartbeat timeout, naming the dead worker and saying its files are
+// removed when that worker's node starts again; a new restore into the
+// target is refused meanwhile (what the dead one wrote is there). When
+// the node starts again, it removes the partial files and releases its
+// hold on the target, and a new restore into it completes.
+func TestKillWorkerMidRestore(t *testing.T) {
+	e, w1, b := plainRestoreEnv(t, "1m")
+	target := e.path("restored/docs")
+	rj := e.startHeldRestore(b, target)
+	w1.kill()
+	killedAt := time.Now()
+
+	rj = e.waitRestore(rj.ID)
+	if rj.CompletedAt != nil {
+		t.Logf("the killed worker's restore ended %s after the kill (heartbeat_timeout 3s)", rj.CompletedAt.Sub(killedAt).Round(100*time.Millisecond))
+	}
+	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "counted dead") || !strings.Contains(rj.StatusMessage, "w1-") ||
+		!strings.Contains(rj.StatusMessage, target) {
+		t.Errorf("the restore w1 ran when killed ended %s %q; want ABORTED, naming worker w1 counted dead and the target", rj.Status, rj.StatusMessage)
+	}
+	if rj.DeletionStatus != vigil.DeletionDeleting || !strings.Contains(rj.DeletionMessage, "pending on node w1") {
+		t.Errorf("the killed worker's restore: deletion %s %q; want DELETING, pending on node w1", rj.DeletionStatus, rj.DeletionMessage)
+	}
+	if r := e.run("restore", "start", "--recovery-point", b.RecoveryPointID, "--set", "target_path="+target); r.code == 0 || !strings.Contains(r.stderr, "not empty") {
+		t.Errorf("a restore into %s while the dead one's files are there: exit %d, %s; want a refusal saying it is not empty", target, r.code, r.stderr)
+	}
+
+	// w1's node starts again: it removes what the restore wrote.
+	w1 = e.startWorker("--node", "w1")
+	waitFor(t, time.Minute, "w1 to remove what the killed restore wrote", func() bool {
+		e.mustJSON(&rj, "jobs", "show", rj.ID)
+		return rj.DeletionStatus == vigil.DeletionSuccessful
+	})
+	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "counted dead") {
+		t.Errorf("the killed restore after its node came back: %s %q; want it still ABORTED as the reaper ended it", rj.Status, rj.StatusMessage)
+	}
+	e.requireRestoredAgain(b, target)
+	if n := e.finalEvents(restoreFinals...)[rj.ID]; n != 1 {
+		t.Errorf("the killed restore has %d final events, want 1", n)
+	}
+	w1.stop(t)
+}
+
+// TestStopWorkerMidRestore: a worker stopped (SIGSTOP) while its plain
+// restore writes is counted dead and the other worker ends the restore
+// ABORTED. When it carries on (SIGCONT), its restore's end is not
+// recorded over the reaper's (no COMPLETED, no second event); it removes
+// what it wrote and its hold on the target, and a new restore into the
+// target completes.
+func TestStopWorkerMidRestore(t *testing.T) {
+	e, w1, b := plainRestoreEnv(t, "12s")
+	target := e.path("restored/docs")
+	rj := e.startHeldRestore(b, target)
+	w1.freeze(t)
+	rj = e.waitRestore(rj.ID)
+	reaped := rj
+	w1.thaw(t)
+	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "counted dead") || !strings.Contains(rj.StatusMessage, "w1-") {
+		t.Fatalf("the stopped worker's restore ended %s %q; want ABORTED, naming worker w1 counted dead", rj.Status, rj.StatusMessage)
+	}
+	waitFor(t, time.Minute, "w1 to remove what its restore wrote", func() bool {
+		e.mustJSON(&rj, "jobs", "show", rj.ID)
+		return rj.DeletionStatus == vigil.DeletionSuccessful
+	})
+	if rj.Status != reaped.Status || rj.StatusMessage != reaped.StatusMessage {
+		t.Errorf("after w1 carried on, the restore is %s %q; want the reaper's %s %q", rj.Status, rj.StatusMessage, reaped.Status, reaped.StatusMessage)
+	}
+	if log := e.logText(rj.ID); !strings.Contains(log, "ended by another worker") {
+		t.Errorf("the restore's log does not say w1's late end was dropped:\n%s", log)
+	}
+	if n := e.finalEvents(restoreFinals...)[rj.ID]; n != 1 {
+		t.Errorf("the stopped worker's restore has %d final events, want 1", n)
+	}
+	e.requireRestoredAgain(b, target)
 	w1.stop(t)
 }

@@ -108,7 +108,8 @@ func (f *Folder) CheckTarget(job *vigil.RestoreJob) error {
 // Restore takes hold of the target before it writes (of restores into one
 // target, one gets it; the others fail touching nothing) and, when it
 // fails, removes only what it wrote: a folder it created, or what it put
-// into an empty folder that was there before.
+// into an empty folder that was there before. The hold lasts until
+// KeepRestore or CleanInterrupted.
 func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint, job *vigil.RestoreJob) (string, error) {
 	path := job.Metadata[resource.MetaTargetPath]
 	claim, err := f.env.Claims.Claim(job.ID, path, target.Folder)
@@ -128,12 +129,21 @@ func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryP
 		}
 		return "", errors.New(msg + claim.Undo())
 	}
-	summary := fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s",
-		result.Files, result.Dirs, result.Symlinks, result.Bytes, path)
-	if err := claim.Release(); err != nil {
-		summary += fmt.Sprintf(" (%v)", err)
+	return fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s",
+		result.Files, result.Dirs, result.Symlinks, result.Bytes, path), nil
+}
+
+// KeepRestore releases the hold on the target of a completed restore.
+func (f *Folder) KeepRestore(_ context.Context, job *vigil.RestoreJob) string {
+	path := job.Metadata[resource.MetaTargetPath]
+	claim, err := f.env.Claims.Reclaim(job.ID, path)
+	if err == nil && claim != nil {
+		err = claim.Release()
 	}
-	return summary, nil
+	if err != nil {
+		return fmt.Sprintf(" (%v)", err)
+	}
+	return ""
 }
 
 // CleanInterrupted removes what an interrupted restore wrote, if it had

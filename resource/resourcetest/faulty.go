@@ -147,6 +147,8 @@ func (r *faultyResource) Restore(ctx context.Context, v *vault.Vault, rp vigil.R
 	return fmt.Sprintf("%d bytes into %s", n, dir), err
 }
 
+func (r *faultyResource) KeepRestore(context.Context, *vigil.RestoreJob) string { return "" }
+
 func (r *faultyResource) CleanInterrupted(context.Context, *vigil.RestoreJob) string { return "" }
 
 func (r *faultyResource) PrepareTest(job *vigil.RestoreJob, _ vigil.RecoveryPoint, dir string) {

@@ -296,19 +296,33 @@ func (d *Database) Restore(ctx context.Context, v *vault.Vault, rp vigil.Recover
 		}
 		return "", errors.New(msg)
 	}
-	summary := fmt.Sprintf("a %d-byte dump loaded into %s", size, t)
-	if claim != nil {
-		if err := claim.Release(); err != nil {
-			summary += fmt.Sprintf(" (%v)", err)
+	job.CreatedResourceLocation = t.String()
+	return fmt.Sprintf("a %d-byte dump loaded into %s", size, t), nil
+}
+
+// KeepRestore releases the hold on a completed restore's file and removes
+// the database's mark: it is the person's now.
+func (d *Database) KeepRestore(ctx context.Context, job *vigil.RestoreJob) string {
+	t, err := d.target(job, nil)
+	if err != nil {
+		return fmt.Sprintf(" (its target could not be found again to let go of it: %v)", err)
+	}
+	var msg string
+	if d.file {
+		claim, err := d.env.Claims.Reclaim(job.ID, t.Path)
+		if err == nil && claim != nil {
+			err = claim.Release()
+		}
+		if err != nil {
+			msg += fmt.Sprintf(" (%v)", err)
 		}
 	}
 	if err := database.Release(ctx, t); err != nil {
 		// The restore is complete all the same; only a leftover table
 		// remains, which the person can drop.
-		summary += fmt.Sprintf(" (%v: drop the table by hand)", err)
+		msg += fmt.Sprintf(" (%v: drop the table by hand)", err)
 	}
-	job.CreatedResourceLocation = t.String()
-	return summary, nil
+	return msg
 }
 
 // load creates the target database and loads the recovery point's dump

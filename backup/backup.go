@@ -66,8 +66,10 @@ type Runner struct {
 	tests         Tests
 	logger        *slog.Logger
 	progressEvery time.Duration
-	// pauses are the test-only pauses of EnvCopyPause.
-	pauses testpause.Steps
+	// pauses are the test-only pauses of EnvCopyPause, backupPauses
+	// those of EnvBackupPause.
+	pauses       testpause.Steps
+	backupPauses testpause.Steps
 }
 
 // New returns a Runner, or says which option is missing.
@@ -85,8 +87,12 @@ func New(o Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	backupPauses, err := testpause.Read(EnvBackupPause, "record")
+	if err != nil {
+		return nil, err
+	}
 	return &Runner{cfg: o.Config, catalog: o.Catalog, journal: o.Journal, vaults: o.Vaults, resources: o.Resources,
-		tests: o.Tests, logger: o.Logger, progressEvery: o.ProgressEvery, pauses: pauses}, nil
+		tests: o.Tests, logger: o.Logger, progressEvery: o.ProgressEvery, pauses: pauses, backupPauses: backupPauses}, nil
 }
 
 // storageLog is a vault storage log (vault.WithStorageLog) into the

@@ -156,6 +156,9 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		return b.End(ctx, &job, vigil.BackupFailed, msg)
 	}
 
+	b.backupPauses.At(ctx, "record", func(d time.Duration) {
+		b.jobLog(ctx, job.ID, "paused %s before record (%s)", d, EnvBackupPause)
+	})
 	// The vault has flushed the snapshot: only now is the recovery point
 	// listed, together with the job's completion.
 	done := now()
@@ -197,7 +200,13 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		return nil
 	}, vigil.BackupJobEvent(vigil.EventBackupJobCompleted, &job))
 	if errors.Is(err, errEndedElsewhere) {
-		b.jobLog(ctx, job.ID, "this attempt's snapshot %s is not listed: the job was ended while it ran (its worker was counted dead)", result.SnapshotID)
+		// No recovery point will ever name this snapshot: it goes, or it
+		// would hold its space and be counted in the vault for good.
+		what := "it was deleted from the vault, whose next maintenance gives its space back"
+		if err := v.DeleteSnapshot(context.WithoutCancel(ctx), result.SnapshotID); err != nil {
+			what = fmt.Sprintf("deleting it from the vault failed (%v): delete it with the kopia CLI (kopia snapshot delete %s --delete)", err, result.SnapshotID)
+		}
+		b.jobLog(ctx, job.ID, "this attempt's snapshot %s is not listed: the job was ended while it ran (its worker was counted dead); %s", result.SnapshotID, what)
 		return nil
 	}
 	if err != nil {
@@ -223,6 +232,12 @@ func completedLines(job vigil.BackupJob, rp vigil.RecoveryPoint, snapshotID stri
 	return append(lines, fmt.Sprintf("completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
 		job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), job.Files, job.Bytes, rp.ID, snapshotID))
 }
+
+// EnvBackupPause, set in vigil's environment by tests only, holds each
+// backup before the step it names: "record=1m" (its snapshot is in the
+// vault, its recovery point not listed yet), so that a test can kill or
+// stop its worker there. The pause is written into the job's log first.
+const EnvBackupPause = "VIGIL_TEST_BACKUP_PAUSE"
 
 const Interrupted = "interrupted: vigil stopped while this backup was running; no recovery point was listed for it: start the backup again"
 

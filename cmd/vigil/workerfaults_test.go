@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -285,5 +287,76 @@ func TestStopWorkerMidRestore(t *testing.T) {
 		t.Errorf("the stopped worker's restore has %d final events, want 1", n)
 	}
 	e.requireRestoredAgain(b, target)
+	w1.stop(t)
+}
+
+// TestStopWorkerMidBackup: a worker stopped (SIGSTOP) after its backup
+// wrote its snapshot, before it listed the recovery point, is counted
+// dead and its backup ended ABORTED by the other worker. When it carries
+// on (SIGCONT), no recovery point is listed for the job, no second final
+// event is sent, and the snapshot it wrote is deleted from the vault (a
+// later maintenance gives its space back): the vault holds as many
+// snapshots as the catalog lists recovery points.
+func TestStopWorkerMidBackup(t *testing.T) {
+	dsn, _, _ := postgresSchema(t)
+	e := newEnv(t, envOptions{catalog: dsn, extra: "node: api-node\nworkers: {heartbeat_timeout: 3s}\n"})
+	makeTree(t, e.path("docs"))
+	e.mustRun("migrate")
+	e.serve("--workers", "0")
+	e.startWorker("--node", "w2")
+	waitFor(t, 30*time.Second, "serve and w2 to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 2 })
+	kept := e.backup("docs") // on w2: a recovery point the vault keeps
+	plain := e.env
+	e.env = append(plain, "VIGIL_TEST_BACKUP_PAUSE=record=12s")
+	w1 := e.startWorker("--node", "w1")
+	e.env = plain
+	waitFor(t, 30*time.Second, "w1 to be listed ALIVE", func() bool { _, ok := e.aliveWorkers()["w1"]; return ok })
+
+	// Until a backup is held on w1, those w2 takes are let run.
+	var job vigil.BackupJob
+	waitFor(t, 2*time.Minute, "a backup to be held on w1 with its snapshot written", func() bool {
+		if job.ID == "" || job.Status.Final() {
+			e.mustJSON(&job, "backup", "start", "--resource", "docs", "--vault", "lab-vault")
+		}
+		e.mustJSON(&job, "jobs", "show", job.ID)
+		return job.Node == "w1" && strings.Contains(e.logText(job.ID), "before record (VIGIL_TEST_BACKUP_PAUSE)")
+	})
+	w1.freeze(t)
+	waitFor(t, 30*time.Second, "the stopped worker's backup to be ended by another", func() bool {
+		e.mustJSON(&job, "jobs", "show", job.ID)
+		return job.Status.Final()
+	})
+	reaped := job
+	w1.thaw(t)
+	if job.Status != vigil.BackupAborted || !strings.Contains(job.StatusMessage, "counted dead") {
+		t.Fatalf("the stopped worker's backup ended %s %q; want ABORTED, its worker counted dead", job.Status, job.StatusMessage)
+	}
+	waitFor(t, time.Minute, "w1 to drop its late snapshot", func() bool {
+		return strings.Contains(e.logText(job.ID), "was deleted from the vault")
+	})
+	e.mustJSON(&job, "jobs", "show", job.ID)
+	if job.Status != reaped.Status || job.StatusMessage != reaped.StatusMessage || job.RecoveryPointID != "" {
+		t.Errorf("after w1 carried on, the backup is %s %q, recovery point %q; want the reaper's %s %q and none",
+			job.Status, job.StatusMessage, job.RecoveryPointID, reaped.Status, reaped.StatusMessage)
+	}
+	finals := e.finalEvents(vigil.EventBackupJobCompleted, vigil.EventBackupJobFailed)
+	if finals[job.ID] != 1 {
+		t.Errorf("the stopped worker's backup has %d final events, want 1", finals[job.ID])
+	}
+	var rps []vigil.RecoveryPoint
+	e.mustJSON(&rps, "recovery-points", "list")
+	for _, rp := range rps {
+		if rp.BackupJobID == job.ID {
+			t.Errorf("recovery point %s is listed for the aborted backup %s", rp.ID, job.ID)
+		}
+	}
+	out := e.mustRun("vault", "verify", "lab-vault")
+	m := regexp.MustCompile(`folder listings of (\d+) snapshots?`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "no damage found") {
+		t.Fatalf("vault verify: %s", out)
+	}
+	if n, _ := strconv.Atoi(m[1]); n != len(rps) {
+		t.Errorf("the vault holds %d snapshots, the catalog lists %d recovery points (%s among them): the aborted backup's snapshot is left in the vault", n, len(rps), kept.RecoveryPointID)
+	}
 	w1.stop(t)
 }

@@ -76,8 +76,9 @@ func TestLongKindsQueuedOncePerJob(t *testing.T) {
 }
 
 // TestDeadWorkersRestoreEnds: the plain restore a dead worker was running
-// ends ABORTED, naming the worker and where its partial files are left,
-// with one RESTORE_JOB_FAILED; a live node's restore is left alone.
+// ends ABORTED, naming the worker and where its partial files are, whose
+// removal is pending on the worker's node, with one RESTORE_JOB_FAILED; a
+// live node's restore is left alone.
 func TestDeadWorkersRestoreEnds(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -102,6 +103,9 @@ func TestDeadWorkersRestoreEnds(t *testing.T) {
 	if got.Status != vigil.RestoreAborted || got.CompletedAt == nil || !strings.Contains(got.StatusMessage, "node-b-1234") ||
 		!strings.Contains(got.StatusMessage, "counted dead") || !strings.Contains(got.StatusMessage, "/srv/restore-here on host host-b") {
 		t.Errorf("the dead worker's restore: %s %q; want ABORTED, naming the worker and its partial files", got.Status, got.StatusMessage)
+	}
+	if got.DeletionStatus != vigil.DeletionDeleting || !strings.Contains(got.DeletionMessage, "pending on node node-b") {
+		t.Errorf("the dead worker's restore: deletion %s %q; want DELETING, pending on node node-b", got.DeletionStatus, got.DeletionMessage)
 	}
 	evs, err := cat.ListEvents(ctx, catalog.EventFilter{JobID: theirs.ID, Types: []vigil.EventType{vigil.EventRestoreJobFailed}})
 	if err != nil || len(evs) != 1 {

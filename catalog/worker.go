@@ -111,6 +111,16 @@ func (r records) ClaimDeadWorker(ctx context.Context, id string, staleBefore tim
 	return n == 1, nil
 }
 
+// RejoinWorker makes worker id, which was counted dead and reaped but
+// carries on (it was only cut off), a live worker like any other again:
+// should it die later, it is claimed and reaped again.
+func (r records) RejoinWorker(ctx context.Context, id string) error {
+	if _, err := r.db.exec(ctx, `UPDATE vigil_worker SET reaped_by = NULL WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("record that worker %s carries on: %w", id, err)
+	}
+	return nil
+}
+
 // DeleteWorkersBefore forgets the workers whose last heartbeat is before
 // before (long stopped or long dead), and returns how many.
 func (r records) DeleteWorkersBefore(ctx context.Context, before time.Time) (int64, error) {

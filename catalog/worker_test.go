@@ -232,5 +232,15 @@ func TestClaimDeadWorker(t *testing.T) {
 				t.Errorf("worker %s reaped by %q, want %q", w.ID, w.ReapedBy, want)
 			}
 		}
+
+		// dead-1 was only cut off: it beats again and rejoins, and when
+		// it goes silent again it is claimed again.
+		requireNoError(t, c.HeartbeatWorker(ctx, "dead-1", start.Add(time.Minute), nil))
+		requireNoError(t, c.RejoinWorker(ctx, "dead-1"))
+		ok, err := c.ClaimDeadWorker(ctx, "dead-1", start.Add(2*time.Minute), "b")
+		requireNoError(t, err)
+		if !ok {
+			t.Error("a worker that rejoined and went silent again could not be claimed again")
+		}
 	})
 }

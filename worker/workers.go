@@ -252,6 +252,18 @@ func (e *Engine) reapDead(ctx context.Context, reachedSince time.Time) error {
 		if w.State(at, timeout) == catalog.WorkerAlive {
 			alive[w.Node] = true
 		}
+		if w.ID == e.id && w.ReapedBy != "" {
+			// This process wrote no heartbeat for longer than the
+			// timeout (stopped, frozen, cut off from the catalog), and
+			// another ended its jobs; their writes from here change
+			// nothing. Unless it joins the live workers again, its
+			// next death would never be noticed.
+			e.logger.Warn("this worker was counted dead while it was cut off, and another ended its jobs; it carries on with new ones",
+				"worker", e.id, "reaped_by", w.ReapedBy, "heartbeat_timeout", timeout)
+			if err := e.catalog.RejoinWorker(ctx, e.id); err != nil {
+				return err
+			}
+		}
 	}
 	for _, w := range workers {
 		if w.ID == e.id || w.ReapedBy != "" || w.State(at, timeout) != catalog.WorkerDead {

@@ -62,7 +62,8 @@ var restoreFinals = []vigil.EventType{vigil.EventRestoreJobCompleted, vigil.Even
 // restore test validates is counted dead, and the other worker ends the
 // test ABORTED. When the stopped worker carries on (SIGCONT), its own
 // verdict is not recorded over the reaper's, no second verdict is
-// announced, and it still deletes the copy it made, recording that.
+// announced, and it still deletes the copy it made, recording that. It
+// is a live worker again, which is reaped again when cut off again.
 func TestStopWorkerMidRestoreTest(t *testing.T) {
 	dsn, _, _ := postgresSchema(t)
 	e := newEnv(t, envOptions{catalog: dsn, extra: fmt.Sprintf(`  - name: web
@@ -148,7 +149,29 @@ lifecycle: {check_interval: 1s}
 		left, _ := os.ReadDir(w1Dir)
 		return len(processesUnder(w1Dir)) == 0 && len(left) == 0
 	})
+
+	// w1 is one of the live workers again, and says what happened; cut
+	// off again, it is counted dead and reaped again.
+	waitFor(t, 30*time.Second, "w1 to be listed ALIVE, no longer reaped", func() bool {
+		w, ok := e.aliveWorkers()["w1"]
+		return ok && w.ReapedBy == ""
+	})
+	w1.freeze(t)
+	waitFor(t, 30*time.Second, "w1, cut off again, to be reaped again", func() bool {
+		var ws []api.Worker
+		e.mustJSON(&ws, "workers", "list")
+		for _, w := range ws {
+			if w.Node == "w1" && w.State == "DEAD" && w.ReapedBy != "" {
+				return true
+			}
+		}
+		return false
+	})
+	w1.thaw(t)
 	w1.stop(t)
+	if !strings.Contains(w1.log.String(), "counted dead while it was cut off") {
+		t.Errorf("w1's log does not say it was counted dead while it was cut off:\n%s", w1.log)
+	}
 }
 
 // plainRestoreEnv is two workers' installation for plain restores of the

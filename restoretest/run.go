@@ -190,14 +190,14 @@ func (t *Tester) endedElsewhere(ctx context.Context, job *vigil.RestoreJob, inst
 	if cp != nil {
 		cp.Close()
 	}
-	now, err := t.catalog.GetRestoreJob(ctx, job.ID)
+	ended, err := t.catalog.GetRestoreJob(ctx, job.ID)
 	if err != nil {
 		return fmt.Errorf("read restore test %s, ended by another worker: %w", job.ID, err)
 	}
-	if now.DeletionStatus != vigil.DeletionDeleting || now.Node != t.cfg.Node {
+	if ended.DeletionStatus != vigil.DeletionDeleting || ended.Node != t.cfg.Node {
 		return nil // not this node's copy to delete, or deleted already
 	}
-	return t.delete(ctx, &now, inst, cp, t.plan(&now), false)
+	return t.delete(ctx, &ended, inst, cp, t.plan(&ended), false)
 }
 
 // validate runs the copy's own check, starts it when it runs something,

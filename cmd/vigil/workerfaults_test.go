@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -65,45 +64,11 @@ var restoreFinals = []vigil.EventType{vigil.EventRestoreJobCompleted, vigil.Even
 // announced, and it still deletes the copy it made, recording that. It
 // is a live worker again, which is reaped again when cut off again.
 func TestStopWorkerMidRestoreTest(t *testing.T) {
-	dsn, _, _ := postgresSchema(t)
-	e := newEnv(t, envOptions{catalog: dsn, extra: fmt.Sprintf(`  - name: web
-    type: app
-    path: ./site
-    run: %s
-    validate:
-      - http: {path: /, expect_body: "Welcome"}
-restore_testing:
-  - name: every-backup
-    on_backup_completed: true
-    resources: [web]
-    validation_window: 1m
-node: api-node
-workers: {heartbeat_timeout: 3s}
-lifecycle: {check_interval: 1s}
-`, pythonApp)})
-	t.Cleanup(e.killLeaks)
-	writeSite(t, e.path("site"))
+	e := appTestEnv(t, "lifecycle: {check_interval: 1s}\n")
 	w1Dir := e.path("vigil-data/workers/w1/restore-tests")
-	e.mustRun("migrate")
-	e.serve("--workers", "0")
-	plain := e.env
 	// Long enough for w1 to be stopped, counted dead and reaped within
 	// it; the pause's clock runs on while w1 is stopped.
-	e.env = append(plain, "VIGIL_TEST_PAUSE=validate=15s")
-	w1 := e.startWorker("--node", "w1")
-	e.env = plain
-	waitFor(t, 30*time.Second, "serve and w1 to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 2 })
-
-	b := e.backup("web")
-	first := e.testOf(b.RecoveryPointID)
-	waitFor(t, time.Minute, "restore test "+first.ID+" to validate on w1", func() bool {
-		return strings.Contains(e.logText(first.ID), "before validate (VIGIL_TEST_PAUSE)")
-	})
-	e.startWorker("--node", "w2")
-	waitFor(t, 30*time.Second, "w2 to be listed ALIVE", func() bool { _, ok := e.aliveWorkers()["w2"]; return ok })
-	if procs := processesUnder(w1Dir); len(procs) == 0 {
-		t.Fatalf("no process of the app copy runs while the test validates; the test would prove nothing; log:\n%s", e.logText(first.ID))
-	}
+	w1, _, first := appTestOnW1(t, e, "15s")
 
 	w1.freeze(t)
 	waitFor(t, 30*time.Second, "the stopped worker's test to be ended by another", func() bool {

@@ -316,42 +316,9 @@ func TestKillWorkerMidBackup(t *testing.T) {
 // When the killed worker's node starts again, it deletes the copy it left
 // (no folder, process or cgroup) and records the deletion.
 func TestKillWorkerMidRestoreTest(t *testing.T) {
-	dsn, _, _ := postgresSchema(t)
-	e := newEnv(t, envOptions{catalog: dsn, extra: fmt.Sprintf(`  - name: web
-    type: app
-    path: ./site
-    run: %s
-    validate:
-      - http: {path: /, expect_body: "Welcome"}
-restore_testing:
-  - name: every-backup
-    on_backup_completed: true
-    resources: [web]
-    validation_window: 1m
-node: api-node
-workers: {heartbeat_timeout: 3s}
-`, pythonApp)})
-	t.Cleanup(e.killLeaks)
-	writeSite(t, e.path("site"))
+	e := appTestEnv(t, "")
 	w1Dir := e.path("vigil-data/workers/w1/restore-tests") // each worker's node has its own data dir
-	e.mustRun("migrate")
-	e.serve("--workers", "0")
-	plain := e.env
-	e.env = append(plain, "VIGIL_TEST_PAUSE=validate=1m")
-	w1 := e.startWorker("--node", "w1")
-	e.env = plain
-	waitFor(t, 30*time.Second, "serve and w1 to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 2 })
-
-	b := e.backup("web")
-	first := e.testOf(b.RecoveryPointID)
-	waitFor(t, time.Minute, "restore test "+first.ID+" to validate on w1", func() bool {
-		return strings.Contains(e.logText(first.ID), "before validate (VIGIL_TEST_PAUSE)")
-	})
-	e.startWorker("--node", "w2")
-	waitFor(t, 30*time.Second, "w2 to be listed ALIVE", func() bool { _, ok := e.aliveWorkers()["w2"]; return ok })
-	if procs := processesUnder(w1Dir); len(procs) == 0 {
-		t.Fatalf("no process of the app copy runs while the test validates; the test would prove nothing; log:\n%s", e.logText(first.ID))
-	}
+	w1, b, first := appTestOnW1(t, e, "1m")
 	w1.kill()
 	killedAt := time.Now()
 
@@ -448,4 +415,57 @@ func pendingOn(ws []api.Worker, node string) []string {
 		}
 	}
 	return out
+}
+
+// appTestOnW1 sets the stage for a fault of a worker mid-test: it runs
+// serve --workers 0 and worker w1, whose restore tests wait pause before
+// they validate, backs up resource web (an app), waits until its restore
+// test validates a running copy on w1, and starts worker w2 to take over.
+// It returns w1, the backup and its test.
+func appTestOnW1(t *testing.T, e *testEnv, pause string) (*workerProc, vigil.BackupJob, vigil.RestoreJob) {
+	t.Helper()
+	e.mustRun("migrate")
+	e.serve("--workers", "0")
+	plain := e.env
+	e.env = append(plain, "VIGIL_TEST_PAUSE=validate="+pause)
+	w1 := e.startWorker("--node", "w1")
+	e.env = plain
+	waitFor(t, 30*time.Second, "serve and w1 to be listed ALIVE", func() bool { return len(e.aliveWorkers()) == 2 })
+
+	b := e.backup("web")
+	first := e.testOf(b.RecoveryPointID)
+	waitFor(t, time.Minute, "restore test "+first.ID+" to validate on w1", func() bool {
+		return strings.Contains(e.logText(first.ID), "before validate (VIGIL_TEST_PAUSE)")
+	})
+	e.startWorker("--node", "w2")
+	waitFor(t, 30*time.Second, "w2 to be listed ALIVE", func() bool { _, ok := e.aliveWorkers()["w2"]; return ok })
+	if procs := processesUnder(e.path("vigil-data/workers/w1/restore-tests")); len(procs) == 0 {
+		t.Fatalf("no process of the app copy runs while the test validates; the test would prove nothing; log:\n%s", e.logText(first.ID))
+	}
+	return w1, b, first
+}
+
+// appTestEnv is an installation on a new PostgreSQL schema with an app,
+// web, whose every backup is restore-tested, and serve's node named
+// api-node; more is added to its config.
+func appTestEnv(t *testing.T, more string) *testEnv {
+	t.Helper()
+	dsn, _, _ := postgresSchema(t)
+	e := newEnv(t, envOptions{catalog: dsn, extra: fmt.Sprintf(`  - name: web
+    type: app
+    path: ./site
+    run: %s
+    validate:
+      - http: {path: /, expect_body: "Welcome"}
+restore_testing:
+  - name: every-backup
+    on_backup_completed: true
+    resources: [web]
+    validation_window: 1m
+node: api-node
+workers: {heartbeat_timeout: 3s}
+%s`, pythonApp, more)})
+	t.Cleanup(e.killLeaks)
+	writeSite(t, e.path("site"))
+	return e
 }

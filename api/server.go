@@ -251,8 +251,8 @@ func (s *Server) listWorkers(r *http.Request) (any, error) {
 	return out, nil
 }
 
-// pendingCleanup returns, by node, the restore tests that have their
-// verdict and whose copy is still to be deleted there.
+// pendingCleanup returns, by node, the restore jobs whose files are still
+// to be deleted there (catalog.ListPendingCleanup).
 func (s *Server) pendingCleanup(ctx context.Context) (map[string][]string, error) {
 	pending, err := s.catalog.ListPendingCleanup(ctx)
 	if err != nil {

@@ -118,10 +118,11 @@ type Worker struct {
 	StoppedAt       *time.Time     `json:"stopped_at,omitempty"`
 	ReapedBy        string         `json:"reaped_by,omitempty"`
 	State           string         `json:"state"`
-	// PendingCleanup lists the restore tests whose copy waits to be
-	// deleted on this worker's node (its machine, its data dir): a copy a
-	// dead worker left, or whose deletion failed and is retried. Only the
-	// latest worker of each node carries them.
+	// PendingCleanup lists the restore jobs whose files wait to be
+	// deleted on this worker's node (its machine, its data dir): a restore
+	// test's copy a dead worker left, or whose deletion failed and is
+	// retried, and the partial files of a plain restore a dead worker was
+	// running. Only the latest worker of each node carries them.
 	PendingCleanup []string `json:"pending_cleanup,omitempty"`
 }
 

@@ -11,13 +11,16 @@ import (
 )
 
 // PendingCleanup is a restore test that has its verdict and whose copy is
-// still to be deleted. The copy (its folder, cgroup, processes) is on the
-// machine of the node that made it, so only a vigil process of that node
-// deletes it: while the node is down, the clean-up waits for it.
+// still to be deleted, or a plain restore, ended with its worker, whose
+// partial files are still to be removed. Either is on the machine of the
+// node that made it, so only a vigil process of that node deletes it:
+// while the node is down, the clean-up waits for it.
 type PendingCleanup struct {
 	JobID    string
 	Resource string
 	Node     string
+	// RestoreTest is false for a plain restore's partial files.
+	RestoreTest bool
 	// Location is where the copy is on the node's machine.
 	Location string
 	// Status is DELETING, or FAILED when a deletion failed and is tried
@@ -25,7 +28,7 @@ type PendingCleanup struct {
 	Status  vigil.DeletionStatus
 	Message string
 	// Since is when the verdict came, and with it the copy's deletion was
-	// due.
+	// due; for a plain restore, when it was ended.
 	Since time.Time
 }
 
@@ -42,12 +45,13 @@ const listPendingCleanupSQL = `WITH RECURSIVE nodes(node) AS (
 		SELECT MIN(node) FROM vigil_restore_job
 		UNION ALL
 		SELECT (SELECT MIN(j.node) FROM vigil_restore_job j WHERE j.node > nodes.node) FROM nodes WHERE nodes.node IS NOT NULL
-	) ` + selectRestoreJobSQL + ` WHERE node IN (SELECT node FROM nodes) AND restore_test = 1
+	) ` + selectRestoreJobSQL + ` WHERE node IN (SELECT node FROM nodes) AND restore_test IN (0, 1)
 		AND deletion_status IN ('DELETING', 'FAILED') AND status <> 'PENDING'`
 
 // ListPendingCleanup returns the restore tests whose copy waits to be
-// deleted, newest first. A test still validating is not among them: its
-// copy is in use, not waiting.
+// deleted, and the plain restores whose partial files wait to be removed,
+// newest first. A test still validating is not among them: its copy is in
+// use, not waiting.
 func (r records) ListPendingCleanup(ctx context.Context) ([]PendingCleanup, error) {
 	rows, err := r.db.query(ctx, listPendingCleanupSQL)
 	if err != nil {
@@ -60,7 +64,7 @@ func (r records) ListPendingCleanup(ctx context.Context) ([]PendingCleanup, erro
 		if err != nil {
 			return nil, fmt.Errorf("list pending clean-up: %w", err)
 		}
-		if j.ValidationStatus.Final() {
+		if !j.RestoreTest || j.ValidationStatus.Final() {
 			jobs = append(jobs, j)
 		}
 	}
@@ -73,7 +77,7 @@ func (r records) ListPendingCleanup(ctx context.Context) ([]PendingCleanup, erro
 	})
 	out := []PendingCleanup{}
 	for _, j := range jobs {
-		out = append(out, PendingCleanup{JobID: j.ID, Resource: j.Resource, Node: j.Node, Location: j.CreatedResourceLocation,
+		out = append(out, PendingCleanup{JobID: j.ID, Resource: j.Resource, Node: j.Node, RestoreTest: j.RestoreTest, Location: j.CreatedResourceLocation,
 			Status: j.DeletionStatus, Message: j.DeletionMessage, Since: verdictTime(j)})
 	}
 	return out, nil
@@ -84,6 +88,8 @@ func (r records) ListPendingCleanup(ctx context.Context) ([]PendingCleanup, erro
 // refused) has its verdict when it completed.
 func verdictTime(j vigil.RestoreJob) time.Time {
 	switch {
+	case !j.RestoreTest && j.CompletedAt != nil:
+		return *j.CompletedAt
 	case j.StartedAt != nil:
 		return j.StartedAt.Add(time.Duration(j.TotalSeconds * float64(time.Second)))
 	case j.CompletedAt != nil:

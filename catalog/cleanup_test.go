@@ -38,6 +38,10 @@ func TestListPendingCleanup(t *testing.T) {
 			{ID: "rj-w15-queued", Resource: "app", Node: "w15", RestoreTest: true, Status: vigil.RestorePending, CreatedAt: at(9),
 				ValidationStatus: vigil.ValidationFailed, DeletionStatus: vigil.DeletionDeleting},
 			{ID: "rj-z-plain", Resource: "app", Node: "z", Status: vigil.RestoreCompleted, CreatedAt: at(9)},
+			// A plain restore ended with its dead worker: its partial
+			// files wait for node w3, since it was ended.
+			{ID: "rj-w3-partial", Resource: "docs", Node: "w3", Status: vigil.RestoreAborted, CreatedAt: at(10), StartedAt: new(at(10)),
+				CompletedAt: new(at(12)), CreatedResourceLocation: "/srv/restored", DeletionStatus: vigil.DeletionDeleting, DeletionMessage: "clean-up pending on node w3"},
 			// Same instant as rj-refused, on another node: id breaks the tie.
 			{ID: "rj-refused2", Resource: "db", Node: "", RestoreTest: true, Status: vigil.RestoreFailed, CreatedAt: at(4), CompletedAt: new(at(5)),
 				ValidationStatus: vigil.ValidationFailed, DeletionStatus: vigil.DeletionDeleting},
@@ -47,10 +51,12 @@ func TestListPendingCleanup(t *testing.T) {
 		got, err := c.ListPendingCleanup(ctx)
 		requireNoError(t, err)
 		requireEqual(t, got, []catalog.PendingCleanup{
-			{JobID: "rj-refused2", Resource: "db", Node: "", Status: vigil.DeletionDeleting, Since: at(5)},
-			{JobID: "rj-refused", Resource: "db", Node: "w2", Status: vigil.DeletionDeleting, Since: at(5)},
-			{JobID: "rj-retrying", Resource: "db", Node: "w2", Status: vigil.DeletionFailed, Message: "attempt 1 of 10", Since: at(4)},
-			{JobID: "rj-aborted", Resource: "app", Node: "w1", Location: "/srv/copies/1", Status: vigil.DeletionDeleting,
+			{JobID: "rj-w3-partial", Resource: "docs", Node: "w3", Location: "/srv/restored", Status: vigil.DeletionDeleting,
+				Message: "clean-up pending on node w3", Since: at(12)},
+			{JobID: "rj-refused2", RestoreTest: true, Resource: "db", Node: "", Status: vigil.DeletionDeleting, Since: at(5)},
+			{JobID: "rj-refused", RestoreTest: true, Resource: "db", Node: "w2", Status: vigil.DeletionDeleting, Since: at(5)},
+			{JobID: "rj-retrying", RestoreTest: true, Resource: "db", Node: "w2", Status: vigil.DeletionFailed, Message: "attempt 1 of 10", Since: at(4)},
+			{JobID: "rj-aborted", RestoreTest: true, Resource: "app", Node: "w1", Location: "/srv/copies/1", Status: vigil.DeletionDeleting,
 				Message: "clean-up pending on node w1", Since: at(5)},
 		})
 	})

@@ -72,7 +72,7 @@ func TestOverviewPendingCleanup(t *testing.T) {
 	section := body[start : start+strings.Index(body[start:], "</section>")]
 	when := func(d time.Duration) string { return at.Add(d).Local().Format("2006-01-02 15:04:05") }
 	for _, want := range []string{
-		"Clean-up pending: 2 restore-test copies wait to be deleted",
+		"Clean-up pending: 2 restored copies wait to be deleted",
 		`<li data-job="rj-left"><a href="/jobs/rj-left" class="id">rj-left</a> of <strong>app</strong> on node <strong>w1</strong> <small>since ` + when(30*time.Second) + ` (`,
 		`<a href="/jobs/rj-retried" class="id">rj-retried</a> of <strong>db</strong> on node <strong>gone</strong> <small>since ` + when(time.Minute) + ` (`,
 		`ago); deleting the new resource failed: busy`,

@@ -227,6 +227,15 @@ func TestKillWorkerMidRestore(t *testing.T) {
 	if r := e.run("restore", "start", "--recovery-point", b.RecoveryPointID, "--set", "target_path="+target); r.code == 0 || !strings.Contains(r.stderr, "not empty") {
 		t.Errorf("a restore into %s while the dead one's files are there: exit %d, %s; want a refusal saying it is not empty", target, r.code, r.stderr)
 	}
+	// The workers list and the console's overview say what waits on w1.
+	var ws []api.Worker
+	e.mustJSON(&ws, "workers", "list")
+	if pending := pendingOn(ws, "w1"); len(pending) != 1 || pending[0] != rj.ID {
+		t.Errorf("workers list shows clean-up pending on w1 for %v, want the killed restore [%s]", pending, rj.ID)
+	}
+	if page := e.consolePage("/"); !strings.Contains(page, "partial files of restore") || !strings.Contains(page, rj.ID) {
+		t.Errorf("the console's overview does not show the killed restore's partial files waiting on w1")
+	}
 
 	// w1's node starts again: it removes what the restore wrote.
 	w1 = e.startWorker("--node", "w1")
@@ -234,6 +243,10 @@ func TestKillWorkerMidRestore(t *testing.T) {
 		e.mustJSON(&rj, "jobs", "show", rj.ID)
 		return rj.DeletionStatus == vigil.DeletionSuccessful
 	})
+	e.mustJSON(&ws, "workers", "list")
+	if pending := pendingOn(ws, "w1"); len(pending) != 0 {
+		t.Errorf("workers list still shows clean-up pending on w1 after its removal: %v", pending)
+	}
 	if rj.Status != vigil.RestoreAborted || !strings.Contains(rj.StatusMessage, "counted dead") {
 		t.Errorf("the killed restore after its node came back: %s %q; want it still ABORTED as the reaper ended it", rj.Status, rj.StatusMessage)
 	}

@@ -93,7 +93,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
 	s.handle("/api/", func(r *http.Request) (any, error) {
-		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see the README's API section", r.Method, r.URL.Path)}
+		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see docs/api.md", r.Method, r.URL.Path)}
 	})
 	return s
 }

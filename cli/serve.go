@@ -73,6 +73,10 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 			}
 			logger.Info("vigil serving", "url", srv.URL, "data_dir", cfg.DataDir, "catalog", srv.catalog.Dialect(), "node", cfg.Node,
 				"worker", srv.engine.WorkerID(), "runs_jobs", workers > 0)
+			// What a person needs to open the console, said once where
+			// they look first.
+			logger.Info("console: open "+srv.URL+"/ and sign in with the token in "+filepath.Join(cfg.DataDir, tokenFile), "console", srv.URL+"/",
+				"token_file", filepath.Join(cfg.DataDir, tokenFile))
 			<-cmd.Context().Done()
 			logger.Info("vigil stopping: waiting for running jobs")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -13,18 +13,19 @@ import (
 // a config it accepts holds only numbers in range, so that nothing
 // downstream multiplies or compares a value that wraps around.
 func FuzzParse(f *testing.F) {
-	// The README's example is the seed that reaches every section.
-	readme, err := os.ReadFile("../README.md")
+	// The reference config in docs/configuration.md is the seed that
+	// reaches every section.
+	readme, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		f.Fatal(err)
 	}
 	_, example, ok := strings.Cut(string(readme), "```yaml\n")
 	if !ok {
-		f.Fatal("the README has no yaml example")
+		f.Fatal("docs/configuration.md has no yaml example")
 	}
 	example, _, _ = strings.Cut(example, "```")
 	if _, err := Parse([]byte(example)); err != nil {
-		f.Fatalf("the README's example config does not load: %v", err)
+		f.Fatalf("the reference config in docs/configuration.md does not load: %v", err)
 	}
 	f.Add(example)
 	for _, seed := range []string{

@@ -116,6 +116,10 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + e.listen
+	// serve says at start where the console is and where its token is.
+	if want := "console: open " + base + "/ and sign in with the token in " + e.path("vigil-data/api-token"); !strings.Contains(e.serverLog.String(), want) {
+		t.Errorf("the server's log does not say %q:\n%s", want, e.serverLog)
+	}
 	ctx := browser(t)
 
 	// No session: the sign-in page, and nothing about the resources.

@@ -67,7 +67,11 @@ each backup restorable.
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Setting Version gives the root its --version flag; the template
+		// makes it print what 'vigil version' prints.
+		Version: "-",
 	}
+	root.SetVersionTemplate(versionText())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
@@ -93,6 +97,8 @@ each backup restorable.
 		newLogsCommand(g),
 		newVaultCommand(g),
 		newConfigCommand(g),
+		newVersionCommand(g),
+		newInitCommand(g),
 	)
 	return root
 }

@@ -15,9 +15,13 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 		Short: "Print vigil's version and the commit it was built from",
 		Long: `Print the module version of this binary and, when it was built from a
 git checkout, the commit, its time and whether the checkout had changes
-that are not committed (as Go's build information records them). A binary
-built from a checkout has the version (devel); one installed with 'go
-install …@v1.2.3' has v1.2.3. 'vigil --version' prints the same.`,
+that are not committed, as Go's build information records them.
+
+Installed with 'go install …@v1.2.3', the version is v1.2.3. Built from a
+git checkout, it is a pseudo-version naming the commit
+(v0.0.0-20261201144022-9f8ea9d062dd, with +dirty when there are changes).
+Built without version control information (from a git worktree, or with
+-buildvcs=false), it is (devel). 'vigil --version' prints the same.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			_, err := fmt.Fprint(g.stdout, versionText())

@@ -324,13 +324,12 @@ func createFile(path, text string, mode os.FileMode) error {
 // printInitDone says where each file is and what to run next, with the
 // commands as they are typed in the config's folder.
 func printInitDone(w io.Writer, s initSetup, cwd string) {
-	names := make([]string, len(s.Folders))
-	for i, f := range s.Folders {
-		names[i] = fmt.Sprintf("%s (%s)", f.Name, f.Path)
-	}
 	fmt.Fprintf(w, "Wrote %s\n", filepath.Join(s.Dir, initConfigFile))
-	fmt.Fprintf(w, "  vault %q in %s, resources %s,\n", initVaultName, filepath.Join(s.Dir, initVaultDir), strings.Join(names, ", "))
-	fmt.Fprintf(w, "  plan %q backs them up every night at 02:00, plan %q restore-tests every backup\n", initPlanName, initTestPlanName)
+	for _, f := range s.Folders {
+		fmt.Fprintf(w, "  resource %s: the folder %s\n", f.Name, f.Path)
+	}
+	fmt.Fprintf(w, "  vault %s: %s (the first 'vigil serve' creates it)\n", initVaultName, filepath.Join(s.Dir, initVaultDir))
+	fmt.Fprintf(w, "  plan %s backs up every resource at 02:00; plan %s restore-tests each backup\n", initPlanName, initTestPlanName)
 	fmt.Fprintf(w, "Wrote %s (mode 0600)\n", filepath.Join(s.Dir, initPasswordFile))
 	fmt.Fprintf(w, "  the vault's password: keep a copy somewhere else, the backups cannot be read without it\n")
 	fmt.Fprintf(w, "\nNext:\n")
@@ -341,6 +340,6 @@ func printInitDone(w io.Writer, s initSetup, cwd string) {
 	fmt.Fprintf(w, "  vigil serve                 # API, console, scheduler and workers; leave it running\n")
 	fmt.Fprintf(w, "Then, in another shell in %s:\n", s.Dir)
 	fmt.Fprintf(w, "  vigil backup start --resource %s --vault %s --wait\n", s.Folders[0].Name, initVaultName)
-	fmt.Fprintf(w, "  vigil events tail --type RESTORE_TEST_STATUS   # the restore test that backup starts, and its verdict\n")
-	fmt.Fprintf(w, "  vigil jobs list --type restore                 # every restore test, SUCCESSFUL or not\n")
+	fmt.Fprintf(w, "  vigil jobs list --type restore                 # the restore test that backup started, and its verdict\n")
+	fmt.Fprintf(w, "  vigil events list --type RESTORE_TEST_STATUS   # each verdict, as a notification would tell it\n")
 }

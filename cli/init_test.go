@@ -52,7 +52,7 @@ func TestInitWritesAConfigThatLoads(t *testing.T) {
 		t.Errorf("vault-password: %v, mode %v; want mode 0600", err, info.Mode())
 	}
 	for _, want := range []string{filepath.Join(dir, "vigil.yaml"), filepath.Join(dir, "vault-password"), "cd " + dir, "vigil serve",
-		"vigil backup start --resource my-docs --vault local --wait", "vigil events tail --type RESTORE_TEST_STATUS"} {
+		"vigil backup start --resource my-docs --vault local --wait", "vigil jobs list --type restore"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("init's output does not say %q:\n%s", want, stdout.String())
 		}

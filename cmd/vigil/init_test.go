@@ -62,7 +62,7 @@ func TestInitToFirstProvenBackup(t *testing.T) {
 	}
 
 	// The commands init prints, run in the folder it names.
-	if r := runIn(t, dir, "config", "check"); r.code != 0 || strings.Contains(r.stdout, "error") {
+	if r := runIn(t, dir, "config", "check"); r.code != 0 || !strings.Contains(r.stdout, "no problems found") {
 		t.Fatalf("vigil config check of the config init wrote: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	e := &testEnv{t: t, dir: dir, config: filepath.Join(dir, "vigil.yaml"), listen: listen}
@@ -120,5 +120,35 @@ func TestInitRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "vault-password")); err == nil {
 		t.Errorf("vigil init refused but wrote vault-password")
+	}
+}
+
+// TestInitOnATerminal: on a terminal (a pseudo-terminal that util-linux's
+// script(1) gives it), init asks for the folder to back up and where to
+// write, each with a default, and Enter three times writes a config that
+// passes 'vigil config check'; the vault is put next to the folder, not
+// inside it.
+func TestInitOnATerminal(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatalf("this test needs script(1) from util-linux for a terminal: %v", err)
+	}
+	root := t.TempDir()
+	photos := filepath.Join(root, "photos")
+	os.Mkdir(photos, 0o755)
+	cmd := exec.Command("script", "-qec", "'"+vigilBin+"' init", "/dev/null")
+	cmd.Dir = photos
+	cmd.Stdin = strings.NewReader("\n\n\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("vigil init on a terminal: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Folder to back up [" + photos + "]: ", "Folder for vigil.yaml, the vault and the catalog [" + photos + "-vigil]: ", "Wrote " + filepath.Join(photos+"-vigil", "vigil.yaml")} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("vigil init on a terminal does not say %q:\n%s", want, out)
+		}
+	}
+	if r := runIn(t, photos+"-vigil", "config", "check"); r.code != 0 || !strings.Contains(r.stdout, "no problems found") {
+		t.Errorf("vigil config check of what init wrote on a terminal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -73,12 +73,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e Error
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
-		}
-		return &ResponseError{Status: resp.StatusCode, Message: e.Message}
+		return responseError(resp)
 	}
 	if out == nil {
 		return nil
@@ -196,4 +191,78 @@ func (c *Client) ReportValidation(ctx context.Context, id string, req Validation
 // without it), with their deliveries; "wait" long-polls.
 func (c *Client) Events(ctx context.Context, q url.Values) (out EventPage, err error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/events?"+q.Encode(), nil, &out)
+}
+
+// Files lists a folder of a recovery point (its root for path ""); see
+// GET /api/v1/recovery-points/{id}/files.
+func (c *Client) Files(ctx context.Context, id, path string, recursive bool) (out FileListing, err error) {
+	q := url.Values{"path": {path}}
+	if recursive {
+		q.Set("recursive", "true")
+	}
+	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points/"+url.PathEscape(id)+"/files?"+q.Encode(), nil, &out)
+}
+
+// FileContent copies one file of a recovery point into w as it arrives,
+// and returns how many bytes it wrote; a body shorter than the server
+// announced is an error.
+func (c *Client) FileContent(ctx context.Context, id, path string, w io.Writer) (int64, error) {
+	q := url.Values{"path": {path}}
+	resp, err := c.stream(ctx, "/api/v1/recovery-points/"+url.PathEscape(id)+"/files/content?"+q.Encode())
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("read %s of recovery point %s from the server after %d bytes: %w", path, id, n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("read %s of recovery point %s: the server sent %d of %d bytes", path, id, n, resp.ContentLength)
+	}
+	return n, nil
+}
+
+// DiffRecoveryPoints lists what changed from recovery point a to b; see
+// GET /api/v1/recovery-points/{id}/diff.
+func (c *Client) DiffRecoveryPoints(ctx context.Context, a, b string) (out RecoveryPointDiff, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points/"+url.PathEscape(a)+"/diff?"+url.Values{"to": {b}}.Encode(), nil, &out)
+}
+
+// stream sends a GET whose successful answer is not JSON, and returns the
+// response for the caller to read and close; an error answer is read as
+// do reads it.
+func (c *Client) stream(ctx context.Context, path string) (*http.Response, error) {
+	base := strings.TrimRight(c.BaseURL, "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &UnreachableError{URL: base, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, responseError(resp)
+	}
+	return resp, nil
+}
+
+// responseError is the error an answer of status 300 or more carries.
+func responseError(resp *http.Response) error {
+	var e Error
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(b, &e) != nil || e.Message == "" {
+		e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return &ResponseError{Status: resp.StatusCode, Message: e.Message}
 }

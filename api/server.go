@@ -44,6 +44,7 @@ type Engine interface {
 	Vaults(ctx context.Context) ([]vigil.VaultInfo, error)
 	VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error)
 	RepairVault(ctx context.Context, name string) (vault.RepairResult, error)
+	Browser
 }
 
 // Server serves the API under /api/v1, and /healthz. Every route but
@@ -91,6 +92,9 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/recovery-points", s.listRecoveryPoints)
 	s.handle("GET /api/v1/recovery-points/{id}", s.getRecoveryPoint)
 	s.handle("GET /api/v1/recovery-points/{id}/restore-metadata", s.restoreMetadata)
+	s.handle("GET /api/v1/recovery-points/{id}/files", s.listFiles)
+	s.mux.Handle("GET /api/v1/recovery-points/{id}/files/content", RequireToken(s.token, noToken, http.HandlerFunc(s.fileContent)))
+	s.handle("GET /api/v1/recovery-points/{id}/diff", s.diffRecoveryPoints)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see docs/api.md", r.Method, r.URL.Path)}
@@ -135,11 +139,7 @@ func (s *Server) serve(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := h(r)
 		if err != nil {
-			status := statusOf(err)
-			if status == http.StatusInternalServerError {
-				s.logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
-			}
-			writeJSON(w, status, Error{Message: err.Error()})
+			s.writeError(w, r, err)
 			return
 		}
 		status := http.StatusOK
@@ -149,6 +149,19 @@ func (s *Server) serve(h handlerFunc) http.HandlerFunc {
 		writeJSON(w, status, body)
 	}
 }
+
+// writeError answers a request with err, as statusOf maps it; a 500 is
+// logged.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	if status == http.StatusInternalServerError {
+		s.logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, Error{Message: err.Error()})
+}
+
+// noDeadline lifts a write deadline.
+var noDeadline time.Time
 
 // RequireToken serves h only to requests with 'Authorization: Bearer
 // <token>', and answers any other 401 with an Error whose message is
@@ -186,9 +199,15 @@ func statusOf(err error) int {
 	var unknown *vigil.UnknownNameError
 	var invalid *vigil.InvalidError
 	var conflict *vigil.ConflictError
+	var badPath *vault.PathError
 	switch {
 	case errors.As(err, &conflict):
 		return http.StatusConflict
+	case errors.As(err, &badPath):
+		if badPath.Missing {
+			return http.StatusNotFound
+		}
+		return http.StatusBadRequest
 	case errors.As(err, &he):
 		return he.status
 	case errors.As(err, &unknown), errors.Is(err, vigil.ErrNotFound):

@@ -40,6 +40,9 @@ resources:
   - name: docs
     type: directory
     path: ` + filepath.Join(dir, "docs") + `
+  - name: app-db
+    type: sqlite
+    path: ` + filepath.Join(dir, "app.db") + `
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -142,3 +142,60 @@ type Error struct {
 // EventPage is the body of GET /api/v1/events: events oldest first, and
 // the outcome of their deliveries to notifications.
 type EventPage = vigil.EventPage
+
+// FileEntry is one file, folder or symbolic link of a recovery point.
+type FileEntry struct {
+	// Path is the entry's path from the recovery point's root, "/"
+	// between names ("" for the root itself).
+	Path string `json:"path"`
+	Name string `json:"name"`
+	// Type is file, dir or symlink.
+	Type string `json:"type"`
+	// Mode is the permission bits in octal, such as "0644"; ModeString
+	// is it as ls -l writes it, such as "-rw-r--r--".
+	Mode       string `json:"mode"`
+	ModeString string `json:"mode_string"`
+	// Size is a file's size in bytes; for a folder, the total size of
+	// the files below it.
+	Size       int64     `json:"size"`
+	ModTime    time.Time `json:"mod_time"`
+	LinkTarget string    `json:"link_target,omitempty"`
+}
+
+// FileListing is the answer of GET /api/v1/recovery-points/{id}/files.
+type FileListing struct {
+	RecoveryPointID string `json:"recovery_point_id"`
+	Resource        string `json:"resource"`
+	ResourceType    string `json:"resource_type"`
+	// Path is the listed path, as vigil reads it ("" for the root).
+	Path string `json:"path"`
+	// Entry is the entry at Path; Entries, when it is a folder, what it
+	// holds (everything below it with recursive=true), sorted by path.
+	Entry   FileEntry   `json:"entry"`
+	Entries []FileEntry `json:"entries"`
+	// Note says what the listing is when it is not a resource's files:
+	// a database's recovery point holds a dump.
+	Note string `json:"note,omitempty"`
+}
+
+// FileChange is one difference between two recovery points.
+type FileChange struct {
+	Path string `json:"path"`
+	// Change is added, removed or changed.
+	Change string `json:"change"`
+	Type   string `json:"type"`
+	// What lists what changed: type, contents, link target, mode, time.
+	What []string `json:"what,omitempty"`
+	Size int64    `json:"size"`
+}
+
+// RecoveryPointDiff is the answer of GET /api/v1/recovery-points/{id}/diff?to=ID.
+type RecoveryPointDiff struct {
+	From    string       `json:"from"`
+	To      string       `json:"to"`
+	Changes []FileChange `json:"changes"`
+	// Added, Removed and Changed count the changes of each kind.
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+	Changed int `json:"changed"`
+}

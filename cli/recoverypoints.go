@@ -89,6 +89,7 @@ func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list, show, metadata, newRecoveryPointsCopyCommand(g))
+	cmd.AddCommand(newRecoveryPointsFilesCommands(g)...)
 	return cmd
 }
 

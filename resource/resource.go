@@ -86,6 +86,9 @@ const (
 	MetaTargetPath     = "target_path"
 	MetaTargetDSN      = "target_dsn"
 	MetaTargetDatabase = "target_database"
+	// MetaPath is the file or folder of a directory or app recovery
+	// point that a partial restore brings back ("" for all of it).
+	MetaPath = "path"
 )
 
 // Resource is one configured resource, ready to back up and restore.

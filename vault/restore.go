@@ -32,17 +32,35 @@ type RestoreResult struct {
 // progress, when set, is called from time to time from a single goroutine.
 // A failed or cancelled restore leaves a partial tree in target.
 func (v *Vault) Restore(ctx context.Context, snapshotID, target string, progress func(Progress)) (RestoreResult, error) {
-	res, err := v.restore(ctx, snapshotID, target, progress)
+	return v.RestorePath(ctx, snapshotID, "", target, progress)
+}
+
+// RestorePath is Restore of only the file or folder at p in the snapshot
+// (all of it when p is the root, ""): it is written at the same path below
+// target, inside the folders on the way, which get their recorded modes
+// and times but hold nothing else. A bad or missing p is a *PathError,
+// found before anything is written.
+func (v *Vault) RestorePath(ctx context.Context, snapshotID, p, target string, progress func(Progress)) (RestoreResult, error) {
+	res, err := v.restore(ctx, snapshotID, p, target, progress)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("restore snapshot %s of vault %q into %s: %w%s", snapshotID, v.cfg.Name, target, err, storageAdvice(err))
+		what := ""
+		if p != "" {
+			what = fmt.Sprintf("%q of ", p)
+		}
+		return RestoreResult{}, fmt.Errorf("restore %ssnapshot %s of vault %q into %s: %w%s", what, snapshotID, v.cfg.Name, target, err, storageAdvice(err))
 	}
 
 	return res, nil
 }
 
-func (v *Vault) restore(ctx context.Context, snapshotID, target string, progress func(Progress)) (RestoreResult, error) {
+func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, progress func(Progress)) (RestoreResult, error) {
 	if target == "" {
 		return RestoreResult{}, errors.New("no target folder given")
+	}
+
+	names, err := SplitPath(p)
+	if err != nil {
+		return RestoreResult{}, err
 	}
 
 	release, err := v.shared(ctx)
@@ -69,6 +87,17 @@ func (v *Vault) restore(ctx context.Context, snapshotID, target string, progress
 		return RestoreResult{}, errors.New("snapshot is of a single file, not a folder; restore it with the kopia CLI")
 	}
 
+	var total Progress
+	if s := man.RootEntry.DirSummary; s != nil {
+		total.TotalBytes, total.TotalFiles = s.TotalFileSize, s.TotalFileCount
+	}
+
+	if len(names) > 0 {
+		if rootEntry, total, err = pathTree(ctx, v.rep, man, names); err != nil {
+			return RestoreResult{}, err
+		}
+	}
+
 	if err := prepareTarget(target); err != nil {
 		return RestoreResult{}, err
 	}
@@ -78,11 +107,6 @@ func (v *Vault) restore(ctx context.Context, snapshotID, target string, progress
 		return RestoreResult{}, err
 	}
 	defer out.closeAll()
-
-	var total Progress
-	if s := man.RootEntry.DirSummary; s != nil {
-		total.TotalBytes, total.TotalFiles = s.TotalFileSize, s.TotalFileCount
-	}
 
 	stopReports := reportEvery(progress, func() Progress {
 		p := total

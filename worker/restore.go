@@ -62,6 +62,10 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 	}
 	defaults := res.RestoreDefaults(rp)
 	for k := range req.Metadata {
+		if _, ok := defaults[k]; !ok && k == resource.MetaPath {
+			return vigil.RestoreJob{}, vigil.Invalidf("a %s recovery point cannot be restored in part: it holds one dump of the database (%s lists it), "+
+				"which a restore loads whole into a new database; leave out --path (metadata key %q)", rp.ResourceType, "vigil recovery-points ls "+rp.ID, resource.MetaPath)
+		}
 		if _, ok := defaults[k]; !ok {
 			return vigil.RestoreJob{}, vigil.Invalidf("unknown restore metadata key %q: a %s restore accepts %s",
 				k, rp.ResourceType, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
@@ -78,6 +82,13 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 	}
 	if err := res.PrepareRestore(ctx, &job, rp); err != nil {
 		return vigil.RestoreJob{}, err
+	}
+	if p := job.Metadata[resource.MetaPath]; p != "" {
+		// A path the recovery point does not hold is refused now, not by
+		// a job that fails later.
+		if _, _, err := e.files(ctx, rp, p, false); err != nil {
+			return vigil.RestoreJob{}, err
+		}
 	}
 	err = e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
 		if err := tx.InsertRestoreJob(ctx, &job); err != nil {

@@ -82,7 +82,10 @@ func (f *Folder) CheckSource(context.Context) []vigil.Problem {
 }
 
 func (f *Folder) RestoreDefaults(vigil.RecoveryPoint) map[string]string {
-	return map[string]string{resource.MetaTargetPath: filepath.Join(f.env.RestoresDir, resource.Placeholder)}
+	return map[string]string{
+		resource.MetaTargetPath: filepath.Join(f.env.RestoresDir, resource.Placeholder),
+		resource.MetaPath:       "",
+	}
 }
 
 func (f *Folder) PrepareRestore(_ context.Context, job *vigil.RestoreJob, _ vigil.RecoveryPoint) error {
@@ -92,6 +95,14 @@ func (f *Folder) PrepareRestore(_ context.Context, job *vigil.RestoreJob, _ vigi
 	}
 	path = filepath.Clean(path)
 	job.Metadata[resource.MetaTargetPath] = path
+	// What is restored keeps its path below target_path (as restic's
+	// --include does), so the target stays a new or empty folder with
+	// the same claim and clean-up as a whole restore.
+	part, err := vault.CleanPath(job.Metadata[resource.MetaPath])
+	if err != nil {
+		return vigil.Invalidf("%v", err)
+	}
+	job.Metadata[resource.MetaPath] = part
 	if err := f.env.CheckTarget(path, target.Folder); err != nil {
 		return err
 	}
@@ -121,7 +132,7 @@ func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryP
 	if err := disk.Room(path, rp.SizeBytes, what, where); err != nil {
 		return "", errors.New(err.Error() + claim.Undo())
 	}
-	result, err := v.Restore(ctx, rp.SnapshotID, path, nil)
+	result, err := v.RestorePath(ctx, rp.SnapshotID, job.Metadata[resource.MetaPath], path, nil)
 	if err != nil {
 		msg := disk.Explain(err, path, rp.SizeBytes, what, where).Error()
 		if ctx.Err() != nil {
@@ -129,8 +140,12 @@ func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryP
 		}
 		return "", errors.New(msg + claim.Undo())
 	}
-	return fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s",
-		result.Files, result.Dirs, result.Symlinks, result.Bytes, path), nil
+	only := ""
+	if p := job.Metadata[resource.MetaPath]; p != "" {
+		only = fmt.Sprintf(" (only %q, at that path below the target)", p)
+	}
+	return fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s%s",
+		result.Files, result.Dirs, result.Symlinks, result.Bytes, path, only), nil
 }
 
 // KeepRestore releases the hold on the target of a completed restore.

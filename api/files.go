@@ -44,8 +44,12 @@ func (s *Server) listFiles(r *http.Request) (any, error) {
 		out.Entries = append(out.Entries, fileEntry(e))
 	}
 	if rp.Database != nil {
+		name := "NAME"
+		if len(out.Entries) == 1 {
+			name = out.Entries[0].Path
+		}
 		out.Note = fmt.Sprintf("a %s recovery point holds a dump of database %q, not the database's files: "+
-			"'vigil recovery-points dump %s NAME' writes it out, and 'vigil restore start' loads it into a new database", rp.ResourceType, rp.Database.Database, rp.ID)
+			"'vigil recovery-points dump %s %s' writes it out, and 'vigil restore start' loads it into a new database", rp.ResourceType, rp.Database.Database, rp.ID, name)
 	}
 	return out, nil
 }

@@ -142,7 +142,7 @@ func TestRecoveryPointFiles(t *testing.T) {
 		{"sub/../../x", http.StatusBadRequest, `holds ".."`},
 		{"/etc/passwd", http.StatusBadRequest, `path "/etc/passwd" is absolute`},
 		{"sub\x00/x", http.StatusBadRequest, "NUL byte"},
-		{"sub/nope", http.StatusNotFound, `no "sub/nope" in the snapshot: folder "sub" holds no entry named "nope"`},
+		{"sub/nope", http.StatusNotFound, `no "sub/nope": folder "sub" holds no entry named "nope"; see what is there with 'vigil recovery-points ls ` + rp.ID + ` sub'`},
 		{"a.txt/x", http.StatusNotFound, `"a.txt" is a file, not a folder`},
 		{"link/x", http.StatusNotFound, `"link" is a symlink, not a folder`},
 	} {

@@ -24,7 +24,10 @@ import (
 type PathError struct {
 	Path    string
 	Missing bool
-	Msg     string
+	// Folder is, for a missing path, the deepest folder on its way that
+	// the snapshot holds ("" for the root): where to look instead.
+	Folder string
+	Msg    string
 }
 
 func (e *PathError) Error() string { return e.Msg }
@@ -102,6 +105,10 @@ type Entry struct {
 // it instead).
 func (v *Vault) Files(ctx context.Context, snapshotID, p string, recursive bool) (Entry, []Entry, error) {
 	at, list, err := v.files(ctx, snapshotID, p, recursive)
+	var pe *PathError
+	if errors.As(err, &pe) {
+		return Entry{}, nil, err // it says all a person needs
+	}
 	if err != nil {
 		return Entry{}, nil, fmt.Errorf("list %q in snapshot %s of vault %q: %w", p, snapshotID, v.cfg.Name, err)
 	}
@@ -150,6 +157,10 @@ func (v *Vault) files(ctx context.Context, snapshotID, p string, recursive bool)
 // missing path is a *PathError.
 func (v *Vault) OpenPath(ctx context.Context, snapshotID, p string) (io.ReadCloser, Entry, error) {
 	rc, e, err := v.openPath(ctx, snapshotID, p)
+	var pe *PathError
+	if errors.As(err, &pe) {
+		return nil, Entry{}, err // it says all a person needs
+	}
 	if err != nil {
 		return nil, Entry{}, fmt.Errorf("read %q from snapshot %s of vault %q: %w", p, snapshotID, v.cfg.Name, err)
 	}
@@ -225,8 +236,8 @@ func find(ctx context.Context, rep repo.Repository, root *snapshot.DirEntry, nam
 	for i, n := range names {
 		here := strings.Join(names[:i], "/")
 		if cur.Type != snapshot.EntryTypeDirectory {
-			return nil, &PathError{Path: strings.Join(names, "/"), Missing: true,
-				Msg: fmt.Sprintf("no %q in the snapshot: %q is a %s, not a folder", strings.Join(names, "/"), here, entryTypeName(cur.Type))}
+			return nil, &PathError{Path: strings.Join(names, "/"), Missing: true, Folder: strings.Join(names[:i-1], "/"),
+				Msg: fmt.Sprintf("no %q: %q is a %s, not a folder", strings.Join(names, "/"), here, entryTypeName(cur.Type))}
 		}
 		list, err := sortedListing(ctx, rep, cur.ObjectID)
 		if err != nil {
@@ -244,8 +255,8 @@ func find(ctx context.Context, rep repo.Repository, root *snapshot.DirEntry, nam
 			if here != "" {
 				in = fmt.Sprintf("folder %q", here)
 			}
-			return nil, &PathError{Path: strings.Join(names, "/"), Missing: true,
-				Msg: fmt.Sprintf("no %q in the snapshot: %s holds no entry named %q", strings.Join(names, "/"), in, n)}
+			return nil, &PathError{Path: strings.Join(names, "/"), Missing: true, Folder: here,
+				Msg: fmt.Sprintf("no %q: %s holds no entry named %q", strings.Join(names, "/"), in, n)}
 		}
 		cur = next
 	}

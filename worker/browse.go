@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/restoretest"
@@ -29,7 +31,7 @@ func (e *Engine) files(ctx context.Context, rp vigil.RecoveryPoint, p string, re
 	}
 	at, list, err := v.Files(ctx, rp.SnapshotID, p, recursive)
 	if err != nil {
-		return vault.Entry{}, nil, fmt.Errorf("recovery point %s: %w", rp.ID, err)
+		return vault.Entry{}, nil, inRecoveryPoint(rp, err)
 	}
 	return at, list, nil
 }
@@ -47,7 +49,7 @@ func (e *Engine) OpenFile(ctx context.Context, rpID, p string) (io.ReadCloser, v
 	}
 	rc, entry, err := v.OpenPath(ctx, rp.SnapshotID, p)
 	if err != nil {
-		return nil, vault.Entry{}, fmt.Errorf("recovery point %s: %w", rp.ID, err)
+		return nil, vault.Entry{}, inRecoveryPoint(rp, err)
 	}
 	return rc, entry, nil
 }
@@ -78,4 +80,22 @@ func (e *Engine) DiffRecoveryPoints(ctx context.Context, a, b string) ([]vault.C
 		return nil, err
 	}
 	return v.Diff(ctx, ra.SnapshotID, rb.SnapshotID)
+}
+
+// inRecoveryPoint names the recovery point in err; a missing path also
+// says where to look for what it holds.
+func inRecoveryPoint(rp vigil.RecoveryPoint, err error) error {
+	var pe *vault.PathError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("recovery point %s: %w", rp.ID, err)
+	}
+	out := *pe
+	out.Msg = fmt.Sprintf("recovery point %s: %s", rp.ID, pe.Msg)
+	if pe.Missing {
+		out.Msg += fmt.Sprintf("; see what is there with 'vigil recovery-points ls %s %s'", rp.ID, pe.Folder)
+		if pe.Folder == "" {
+			out.Msg = strings.TrimSuffix(out.Msg, " '") + "'"
+		}
+	}
+	return &out
 }

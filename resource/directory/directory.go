@@ -129,20 +129,28 @@ func (f *Folder) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryP
 	}
 	what := fmt.Sprintf("the restore of recovery point %s", rp.ID)
 	const where = "free space on that disk, or choose a target_path on another disk"
-	if err := disk.Room(path, rp.SizeBytes, what, where); err != nil {
+	part, size := job.Metadata[resource.MetaPath], rp.SizeBytes
+	if part != "" {
+		// A part needs room for itself only; if it cannot be looked up,
+		// the restore's own error says why.
+		if at, _, err := v.Files(ctx, rp.SnapshotID, part, false); err == nil {
+			size = at.Size
+		}
+	}
+	if err := disk.Room(path, size, what, where); err != nil {
 		return "", errors.New(err.Error() + claim.Undo())
 	}
-	result, err := v.RestorePath(ctx, rp.SnapshotID, job.Metadata[resource.MetaPath], path, nil)
+	result, err := v.RestorePath(ctx, rp.SnapshotID, part, path, nil)
 	if err != nil {
-		msg := disk.Explain(err, path, rp.SizeBytes, what, where).Error()
+		msg := disk.Explain(err, path, size, what, where).Error()
 		if ctx.Err() != nil {
 			msg = "vigil was stopped during the restore: start it again"
 		}
 		return "", errors.New(msg + claim.Undo())
 	}
 	only := ""
-	if p := job.Metadata[resource.MetaPath]; p != "" {
-		only = fmt.Sprintf(" (only %q, at that path below the target)", p)
+	if part != "" {
+		only = fmt.Sprintf(" (only %q, at that path below the target)", part)
 	}
 	return fmt.Sprintf("%d files, %d folders, %d symlinks, %d bytes into %s%s",
 		result.Files, result.Dirs, result.Symlinks, result.Bytes, path, only), nil

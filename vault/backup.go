@@ -33,6 +33,9 @@ type BackupOptions struct {
 	// points from the vault alone when the catalog is lost.
 	Tags        map[string]string
 	Description string
+	// Exclude leaves entries of the folder out on purpose; what it left
+	// out is counted in BackupResult.Excluded.
+	Exclude Excludes
 	// Progress, when set, is called from time to time (not per file) from a
 	// single goroutine; it must be cheap.
 	Progress func(Progress)
@@ -56,6 +59,8 @@ type BackupResult struct {
 	// Skipped counts what the snapshot left out: named pipes, sockets
 	// and device files, which no snapshot holds.
 	Skipped Skipped
+	// Excluded counts what BackupOptions.Exclude left out.
+	Excluded Excluded
 }
 
 // tagPrefix marks user tags in kopia's snapshot labels, as the stock CLI's
@@ -123,12 +128,15 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 		return BackupResult{}, err
 	}
 
-	policyTree, err := policy.TreeForSource(ctx, w, si)
+	excluded := &excludeRecorder{rules: opts.Exclude}
+
+	policyTree, err := policy.TreeForSourceWithOverride(ctx, w, si, excluded.policyOverride())
 	if err != nil {
 		return BackupResult{}, fmt.Errorf("read policy: %w", err)
 	}
 
 	progress := &uploadProgress{
+		excluded: excluded,
 		// kopia's estimate walks the whole tree before the upload does; the
 		// previous snapshot's totals are as good an estimate, and free.
 		enabled: opts.Progress != nil && len(previous) == 0,
@@ -151,7 +159,7 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 	stopCancel := context.AfterFunc(ctx, u.Cancel)
 	defer stopCancel()
 
-	skipped := &skipRecorder{}
+	skipped := &skipRecorder{excluded: excluded}
 	stopReports := progress.report(opts.Progress)
 	man, err := u.Upload(ctx, skipped.dir(dir, "."), policyTree, si, previous...)
 
@@ -204,6 +212,7 @@ func (v *Vault) backup(ctx context.Context, dir fs.Directory, sourcePath string,
 		SnapshotID:  string(id),
 		HashedBytes: progress.hashed.Load(),
 		Skipped:     skipped.result(),
+		Excluded:    excluded.result(),
 	}
 
 	if s := man.RootEntry.DirSummary; s != nil {
@@ -388,6 +397,8 @@ type uploadProgress struct {
 	upload.NullUploadProgress
 
 	enabled bool
+	// excluded counts what kopia's ignore rules leave out; nil for a copy.
+	excluded *excludeRecorder
 
 	bytes, files, hashed   atomic.Int64
 	totalBytes, totalFiles atomic.Int64
@@ -396,6 +407,20 @@ type uploadProgress struct {
 // Enabled turns on kopia's size estimation, which walks the tree once more;
 // it is only worth it when someone is watching.
 func (p *uploadProgress) Enabled() bool { return p.enabled }
+
+// ExcludedFile and ExcludedDir hear of the entries kopia's ignore rules
+// left out (the patterns, and .kopiaignore files in the folder).
+func (p *uploadProgress) ExcludedFile(name string, size int64) {
+	if p.excluded != nil {
+		p.excluded.add(name, ExcludedByPattern, size)
+	}
+}
+
+func (p *uploadProgress) ExcludedDir(name string) {
+	if p.excluded != nil {
+		p.excluded.add(name, ExcludedByPattern, 0)
+	}
+}
 
 func (p *uploadProgress) HashedBytes(n int64) {
 	p.bytes.Add(n)

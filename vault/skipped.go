@@ -59,6 +59,10 @@ type skipRecorder struct {
 	// seen holds the paths counted: a folder is read more than once
 	// when kopia first walks the tree to estimate its size.
 	seen map[string]bool
+
+	// excluded, when set, leaves out what its rules exclude before the
+	// uploader sees it.
+	excluded *excludeRecorder
 }
 
 func (r *skipRecorder) add(p string, mode os.FileMode) {
@@ -129,6 +133,10 @@ func (d *recordingDir) Child(ctx context.Context, name string) (fs.Entry, error)
 		return nil, err //nolint:wrapcheck
 	}
 
+	if d.r.excluded.excludes(ctx, d.Directory, d.rel, e) {
+		return nil, fs.ErrEntryNotFound
+	}
+
 	if sub, ok := e.(fs.Directory); ok {
 		return d.r.dir(sub, path.Join(d.rel, name)), nil
 	}
@@ -152,10 +160,16 @@ type recordingIterator struct {
 }
 
 func (it *recordingIterator) Next(ctx context.Context) (fs.Entry, error) {
-	e, err := it.DirectoryIterator.Next(ctx)
-	if e == nil {
-		return nil, err //nolint:wrapcheck
-	}
+	for {
+		e, err := it.DirectoryIterator.Next(ctx)
+		if e == nil {
+			return nil, err //nolint:wrapcheck
+		}
 
-	return it.dir.r.entry(e, it.dir.rel), err //nolint:wrapcheck
+		if err == nil && it.dir.r.excluded.excludes(ctx, it.dir.Directory, it.dir.rel, e) {
+			continue
+		}
+
+		return it.dir.r.entry(e, it.dir.rel), err //nolint:wrapcheck
+	}
 }

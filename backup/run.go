@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/internal/disk"
 	"github.com/vigil-backup/vigil/vault"
 )
@@ -130,10 +131,39 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		Description: "vigil backup job " + job.ID,
 		Progress:    tracker.set,
 	}
-	result, info, err := res.Backup(storageCtx, v, opts)
+	var (
+		result vault.BackupResult
+		info   *vigil.DatabaseInfo
+	)
+	// A before_backup that fails (the application could not be flushed
+	// or frozen) fails the backup: its snapshot would not be the
+	// consistent one the hook is there for.
+	if failed := b.runHook(ctx, &job, cfg, "before_backup", cfg.BeforeBackup); failed != "" {
+		err = errors.New(failed + "; the backup did not start: fix the hook, or run it by hand in " + hookDir(cfg, b.cfg.DataDir) + " to see why")
+	} else {
+		result, info, err = res.Backup(storageCtx, v, opts)
+	}
 	rp.Database = info
 	tracker.stop()
 	job.PercentDone, job.Bytes, job.Files = tracker.last()
+	// after_backup runs whatever became of the backup, also when vigil is
+	// stopping: it may thaw what before_backup froze. Its failure is
+	// told in the job's message but changes no status: the snapshot is
+	// as good as it was.
+	status := vigil.BackupCompleted
+	switch {
+	case err != nil && ctx.Err() != nil:
+		status = vigil.BackupAborted
+	case err != nil:
+		status = vigil.BackupFailed
+	}
+	afterFailed := b.runHook(context.WithoutCancel(ctx), &job, cfg, "after_backup", cfg.AfterBackup, "VIGIL_BACKUP_STATUS="+string(status))
+	withAfter := func(msg string) string {
+		if afterFailed == "" {
+			return msg
+		}
+		return msg + "; then " + afterFailed
+	}
 	if err != nil {
 		// What was read is not stored: a failed job reports no bytes and
 		// no files, and its log says how far it got.
@@ -142,18 +172,18 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		}
 		job.Bytes, job.Files = 0, 0
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, fmt.Sprintf("the backup did not end within workers.job_timeout (%s); no recovery point was listed: raise workers.job_timeout in the config above the longest backup, then start it again",
-				time.Duration(b.cfg.Workers.JobTimeout)))
+			return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, withAfter(fmt.Sprintf("the backup did not end within workers.job_timeout (%s); no recovery point was listed: raise workers.job_timeout in the config above the longest backup, then start it again",
+				time.Duration(b.cfg.Workers.JobTimeout))))
 		}
 		if ctx.Err() != nil {
-			return b.End(ctx, &job, vigil.BackupAborted, "vigil was stopped during the backup; no recovery point was listed: start the backup again")
+			return b.End(ctx, &job, vigil.BackupAborted, withAfter("vigil was stopped during the backup; no recovery point was listed: start the backup again"))
 		}
 		msg := err.Error()
 		if vc, ok := b.cfg.Vault(job.Vault); ok && disk.Full(err) {
 			msg += fmt.Sprintf("; %s once the failed write was given up: no recovery point was listed; free space there (expire old recovery points, then let vault maintenance give their space back) or move the vault to a larger disk, and back up again",
 				disk.Describe(vc.Storage))
 		}
-		return b.End(ctx, &job, vigil.BackupFailed, msg)
+		return b.End(ctx, &job, vigil.BackupFailed, withAfter(msg))
 	}
 
 	b.backupPauses.At(ctx, "record", func(d time.Duration) {
@@ -169,6 +199,9 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	rp.CompletedAt = &done
 	job.Status = vigil.BackupCompleted
 	job.StatusMessage = ""
+	if afterFailed != "" {
+		job.StatusMessage = "the backup completed, then " + afterFailed
+	}
 	job.RecoveryPointID = rp.ID
 	job.Bytes, job.Files, job.PercentDone = result.Bytes, result.Files, 100
 	job.CompletedAt = &done
@@ -192,7 +225,7 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		}
 		// The job's last lines go with its completion: whoever sees it
 		// COMPLETED reads them too.
-		for _, line := range completedLines(job, rp, result.SnapshotID) {
+		for _, line := range completedLines(job, rp, result, cfg) {
 			if err := tx.AppendLog(ctx, job.ID, line); err != nil {
 				return err
 			}
@@ -217,7 +250,8 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 
 // completedLines are the log lines of a completed backup: what it dumped,
 // what it skipped, and what it stored.
-func completedLines(job vigil.BackupJob, rp vigil.RecoveryPoint, snapshotID string) []string {
+func completedLines(job vigil.BackupJob, rp vigil.RecoveryPoint, result vault.BackupResult, cfg config.Resource) []string {
+	snapshotID := result.SnapshotID
 	var lines []string
 	if d := rp.Database; d != nil {
 		var rows int64
@@ -228,6 +262,9 @@ func completedLines(job vigil.BackupJob, rp vigil.RecoveryPoint, snapshotID stri
 	}
 	if rp.Skipped != nil {
 		lines = append(lines, describeSkipped(rp.Skipped))
+	}
+	if result.Excluded.Total > 0 || len(cfg.Exclude) > 0 || cfg.ExcludeIfPresent != "" || cfg.OneFileSystem || cfg.ExcludeLargerThan > 0 {
+		lines = append(lines, describeExcluded(result.Excluded, cfg))
 	}
 	return append(lines, fmt.Sprintf("completed in %s: %d files, %d bytes; recovery point %s (snapshot %s)",
 		job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond), job.Files, job.Bytes, rp.ID, snapshotID))

@@ -200,6 +200,17 @@ type Resource struct {
 	Limits Limits `yaml:"limits"`
 	// Validate lists the checks a restored copy must pass.
 	Validate []Validator `yaml:"validate"`
+	// Exclude, ExcludeIfPresent, OneFileSystem and ExcludeLargerThan
+	// leave entries of a directory or app resource's folder out of its
+	// backups (see Excludes).
+	Exclude           []string `yaml:"exclude"`
+	ExcludeIfPresent  string   `yaml:"exclude_if_present"`
+	OneFileSystem     bool     `yaml:"one_file_system"`
+	ExcludeLargerThan Bytes    `yaml:"exclude_larger_than"`
+	// BeforeBackup and AfterBackup run around each backup of the
+	// resource (see Hook).
+	BeforeBackup *Hook `yaml:"before_backup"`
+	AfterBackup  *Hook `yaml:"after_backup"`
 
 	// Server is the parsed DSN, password included, once LoadPasswords has
 	// read it; Tools the client programs, once LookupTools has found them.
@@ -589,6 +600,11 @@ func (c *Config) resolvePaths(dir string) {
 			}
 		}
 		program(r.Run)
+		for _, h := range []*Hook{r.BeforeBackup, r.AfterBackup} {
+			if h != nil {
+				program(h.Run)
+			}
+		}
 		for _, v := range r.Validate {
 			if v.Command != nil {
 				program(v.Command.Run)

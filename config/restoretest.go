@@ -214,6 +214,11 @@ func (p *RestoreTestPlan) setDefaults() {
 
 func (r *Resource) setDefaults() {
 	r.Isolation.setDefaults()
+	for _, h := range []*Hook{r.BeforeBackup, r.AfterBackup} {
+		if h != nil && h.Timeout == 0 {
+			h.Timeout = Duration(DefaultHookTimeout)
+		}
+	}
 	for i := range r.Validate {
 		v := &r.Validate[i]
 		switch {
@@ -260,6 +265,9 @@ func (r *Resource) setDefaults() {
 // validateResource checks what a resource of each type needs.
 func validateResource(add func(field, format string, args ...any), f string, r Resource) {
 	validateSource(add, f, r)
+	validateExcludes(add, f, r)
+	validateHook(add, f+".before_backup", r.BeforeBackup)
+	validateHook(add, f+".after_backup", r.AfterBackup)
 	rules, _ := rulesOf(r.Type)
 	if rules.runs {
 		if len(r.Run) == 0 {

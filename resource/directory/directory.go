@@ -53,13 +53,28 @@ func (f *Folder) Config() config.Resource { return f.cfg }
 func (f *Folder) Location() string { return f.cfg.Location() }
 
 func (f *Folder) Backup(ctx context.Context, v *vault.Vault, opts vault.BackupOptions) (vault.BackupResult, *vigil.DatabaseInfo, error) {
+	opts.Exclude = Excludes(f.cfg)
 	res, err := v.Backup(ctx, f.cfg.Path, opts)
 	return res, nil, err
 }
 
-// CheckSource: the folder must be a folder vigil can read. One that does
-// not exist is only a warning: it may be a mount that is not there yet.
-func (f *Folder) CheckSource(context.Context) []vigil.Problem {
+// Excludes are the exclude rules of a folder resource's entry.
+func Excludes(cfg config.Resource) vault.Excludes {
+	return vault.Excludes{
+		Patterns:      cfg.Exclude,
+		IfPresent:     cfg.ExcludeIfPresent,
+		OneFileSystem: cfg.OneFileSystem,
+		LargerThan:    int64(cfg.ExcludeLargerThan),
+	}
+}
+
+// CheckSource: the folder must be a folder vigil can read, and kopia must
+// be able to read its exclude patterns. A folder that does not exist is
+// only a warning: it may be a mount that is not there yet.
+func (f *Folder) CheckSource(ctx context.Context) []vigil.Problem {
+	if err := vault.CheckPatterns(ctx, f.cfg.Exclude); err != nil {
+		return []vigil.Problem{{Hard: true, Message: fmt.Sprintf("resource %q: %v: correct the pattern (gitignore-style, as a line of a .kopiaignore file)", f.cfg.Name, err)}}
+	}
 	path := f.cfg.Path
 	fi, err := os.Stat(path)
 	switch {

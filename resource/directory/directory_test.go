@@ -3,6 +3,7 @@ package directory_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vigil-backup/vigil"
@@ -24,4 +25,20 @@ func TestConformance(t *testing.T) {
 			}
 		},
 	})
+}
+
+// An exclude pattern kopia cannot read is a hard problem when vigil
+// starts, naming the resource and the pattern, not a failure of every
+// backup at night.
+func TestCheckSourceRefusesBadPattern(t *testing.T) {
+	src := resourcetest.Folder(t, map[string]string{"index.html": "<h1>docs</h1>"})
+	good := directory.NewFolder(config.Resource{Name: "docs", Type: "directory", Path: src, Exclude: []string{"*.tmp", "cache/**"}}, resource.Env{})
+	if ps := good.CheckSource(t.Context()); len(ps) != 0 {
+		t.Errorf("good patterns: %v", ps)
+	}
+	bad := directory.NewFolder(config.Resource{Name: "docs", Type: "directory", Path: src, Exclude: []string{"*.tmp", "[abc"}}, resource.Env{})
+	ps := bad.CheckSource(t.Context())
+	if len(ps) != 1 || !ps[0].Hard || !strings.Contains(ps[0].Message, `resource "docs": exclude pattern "[abc": `) || !strings.Contains(ps[0].Message, "expected ']'") {
+		t.Errorf("bad pattern: %+v, want one hard problem naming the resource and the pattern", ps)
+	}
 }

@@ -38,13 +38,10 @@ type hookRun struct {
 	err   error    // nil when it exited 0
 }
 
-// runHook runs hook h of the resource cfg in dir with env added to vigil's
-// environment, and kills its process group when its timeout passes. The
-// hook runs to its end or its timeout even if ctx ends first (vigil is
-// stopping): an after_backup that thaws an application must not be cut
-// short.
-func runHook(ctx context.Context, h *config.Hook, dir string, env []string) hookRun {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(h.Timeout))
+// runHook runs hook h in dir with env added to vigil's environment, and
+// kills its process group when its timeout passes or ctx ends.
+func runHook(parent context.Context, h *config.Hook, dir string, env []string) hookRun {
+	ctx, cancel := context.WithTimeout(parent, time.Duration(h.Timeout))
 	defer cancel()
 
 	out := &hookOutput{}
@@ -72,6 +69,8 @@ func runHook(ctx context.Context, h *config.Hook, dir string, env []string) hook
 	r := hookRun{lines: out.lines(), tail: out.tail()}
 	ps := cmd.ProcessState // set once it exited, whatever held its output
 	switch {
+	case parent.Err() != nil:
+		r.err = errors.New("the backup was stopped while it ran (vigil stopping, or workers.job_timeout): its processes were killed")
 	case ctx.Err() != nil:
 		r.err = fmt.Errorf("still running after its timeout of %s: its processes were killed", time.Duration(h.Timeout))
 	case ps == nil:

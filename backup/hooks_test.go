@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -27,5 +28,20 @@ func TestRunHookOutput(t *testing.T) {
 	r = runHook(t.Context(), &config.Hook{Run: []string{dir + "/no-such-hook.sh"}, Timeout: config.Duration(time.Second)}, dir, nil)
 	if r.err == nil || !strings.Contains(r.err.Error(), "cannot start it in "+dir+": "+dir+"/no-such-hook.sh: no such file or directory") {
 		t.Errorf("err = %v, want it to name the program and the folder", r.err)
+	}
+}
+
+// A hook is killed with its process group when the backup is stopped, and
+// says so rather than blaming its own timeout.
+func TestRunHookStopped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	r := runHook(ctx, &config.Hook{Run: []string{"sh", "-c", "sleep 30 & wait"}, Timeout: config.Duration(time.Minute)}, t.TempDir(), nil)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the hook ran %s after the backup was stopped", took)
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), "the backup was stopped while it ran") {
+		t.Errorf("err = %v, want it to say the backup was stopped", r.err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/dbclient"
+	"github.com/vigil-backup/vigil/retention"
 )
 
 // Defaults.
@@ -230,9 +231,40 @@ type BackupPlan struct {
 	// CopyTo copies each recovery point the plan's backups make into
 	// other vaults, each copy with its own lifecycle.
 	CopyTo []CopyRule `yaml:"copy_to"`
+	// Retention keeps the plan's recovery points by restic's keep rules
+	// instead of a fixed expiry (see docs/retention.md).
+	Retention *RetentionRules `yaml:"retention"`
 
 	// Cron is the parsed schedule, in Timezone (or the server's).
 	Cron cron.Schedule `yaml:"-"`
+}
+
+// RetentionRules are a plan's keep rules, as restic's `forget --keep-*`
+// options: each count keeps that many points (0 or left out: the rule is
+// off).
+type RetentionRules struct {
+	KeepLast    int `yaml:"keep_last"`
+	KeepHourly  int `yaml:"keep_hourly"`
+	KeepDaily   int `yaml:"keep_daily"`
+	KeepWeekly  int `yaml:"keep_weekly"`
+	KeepMonthly int `yaml:"keep_monthly"`
+	KeepYearly  int `yaml:"keep_yearly"`
+}
+
+// Policy returns the rules for retention.Apply.
+func (r RetentionRules) Policy() retention.Policy {
+	return retention.Policy{Last: r.KeepLast, Hourly: r.KeepHourly, Daily: r.KeepDaily, Weekly: r.KeepWeekly, Monthly: r.KeepMonthly, Yearly: r.KeepYearly}
+}
+
+// Location is the time zone the plan's days, weeks, months and years
+// are counted in: its timezone, else the server's.
+func (p BackupPlan) Location() *time.Location {
+	if p.Timezone != "" {
+		if loc, err := time.LoadLocation(p.Timezone); err == nil {
+			return loc
+		}
+	}
+	return time.Local
 }
 
 // CopyRule copies a plan's new recovery points into Vault, keeping each
@@ -483,6 +515,9 @@ func (c *Config) validate() error {
 			add(f+".vault", "unknown vault %q (known: %s)", p.Vault, strings.Join(c.VaultNames(), ", "))
 		}
 		checkExpiry(add, f, p.ExpireDays, p.ExpireAfter)
+		if p.Retention != nil {
+			checkRetention(add, f, *p)
+		}
 		copyVaults := map[string]bool{}
 		for j, r := range p.CopyTo {
 			cf := fmt.Sprintf("%s.copy_to[%d]", f, j)
@@ -519,6 +554,27 @@ func checkExpiry(add func(field, format string, args ...any), f string, days int
 	}
 	if days > 0 && after > 0 {
 		add(f, "has both expire_days and expire_after: keep one")
+	}
+}
+
+// checkRetention refuses keep rules that keep nothing, counts out of range,
+// and rules next to a fixed expiry: a point kept by a rule would still
+// expire on its date, so one of the two would silently not hold.
+func checkRetention(add func(field, format string, args ...any), f string, p BackupPlan) {
+	r := *p.Retention
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"keep_last", r.KeepLast}, {"keep_hourly", r.KeepHourly}, {"keep_daily", r.KeepDaily}, {"keep_weekly", r.KeepWeekly}, {"keep_monthly", r.KeepMonthly}, {"keep_yearly", r.KeepYearly}} {
+		if k.n < 0 || k.n > retention.MaxKeep {
+			add(f+".retention."+k.key, "%d must be between 0 (rule off) and %d", k.n, retention.MaxKeep)
+		}
+	}
+	if r.Policy().Empty() {
+		add(f+".retention", "keeps nothing: give at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly above 0, or leave retention out to keep the recovery points forever")
+	}
+	if p.ExpireDays > 0 || p.ExpireAfter > 0 {
+		add(f+".retention", "the plan also has expire_days or expire_after: keep either the retention rules or the fixed expiry")
 	}
 }
 

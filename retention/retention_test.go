@@ -82,7 +82,7 @@ func TestApply(t *testing.T) {
 		{
 			name:   "monthly boundary",
 			points: points("2025-01-31 12:00", "2025-02-01 12:00", "2025-02-28 12:00", "2025-03-01 12:00"), policy: Policy{Monthly: 2},
-			keep:   map[string]string{"2025-03-01 12:00": "keep_monthly", "2025-02-28 12:00": "keep_monthly"},
+			keep: map[string]string{"2025-03-01 12:00": "keep_monthly", "2025-02-28 12:00": "keep_monthly"},
 		},
 		{
 			// In UTC all three are on 1 March: the newest is that day's,
@@ -118,7 +118,7 @@ func TestApply(t *testing.T) {
 		{
 			name:   "the last good point is kept outside every rule",
 			points: []Point{lastGood(at("2025-04-21 11:00")), at("2025-04-22 11:00"), at("2025-04-23 11:00")}, policy: Policy{Last: 1},
-			keep:   map[string]string{"2025-04-23 11:00": "keep_last", "2025-04-21 11:00": "last good"},
+			keep: map[string]string{"2025-04-23 11:00": "keep_last", "2025-04-21 11:00": "last good"},
 		},
 	}
 	for _, tt := range tests {

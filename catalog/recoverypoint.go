@@ -41,6 +41,9 @@ type RecoveryPointFilter struct {
 	Resource      string
 	Status        []vigil.RecoveryPointStatus
 	ExpiredBefore *time.Time
+	// Plan selects the points the backup jobs of that backup plan made
+	// (created_by), copies left out: copies keep their copy rule's expiry.
+	Plan string
 	// StartingAfter is the id of a record: only those listed after it
 	// are selected, for the next page. Listing fails with an error
 	// wrapping vigil.ErrNotFound when no record has this id.
@@ -166,7 +169,49 @@ func recoveryPointConditions(f RecoveryPointFilter) filter {
 	w.equal("resource", f.Resource)
 	in(&w, "status", f.Status)
 	w.before("expire_at", f.ExpiredBefore)
+	if f.Plan != "" {
+		w.conditions = append(w.conditions, "copy_job_id = '' AND backup_job_id IN (SELECT id FROM vigil_backup_job WHERE created_by = ?)")
+		w.args = append(w.args, f.Plan)
+	}
 	return w
+}
+
+// LastGoodRecoveryPoints maps each resource to its last good recovery
+// point: the newest AVAILABLE one with a SUCCESSFUL restore test, in any
+// vault. Retention rules never remove it, so a resource always keeps a
+// point proven restorable.
+func (r records) LastGoodRecoveryPoints(ctx context.Context) (map[string]string, error) {
+	rows, err := r.db.query(ctx, `SELECT p.resource, p.id, p.created_at FROM vigil_recovery_point p
+		WHERE p.status = 'AVAILABLE' AND EXISTS (SELECT 1 FROM vigil_restore_job t
+			WHERE t.recovery_point_id = p.id AND t.restore_test = 1 AND t.validation_status = 'SUCCESSFUL')`)
+	if err != nil {
+		return nil, fmt.Errorf("list last good recovery points: %w", err)
+	}
+	defer rows.Close()
+	type newest struct {
+		id string
+		at int64
+	}
+	best := map[string]newest{}
+	for rows.Next() {
+		var resource, id string
+		var at int64
+		if err := rows.Scan(&resource, &id, &at); err != nil {
+			return nil, fmt.Errorf("list last good recovery points: %w", err)
+		}
+		// The greater id breaks a tie, so that every caller picks the same.
+		if b, ok := best[resource]; !ok || at > b.at || at == b.at && id > b.id {
+			best[resource] = newest{id, at}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list last good recovery points: %w", err)
+	}
+	out := make(map[string]string, len(best))
+	for resource, b := range best {
+		out[resource] = b.id
+	}
+	return out, nil
 }
 
 // CountRecoveryPoints counts the recovery points f selects, without

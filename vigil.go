@@ -244,6 +244,24 @@ type RecoveryPoint struct {
 	// snapshot holds it (named pipes, sockets, device files); nil when
 	// nothing was.
 	Skipped *Skipped `json:"skipped,omitempty"`
+	// KeptBy names the retention rules of the plan that made the point
+	// which keep it ("keep_daily", "last good", …), as they decide now.
+	// Listings set it for the points of plans with retention rules; it
+	// is not stored.
+	KeptBy []string `json:"kept_by,omitempty"`
+}
+
+// RetentionPreview is what a backup plan's retention rules decide now:
+// the points they keep, each with its rules, and those the lifecycle job
+// removes at its next pass. Both lists are newest first.
+type RetentionPreview struct {
+	Plan string `json:"plan"`
+	// Rules are the plan's rules as in the config ("keep_last 3,
+	// keep_daily 7"); Timezone the zone its days are counted in.
+	Rules    string          `json:"rules"`
+	Timezone string          `json:"timezone"`
+	Keep     []RecoveryPoint `json:"keep"`
+	Remove   []RecoveryPoint `json:"remove"`
 }
 
 // JobID is the job that made the recovery point: its copy job for a copy,

@@ -78,8 +78,9 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 	return jobs
 }
 
-// expireAll expires every recovery point whose expire_at has passed, and
-// queues a full maintenance of each vault that lost one.
+// expireAll expires every recovery point whose expire_at has passed, then
+// those no retention rule of their plan keeps, and queues a full
+// maintenance of each vault that lost one.
 func (e *Engine) expireAll(ctx context.Context, _ ExpireArgs) error {
 	rps, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 		// DAMAGED ones too: what is left of them leaves the vault on time.
@@ -92,13 +93,14 @@ func (e *Engine) expireAll(ctx context.Context, _ ExpireArgs) error {
 	vaults := map[string]bool{}
 	var errs []error
 	for _, rp := range rps {
-		if err := e.expire(ctx, &rp); err != nil {
+		if err := e.expire(ctx, &rp, expiryReason(&rp)); err != nil {
 			// The point stays DELETING and the next pass tries again.
 			errs = append(errs, err)
 			continue
 		}
 		vaults[rp.Vault] = true
 	}
+	errs = append(errs, e.applyRetention(ctx, vaults)...)
 	if len(vaults) > 0 {
 		err := e.catalog.InTx(ctx, func(tx *catalog.Tx) error {
 			for v := range vaults {
@@ -115,9 +117,11 @@ func (e *Engine) expireAll(ctx context.Context, _ ExpireArgs) error {
 }
 
 // expire moves one recovery point through DELETING to EXPIRED, deleting its
-// snapshot from the vault in between. Each step is recorded first, so a crash
-// leaves the point DELETING, and the next pass finishes it.
-func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
+// snapshot from the vault in between; why says, in its event and its job's
+// log, why it went ("it reached its expiry …"). Each step is recorded
+// first, so a crash leaves the point DELETING, and the next pass finishes
+// it.
+func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint, why string) error {
 	if rp.Status != vigil.RecoveryPointDeleting {
 		rp.Status = vigil.RecoveryPointDeleting
 		if err := e.catalog.UpdateRecoveryPoint(ctx, rp); err != nil {
@@ -136,14 +140,13 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint) error {
 		vigil.Event{
 			Type: vigil.EventRecoveryPointExpired, Resource: rp.Resource, JobID: rp.JobID(), RecoveryPointID: rp.ID,
 			Subject: fmt.Sprintf("Recovery point %s of %s expired", rp.ID, rp.Resource),
-			Message: fmt.Sprintf("Recovery point %s of %s %q (backed up %s) reached its expiry %s and was deleted from vault %q.",
-				rp.ID, rp.ResourceType, rp.Resource, rp.CreatedAt.Format(time.RFC3339), rp.ExpireAt.Format(time.RFC3339), rp.Vault),
+			Message: fmt.Sprintf("Recovery point %s of %s %q (backed up %s) was deleted from vault %q: %s.",
+				rp.ID, rp.ResourceType, rp.Resource, rp.CreatedAt.Format(time.RFC3339), rp.Vault, why),
 		}.WithData(rp))
 	if err != nil {
 		return fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
 	}
-	e.jobLog(ctx, rp.JobID(), "recovery point %s expired (expire_at %s) and was deleted from vault %q",
-		rp.ID, rp.ExpireAt.Format(time.RFC3339), rp.Vault)
+	e.jobLog(ctx, rp.JobID(), "recovery point %s expired and was deleted from vault %q: %s", rp.ID, rp.Vault, why)
 	return nil
 }
 

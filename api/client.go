@@ -167,6 +167,12 @@ func (c *Client) RecoveryPoints(ctx context.Context, q url.Values) (out []vigil.
 	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points?"+q.Encode(), nil, &out)
 }
 
+// RetentionPreview returns what backup plan plan's retention rules keep
+// and what the lifecycle job's next pass removes.
+func (c *Client) RetentionPreview(ctx context.Context, plan string) (out vigil.RetentionPreview, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/backup-plans/"+url.PathEscape(plan)+"/retention", nil, &out)
+}
+
 func (c *Client) RecoveryPoint(ctx context.Context, id string) (out vigil.RecoveryPoint, err error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/recovery-points/"+url.PathEscape(id), nil, &out)
 }

@@ -45,6 +45,8 @@ type Engine interface {
 	VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error)
 	RepairVault(ctx context.Context, name string) (vault.RepairResult, error)
 	Browser
+	RetentionPreview(ctx context.Context, plan string) (vigil.RetentionPreview, error)
+	RetentionKeptBy(ctx context.Context) (map[string][]string, error)
 }
 
 // Server serves the API under /api/v1, and /healthz. Every route but
@@ -95,6 +97,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/recovery-points/{id}/files", s.listFiles)
 	s.mux.Handle("GET /api/v1/recovery-points/{id}/files/content", RequireToken(s.token, noToken, http.HandlerFunc(s.fileContent)))
 	s.handle("GET /api/v1/recovery-points/{id}/diff", s.diffRecoveryPoints)
+	s.handle("GET /api/v1/backup-plans/{name}/retention", s.retentionPreview)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see docs/api.md", r.Method, r.URL.Path)}
@@ -483,7 +486,10 @@ func (s *Server) listRecoveryPoints(r *http.Request) (any, error) {
 	if rps == nil {
 		rps = []vigil.RecoveryPoint{}
 	}
-	return rps, err
+	if err := s.keptBy(r.Context(), rps); err != nil {
+		return nil, err
+	}
+	return rps, nil
 }
 
 func (s *Server) getRecoveryPoint(r *http.Request) (any, error) {
@@ -491,7 +497,30 @@ func (s *Server) getRecoveryPoint(r *http.Request) (any, error) {
 	if errors.Is(err, vigil.ErrNotFound) {
 		return nil, notFound("no recovery point %s: list them with 'vigil recovery-points list'", r.PathValue("id"))
 	}
-	return rp, err
+	if err != nil {
+		return nil, err
+	}
+	rps := []vigil.RecoveryPoint{rp}
+	if err := s.keptBy(r.Context(), rps); err != nil {
+		return nil, err
+	}
+	return rps[0], nil
+}
+
+// keptBy names, on each of rps, the retention rules that keep it.
+func (s *Server) keptBy(ctx context.Context, rps []vigil.RecoveryPoint) error {
+	kept, err := s.engine.RetentionKeptBy(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range rps {
+		rps[i].KeptBy = kept[rps[i].ID]
+	}
+	return nil
+}
+
+func (s *Server) retentionPreview(r *http.Request) (any, error) {
+	return s.engine.RetentionPreview(r.Context(), r.PathValue("name"))
 }
 
 func (s *Server) restoreMetadata(r *http.Request) (any, error) {

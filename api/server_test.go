@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -299,5 +300,82 @@ func TestWorkersPendingCleanup(t *testing.T) {
 	}
 	if want := map[string]string{"w1-new": "rj-b rj-a", "w1-old": "", "w2-only": ""}; !maps.Equal(got, want) {
 		t.Errorf("pending clean-up by worker %v, want %v", got, want)
+	}
+}
+
+// TestRetentionRoutes: recovery points carry the rules that keep them, and
+// GET /api/v1/backup-plans/{name}/retention previews what goes.
+func TestRetentionRoutes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(`
+data_dir: ` + filepath.Join(dir, "data") + `
+node: api-test
+vaults: [{name: v, storage: ` + filepath.Join(dir, "vault") + `, password_env: UNUSED}]
+resources: [{name: docs, type: directory, path: ` + dir + `}]
+backup_plans:
+  - {name: nightly, schedule: "0 2 * * *", timezone: UTC, resources: [docs], vault: v, retention: {keep_last: 1}}
+  - {name: weekly, schedule: "0 3 * * 0", resources: [docs], vault: v}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(ctx, "", cfg.DataDir)
+	if err != nil {
+		t.Fatalf("open catalog: %v", err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	eng, err := worker.New(cfg, cat, worker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(cfg, cat, eng, testToken, make(chan struct{}), nil)
+	var ids []string
+	for day := 1; day <= 2; day++ {
+		job := vigil.BackupJob{ID: vigil.NewID(vigil.PrefixBackupJob), Status: vigil.BackupCompleted, Resource: "docs", ResourceType: "directory",
+			Vault: "v", CreatedBy: "nightly", CreatedAt: time.Date(2025, 5, day, 2, 0, 0, 0, time.UTC)}
+		rp := vigil.RecoveryPoint{ID: vigil.NewID(vigil.PrefixRecoveryPoint), Vault: "v", Resource: "docs", ResourceType: "directory",
+			Status: vigil.RecoveryPointAvailable, BackupJobID: job.ID, SnapshotID: "s", CreatedAt: job.CreatedAt}
+		if err := cat.InsertBackupJob(ctx, &job); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.InsertRecoveryPoint(ctx, &rp); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rp.ID)
+	}
+
+	code, body := call(s, http.MethodGet, "/api/v1/recovery-points", "")
+	var rps []vigil.RecoveryPoint
+	if err := json.Unmarshal([]byte(body), &rps); code != http.StatusOK || err != nil || len(rps) != 2 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if rps[0].ID != ids[1] || strings.Join(rps[0].KeptBy, ",") != "keep_last" || rps[1].KeptBy != nil {
+		t.Errorf("kept_by: newest %v, oldest %v; want keep_last and none", rps[0].KeptBy, rps[1].KeptBy)
+	}
+	var one vigil.RecoveryPoint
+	code, body = call(s, http.MethodGet, "/api/v1/recovery-points/"+ids[1], "")
+	if json.Unmarshal([]byte(body), &one); strings.Join(one.KeptBy, ",") != "keep_last" {
+		t.Errorf("get: %d %s, want kept_by keep_last", code, body)
+	}
+
+	code, body = call(s, http.MethodGet, "/api/v1/backup-plans/nightly/retention", "")
+	var p vigil.RetentionPreview
+	if err := json.Unmarshal([]byte(body), &p); code != http.StatusOK || err != nil {
+		t.Fatalf("preview: %d %s", code, body)
+	}
+	if p.Rules != "keep_last 1" || p.Timezone != "UTC" || len(p.Keep) != 1 || len(p.Remove) != 1 || p.Remove[0].ID != ids[0] {
+		t.Errorf("preview = %+v, want %s kept by keep_last 1 and %s removed", p, ids[1], ids[0])
+	}
+	for path, want := range map[string]string{
+		"/api/v1/backup-plans/weekly/retention":  `400 backup plan "weekly" has no retention rules`,
+		"/api/v1/backup-plans/monthly/retention": `404 unknown backup plan "monthly" (known: nightly, weekly)`,
+	} {
+		code, body := call(s, http.MethodGet, path, "")
+		var e Error
+		json.Unmarshal([]byte(body), &e)
+		if got := fmt.Sprintf("%d %s", code, e.Message); !strings.HasPrefix(got, want) {
+			t.Errorf("GET %s: %s, want %s…", path, got, want)
+		}
 	}
 }

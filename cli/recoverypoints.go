@@ -101,10 +101,10 @@ func (g *globalOptions) printRecoveryPoints(rps []vigil.RecoveryPoint, list bool
 		return g.printJSON(rps)
 	}
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tTYPE\tVAULT\tSIZE\tFILES\tCREATED\tEXPIRES")
+	fmt.Fprintln(w, "ID\tSTATUS\tRESOURCE\tTYPE\tVAULT\tSIZE\tFILES\tCREATED\tEXPIRES\tKEPT BY")
 	for _, rp := range rps {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", printable(rp.ID), printable(string(rp.Status)), printable(rp.Resource), printable(rp.ResourceType), printable(rp.Vault),
-			units.Bytes(rp.SizeBytes), rp.Files, formatTime(&rp.CreatedAt), formatTime(rp.ExpireAt))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", printable(rp.ID), printable(string(rp.Status)), printable(rp.Resource), printable(rp.ResourceType), printable(rp.Vault),
+			units.Bytes(rp.SizeBytes), rp.Files, formatTime(&rp.CreatedAt), formatTime(rp.ExpireAt), keptBy(rp))
 	}
 	return w.Flush()
 }

@@ -93,6 +93,7 @@ each backup restorable.
 		newEventsCommand(g),
 		newSampleAppCommand(),
 		newRecoveryPointsCommand(g),
+		newRetentionCommand(g),
 		newJobsCommand(g),
 		newLogsCommand(g),
 		newVaultCommand(g),

@@ -86,7 +86,7 @@ const (
 	ReasonLastGood = "last good"
 	// ReasonDamaged: a damaged point newer than the oldest point a rule
 	// keeps stays for `vigil vault repair` and inspection.
-	ReasonDamaged = "damaged, not counted"
+	ReasonDamaged = "damaged (not counted)"
 	// oldestSuffix marks the oldest point, kept by a rule that still had
 	// counts left although it shares the bucket of a newer kept point
 	// (restic's "oldest daily snapshot"): it makes the history as long as

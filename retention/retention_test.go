@@ -113,7 +113,7 @@ func TestApply(t *testing.T) {
 			points: []Point{damaged(at("2025-05-03 11:00")), at("2025-05-02 11:00"), at("2025-05-01 11:00"),
 				at("2025-04-30 11:00"), damaged(at("2025-04-29 11:00"))},
 			policy: Policy{Daily: 2},
-			keep:   map[string]string{"2025-05-03 11:00": "damaged, not counted", "2025-05-02 11:00": "keep_daily", "2025-05-01 11:00": "keep_daily"},
+			keep:   map[string]string{"2025-05-03 11:00": "damaged (not counted)", "2025-05-02 11:00": "keep_daily", "2025-05-01 11:00": "keep_daily"},
 		},
 		{
 			name:   "the last good point is kept outside every rule",

@@ -1,6 +1,11 @@
 package retention
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +152,67 @@ func TestPolicyString(t *testing.T) {
 	if got, want := (Policy{Last: 3, Daily: 7, Yearly: 2}).String(), "keep_last 3, keep_daily 7, keep_yearly 2"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
+}
+
+// TestApplyMatchesRestic runs the snapshots of restic's own policy test
+// through Apply, with each of its policies that vigil has (no tags, no
+// keep-within, no unlimited), and compares the points kept and the rules
+// keeping each with restic's golden files, converted in
+// testdata/TestApplyMatchesRestic.
+func TestApplyMatchesRestic(t *testing.T) {
+	dir := filepath.Join("testdata", t.Name())
+	var pts []Point
+	for i, line := range dataLines(t, filepath.Join(dir, "snapshots.txt")) {
+		at, err := time.Parse(time.RFC3339Nano, line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// restic sorts stably, so snapshots of one time stay in their
+		// order; Apply orders them by id, descending.
+		pts = append(pts, Point{ID: fmt.Sprintf("%03d", 999-i), Time: at})
+	}
+	policies := map[int]Policy{
+		1: {Last: 10}, 2: {Last: 15}, 3: {Last: 99}, 4: {Last: 200}, 5: {Hourly: 20},
+		6: {Daily: 3}, 7: {Daily: 10}, 8: {Daily: 30}, 9: {Last: 5, Daily: 5}, 10: {Last: 2, Daily: 10},
+		11: {Weekly: 2}, 12: {Weekly: 4}, 13: {Daily: 3, Weekly: 4}, 14: {Monthly: 6},
+		15: {Daily: 2, Weekly: 2, Monthly: 6}, 16: {Yearly: 10}, 17: {Daily: 7, Weekly: 2, Monthly: 3, Yearly: 10},
+	}
+	for n, p := range policies {
+		t.Run(p.String(), func(t *testing.T) {
+			var want []string
+			for _, line := range dataLines(t, filepath.Join(dir, fmt.Sprintf("policy_%d.txt", n))) {
+				i, reasons, _ := strings.Cut(line, " ")
+				idx, err := strconv.Atoi(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, fmt.Sprintf("%03d %s", 999-idx, reasons))
+			}
+			var got []string
+			for _, d := range Apply(pts, p, time.UTC) {
+				if d.Keep() {
+					got = append(got, d.ID+" "+strings.Join(d.KeptBy, ","))
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("kept (id, rules), newest first:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// dataLines returns the lines of a testdata file but comments.
+func dataLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }

@@ -257,7 +257,8 @@ type RecoveryPoint struct {
 type RetentionPreview struct {
 	Plan string `json:"plan"`
 	// Rules are the plan's rules as in the config ("keep_last 3,
-	// keep_daily 7"); Timezone the zone its days are counted in.
+	// keep_daily 7"); Timezone the zone its days are counted in (the
+	// plan's timezone, else "the server's time zone (CET)").
 	Rules    string          `json:"rules"`
 	Timezone string          `json:"timezone"`
 	Keep     []RecoveryPoint `json:"keep"`

@@ -267,6 +267,16 @@ func (p BackupPlan) Location() *time.Location {
 	return time.Local
 }
 
+// Zone names the time zone of Location for people: the plan's timezone,
+// else "the server's time zone (CET)".
+func (p BackupPlan) Zone() string {
+	if p.Timezone != "" {
+		return p.Timezone
+	}
+	name, _ := time.Now().In(time.Local).Zone()
+	return "the server's time zone (" + name + ")"
+}
+
 // CopyRule copies a plan's new recovery points into Vault, keeping each
 // copy ExpireDays or ExpireAfter (neither: forever) from the copy's start.
 type CopyRule struct {

@@ -32,8 +32,12 @@ func TestParseRetention(t *testing.T) {
 	if p.Expiry() != 0 {
 		t.Errorf("expiry = %v, want none: the rules remove the points", p.Expiry())
 	}
-	if got := p.Location().String(); got != "Europe/Berlin" {
-		t.Errorf("location = %s, want the plan's time zone Europe/Berlin", got)
+	if got := p.Location().String(); got != "Europe/Berlin" || p.Zone() != "Europe/Berlin" {
+		t.Errorf("location = %s (%s), want the plan's time zone Europe/Berlin", got, p.Zone())
+	}
+	p.Timezone = ""
+	if got := p.Zone(); !strings.HasPrefix(got, "the server's time zone (") {
+		t.Errorf("zone of a plan without timezone = %q, want the server's", got)
 	}
 }
 

@@ -35,7 +35,7 @@ func (e *Engine) RetentionPreview(ctx context.Context, name string) (vigil.Reten
 	if err != nil {
 		return vigil.RetentionPreview{}, err
 	}
-	return vigil.RetentionPreview{Plan: plan.Name, Rules: plan.Retention.Policy().String(), Timezone: plan.Location().String(),
+	return vigil.RetentionPreview{Plan: plan.Name, Rules: plan.Retention.Policy().String(), Timezone: plan.Zone(),
 		Keep: keep, Remove: remove}, nil
 }
 
@@ -131,7 +131,7 @@ func (e *Engine) applyRetention(ctx context.Context, vaults map[string]bool) []e
 		rules := plan.Retention.Policy().String()
 		for _, rp := range remove {
 			rp.ExpireAt = ptr(now())
-			why := fmt.Sprintf("no retention rule of backup plan %s (%s, days counted in %s) keeps it", plan.Name, rules, plan.Location())
+			why := fmt.Sprintf("no retention rule of backup plan %s (%s, days counted in %s) keeps it", plan.Name, rules, plan.Zone())
 			if err := e.expire(ctx, &rp, why); err != nil {
 				errs = append(errs, err)
 				continue

@@ -66,7 +66,7 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 			if workers < 0 {
 				return usageError(fmt.Errorf("--workers %d: give 0 (run no jobs here) or more", workers))
 			}
-			logger := slog.New(slog.NewTextHandler(g.stderr, nil))
+			logger := newLogger(cfg, g.stderr)
 			srv, err := startServer(cmd.Context(), cfg, workers, logger)
 			if err != nil {
 				return err

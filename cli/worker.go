@@ -63,7 +63,7 @@ schema is behind ('vigil migrate' first).`,
 			if err := cfg.LookupTools(); err != nil {
 				return usageError(err)
 			}
-			logger := slog.New(slog.NewTextHandler(g.stderr, nil))
+			logger := newLogger(cfg, g.stderr)
 			w, err := startWorker(cmd.Context(), cfg, opts.Workers, logger)
 			if err != nil {
 				return err

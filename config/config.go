@@ -57,6 +57,8 @@ type Config struct {
 	// RestoreTesting lists the restore testing plans.
 	RestoreTesting []RestoreTestPlan `yaml:"restore_testing"`
 	Notifications  []Notification    `yaml:"notifications"`
+	// Log is how serve and worker write their own log (standard error).
+	Log Log `yaml:"log"`
 
 	// Path is the file the configuration was read from ("" when built in code).
 	Path string `yaml:"-"`
@@ -78,6 +80,18 @@ type Server struct {
 	// answered 503.
 	MaxUnauthenticated int `yaml:"max_unauthenticated"`
 }
+
+// Log is the server's log format: "text" (the default, slog's key=value
+// lines) or "json" (one JSON object per line, for a log collector).
+type Log struct {
+	Format string `yaml:"format"`
+}
+
+// Log formats.
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
 
 // Lifecycle tunes expiry of recovery points.
 type Lifecycle struct {
@@ -386,6 +400,9 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
+	if c.Log.Format == "" {
+		c.Log.Format = LogText
+	}
 	if c.Lifecycle.CheckInterval == 0 {
 		c.Lifecycle.CheckInterval = Duration(DefaultCheckInterval)
 	}
@@ -428,6 +445,9 @@ func (c *Config) validate() error {
 
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		add("server.listen", "%q is not host:port (for example 127.0.0.1:8420)", c.Server.Listen)
+	}
+	if c.Log.Format != LogText && c.Log.Format != LogJSON {
+		add("log.format", "%q is not a log format: use text or json", c.Log.Format)
 	}
 	for name, d := range map[string]Duration{"read_timeout": c.Server.ReadTimeout, "write_timeout": c.Server.WriteTimeout, "idle_timeout": c.Server.IdleTimeout} {
 		if d < Duration(time.Second) {

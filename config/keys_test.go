@@ -34,7 +34,7 @@ colour: blue
 		`line 10: unknown key "expire_day" in a backup plan: did you mean "expire_days"?`,
 		`line 13: unknown key "selection_window_dayz" in a restore test plan: did you mean "selection_window_days"?`,
 		// nothing near: the known keys instead
-		`line 14: unknown key "colour" in the top level (its keys: server, data_dir, catalog, node, lifecycle, console, workers, vaults, resources, backup_plans, restore_testing, notifications)`,
+		`line 14: unknown key "colour" in the top level (its keys: server, data_dir, catalog, node, lifecycle, console, workers, vaults, resources, backup_plans, restore_testing, notifications, log)`,
 		// values of the wrong kind, and what validation finds, in the same error
 		`line 8: "lots" is not a size`,
 		`line 11: "soon" is not a duration`,

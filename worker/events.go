@@ -76,6 +76,11 @@ func (e *Engine) Record(ctx context.Context, update func(ctx context.Context, tx
 		})
 	}
 	err := record()
+	defer func() {
+		if err == nil {
+			e.logJobEvents(events)
+		}
+	}()
 	if !errors.Is(err, catalog.ErrUnreachable) || wait.Value(catalogWaitKey{}) == nil {
 		return err
 	}
@@ -224,4 +229,55 @@ func validEventType(t vigil.EventType) bool {
 		}
 	}
 	return false
+}
+
+// logJobEvents writes one line to the server's log for each job start and
+// end among events, once they are committed: a person reading the journal
+// of a systemd unit sees what ran, on which resource, how it ended and how
+// long it took. A job that did not succeed is logged as a warning, with
+// its message.
+func (e *Engine) logJobEvents(events []vigil.Event) {
+	for _, ev := range events {
+		var started bool
+		switch ev.Type {
+		case vigil.EventBackupJobStarted, vigil.EventRestoreJobStarted, vigil.EventCopyJobStarted:
+			started = true
+		case vigil.EventBackupJobCompleted, vigil.EventBackupJobFailed, vigil.EventRestoreJobCompleted, vigil.EventRestoreJobFailed,
+			vigil.EventCopyJobCompleted, vigil.EventCopyJobFailed, vigil.EventRestoreTestStatus:
+		default:
+			continue
+		}
+		var job struct {
+			Status            string     `json:"status"`
+			StatusMessage     string     `json:"status_message"`
+			RestoreTest       bool       `json:"restore_test"`
+			ValidationStatus  string     `json:"validation_status"`
+			ValidationMessage string     `json:"validation_message"`
+			StartedAt         *time.Time `json:"started_at"`
+			CompletedAt       *time.Time `json:"completed_at"`
+			TotalSeconds      float64    `json:"total_seconds"`
+		}
+		json.Unmarshal(ev.Data, &job) //nolint:errcheck // a line with fewer fields beats none
+		attrs := []any{"event", string(ev.Type), "job", ev.JobID, "resource", ev.Resource}
+		status, msg := job.Status, job.StatusMessage
+		if ev.Type == vigil.EventRestoreTestStatus {
+			status, msg = job.ValidationStatus, job.ValidationMessage
+		}
+		attrs = append(attrs, "status", status)
+		if started {
+			e.logger.Info("job started", attrs...)
+			continue
+		}
+		switch {
+		case ev.Type == vigil.EventRestoreTestStatus && job.TotalSeconds > 0:
+			attrs = append(attrs, "duration", time.Duration(job.TotalSeconds*float64(time.Second)).Round(time.Millisecond).String())
+		case job.StartedAt != nil && job.CompletedAt != nil:
+			attrs = append(attrs, "duration", job.CompletedAt.Sub(*job.StartedAt).Round(time.Millisecond).String())
+		}
+		if ok := status == string(vigil.BackupCompleted) || status == string(vigil.ValidationSuccessful); ok {
+			e.logger.Info("job ended", attrs...)
+		} else {
+			e.logger.Warn("job ended", append(attrs, "message", msg)...)
+		}
+	}
 }

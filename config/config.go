@@ -706,6 +706,9 @@ func (c *Config) resolvePaths(dir string) {
 		if n.Email != nil {
 			n.Email.PasswordFile = abs(n.Email.PasswordFile)
 		}
+		if n.NATS != nil {
+			n.NATS.CredsFile = abs(n.NATS.CredsFile)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -112,4 +113,25 @@ func RedactSecret(err error, secret string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
+}
+
+// Failure reports whether ev tells of something that went wrong: a failed
+// job, a damaged recovery point, a restore test's copy left behind, or a
+// restore test whose verdict is not SUCCESSFUL. Chat formats give such
+// events a higher priority, so that a phone rings for them and not for
+// every completed backup.
+func Failure(ev vigil.Event) bool {
+	switch {
+	case strings.HasSuffix(string(ev.Type), "_FAILED"), ev.Type == vigil.EventRecoveryPointDamaged:
+		return true
+	case ev.Type == vigil.EventRestoreTestStatus:
+		var job struct {
+			Status vigil.ValidationStatus `json:"validation_status"`
+		}
+		if err := json.Unmarshal(ev.Data, &job); err != nil {
+			return true // a verdict vigil cannot read is not a success
+		}
+		return job.Status != vigil.ValidationSuccessful
+	}
+	return false
 }

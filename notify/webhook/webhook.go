@@ -1,5 +1,6 @@
 // Package webhook delivers vigil's events as signed JSON POSTs to an
-// HTTP receiver. It also holds the receiving side of the signature,
+// HTTP receiver, or as the messages of chat services' incoming webhooks
+// (Slack, Discord, ntfy, Gotify). It also holds the receiving side of the signature,
 // Verify, so that a receiver written in Go checks what this package signs
 // with the same code.
 package webhook
@@ -10,7 +11,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,8 +45,8 @@ var client = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// Notifier POSTs each event as JSON to a webhook's URL; any 2xx answer is
-// a delivery.
+// Notifier POSTs each event to a webhook's URL, shaped by the webhook's
+// format; any 2xx answer is a delivery.
 type Notifier struct {
 	cfg *config.Webhook
 }
@@ -78,10 +78,11 @@ func (n *Notifier) Notify(ctx context.Context, ev vigil.Event) error {
 // post makes the request; its errors follow the URL in a message.
 func (n *Notifier) post(ctx context.Context, u *url.URL, ev vigil.Event) error {
 	w := n.cfg
-	body, err := json.Marshal(ev)
+	p, err := encode(w.Format, ev)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
+	body := p.body
 	timeout := time.Duration(w.Timeout)
 	if timeout <= 0 {
 		timeout = config.DefaultWebhookTimeout
@@ -102,11 +103,17 @@ func (n *Notifier) post(ctx context.Context, u *url.URL, ev vigil.Event) error {
 	}
 	// Set after the configured headers: these describe the body and must
 	// not be overridden by configuration.
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", p.contentType)
+	for k, v := range p.header {
+		req.Header[k] = v
+	}
 	req.Header.Set("User-Agent", "vigil")
 	req.Header.Set(notify.HeaderEvent, string(ev.Type))
 	req.Header.Set(notify.HeaderEventSeq, strconv.FormatInt(ev.Seq, 10))
-	if w.Secret != "" {
+	// Only vigil's own JSON is signed (the configuration refuses a
+	// secret with another format): a signature of a chat message would
+	// be checked by nobody.
+	if w.Secret != "" && (w.Format == "" || w.Format == config.FormatJSON) {
 		req.Header.Set(HeaderSignature, Sign(w.Secret, body))
 	}
 

@@ -1,6 +1,7 @@
 // Package notify delivers vigil's events to the people and systems that
 // want them. It defines Notifier, which each channel implements in a
-// package of its own (notify/webhook, notify/email, notify/command), and
+// package of its own (notify/webhook, notify/email, notify/command,
+// notify/nats), and
 // what the channels share: the headers that name an event, the waits
 // between retries, and how an attempt's errors read. notify/channels
 // builds the Notifier of a configured notification.

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil/notify"
 	"github.com/vigil-backup/vigil/notify/command"
 	"github.com/vigil-backup/vigil/notify/email"
+	"github.com/vigil-backup/vigil/notify/nats"
 	"github.com/vigil-backup/vigil/notify/webhook"
 )
 
@@ -24,6 +25,7 @@ var registry = []struct {
 	{"webhook", func(n config.Notification) notify.Notifier { return webhook.New(n.Webhook) }},
 	{"email", func(n config.Notification) notify.Notifier { return email.New(n.Email) }},
 	{"command", func(n config.Notification) notify.Notifier { return command.New(n.Command) }},
+	{"nats", func(n config.Notification) notify.Notifier { return nats.New(n.NATS) }},
 }
 
 // New returns the Notifier of n's channel. It fails only when n has no

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-backup/vigil/notify/channels"
 	"github.com/vigil-backup/vigil/notify/command"
 	"github.com/vigil-backup/vigil/notify/email"
+	"github.com/vigil-backup/vigil/notify/nats"
 	"github.com/vigil-backup/vigil/notify/webhook"
 )
 
@@ -18,7 +19,7 @@ func TestNewWithoutChannel(t *testing.T) {
 	if err == nil {
 		t.Fatal("New for a notification without channel succeeded")
 	}
-	if want := `notification "nothing" has no channel: set one of webhook, email, command`; err.Error() != want {
+	if want := `notification "nothing" has no channel: set one of webhook, email, command, nats`; err.Error() != want {
 		t.Errorf("New: %v, want %s", err, want)
 	}
 }
@@ -34,6 +35,7 @@ func TestNewPicksChannel(t *testing.T) {
 		{config.Notification{Name: "hook", Webhook: &config.Webhook{URL: "https://example.com/hook"}}, &webhook.Notifier{}},
 		{config.Notification{Name: "mail", Email: &config.Email{SMTP: "smtp://mail.example.com:25"}}, &email.Notifier{}},
 		{config.Notification{Name: "script", Command: []string{"/bin/true"}}, &command.Notifier{}},
+		{config.Notification{Name: "bus", NATS: &config.NATS{URL: "nats://127.0.0.1:4222"}}, &nats.Notifier{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.n.Kind(), func(t *testing.T) {

@@ -93,3 +93,36 @@ notifications:
 		t.Fatalf("missing creds file: err = %v", err)
 	}
 }
+
+// TestNotificationsPageExamples loads the examples of
+// docs/notifications.md, so that the page cannot drift from what the
+// configuration takes: the first is a whole notifications list, the
+// others one channel each, tried as the channel of a notification.
+func TestNotificationsPageExamples(t *testing.T) {
+	page, err := os.ReadFile("../docs/notifications.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(page), "```yaml\n")[1:]
+	if len(blocks) < 5 {
+		t.Fatalf("docs/notifications.md has %d yaml examples, want one per channel and the list", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		doc := b
+		if i > 0 {
+			doc = "notifications:\n  - name: n\n    events: [\"*\"]\n" + indent(b, "    ")
+		}
+		if _, err := Parse([]byte(doc)); err != nil {
+			t.Errorf("example %d of docs/notifications.md does not load: %v\n%s", i+1, err, b)
+		}
+	}
+}
+
+func indent(s, by string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = by + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

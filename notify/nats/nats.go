@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -70,6 +71,9 @@ func (n *Notifier) publish(ctx context.Context, ev vigil.Event) error {
 		// and its record; the library reconnecting in the background
 		// would only hide the failure.
 		natsgo.NoReconnect(),
+		// The library's connect takes no context: without this, a stop
+		// would wait out the timeout of a server slow to answer.
+		natsgo.SetCustomDialer(ctxDialer{attempt}),
 	}
 	switch {
 	case c.CredsFile != "":
@@ -122,6 +126,22 @@ func (n *Notifier) publish(ctx context.Context, ev vigil.Event) error {
 		return fmt.Errorf("stream %s did not take the message on %s: %w", stream, subject, err)
 	}
 	return nil
+}
+
+// ctxDialer dials with a context, and ends the connection's reads and
+// writes when the context ends, so that a handshake with a server that
+// does not answer stops with the attempt.
+type ctxDialer struct {
+	ctx context.Context
+}
+
+func (d ctxDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := new(net.Dialer).DialContext(d.ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(d.ctx, func() { c.SetDeadline(time.Now()) })
+	return c, nil
 }
 
 // corePublish publishes msg without a stream. The flush waits until the

@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -233,4 +234,37 @@ func TestTokenLogin(t *testing.T) {
 		t.Fatalf("Notify with a wrong token = %v, want the server's authorization violation", err)
 	}
 	notifytest.NoSecret(t, err, wrong, token)
+}
+
+// TestStopEndsConnect checks that Notify honours its context while it
+// connects: a server that accepts the connection and never speaks holds
+// the handshake, and a stop must end the attempt well before its
+// timeout.
+func TestStopEndsConnect(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	n := nats.New(&config.NATS{URL: "nats://" + l.Addr().String(), Subject: "vigil.{{.Type}}", Timeout: config.Duration(30 * time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = n.Notify(ctx, notifytest.Event())
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Notify returned %s after the stop", d-300*time.Millisecond)
+	}
+	if err == nil || !strings.Contains(err.Error(), "stopped:") {
+		t.Errorf("Notify = %v, want it stopped", err)
+	}
 }

@@ -291,3 +291,23 @@ func TestChatFormatRefusedNamesReason(t *testing.T) {
 	}
 	notifytest.NoSecret(t, err, "wrong")
 }
+
+// TestNtfyHeadersAddButDoNotReplace checks that configured headers reach
+// ntfy beside the format's own, and cannot lower a failure's priority.
+func TestNtfyHeadersAddButDoNotReplace(t *testing.T) {
+	t.Parallel()
+	srv, got := newChatReceiver(t, ntfyReceiver)
+	cfg := &config.Webhook{
+		URL: srv.URL + "/vigil-backups", Format: config.FormatNtfy, Timeout: config.Duration(5 * time.Second),
+		Headers: map[string]string{"Priority": "1", "Click": "https://vigil.example.com/"},
+	}
+	ev := notifytest.Event()
+	ev.Type = vigil.EventBackupJobFailed
+	if err := webhook.New(cfg).Notify(t.Context(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	r := <-got
+	if r.header.Get("Priority") != "4" || r.header.Get("Click") != "https://vigil.example.com/" {
+		t.Errorf("Priority %q, Click %q; want 4 and the configured Click", r.header.Get("Priority"), r.header.Get("Click"))
+	}
+}

@@ -99,6 +99,8 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, sto
 	c.mux.HandleFunc("POST /backups", c.signedIn(c.startBackup))
 	c.mux.HandleFunc("GET /events/stream", c.signedIn(c.eventStream))
 	c.mux.HandleFunc("GET /recovery-points", c.signedIn(c.recoveryPoints))
+	c.mux.HandleFunc("GET /recovery-points/{id}", c.signedIn(c.recoveryPoint))
+	c.mux.HandleFunc("GET /recovery-points/{id}/download", c.signedIn(c.download))
 	c.mux.HandleFunc("GET /recovery-points/{id}/restore", c.signedIn(c.restoreForm))
 	c.mux.HandleFunc("POST /recovery-points/{id}/restore", c.signedIn(c.restoreForm))
 	c.mux.HandleFunc("GET /resources", c.signedIn(c.resources))

@@ -41,8 +41,8 @@ func TestJobsCopyTab(t *testing.T) {
 		`<table id="jobs" data-tab="copy"`,
 		`<td class="id"><a href="/jobs/cj-done">cj-done</a></td><td>docs</td>`,
 		`<span class="status COMPLETED" data-field="status">COMPLETED</span>`,
-		`<td class="id">local → offsite</td><td class="id">rp-src1</td>`,
-		`<td class="id" data-field="copy">rp-copy1</td>`,
+		`<td class="id">local → offsite</td><td><a href="/recovery-points/rp-src1" class="id">rp-src1</a></td>`,
+		`<td data-field="copy"><a href="/recovery-points/rp-copy1" class="id">rp-copy1</a></td>`,
 		`<td data-field="bytes">2.0 KiB</td>`,
 		`<td class="when">` + when(at) + `</td>`,
 		`<td class="when"><span data-field="completed_at">` + when(completed) + `</span><br><small data-field="took">took 8s</small></td>`,
@@ -67,7 +67,8 @@ func TestJobsCopyTab(t *testing.T) {
 	}
 
 	code, _, body = b.do(http.MethodGet, "/jobs/cj-done", cookie, nil, nil)
-	if code != http.StatusOK || !strings.Contains(body, "recovery point rp-src1 in vault local") || !strings.Contains(body, "recovery point rp-copy1 in vault offsite") {
+	if code != http.StatusOK || !strings.Contains(body, `recovery point <a href="/recovery-points/rp-src1" class="id">rp-src1</a> in vault local`) ||
+		!strings.Contains(body, `recovery point <a href="/recovery-points/rp-copy1" class="id">rp-copy1</a> in vault offsite`) {
 		t.Errorf("copy job page: %d\n%s", code, body)
 	}
 }

@@ -153,6 +153,9 @@ var funcs = template.FuncMap{
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
 	"bytes": units.Bytes,
+	// rplink and joblink link an id to its page; an empty id is a dash.
+	"rplink":  func(id string) template.HTML { return idLink("/recovery-points/", id) },
+	"joblink": func(id string) template.HTML { return idLink("/jobs/", id) },
 	"since": func(t time.Time) string { return human(time.Since(t)) },
 	// took is how long a job ran, once it has ended.
 	"took": func(start, end *time.Time) string {
@@ -184,3 +187,12 @@ func human(d time.Duration) string {
 }
 
 func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// idLink is a link to the page of a record by its id.
+func idLink(prefix, id string) template.HTML {
+	if id == "" {
+		return "<small>–</small>"
+	}
+	e := template.HTMLEscapeString(id)
+	return template.HTML(`<a href="` + prefix + template.URLQueryEscaper(id) + `" class="id">` + e + `</a>`) //nolint:gosec // both parts escaped
+}

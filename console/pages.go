@@ -194,6 +194,12 @@ func (c *Console) restoreForm(w http.ResponseWriter, r *http.Request) {
 	}
 	data := map[string]any{"ID": id, "Keys": slices.Sorted(maps.Keys(meta)), "Meta": meta}
 	if r.Method != http.MethodPost {
+		// A link may fill some in: "Restore this folder" gives its path.
+		for k := range meta {
+			if v := r.URL.Query().Get(k); v != "" {
+				meta[k] = v
+			}
+		}
 		c.render(w, r, http.StatusOK, "restore", data)
 		return
 	}

@@ -25,6 +25,7 @@
     for (const f of fields) {
       const cell = row.querySelector(`[data-field="${f}"]`);
       if (!cell || job[f] === undefined) continue;
+      if (f === "recovery_point_id") { rpLink(cell, job[f]); continue; }
       cell.textContent = job[f];
       if (cell.classList.contains("status")) cell.className = "status " + job[f];
     }
@@ -38,8 +39,20 @@
     if (took && job.started_at && job.completed_at) took.textContent = "took " + duration(new Date(job.completed_at) - new Date(job.started_at));
     // A copy's recovery point exists once the job has COMPLETED.
     const copy = row.querySelector('[data-field="copy"]');
-    if (copy && job.status === "COMPLETED") copy.textContent = job.recovery_point_id;
+    if (copy && job.status === "COMPLETED") rpLink(copy, job.recovery_point_id);
   });
+
+  // rpLink makes cell a link to the recovery point's page, as the
+  // server's pages do.
+  function rpLink(cell, id) {
+    cell.textContent = "";
+    if (!id) return;
+    const a = document.createElement("a");
+    a.href = "/recovery-points/" + encodeURIComponent(id);
+    a.className = "id";
+    a.textContent = id;
+    cell.appendChild(a);
+  }
 
   // duration writes milliseconds as the server's pages do: 340ms, 4.2s,
   // 12m03s, 3h10m.
@@ -89,7 +102,7 @@
       message.dataset.field = "status_message";
       message.textContent = job.status_message || "";
       status.append(badge, document.createElement("br"), message);
-      cell(job.source_vault + " → " + job.vault).className = "id"; cell(job.source_recovery_point_id).className = "id"; cell("–", "copy").className = "id";
+      cell(job.source_vault + " → " + job.vault).className = "id"; rpLink(cell(""), job.source_recovery_point_id); cell("–", "copy").className = "id";
       cell(human(job.bytes), "bytes"); cell(when(job.created_at)).className = "when";
       const ended = cell("");
       ended.className = "when";
@@ -101,11 +114,11 @@
       ended.append(at, document.createElement("br"), took);
     } else if (tab === "backup") {
       cell(job.resource); cell(job.vault); cell(job.status, "status"); cell(human(job.bytes), "bytes");
-      cell(job.recovery_point_id, "recovery_point_id"); cell(when(job.created_at)); cell(job.status_message, "status_message");
+      rpLink(cell("", "recovery_point_id"), job.recovery_point_id); cell(when(job.created_at)); cell(job.status_message, "status_message");
     } else {
       cell(job.restore_test ? "test" : "restore"); cell(job.resource); cell(job.status, "status");
       cell(job.validation_status, "validation_status"); cell(job.deletion_status, "deletion_status");
-      cell(job.recovery_point_id); cell(when(job.created_at)); cell("", "total_seconds");
+      rpLink(cell(""), job.recovery_point_id); cell(when(job.created_at)); cell("", "total_seconds");
     }
     table.tBodies[0].prepend(row);
     return row;

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/treediff"
+)
+
+// TestConsoleRecoveryPointPage: a recovery point id links to its page,
+// which says what the point is and browses its files: a folder opens, a
+// file downloads byte for byte, and "Restore this folder" opens the
+// restore form with the folder's path filled in, which restores that
+// folder alone.
+func TestConsoleRecoveryPointPage(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, "")
+	blob := make([]byte, 300<<10)
+	rand.Read(blob)
+	for p, body := range map[string][]byte{"guide/intro.txt": []byte("intro\n"), "guide/deep/blob.bin": blob, "top.txt": []byte("top\n")} {
+		os.MkdirAll(filepath.Dir(e.path("docs/"+p)), 0o755)
+		if err := os.WriteFile(e.path("docs/"+p), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.serve()
+	b := e.backup("docs")
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+
+	// From the list, the id is a link to the point's page.
+	var listing string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/recovery-points"),
+		chromedp.Click(`tr[data-recovery-point="`+b.RecoveryPointID+`"] a.id`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#files`, chromedp.ByID),
+		chromedp.Text(`#files`, &listing, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"guide/", "top.txt", "readme.txt", "Download"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("the recovery point's root listing lacks %q:\n%s", want, listing)
+		}
+	}
+	err = chromedp.Run(ctx,
+		chromedp.Click(`tr[data-path="guide"] a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`tr[data-path="guide/deep"]`, chromedp.ByQuery),
+		chromedp.Click(`tr[data-path="guide/deep"] a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`tr[data-path="guide/deep/blob.bin"]`, chromedp.ByQuery),
+		chromedp.Text(`#crumbs`, &listing, chromedp.ByID),
+	)
+	if err != nil || !strings.Contains(listing, "guide") || !strings.Contains(listing, "deep") {
+		t.Fatalf("opening guide/deep: crumbs %q, %v", listing, err)
+	}
+	screenshot(t, ctx, "console-recovery-point")
+
+	// The file's link downloads it, with the session.
+	var href string
+	if err := chromedp.Run(ctx, chromedp.AttributeValue(`tr[data-path="guide/deep/blob.bin"] a.download`, "href", &href, nil, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+href, nil)
+	req.AddCookie(&http.Cookie{Name: "vigil_session", Value: sessionCookie(t, ctx)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, blob) || !strings.Contains(resp.Header.Get("Content-Disposition"), "blob.bin") {
+		t.Fatalf("download of guide/deep/blob.bin: %d, %d bytes (want %d), %q", resp.StatusCode, len(got), len(blob), resp.Header.Get("Content-Disposition"))
+	}
+	// A path out of the point is refused, and names what a path is.
+	req, _ = http.NewRequest(http.MethodGet, base+"/recovery-points/"+b.RecoveryPointID+"/download?path=../etc/passwd", nil)
+	req.AddCookie(&http.Cookie{Name: "vigil_session", Value: sessionCookie(t, ctx)})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("download of ../etc/passwd: %v %v; want 400", resp.StatusCode, err)
+	}
+
+	// Restore this folder: the form has its path, and the restore holds
+	// that folder alone.
+	target := filepath.Join(t.TempDir(), "guide-restored")
+	var path string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/recovery-points/"+b.RecoveryPointID+"?path=guide"),
+		chromedp.Click(`#restore-folder`, chromedp.ByID),
+		chromedp.WaitVisible(`#meta-path`, chromedp.ByID),
+		chromedp.Value(`#meta-path`, &path, chromedp.ByID),
+		chromedp.SetValue(`#meta-target_path`, target, chromedp.ByID),
+		chromedp.Submit(`#restore-form`, chromedp.ByID),
+		chromedp.WaitVisible(`#status`, chromedp.ByID),
+	)
+	if err != nil || path != "guide" {
+		t.Fatalf("restore this folder: path field %q, %v; want guide", path, err)
+	}
+	waitText(t, ctx, `#status`, "COMPLETED")
+	if diffs, err := treediff.Compare(e.path("docs/guide"), filepath.Join(target, "guide"), treediff.Options{}); err != nil || len(diffs) > 0 {
+		t.Errorf("the restored folder is not docs/guide: %v %v", err, diffs)
+	}
+	if left, _ := os.ReadDir(target); len(left) != 1 {
+		t.Errorf("the restore of guide wrote %v into its target; want guide alone", left)
+	}
+	var rps []vigil.RecoveryPoint
+	e.mustJSON(&rps, "recovery-points", "list")
+	e.stop()
+}

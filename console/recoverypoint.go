@@ -1,0 +1,117 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// Browser reads the files of a recovery point from its vault.
+type Browser interface {
+	Files(ctx context.Context, rpID, path string, recursive bool) (vigil.RecoveryPoint, vault.Entry, []vault.Entry, error)
+	OpenFile(ctx context.Context, rpID, path string) (io.ReadCloser, vault.Entry, error)
+}
+
+// noDeadline lifts a write deadline.
+var noDeadline time.Time
+
+// crumb is one folder on the way to the folder shown.
+type crumb struct{ Name, Path string }
+
+// recoveryPoint is a recovery point's page: what it is, its restore
+// tests, and a browser of its files at ?path=, each file downloadable
+// and the folder shown restorable on its own.
+func (c *Console) recoveryPoint(w http.ResponseWriter, r *http.Request) {
+	id, p := r.PathValue("id"), r.URL.Query().Get("path")
+	rp, err := c.catalog.GetRecoveryPoint(r.Context(), id)
+	if err != nil {
+		c.failStatus(w, r, err)
+		return
+	}
+	tests, err := c.catalog.ListRestoreJobs(r.Context(), catalog.RestoreJobFilter{RecoveryPointID: rp.ID, RestoreTest: true, Limit: 10})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	data := map[string]any{"RP": rp, "Tests": tests, "Path": p, "Crumbs": crumbs(p)}
+	if browser, ok := c.engine.(Browser); ok && rp.Status != vigil.RecoveryPointExpired && rp.Status != vigil.RecoveryPointDeleting {
+		_, at, entries, err := browser.Files(r.Context(), id, p, false)
+		if err != nil {
+			// The page still says what the point is; the listing says why
+			// it is missing.
+			data["FilesError"] = err.Error()
+		} else {
+			data["At"], data["Entries"] = at, entries
+		}
+	}
+	c.render(w, r, http.StatusOK, "recoverypoint", data)
+}
+
+// download sends one file of a recovery point, streamed from the vault.
+func (c *Console) download(w http.ResponseWriter, r *http.Request) {
+	browser, ok := c.engine.(Browser)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", map[string]any{"Error": "this server cannot read files from vaults"})
+		return
+	}
+	rc, e, err := browser.OpenFile(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"))
+	if err != nil {
+		c.failStatus(w, r, err)
+		return
+	}
+	defer rc.Close()
+	// A large file takes longer than the write timeout.
+	http.NewResponseController(w).SetWriteDeadline(noDeadline)
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.FormatInt(e.Size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": e.Name}))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
+		c.logger.Error("console: download", "path", r.URL.Path, "err", err)
+	}
+}
+
+// crumbs are the folders from the root to p.
+func crumbs(p string) []crumb {
+	out := []crumb{{Name: "/", Path: ""}}
+	if p = strings.Trim(path.Clean("/"+p), "/"); p == "" {
+		return out
+	}
+	parts := strings.Split(p, "/")
+	for i, name := range parts {
+		out = append(out, crumb{Name: name, Path: strings.Join(parts[:i+1], "/")})
+	}
+	return out
+}
+
+// failStatus shows err with the status it calls for: a missing record or
+// path is 404, a path outside the snapshot or another refused request
+// 400, anything else 500.
+func (c *Console) failStatus(w http.ResponseWriter, r *http.Request, err error) {
+	var invalid *vigil.InvalidError
+	var unknown *vigil.UnknownNameError
+	var badPath *vault.PathError
+	switch {
+	case errors.As(err, &badPath) && badPath.Missing:
+		c.render(w, r, http.StatusNotFound, "error", map[string]any{"Error": err.Error()})
+	case errors.As(err, &badPath):
+		c.render(w, r, http.StatusBadRequest, "error", map[string]any{"Error": err.Error()})
+	case errors.Is(err, vigil.ErrNotFound), errors.As(err, &unknown):
+		c.render(w, r, http.StatusNotFound, "error", map[string]any{"Error": err.Error()})
+	case errors.As(err, &invalid):
+		c.render(w, r, http.StatusBadRequest, "error", map[string]any{"Error": err.Error()})
+	default:
+		c.fail(w, r, err)
+	}
+}

@@ -106,6 +106,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, sto
 	c.mux.HandleFunc("GET /resources", c.signedIn(c.resources))
 	c.mux.HandleFunc("POST /restore-tests", c.signedIn(c.startRestoreTest))
 	c.mux.HandleFunc("GET /vaults", c.signedIn(c.vaults))
+	c.mux.HandleFunc("POST /vaults/{name}/verify", c.signedIn(c.verifyVault))
 	c.mux.HandleFunc("GET /events", c.signedIn(c.events))
 	c.mux.HandleFunc("GET /workers", c.signedIn(c.workersPage))
 	c.mux.HandleFunc("/", c.signedIn(func(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/treediff"
 )
 
@@ -20,7 +19,7 @@ import (
 // which says what the point is and browses its files: a folder opens, a
 // file downloads byte for byte, and "Restore this folder" opens the
 // restore form with the folder's path filled in, which restores that
-// folder alone.
+// folder alone. The vaults page's "Verify now" verifies a vault.
 func TestConsoleRecoveryPointPage(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, "")
@@ -111,7 +110,19 @@ func TestConsoleRecoveryPointPage(t *testing.T) {
 	if left, _ := os.ReadDir(target); len(left) != 1 {
 		t.Errorf("the restore of guide wrote %v into its target; want guide alone", left)
 	}
-	var rps []vigil.RecoveryPoint
-	e.mustJSON(&rps, "recovery-points", "list")
+
+	// Verify now, from the vaults page, reading all of the data.
+	var row string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/vaults"),
+		chromedp.SetValue(`#vault-lab-vault input[name="read_data_percent"]`, "100", chromedp.ByQuery),
+		chromedp.Submit(`#vault-lab-vault form.verify`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#vault-lab-vault`, chromedp.ByQuery),
+		chromedp.Text(`#vault-lab-vault`, &row, chromedp.ByQuery),
+	)
+	if err != nil || !strings.Contains(row, "no damage found") || !strings.Contains(row, "100% of the file data read") {
+		t.Errorf("Verify now on the vaults page: %q, %v; want no damage found, 100%% of the data read", row, err)
+	}
+	screenshot(t, ctx, "console-vaults-verified")
 	e.stop()
 }

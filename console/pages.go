@@ -95,14 +95,29 @@ func testChart(tests []vigil.RestoreJob) template.HTML {
 		return template.HTML(`<p class="muted">No restore test yet.</p>`)
 	}
 	slices.Reverse(done) // oldest first
-	const w, h, pad = 560.0, 120.0, 4.0
+	// The plot sits between two axes: recovery time on the left, the
+	// recovery point's age on the right, each labelled at 0 and at its
+	// maximum, and the first and last tests' dates below. With few bars,
+	// each carries its value, so that one or two tests read as numbers,
+	// not as a lone full-height bar.
+	const w, h, pad, left, right, top = 560.0, 120.0, 4.0, 48.0, 48.0, 14.0
+	plot := w - left - right
 	maxRTO, maxAge := 0.0, 0.0
 	for _, t := range done {
 		maxRTO, maxAge = max(maxRTO, t.TotalSeconds), max(maxAge, t.RecoveryPointAgeSeconds)
 	}
-	step := min(w/float64(len(done)), 28) // a few tests do not fill the width
+	step := min(plot/float64(len(done)), 28) // a few tests do not fill the width
+	base := top + h
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="recovery time and recovery point age of the last %d restore tests">`, w, h+16, w, h+16, len(done))
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="recovery time and recovery point age of the last %d restore tests">`, w, base+30, w, base+30, len(done))
+	fmt.Fprintf(&b, `<line class="axis" x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/><line class="axis" x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/>`,
+		left, top, left, base, left, base, w-right, base)
+	fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.0f" text-anchor="end">%s</text><text class="tick" x="%.0f" y="%.0f" text-anchor="end">0</text>`,
+		left-4, top+4, html.EscapeString(human(secondsDur(maxRTO))), left-4, base)
+	if maxAge > 0 {
+		fmt.Fprintf(&b, `<text class="tick age" x="%.0f" y="%.0f">%s</text><text class="tick age" x="%.0f" y="%.0f">0</text>`,
+			w-right+4, top+4, html.EscapeString(human(secondsDur(maxAge))), w-right+4, base)
+	}
 	var line []string
 	for i, t := range done {
 		bh := 0.0
@@ -113,19 +128,30 @@ func testChart(tests []vigil.RestoreJob) template.HTML {
 		if t.ValidationStatus != vigil.ValidationSuccessful {
 			class = "bar failed"
 		}
-		x := float64(i)*step + step*0.15
+		x := left + float64(i)*step + step*0.15
 		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s %s: recovery time %s, recovery point %s old</title></rect>`,
-			class, x, h-bh, step*0.7, bh, html.EscapeString(t.ID), html.EscapeString(string(t.ValidationStatus)),
+			class, x, base-bh, step*0.7, bh, html.EscapeString(t.ID), html.EscapeString(string(t.ValidationStatus)),
 			html.EscapeString(human(secondsDur(t.TotalSeconds))), html.EscapeString(human(secondsDur(t.RecoveryPointAgeSeconds))))
+		if len(done) <= 8 {
+			fmt.Fprintf(&b, `<text class="value" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`,
+				x+step*0.35, max(top, base-bh-3), html.EscapeString(human(secondsDur(t.TotalSeconds))))
+		}
 		if maxAge > 0 {
-			line = append(line, fmt.Sprintf("%.1f,%.1f", x+step*0.35, h-(h-pad)*t.RecoveryPointAgeSeconds/maxAge))
+			line = append(line, fmt.Sprintf("%.1f,%.1f", x+step*0.35, base-(h-pad)*t.RecoveryPointAgeSeconds/maxAge))
 		}
 	}
 	if len(line) > 1 {
 		fmt.Fprintf(&b, `<polyline class="age" points="%s"/>`, strings.Join(line, " "))
+	} else if len(line) == 1 {
+		xy := strings.Split(line[0], ",")
+		fmt.Fprintf(&b, `<circle class="age-point" cx="%s" cy="%s" r="3"/>`, xy[0], xy[1])
 	}
-	fmt.Fprintf(&b, `<text x="0" y="%.0f" class="legend">bars: recovery time (max %s) · line: recovery point age (max %s)</text></svg>`,
-		h+13, human(secondsDur(maxRTO)), human(secondsDur(maxAge)))
+	fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.0f">%s</text>`, left, base+12, html.EscapeString(done[0].CreatedAt.Local().Format("01-02 15:04")))
+	if len(done) > 1 {
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.0f" text-anchor="end">%s</text>`,
+			left+float64(len(done))*step, base+12, html.EscapeString(done[len(done)-1].CreatedAt.Local().Format("01-02 15:04")))
+	}
+	fmt.Fprintf(&b, `<text x="0" y="%.0f" class="legend">bars: recovery time (left axis) · line: recovery point age (right axis) · hover a bar for its test</text></svg>`, base+27)
 	return template.HTML(b.String()) //nolint:gosec // numbers, and text escaped above
 }
 

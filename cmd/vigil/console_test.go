@@ -395,6 +395,13 @@ func TestConsolePages(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll('section[data-resource="docs"] svg.chart rect.bar').length`, &bars)); err != nil || bars != 1 {
 		t.Fatalf("the restore-test chart of docs has %d bars, %v; want 1", bars, err)
 	}
+	// With one test, the chart still reads: its axes are labelled, and
+	// its bar says its value.
+	var labels string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`[...document.querySelectorAll('section[data-resource="docs"] svg.chart text.tick, section[data-resource="docs"] svg.chart text.value')].map(t => t.textContent).join("|")`, &labels)); err != nil ||
+		strings.Count(labels, "|") < 4 || !strings.Contains(labels, "0") {
+		t.Fatalf("the restore-test chart's labels: %q, %v; want the axes' 0 and maxima, a date and the bar's value", labels, err)
+	}
 	screenshot(t, ctx, "console-resources")
 
 	// Start restore test, from the resources page.

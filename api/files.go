@@ -64,6 +64,18 @@ func (s *Server) fileContent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
+	if err := SendFile(w, rc, e); err != nil && r.Context().Err() == nil {
+		// The status is sent; a short body (Content-Length unmet) is how
+		// the client learns of it.
+		s.logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+}
+
+// SendFile answers with the file e of a recovery point, read from rc as it
+// is sent, as an attachment with its length. It lifts the write deadline:
+// a large file outlasts the server's write timeout. The API and the
+// console's downloads both send files so.
+func SendFile(w http.ResponseWriter, rc io.Reader, e vault.Entry) error {
 	http.NewResponseController(w).SetWriteDeadline(noDeadline)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
@@ -71,11 +83,8 @@ func (s *Server) fileContent(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": e.Name}))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
-		// The status is sent; a short body (Content-Length unmet) is how
-		// the client learns of it.
-		s.logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
+	_, err := io.Copy(w, rc)
+	return err
 }
 
 func (s *Server) diffRecoveryPoints(r *http.Request) (any, error) {

@@ -156,7 +156,7 @@ var funcs = template.FuncMap{
 	// rplink and joblink link an id to its page; an empty id is a dash.
 	"rplink":  func(id string) template.HTML { return idLink("/recovery-points/", id) },
 	"joblink": func(id string) template.HTML { return idLink("/jobs/", id) },
-	"since": func(t time.Time) string { return human(time.Since(t)) },
+	"since":   func(t time.Time) string { return human(time.Since(t)) },
 	// took is how long a job ran, once it has ended.
 	"took": func(start, end *time.Time) string {
 		if start == nil || end == nil {

@@ -3,8 +3,6 @@ package console
 import (
 	"context"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"path"
 	"strconv"
@@ -12,18 +10,10 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/vault"
 )
-
-// Browser reads the files of a recovery point from its vault.
-type Browser interface {
-	Files(ctx context.Context, rpID, path string, recursive bool) (vigil.RecoveryPoint, vault.Entry, []vault.Entry, error)
-	OpenFile(ctx context.Context, rpID, path string) (io.ReadCloser, vault.Entry, error)
-}
-
-// noDeadline lifts a write deadline.
-var noDeadline time.Time
 
 // crumb is one folder on the way to the folder shown.
 type crumb struct{ Name, Path string }
@@ -44,7 +34,7 @@ func (c *Console) recoveryPoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{"RP": rp, "Tests": tests, "Path": p, "Crumbs": crumbs(p)}
-	if browser, ok := c.engine.(Browser); ok && rp.Status != vigil.RecoveryPointExpired && rp.Status != vigil.RecoveryPointDeleting {
+	if browser, ok := c.engine.(api.Browser); ok && rp.Status != vigil.RecoveryPointExpired && rp.Status != vigil.RecoveryPointDeleting {
 		_, at, entries, err := browser.Files(r.Context(), id, p, false)
 		if err != nil {
 			// The page still says what the point is; the listing says why
@@ -59,7 +49,7 @@ func (c *Console) recoveryPoint(w http.ResponseWriter, r *http.Request) {
 
 // download sends one file of a recovery point, streamed from the vault.
 func (c *Console) download(w http.ResponseWriter, r *http.Request) {
-	browser, ok := c.engine.(Browser)
+	browser, ok := c.engine.(api.Browser)
 	if !ok {
 		c.render(w, r, http.StatusNotFound, "error", map[string]any{"Error": "this server cannot read files from vaults"})
 		return
@@ -70,14 +60,7 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	// A large file takes longer than the write timeout.
-	http.NewResponseController(w).SetWriteDeadline(noDeadline)
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Length", strconv.FormatInt(e.Size, 10))
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": e.Name}))
-	h.Set("X-Content-Type-Options", "nosniff")
-	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
+	if err := api.SendFile(w, rc, e); err != nil && r.Context().Err() == nil {
 		c.logger.Error("console: download", "path", r.URL.Path, "err", err)
 	}
 }
@@ -141,7 +124,8 @@ func (c *Console) verifyVault(w http.ResponseWriter, r *http.Request) {
 		}
 		percent = p
 	}
-	http.NewResponseController(w).SetWriteDeadline(noDeadline)
+	// A verify of a large vault outlasts the write timeout.
+	http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	if _, err := v.VerifyVault(r.Context(), r.PathValue("name"), percent); err != nil {
 		var unknown *vigil.UnknownNameError
 		if errors.As(err, &unknown) {

@@ -193,6 +193,11 @@ func (c *Client) ReportValidation(ctx context.Context, id string, req Validation
 	return out, c.do(ctx, http.MethodPut, "/api/v1/restore-jobs/"+url.PathEscape(id)+"/validation", req, &out)
 }
 
+// CancelJob asks to cancel job id, with an optional reason.
+func (c *Client) CancelJob(ctx context.Context, id, reason string) (out CancelResponse, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", CancelRequest{Reason: reason}, &out)
+}
+
 // Events returns events after the seq in q's "since" (the newest ones
 // without it), with their deliveries; "wait" long-polls.
 func (c *Client) Events(ctx context.Context, q url.Values) (out EventPage, err error) {

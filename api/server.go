@@ -47,6 +47,10 @@ type Engine interface {
 	Browser
 	RetentionPreview(ctx context.Context, plan string) (vigil.RetentionPreview, error)
 	RetentionKeptBy(ctx context.Context) (map[string][]string, error)
+	// Cancel cancels job id on behalf of who: at once when it is queued,
+	// where it runs when it runs (it ends there, after its clean-up). A
+	// job that has ended is a *vigil.ConflictError.
+	Cancel(ctx context.Context, id, who string) error
 }
 
 // Server serves the API under /api/v1, and /healthz. Every route but
@@ -99,6 +103,7 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/recovery-points/{id}/diff", s.diffRecoveryPoints)
 	s.handle("GET /api/v1/backup-plans/{name}/retention", s.retentionPreview)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
+	s.handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see docs/api.md", r.Method, r.URL.Path)}
 	})
@@ -572,6 +577,39 @@ func limit(s string) (int, error) {
 		return 0, badRequest("limit %q must be a whole number", s)
 	}
 	return n, nil
+}
+
+func (s *Server) cancelJob(r *http.Request) (any, error) {
+	var req CancelRequest
+	// The body is optional: a bare POST cancels with no reason.
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+	}
+	id := r.PathValue("id")
+	err := s.engine.Cancel(r.Context(), id, vigil.CancelledThroughAPI(req.Reason))
+	if errors.Is(err, vigil.ErrNotFound) {
+		return nil, notFound("no job %s: job ids start with bj- (backup), rj- (restore) or cj- (copy); list them with 'vigil jobs list'", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := CancelResponse{ID: id}
+	switch {
+	case strings.HasPrefix(id, vigil.PrefixBackupJob+"-"):
+		job, err := s.catalog.GetBackupJob(r.Context(), id)
+		out.Status, out.StatusMessage = string(job.Status), job.StatusMessage
+		return out, err
+	case strings.HasPrefix(id, vigil.PrefixCopyJob+"-"):
+		job, err := s.catalog.GetCopyJob(r.Context(), id)
+		out.Status, out.StatusMessage = string(job.Status), job.StatusMessage
+		return out, err
+	default:
+		job, err := s.catalog.GetRestoreJob(r.Context(), id)
+		out.Status, out.StatusMessage = string(job.Status), job.StatusMessage
+		return out, err
+	}
 }
 
 func (s *Server) startRestoreTest(r *http.Request) (any, error) {

@@ -50,6 +50,23 @@ type ValidationReport struct {
 	Message string                 `json:"message"`
 }
 
+// CancelRequest is the optional body of POST /api/v1/jobs/{id}/cancel.
+// Reason goes into the job's status message: "cancelled through the API:
+// <reason>".
+type CancelRequest struct {
+	Reason string `json:"reason"`
+}
+
+// CancelResponse answers POST /api/v1/jobs/{id}/cancel with the job's
+// status once the request is made: ABORTED for a job that was queued,
+// still RUNNING for one that its worker is stopping (poll the job until
+// it ends).
+type CancelResponse struct {
+	ID            string `json:"id"`
+	Status        string `json:"status"`
+	StatusMessage string `json:"status_message"`
+}
+
 // VerifyRequest is the body of POST /api/v1/vaults/{name}/verify.
 type VerifyRequest struct {
 	ReadDataPercent float64 `json:"read_data_percent"`

@@ -185,12 +185,24 @@ func (b *Runner) RunCopy(ctx context.Context, id string, attempt int) error {
 	begin := now()
 	snapshotID, err := b.copySnapshot(ctx, &job, src, from, to)
 	if err != nil {
+		if who, ok := vigil.CancelledBy(ctx); ok {
+			return b.EndCopy(context.WithoutCancel(ctx), &job, vigil.BackupAborted, vigil.CancelledMessage(who, fmt.Sprintf("no recovery point was made in vault %q", job.Vault)))
+		}
 		if ctx.Err() != nil {
 			return b.EndCopy(ctx, &job, vigil.BackupAborted, fmt.Sprintf("vigil was stopped during the copy; no recovery point was made in vault %q: %s", job.Vault, again))
 		}
 		return b.EndCopy(ctx, &job, vigil.BackupFailed, fmt.Sprintf("%v; no recovery point was made in vault %q: %s once the cause is fixed", err, job.Vault, again))
 	}
 	if d := b.pause(ctx, job.ID, "record"); d > 0 && ctx.Err() != nil {
+		if who, ok := vigil.CancelledBy(ctx); ok {
+			// Its snapshot is in the vault already: no recovery point
+			// will name it, so it goes.
+			what := fmt.Sprintf("no recovery point was made in vault %q, and the copied snapshot was deleted", job.Vault)
+			if err := to.DeleteSnapshot(context.WithoutCancel(ctx), snapshotID); err != nil {
+				what = fmt.Sprintf("no recovery point was made in vault %q, but deleting the copied snapshot failed (%v): delete it with the kopia CLI (kopia snapshot delete %s --delete)", job.Vault, err, snapshotID)
+			}
+			return b.EndCopy(context.WithoutCancel(ctx), &job, vigil.BackupAborted, vigil.CancelledMessage(who, what))
+		}
 		return b.EndCopy(ctx, &job, vigil.BackupAborted, fmt.Sprintf("vigil was stopped during the copy; no recovery point was made in vault %q: %s", job.Vault, again))
 	}
 

@@ -82,6 +82,10 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		// A previous attempt died mid-way (its process was killed).
 		return b.End(ctx, &job, vigil.BackupAborted, Interrupted)
 	}
+	if who, ok := vigil.CancelledBy(ctx); ok {
+		// Cancelled as it was taken from the queue.
+		return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, vigil.CancelledMessage(who, "it had not started: no recovery point was made"))
+	}
 
 	job.Status = vigil.BackupRunning
 	job.StartedAt = ptr(now())
@@ -171,6 +175,9 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 			b.jobLog(ctx, job.ID, "read %d bytes in %d files before it ended; none of it is kept as a recovery point", job.Bytes, job.Files)
 		}
 		job.Bytes, job.Files = 0, 0
+		if who, ok := vigil.CancelledBy(ctx); ok {
+			return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, withAfter(vigil.CancelledMessage(who, "no recovery point was listed, and what was read is not kept")))
+		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, withAfter(fmt.Sprintf("the backup did not end within workers.job_timeout (%s); no recovery point was listed: raise workers.job_timeout in the config above the longest backup, then start it again",
 				time.Duration(b.cfg.Workers.JobTimeout))))
@@ -189,6 +196,16 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	b.backupPauses.At(ctx, "record", func(d time.Duration) {
 		b.jobLog(ctx, job.ID, "paused %s before record (%s)", d, EnvBackupPause)
 	})
+	if who, ok := vigil.CancelledBy(ctx); ok {
+		// Cancelled after the vault had the snapshot: no recovery point
+		// will name it, so it goes.
+		what := "its snapshot was deleted from the vault; no recovery point was listed"
+		if err := v.DeleteSnapshot(context.WithoutCancel(ctx), result.SnapshotID); err != nil {
+			what = fmt.Sprintf("no recovery point was listed, but deleting its snapshot failed (%v): delete it with the kopia CLI (kopia snapshot delete %s --delete)", err, result.SnapshotID)
+		}
+		job.Bytes, job.Files = 0, 0
+		return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, withAfter(vigil.CancelledMessage(who, what)))
+	}
 	// The vault has flushed the snapshot: only now is the recovery point
 	// listed, together with the job's completion.
 	done := now()

@@ -133,7 +133,7 @@ func newJobsCommand(g *globalOptions) *cobra.Command {
 			return usageError(fmt.Errorf("%q is not a job id: backup job ids start with bj-, restore job ids with rj-, copy job ids with cj- (see 'vigil jobs list')", id))
 		},
 	}
-	cmd.AddCommand(list, show)
+	cmd.AddCommand(list, show, newJobsCancelCommand(g))
 	return cmd
 }
 

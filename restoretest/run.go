@@ -28,6 +28,10 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	if job.Status != vigil.RestorePending {
 		return nil
 	}
+	if who, ok := vigil.CancelledBy(ctx); ok {
+		// Cancelled as it was taken from the queue.
+		return t.endEarly(context.WithoutCancel(ctx), job, vigil.RestoreAborted, vigil.CancelledMessage(who, "it had not started: nothing was restored"))
+	}
 	if ctx.Err() != nil {
 		return ctx.Err() // vigil is stopping: the job runs again later
 	}
@@ -99,6 +103,9 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		job.CreatedResourceLocation = loc
 	}
 	if err != nil {
+		if who, ok := vigil.CancelledBy(ctx); ok {
+			return t.failRestore(ctx, job, inst, cp, vigil.CancelledMessage(who, "the copy was not proven restorable, and what was restored is deleted"))
+		}
 		if ctx.Err() != nil {
 			return t.failRestore(ctx, job, inst, cp, "interrupted: vigil was stopped during the restore")
 		}
@@ -364,6 +371,9 @@ func passedDetail(msg string) string {
 // stopped rewords a verdict that vigil's own stop cut short: the test is
 // ABORTED, not failed, and the message says it was interrupted.
 func stopped(ctx context.Context, verdict validate.Result) validate.Result {
+	if who, ok := vigil.CancelledBy(ctx); ok && verdict.Status != vigil.ValidationSuccessful {
+		return validate.Result{Status: vigil.ValidationAborted, Message: vigil.CancelledMessage(who, "validation was cut short, so the copy was not proven restorable; it is deleted, and no new test is queued")}
+	}
 	if ctx.Err() != nil && verdict.Status != vigil.ValidationSuccessful {
 		return validate.Result{Status: vigil.ValidationAborted, Message: "interrupted: vigil was stopped during validation (" + verdict.Message + "): the next test will tell"}
 	}
@@ -453,7 +463,8 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 		if err := updateFrom(job, from)(ctx, tx); err != nil {
 			return err
 		}
-		if announce && job.ValidationStatus == vigil.ValidationAborted {
+		// A test a person cancelled is not retried: they stopped it.
+		if _, cancelled := vigil.CancelledBy(ctx); announce && job.ValidationStatus == vigil.ValidationAborted && !cancelled {
 			return t.retry(ctx, tx, job, plan)
 		}
 		return nil
@@ -617,4 +628,10 @@ func metOrMissed(secs float64, target config.Duration) string {
 // seconds formats a duration in seconds for people.
 func seconds(s float64) string {
 	return units.Duration(time.Duration(s * float64(time.Second)))
+}
+
+// EndPending ends ABORTED with msg a restore test that never ran, whose
+// job was cancelled in the queue.
+func (t *Tester) EndPending(ctx context.Context, job *vigil.RestoreJob, msg string) error {
+	return t.endEarly(ctx, job, vigil.RestoreAborted, msg)
 }

@@ -56,6 +56,10 @@ type Engine struct {
 	// rescueOf hands the River jobs the job client of node was running
 	// back to the queue.
 	rescueOf func(ctx context.Context, node string) (int, error)
+	// cancelJob is River's JobCancel, returning the job's state after it;
+	// listJobs River's JobList (Cancel).
+	cancelJob func(ctx context.Context, id int64) (rivertype.JobState, error)
+	listJobs  func(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	// working is the jobs this process works now, by River job id: the
 	// vigil job id, or for a job of no vigil job, its kind (jobContext).
 	workingMu sync.Mutex
@@ -216,6 +220,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		e.rescueOf = func(ctx context.Context, node string) (int, error) {
 			return rescuer(c, driver.GetExecutor(), node)(ctx)
 		}
+		e.cancelJob, e.listJobs = canceller(c), c.JobList
 	case catalog.DialectPostgres:
 		driver := riverpgxv5.New(cat.PGXPool())
 		c, err := river.NewClient(driver, rcfg)
@@ -230,6 +235,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		e.rescueOf = func(ctx context.Context, node string) (int, error) {
 			return rescuer(c, driver.GetExecutor(), node)(ctx)
 		}
+		e.cancelJob, e.listJobs = canceller(c), c.JobList
 	default:
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())
 	}
@@ -435,6 +441,17 @@ func stopper[TTx any](c *river.Client[TTx]) func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		return c.StopAndCancel(cctx)
+	}
+}
+
+// canceller returns River's JobCancel, answering the job's state after it.
+func canceller[TTx any](c *river.Client[TTx]) func(ctx context.Context, id int64) (rivertype.JobState, error) {
+	return func(ctx context.Context, id int64) (rivertype.JobState, error) {
+		j, err := c.JobCancel(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return j.State, nil
 	}
 }
 

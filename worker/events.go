@@ -124,7 +124,11 @@ func (m *jobContext) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 		delete(m.e.working, job.ID)
 		m.e.workingMu.Unlock()
 	}()
-	return doInner(context.WithValue(ctx, catalogWaitKey{}, true))
+	ctx = context.WithValue(ctx, catalogWaitKey{}, true)
+	if args.JobID != "" {
+		ctx = vigil.WithCancelledBy(ctx, m.e.cancelledBy(ctx, args.JobID))
+	}
+	return doInner(ctx)
 }
 
 type deliverWorker struct {

@@ -125,6 +125,10 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	case job.Status == vigil.RestoreRunning:
 		return e.endRestore(ctx, &job, vigil.RestoreAborted, interruptedRestore, true)
 	}
+	if who, ok := vigil.CancelledBy(ctx); ok {
+		// Cancelled as it was taken from the queue.
+		return e.endRestore(ctx, &job, vigil.RestoreAborted, vigil.CancelledMessage(who, "it had not started: nothing was restored"), false)
+	}
 
 	rp, err := e.catalog.GetRecoveryPoint(ctx, job.RecoveryPointID)
 	if err != nil {
@@ -157,15 +161,23 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	if err != nil {
 		// The resource removed what it had created: nothing is left to
 		// clean up.
-		status := vigil.RestoreFailed
+		status, msg := vigil.RestoreFailed, err.Error()
 		if ctx.Err() != nil {
 			status = vigil.RestoreAborted
 		}
-		return e.endRestore(ctx, &job, status, err.Error(), false)
+		if who, ok := vigil.CancelledBy(ctx); ok {
+			msg = vigil.CancelledMessage(who, "what the restore had written into its target was removed")
+		}
+		return e.endRestore(ctx, &job, status, msg, false)
 	}
 	e.restorePauses.At(ctx, "record", func(d time.Duration) {
 		e.jobLog(ctx, job.ID, "paused %s before record (%s)", d, EnvRestorePause)
 	})
+	if who, ok := vigil.CancelledBy(ctx); ok {
+		// Cancelled once its files were written: they go, as an
+		// interrupted restore's do (CleanInterrupted).
+		return e.endRestore(ctx, &job, vigil.RestoreAborted, vigil.CancelledMessage(who, "what the restore had written into its target was removed"), true)
+	}
 	from := catalog.StepOf(&job)
 	job.Status = vigil.RestoreCompleted
 	job.CompletedAt = ptr(now())

@@ -143,10 +143,17 @@ func (e *testEnv) instancesDir() string { return e.path("vigil-data/restore-test
 // folder.
 func (e *testEnv) requireNoLeak() {
 	e.t.Helper()
+	e.requireNoLeakIn(e.instancesDir())
+}
+
+// requireNoLeakIn is requireNoLeak for the restore tests' folder dir (a
+// worker's own, for one on PostgreSQL).
+func (e *testEnv) requireNoLeakIn(dir string) {
+	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		procs := processesUnder(e.instancesDir())
-		left, _ := os.ReadDir(e.instancesDir())
+		procs := processesUnder(dir)
+		left, _ := os.ReadDir(dir)
 		if len(procs) == 0 && len(left) == 0 {
 			return
 		}

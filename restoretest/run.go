@@ -30,7 +30,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	if who, ok := vigil.CancelledBy(ctx); ok {
 		// Cancelled as it was taken from the queue.
-		return t.endEarly(context.WithoutCancel(ctx), job, vigil.RestoreAborted, vigil.CancelledMessage(who, "it had not started: nothing was restored"))
+		return t.EndPending(context.WithoutCancel(ctx), job, vigil.CancelledMessage(who, "it had not started: nothing was restored"))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // vigil is stopping: the job runs again later
@@ -569,6 +569,11 @@ func (t *Tester) failRestore(ctx context.Context, job *vigil.RestoreJob, inst *i
 // endEarly ends a restore test that never created anything.
 func (t *Tester) endEarly(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
 	endedEarly(job, status, msg)
+	return t.recordEarly(ctx, job, status, msg)
+}
+
+// recordEarly records the end of a test that never created anything.
+func (t *Tester) recordEarly(ctx context.Context, job *vigil.RestoreJob, status vigil.RestoreJobStatus, msg string) error {
 	t.jobLog(ctx, job.ID, "%s: %s", status, msg)
 	return t.journal.Record(ctx, updateJob(job),
 		vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job), t.statusEvent(job, t.plan(job)))
@@ -632,6 +637,9 @@ func seconds(s float64) string {
 
 // EndPending ends ABORTED with msg a restore test that never ran, whose
 // job was cancelled in the queue.
+// Its verdict is ABORTED: nothing was learned about the backup.
 func (t *Tester) EndPending(ctx context.Context, job *vigil.RestoreJob, msg string) error {
-	return t.endEarly(ctx, job, vigil.RestoreAborted, msg)
+	endedEarly(job, vigil.RestoreAborted, msg)
+	job.ValidationStatus, job.ValidationMessage = vigil.ValidationAborted, msg
+	return t.recordEarly(ctx, job, vigil.RestoreAborted, msg)
 }

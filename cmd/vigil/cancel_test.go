@@ -15,7 +15,8 @@ import (
 
 // cancelConfig is an installation with an app, web, whose every backup is
 // restore-tested, and a large tree, big, backed up one at a time, so
-// that a second backup of it stays PENDING while the first runs.
+// that a second backup of it stays PENDING while the first runs; restore
+// tests, too, run one at a time.
 func cancelConfig() string {
 	return fmt.Sprintf(`  - name: big
     type: directory
@@ -31,7 +32,7 @@ restore_testing:
     on_backup_completed: true
     resources: [web]
     validation_window: 1m
-workers: {backup: 1, heartbeat_timeout: 3s}
+workers: {backup: 1, restore_test: 1, heartbeat_timeout: 3s}
 `, pythonApp)
 }
 
@@ -94,6 +95,19 @@ func (e *testEnv) cancelScenario(instances string) {
 	if procs := processesUnder(instances); len(procs) == 0 {
 		t.Fatalf("no process of the app copy runs while the test validates; the test would prove nothing; log:\n%s", e.logText(test.ID))
 	}
+	// A second test, queued behind it: cancelled before it runs.
+	var queued vigil.RestoreJob
+	e.mustJSON(&queued, "restore-test", "start", "--resource", "web")
+	var res api.CancelResponse
+	e.mustJSON(&res, "jobs", "cancel", queued.ID, "--no-wait")
+	e.mustJSON(&queued, "jobs", "show", queued.ID)
+	if res.Status != string(vigil.RestoreAborted) || queued.ValidationStatus != vigil.ValidationAborted || queued.StartedAt != nil ||
+		!strings.HasPrefix(queued.StatusMessage, "cancelled through the API; it had not started") {
+		t.Errorf("cancelled queued restore test: answered %s, then %s, validation %s (started %v) %q; want ABORTED at once, never started",
+			res.Status, queued.Status, queued.ValidationStatus, queued.StartedAt, queued.StatusMessage)
+	}
+	e.requireEvents(queued.ID, map[vigil.EventType]int{vigil.EventRestoreTestStatus: 1, vigil.EventRestoreJobStarted: 0})
+
 	begin := time.Now()
 	out := e.mustRun("jobs", "cancel", test.ID, "--reason", "wrong recovery point")
 	t.Logf("restore test cancelled and cleaned up in %s", time.Since(begin).Round(time.Millisecond))
@@ -109,7 +123,7 @@ func (e *testEnv) cancelScenario(instances string) {
 	var restores []vigil.RestoreJob
 	e.mustJSON(&restores, "jobs", "list", "--type", "restore")
 	for _, j := range restores {
-		if j.RestoreTest && j.RecoveryPointID == b.RecoveryPointID && j.ID != test.ID {
+		if j.RestoreTest && j.RecoveryPointID == b.RecoveryPointID && j.ID != test.ID && j.ID != queued.ID {
 			t.Errorf("a cancelled test was queued again (%s): a person stopped it", j.ID)
 		}
 	}
@@ -151,7 +165,6 @@ func (e *testEnv) cancelScenario(instances string) {
 		return running.Status == vigil.BackupRunning
 	})
 	e.mustJSON(&pending, "backup", "start", "--resource", "big", "--vault", "lab-vault")
-	var res api.CancelResponse
 	e.mustJSON(&res, "jobs", "cancel", pending.ID, "--no-wait")
 	e.mustJSON(&pending, "jobs", "show", pending.ID)
 	if res.Status != string(vigil.BackupAborted) || pending.Status != vigil.BackupAborted || pending.StartedAt != nil ||

@@ -96,6 +96,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, sto
 	c.mux.HandleFunc("GET /jobs", c.signedIn(c.jobs))
 	c.mux.HandleFunc("GET /jobs/{id}", c.signedIn(c.jobDetails))
 	c.mux.HandleFunc("GET /jobs/{id}/log", c.signedIn(c.jobLog))
+	c.mux.HandleFunc("POST /jobs/{id}/cancel", c.signedIn(c.cancelJob))
 	c.mux.HandleFunc("POST /backups", c.signedIn(c.startBackup))
 	c.mux.HandleFunc("GET /events/stream", c.signedIn(c.eventStream))
 	c.mux.HandleFunc("GET /recovery-points", c.signedIn(c.recoveryPoints))

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,8 +133,14 @@ func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
 // jobDetails shows every field of one job, and its log, which the page
 // keeps following while the job runs.
 func (c *Console) jobDetails(w http.ResponseWriter, r *http.Request) {
+	c.showJob(w, r, http.StatusOK, "")
+}
+
+// showJob renders job {id}'s page with status, and cancelErr, when a
+// cancel was refused, beside the form.
+func (c *Console) showJob(w http.ResponseWriter, r *http.Request, status int, cancelErr string) {
 	id := r.PathValue("id")
-	data := map[string]any{"ID": id}
+	data := map[string]any{"ID": id, "CancelError": cancelErr}
 	var err error
 	switch {
 	case strings.HasPrefix(id, vigil.PrefixBackupJob+"-"):
@@ -165,7 +172,7 @@ func (c *Console) jobDetails(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data["Log"] = lines
-	c.render(w, r, http.StatusOK, "job", data)
+	c.render(w, r, status, "job", data)
 }
 
 // jobLog returns a job's log lines after the first n, and whether the job
@@ -264,4 +271,35 @@ func (c *Console) eventStream(w http.ResponseWriter, r *http.Request) {
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	c.logger.Error("console", "path", r.URL.Path, "err", err)
 	c.render(w, r, http.StatusInternalServerError, "error", map[string]any{"Error": err.Error()})
+}
+
+// Canceller cancels a job on behalf of who (worker.Engine.Cancel).
+type Canceller interface {
+	Cancel(ctx context.Context, id, who string) error
+}
+
+// cancelJob is the job page's "Cancel this job": the job ends ABORTED
+// "cancelled in the console", with the reason given, and the page shows
+// it ending. A job that has ended already is said so on its page.
+func (c *Console) cancelJob(w http.ResponseWriter, r *http.Request) {
+	cc, ok := c.engine.(Canceller)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", map[string]any{"Error": "this server cannot cancel jobs"})
+		return
+	}
+	id := r.PathValue("id")
+	who := "in the console"
+	if reason := strings.TrimSpace(r.PostFormValue("reason")); reason != "" {
+		who += ": " + reason
+	}
+	if err := cc.Cancel(r.Context(), id, who); err != nil {
+		var conflict *vigil.ConflictError
+		if errors.As(err, &conflict) {
+			c.showJob(w, r, http.StatusConflict, err.Error())
+			return
+		}
+		c.failStatus(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/jobs/"+id, http.StatusSeeOther)
 }

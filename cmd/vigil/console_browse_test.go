@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/treediff"
 )
 
@@ -124,5 +126,50 @@ func TestConsoleRecoveryPointPage(t *testing.T) {
 		t.Errorf("Verify now on the vaults page: %q, %v; want no damage found, 100%% of the data read", row, err)
 	}
 	screenshot(t, ctx, "console-vaults-verified")
+	e.stop()
+}
+
+// TestConsoleCancel: a running job's page has "Cancel this job"; a
+// restore test cancelled there while it validates ends ABORTED, saying it
+// was cancelled in the console and why, and its copy is deleted; the
+// page of an ended job has no such form.
+func TestConsoleCancel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{extra: cancelConfig()})
+	t.Cleanup(e.killLeaks)
+	writeSite(t, e.path("site"))
+	os.MkdirAll(e.path("big"), 0o755)
+	e.env = append(e.env, cancelPauses...)
+	e.serve()
+	b := e.backup("web")
+	test := e.testOf(b.RecoveryPointID)
+	waitFor(t, time.Minute, "restore test "+test.ID+" to validate", func() bool {
+		return strings.Contains(e.logText(test.ID), "before validate (VIGIL_TEST_PAUSE)")
+	})
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/jobs/"+test.ID),
+		chromedp.WaitVisible(`#cancel-form`, chromedp.ByID),
+		chromedp.SetValue(`#cancel-reason`, "tested by hand already", chromedp.ByID),
+		chromedp.Submit(`#cancel-form`, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdict := waitText(t, ctx, `#validation`, "ABORTED")
+	if !strings.Contains(verdict, "cancelled in the console: tested by hand already") {
+		t.Errorf("the cancelled test's verdict on its page: %q; want it cancelled in the console, with the reason", verdict)
+	}
+	test = e.waitTest(test.ID)
+	if test.ValidationStatus != vigil.ValidationAborted || test.DeletionStatus != vigil.DeletionSuccessful {
+		t.Errorf("the cancelled test: %s, deletion %s; want ABORTED, its copy deleted", test.ValidationStatus, test.DeletionStatus)
+	}
+	e.requireNoLeak()
+	var forms int
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/jobs/"+test.ID), chromedp.WaitVisible(`#log`, chromedp.ByID),
+		chromedp.Evaluate(`document.querySelectorAll('#cancel-form').length`, &forms)); err != nil || forms != 0 {
+		t.Errorf("the ended test's page has %d cancel forms (%v); want none", forms, err)
+	}
 	e.stop()
 }

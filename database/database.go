@@ -101,8 +101,16 @@ type Target struct {
 	Path string
 	// Mark is the comment that marks the database as made by one restore,
 	// such as "vigil restore job rj-…".
-	Mark  string
-	Tools dbclient.Tools
+	Mark string
+	// CreateIssued says that the restore job recorded, before it sent
+	// CREATE DATABASE, that it was about to, and that CREATE did not fail
+	// for the name being taken. A database under the name without a mark
+	// is then the job's own, created by a vigil that died before it could
+	// mark it (CREATE DATABASE and its comment are two statements, and
+	// the server finishes CREATE without its client), and Drop drops it.
+	// One with another mark is still left alone.
+	CreateIssued bool
+	Tools        dbclient.Tools
 	// Info is the recovery point's record: the new database gets its
 	// encoding and collation.
 	Info *vigil.DatabaseInfo

@@ -601,3 +601,48 @@ func TestSQLiteRestoreKeepsJournalAndFileMode(t *testing.T) {
 		})
 	}
 }
+
+// TestDropUnmarkedCreateIssued: CREATE DATABASE and the comment that
+// marks it are two statements, so a vigil killed between them (CREATE
+// DATABASE takes a while, and the server finishes it without the client)
+// leaves a database without a mark. When the job recorded that it sent
+// CREATE (CreateIssued), such a database is the job's, and Drop drops it;
+// without that record, or with someone else's comment, it is still left
+// alone.
+func TestDropUnmarkedCreateIssued(t *testing.T) {
+	srv, _ := newPostgresDB(t)
+	admin, err := sql.Open("pgx", testPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	for _, tc := range []struct {
+		name    string
+		own     bool
+		comment string
+		dropped bool
+	}{
+		{"unmarked, CREATE sent", true, "", true},
+		{"unmarked, no CREATE sent", false, "", false},
+		{"another's comment, CREATE sent", true, "made by a person", false},
+	} {
+		name := uniqueName("vigil_test_unmarked")
+		sqlExec(t, admin, "CREATE DATABASE "+name)
+		t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+		if tc.comment != "" {
+			sqlExec(t, admin, "COMMENT ON DATABASE "+name+" IS '"+tc.comment+"'")
+		}
+		target := Target{Engine: EnginePostgres, Server: srv, Database: name, Mark: "vigil restore job rj-0123456789abcdef", CreateIssued: tc.own}
+		err := Drop(t.Context(), target)
+		exists, xerr := Exists(t.Context(), target)
+		if xerr != nil {
+			t.Fatal(xerr)
+		}
+		switch {
+		case tc.dropped && (err != nil || exists):
+			t.Errorf("%s: Drop = %v, exists %v; want it dropped", tc.name, err, exists)
+		case !tc.dropped && (!errors.Is(err, ErrNotMarked) || !exists):
+			t.Errorf("%s: Drop = %v, exists %v; want ErrNotMarked and the database left alone", tc.name, err, exists)
+		}
+	}
+}

@@ -230,7 +230,7 @@ func dropMySQL(ctx context.Context, t Target) error {
 		return err
 	case !found:
 		return nil
-	case mark != t.Mark:
+	case mark != t.Mark && !(mark == "" && t.CreateIssued):
 		return fmt.Errorf("database %q on %s %w (%q)", t.Database, t.Server.ServerString(), ErrNotMarked, t.Mark)
 	}
 	// A connection that uses the copy would hold DROP DATABASE back on

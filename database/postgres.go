@@ -178,7 +178,8 @@ func createPostgres(ctx context.Context, t Target) error {
 	}
 	// CREATE DATABASE cannot run in a transaction, so the mark follows it.
 	// Should vigil die in between, Drop finds an unmarked database and
-	// leaves it alone: a leak a person can clear, never a wrong drop.
+	// leaves it alone, a leak a person can clear, never a wrong drop;
+	// unless the job recorded that it sent CREATE (Target.CreateIssued).
 	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+name+" IS "+quoteLiteral(t.Mark)); err != nil {
 		return fmt.Errorf("database %q was created but could not be marked as vigil's (%s), so vigil will not drop it: drop it by hand", t.Database, t.Server.Redact(err.Error()))
 	}
@@ -232,7 +233,7 @@ func dropPostgres(ctx context.Context, t Target) error {
 		return err
 	case !found:
 		return nil
-	case mark != t.Mark:
+	case mark != t.Mark && !(mark == "" && t.CreateIssued):
 		return fmt.Errorf("database %q on %s %w (%q)", t.Database, t.Server.ServerString(), ErrNotMarked, t.Mark)
 	}
 	// Connections to the copy (a validator's, a person's) would make DROP

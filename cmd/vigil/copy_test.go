@@ -180,7 +180,7 @@ restore_testing:
 		t.Fatalf("console sign-in: %d, cookie %q", resp.StatusCode, cookie)
 	}
 	if code, _, page := consoleRequest(t, http.MethodGet, base+"/jobs/"+manual.ID, cookie, nil, nil); code != http.StatusOK ||
-		!strings.Contains(page, "recovery point "+manual.RecoveryPointID+" in vault offsite") {
+		!strings.Contains(page, `recovery point <a href="/recovery-points/`+manual.RecoveryPointID+`" class="id">`+manual.RecoveryPointID+`</a> in vault offsite`) {
 		t.Errorf("console page of copy job %s: %d\n%s", manual.ID, code, page)
 	}
 

@@ -418,7 +418,7 @@ func (d *Database) PrepareTest(job *vigil.RestoreJob, rp vigil.RecoveryPoint, di
 // Copy is the test's new database as its metadata names it. Its
 // encoding and collation come from the recovery point when it is
 // restored.
-func (d *Database) Copy(job *vigil.RestoreJob, _ *instance.Instance) (resource.Copy, error) {
+func (d *Database) Copy(job *vigil.RestoreJob, inst *instance.Instance) (resource.Copy, error) {
 	t, err := d.target(job, nil)
 	if err != nil {
 		return nil, err
@@ -426,15 +426,34 @@ func (d *Database) Copy(job *vigil.RestoreJob, _ *instance.Instance) (resource.C
 	// The copy is checked, not run: a MySQL dump's scheduled events are
 	// created disabled.
 	t.DisableEvents = true
-	return &Copy{d: d, job: job, t: t}, nil
+	c := &Copy{d: d, job: job, t: t, inst: inst}
+	if _, err := os.Stat(c.creating()); err == nil && !d.file {
+		c.t.CreateIssued = true
+	}
+	return c, nil
 }
 
 // Copy is a restore test's new database.
 type Copy struct {
-	d   *Database
-	job *vigil.RestoreJob
-	t   database.Target
-	db  *database.DB
+	d    *Database
+	job  *vigil.RestoreJob
+	t    database.Target
+	inst *instance.Instance // nil when rebuilt without its folder
+	db   *database.DB
+}
+
+// creatingFile, in a test's instance folder, records that the test sent
+// CREATE DATABASE for its copy: written before CREATE, removed when CREATE
+// failed for the name being taken. A copy found unmarked after a crash is
+// dropped only when it is there (database.Target.CreateIssued).
+const creatingFile = "creating-database"
+
+// creating is the path of the copy's creatingFile ("" without a folder).
+func (c *Copy) creating() string {
+	if c.inst == nil {
+		return ""
+	}
+	return filepath.Join(c.inst.Dir, creatingFile)
 }
 
 // Restore loads the dump into the new database, created with the
@@ -450,7 +469,18 @@ func (c *Copy) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoi
 			return "", err
 		}
 	}
+	if !c.d.file && c.inst != nil {
+		if err := os.WriteFile(c.creating(), []byte(c.t.Database+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("record the creation of %s in the test's folder: %w", c.t, err)
+		}
+		c.t.CreateIssued = true
+	}
 	size, _, err := load(ctx, v, rp, c.t)
+	if errors.Is(err, database.ErrExists) && c.inst != nil {
+		// Someone else's database: not to be dropped as this test's.
+		os.Remove(c.creating())
+		c.t.CreateIssued = false
+	}
 	if err != nil {
 		if c.d.file {
 			return "", disk.Explain(err, filepath.Dir(c.t.Path), rp.SizeBytes, what, resource.FreeDataDir)

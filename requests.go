@@ -34,6 +34,10 @@ type BackupRequest struct {
 	// Expiry is how long the recovery point is kept; 0 keeps it forever.
 	Expiry    time.Duration
 	CreatedBy string
+	// OnDemand marks a backup a person asked for: with Expiry 0 it takes
+	// its vault's default expiry (expire_days or expire_after on the
+	// vault), where a plan's backup keeps the plan's own.
+	OnDemand bool
 }
 
 // CopyRequest asks for a copy of one recovery point into another vault.

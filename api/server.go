@@ -339,14 +339,14 @@ func (s *Server) startBackup(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Resource == "" || req.Vault == "" {
-		return nil, badRequest("a backup needs a resource and a vault")
+	if req.Resource == "" {
+		return nil, badRequest("a backup needs a resource: give resource (and vault, when there is more than one)")
 	}
 	expiry, err := vigil.ExpiryOf("expire_after_seconds", req.ExpireAfterSeconds, time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return s.engine.StartBackup(r.Context(), vigil.BackupRequest{Resource: req.Resource, Vault: req.Vault, Expiry: expiry})
+	return s.engine.StartBackup(r.Context(), vigil.BackupRequest{Resource: req.Resource, Vault: req.Vault, Expiry: expiry, OnDemand: true})
 }
 
 func (s *Server) listBackupJobs(r *http.Request) (any, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +30,19 @@ func (b *Runner) Start(ctx context.Context, req vigil.BackupRequest) (vigil.Back
 	if !ok {
 		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: b.cfg.ResourceNames()}
 	}
-	if _, ok := b.cfg.Vault(req.Vault); !ok {
+	if req.Vault == "" {
+		// With one vault there is nothing to choose.
+		if len(b.cfg.Vaults) != 1 {
+			return vigil.BackupJob{}, vigil.Invalidf("a backup of %s needs a vault: name one of %s (vigil backup start --vault NAME)", res.Name, strings.Join(b.cfg.VaultNames(), ", "))
+		}
+		req.Vault = b.cfg.Vaults[0].Name
+	}
+	v, ok := b.cfg.Vault(req.Vault)
+	if !ok {
 		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.VaultNames()}
+	}
+	if req.OnDemand && req.Expiry == 0 {
+		req.Expiry = v.DefaultExpiry()
 	}
 	if req.Expiry < 0 {
 		return vigil.BackupJob{}, vigil.Invalidf("expiry must not be negative")

@@ -24,10 +24,12 @@ func newBackupCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Start backups"}
 	var opts backupStartOptions
 	start := &cobra.Command{
-		Use:   "start --resource NAME --vault NAME",
+		Use:   "start --resource NAME [--vault NAME]",
 		Short: "Start an on-demand backup of a resource into a vault",
-		Long: `Start an on-demand backup of a resource into a vault. The recovery point
-is kept forever unless --expire-days or --expire-after gives it an expiry.
+		Long: `Start an on-demand backup of a resource into a vault. --vault may be left
+out when the server has one vault. The recovery point is kept for
+--expire-days or --expire-after, else for the vault's expire_days or
+expire_after, else forever.
 
 ` + exitCodesHelp,
 		Args: cobra.NoArgs,
@@ -37,12 +39,11 @@ is kept forever unless --expire-days or --expire-after gives it an expiry.
 	}
 	f := start.Flags()
 	f.StringVar(&opts.Resource, "resource", "", "resource to back up (required)")
-	f.StringVar(&opts.Vault, "vault", "", "vault to store the recovery point in (required)")
+	f.StringVar(&opts.Vault, "vault", "", "vault to store the recovery point in (needed when there is more than one)")
 	f.IntVar(&opts.ExpireDays, "expire-days", 0, "delete the recovery point after this many days")
 	f.DurationVar(&opts.ExpireAfter, "expire-after", 0, "delete the recovery point after this long (e.g. 36h)")
 	f.BoolVar(&opts.Wait, "wait", false, "wait until the job ends; exit 1 unless it COMPLETED")
 	start.MarkFlagRequired("resource")
-	start.MarkFlagRequired("vault")
 	cmd.AddCommand(start)
 	return cmd
 }

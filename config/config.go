@@ -183,7 +183,17 @@ type Vault struct {
 	// verify finds damage, so that the next backups store the damaged data
 	// again without waiting for a person.
 	RepairOnDamage bool `yaml:"repair_on_damage"`
+
+	// ExpireDays or ExpireAfter is how long an on-demand backup into this
+	// vault is kept when its request gives no expiry (neither: forever).
+	// Plans keep their own expiry or retention rules.
+	ExpireDays  int      `yaml:"expire_days"`
+	ExpireAfter Duration `yaml:"expire_after"`
 }
+
+// DefaultExpiry is how long an on-demand backup into the vault is kept
+// when its request gives no expiry; 0 keeps it forever.
+func (v Vault) DefaultExpiry() time.Duration { return expiry(v.ExpireDays, v.ExpireAfter) }
 
 // Resource is something to back up.
 type Resource struct {
@@ -489,6 +499,7 @@ func (c *Config) validate() error {
 	for i, v := range c.Vaults {
 		f := fmt.Sprintf("vaults[%d]", i)
 		checkName(add, f, "vault", v.Name, vaults)
+		checkExpiry(add, f, v.ExpireDays, v.ExpireAfter)
 		if v.Storage == "" {
 			add(f+".storage", "is missing: give a folder for the vault, or s3://bucket/prefix")
 		} else if v.IsS3() {

@@ -113,6 +113,8 @@ vaults:
 		{"s3 retry not a duration", "vaults:\n  - {name: v, storage: s3://b/p, retry_for: long, password_env: P}\n", `"long" is not a duration`},
 		{"s3 retry typo", "vaults:\n  - {name: v, storage: s3://b/p, retry_fro: 2m, password_env: P}\n", `did you mean "retry_for"?`},
 		{"s3 retry on a folder vault", "vaults:\n  - {name: v, storage: /v, retry_for: 2m, password_env: P}\n", "vaults[0].retry_for: is for S3 vaults only"},
+		{"vault both expiries", "vaults:\n  - {name: v, storage: /v, password_env: P, expire_days: 7, expire_after: 1h}\n", "vaults[0]: has both expire_days and expire_after"},
+		{"vault expiry too long", "vaults:\n  - {name: v, storage: /v, password_env: P, expire_days: 99999}\n", "vaults[0].expire_days: 99999 is more than"},
 		{"bad listen", "server: {listen: nowhere}\n", "server.listen"},
 		{"bad catalog", "catalog: mysql://x\n", "catalog: must be empty"},
 		{"bad cron", base + "backup_plans:\n  - {name: p, schedule: 'every day', resources: [docs], vault: v}\n", "is not a cron expression"},

@@ -119,7 +119,7 @@ func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	job, err := c.engine.StartBackup(r.Context(), vigil.BackupRequest{
 		Resource: r.PostFormValue("resource"), Vault: r.PostFormValue("vault"),
-		Expiry: time.Duration(days) * 24 * time.Hour, CreatedBy: "on-demand",
+		Expiry: time.Duration(days) * 24 * time.Hour, CreatedBy: "on-demand", OnDemand: true,
 	})
 	if err != nil {
 		form["Errors"] = map[string]string{"form": err.Error()}

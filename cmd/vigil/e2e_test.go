@@ -236,6 +236,8 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 
 func TestBadInputEndToEnd(t *testing.T) {
 	e := newEnv(t, envOptions{})
+	// A second vault, so that a backup must say which.
+	setConfig(t, e, "resources:\n", "  - name: offsite\n    storage: ./vaults/offsite\n    password_env: VIGIL_VAULT_PASSWORD\nresources:\n")
 	makeTree(t, e.path("docs"))
 
 	// Never started: no token yet, and the message says how to get one.
@@ -261,8 +263,8 @@ func TestBadInputEndToEnd(t *testing.T) {
 		t.Errorf("unknown vault: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = e.run("backup", "start", "--resource", "docs")
-	if r.code != 2 {
-		t.Errorf("missing --vault: exit %d, stderr %q", r.code, r.stderr)
+	if r.code != 2 || !strings.Contains(r.stderr, "lab-vault, offsite") || !strings.Contains(r.stderr, "--vault") {
+		t.Errorf("missing --vault among two vaults: exit %d, stderr %q; want 2, naming both and --vault", r.code, r.stderr)
 	}
 	r = e.run("jobs", "show", "bj-0000")
 	if r.code != 2 || !strings.Contains(r.stderr, "no backup job bj-0000") {

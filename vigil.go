@@ -424,3 +424,47 @@ const (
 	PrefixRecoveryPoint = "rp"
 	PrefixCopyJob       = "cj"
 )
+
+// PlanKind tells a backup plan from a restore testing plan, which may
+// share a name.
+type PlanKind string
+
+const (
+	BackupPlanKind      PlanKind = "backup"
+	RestoreTestPlanKind PlanKind = "restore_test"
+)
+
+// PlanRef names one plan.
+type PlanRef struct {
+	Kind PlanKind `json:"kind"`
+	Name string   `json:"name"`
+}
+
+// PlanPause is a paused plan's record: who paused it and when, and the
+// scheduled runs it skipped since.
+type PlanPause struct {
+	PausedAt      time.Time  `json:"paused_at"`
+	PausedBy      string     `json:"paused_by"`
+	SkippedRuns   int64      `json:"skipped_runs"`
+	LastSkippedAt *time.Time `json:"last_skipped_at,omitempty"`
+}
+
+// Plan is a configured backup plan or restore testing plan, with its
+// next scheduled run and whether it is paused. A paused plan starts
+// nothing by itself: its scheduled runs, and a restore testing plan's
+// tests on each completed backup, are skipped until it is resumed.
+type Plan struct {
+	PlanRef
+	Schedule string `json:"schedule,omitempty"`
+	Timezone string `json:"timezone,omitempty"`
+	// OnBackupCompleted: a restore testing plan that tests each new
+	// recovery point; it has no next run of its own.
+	OnBackupCompleted bool     `json:"on_backup_completed,omitempty"`
+	Resources         []string `json:"resources"`
+	// Vault is a backup plan's vault.
+	Vault string `json:"vault,omitempty"`
+	// NextRun is when the schedule next starts the plan; nil without a
+	// schedule, and while the plan is paused.
+	NextRun *time.Time `json:"next_run,omitempty"`
+	Paused  *PlanPause `json:"paused,omitempty"`
+}

@@ -277,3 +277,29 @@ func responseError(resp *http.Response) error {
 	}
 	return &ResponseError{Status: resp.StatusCode, Message: e.Message}
 }
+
+// Plans lists the backup and restore testing plans; see GET /api/v1/plans.
+func (c *Client) Plans(ctx context.Context) (out []vigil.Plan, err error) {
+	return out, c.do(ctx, http.MethodGet, "/api/v1/plans", nil, &out)
+}
+
+// PausePlan pauses a plan (kind "" when its name is unambiguous), or
+// resumes it when pause is false; by says who.
+func (c *Client) PausePlan(ctx context.Context, name string, kind vigil.PlanKind, by string, pause bool) (out vigil.Plan, err error) {
+	action := "resume"
+	if pause {
+		action = "pause"
+	}
+	q := url.Values{}
+	if kind != "" {
+		q.Set("kind", string(kind))
+	}
+	if by != "" {
+		q.Set("by", by)
+	}
+	path := "/api/v1/plans/" + url.PathEscape(name) + "/" + action
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return out, c.do(ctx, http.MethodPost, path, nil, &out)
+}

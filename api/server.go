@@ -104,6 +104,9 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/backup-plans/{name}/retention", s.retentionPreview)
 	s.handle("GET /api/v1/jobs/{id}/logs", s.jobLogs)
 	s.handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
+	s.handle("GET /api/v1/plans", s.listPlans)
+	s.handle("POST /api/v1/plans/{name}/pause", s.pausePlan)
+	s.handle("POST /api/v1/plans/{name}/resume", s.resumePlan)
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see docs/api.md", r.Method, r.URL.Path)}
 	})

@@ -85,6 +85,7 @@ each backup restorable.
 		newServeCommand(g),
 		newWorkerCommand(g),
 		newWorkersCommand(g),
+		newPlansCommand(g),
 		newMigrateCommand(g),
 		newDemoCommand(g),
 		newBackupCommand(g),

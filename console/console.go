@@ -110,6 +110,8 @@ func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, sto
 	c.mux.HandleFunc("POST /vaults/{name}/verify", c.signedIn(c.verifyVault))
 	c.mux.HandleFunc("GET /events", c.signedIn(c.events))
 	c.mux.HandleFunc("GET /workers", c.signedIn(c.workersPage))
+	c.mux.HandleFunc("GET /plans", c.signedIn(c.plansPage))
+	c.mux.HandleFunc("POST /plans", c.signedIn(c.pausePlan))
 	c.mux.HandleFunc("/", c.signedIn(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "notfound", nil)
 	}))

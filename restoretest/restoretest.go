@@ -235,6 +235,16 @@ func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.Re
 		if rp.SourceRecoveryPointID != "" && len(plan.Vaults) == 0 {
 			continue
 		}
+		paused, err := tx.SkipIfPaused(ctx, vigil.PlanRef{Kind: vigil.RestoreTestPlanKind, Name: plan.Name}, now())
+		if err != nil {
+			return err
+		}
+		if paused {
+			if err := tx.AppendLog(ctx, rp.JobID(), fmt.Sprintf("restore testing plan %s is paused: no restore test of recovery point %s (vigil plans resume %s)", plan.Name, rp.ID, plan.Name)); err != nil {
+				return err
+			}
+			continue
+		}
 		job, err := t.Queue(ctx, tx, *rp, plan.Name)
 		if err != nil {
 			return fmt.Errorf("queue restore test of plan %s: %w", plan.Name, err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/riverqueue/river"
+
+	"github.com/vigil-backup/vigil"
 )
 
 // PlanArgs runs one backup plan once: a backup job for each of its resources.
@@ -17,7 +19,8 @@ type PlanArgs struct {
 func (PlanArgs) Kind() string { return "vigil.plan" }
 
 func (e *Engine) runBackupPlan(ctx context.Context, args PlanArgs) error {
-	return runPlan(ctx, "backup plan", args.Plan, e.cfg.BackupPlan, e.backups.RunPlan)
+	ref := vigil.PlanRef{Kind: vigil.BackupPlanKind, Name: args.Plan}
+	return runPlan(ctx, e, ref, "backup plan", e.cfg.BackupPlan, e.backups.RunPlan)
 }
 
 // TestPlanArgs runs one scheduled restore testing plan once: a restore
@@ -29,15 +32,26 @@ type TestPlanArgs struct {
 func (TestPlanArgs) Kind() string { return "vigil.test-plan" }
 
 func (e *Engine) runTestPlan(ctx context.Context, args TestPlanArgs) error {
-	return runPlan(ctx, "restore testing plan", args.Plan, e.cfg.RestoreTestPlan, e.tests.RunPlan)
+	ref := vigil.PlanRef{Kind: vigil.RestoreTestPlanKind, Name: args.Plan}
+	return runPlan(ctx, e, ref, "restore testing plan", e.cfg.RestoreTestPlan, e.tests.RunPlan)
 }
 
-// runPlan runs the plan called name, or ends its job for good when the
-// plan left the configuration.
-func runPlan[P any](ctx context.Context, kind, name string, lookup func(string) (P, bool), run func(context.Context, P) error) error {
-	plan, ok := lookup(name)
+// runPlan runs the plan ref, or ends its job for good when the plan left
+// the configuration. A paused plan's run is skipped, with a line in the
+// server's log and a count in the pause (vigil plans list shows it): the
+// pause is in the catalog, so every process on it skips the plan.
+func runPlan[P any](ctx context.Context, e *Engine, ref vigil.PlanRef, kind string, lookup func(string) (P, bool), run func(context.Context, P) error) error {
+	plan, ok := lookup(ref.Name)
 	if !ok {
-		return river.JobCancel(fmt.Errorf("%s %q is no longer configured", kind, name))
+		return river.JobCancel(fmt.Errorf("%s %q is no longer configured", kind, ref.Name))
+	}
+	paused, err := e.catalog.SkipIfPaused(ctx, ref, now())
+	if err != nil {
+		return err
+	}
+	if paused {
+		e.logger.Info("skipped a scheduled run of a paused plan: resume it with vigil plans resume", "kind", kind, "plan", ref.Name)
+		return nil
 	}
 	return run(ctx, plan)
 }

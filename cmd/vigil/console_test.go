@@ -741,3 +741,52 @@ func TestConsoleCopiesAndCleanup(t *testing.T) {
 	}
 	e.stop()
 }
+
+// TestConsolePlans: the plans page lists each plan with its next run; its
+// Pause button pauses the plan for every client (the CLI sees who paused
+// it) and Resume resumes it.
+func TestConsolePlans(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, `backup_plans:
+  - name: nightly
+    schedule: "0 2 * * *"
+    timezone: UTC
+    resources: [docs]
+    vault: lab-vault
+restore_testing:
+  - name: every-backup
+    on_backup_completed: true
+    resources: [docs]
+`)
+	e.serve()
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+	nightly := `tr[data-plan="backup:nightly"]`
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/plans"), chromedp.WaitVisible(`#plans`, chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	next := e.plans()["nightly"].NextRun
+	if next == nil {
+		t.Fatal("nightly has no next run")
+	}
+	waitText(t, ctx, nightly+" .next-run", next.Local().Format("2006-01-02 15:04:05"))
+	waitText(t, ctx, nightly, "ACTIVE")
+	waitText(t, ctx, `tr[data-plan="restore_test:every-backup"]`, "on each completed backup")
+
+	if err := chromedp.Run(ctx, chromedp.Click(nightly+` button[value="pause"]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, nightly, "PAUSED")
+	waitText(t, ctx, nightly, "by console")
+	screenshot(t, ctx, "plans")
+	if p := e.plans()["nightly"]; p.Paused == nil || p.Paused.PausedBy != "console" || p.NextRun != nil {
+		t.Errorf("after Pause, vigil plans list says %+v; want paused by console, no next run", p)
+	}
+	if err := chromedp.Run(ctx, chromedp.Click(nightly+` button[value="resume"]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, nightly, "ACTIVE")
+	if p := e.plans()["nightly"]; p.Paused != nil {
+		t.Errorf("after Resume, vigil plans list says %+v", p)
+	}
+}

@@ -102,6 +102,7 @@ each backup restorable.
 		newVersionCommand(g),
 		newInitCommand(g),
 	)
+	addCompletions(g, root)
 	return root
 }
 

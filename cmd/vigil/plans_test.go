@@ -54,7 +54,8 @@ func setConfig(t *testing.T, e *testEnv, old, new string) {
 // paused backup plan starts no scheduled backups and a paused restore
 // testing plan no test of a new backup (the backup's log says so), the
 // skips are counted and logged by the server, the pause outlasts a
-// restart, and a resumed plan runs again.
+// restart, and a resumed plan runs again. Shell completion offers the
+// config's names and the server's jobs.
 func TestPlansPauseResume(t *testing.T) {
 	e := newTestEnv(t, `backup_plans:
   - name: often
@@ -123,6 +124,21 @@ restore_testing:
 	}
 	if !strings.Contains(e.serverLog.String(), "skipped a scheduled run of a paused plan") {
 		t.Errorf("the server's log does not mention the skipped runs:\n%s", e.serverLog)
+	}
+
+	// Shell completion, while there are jobs to complete.
+	for args, want := range map[string][]string{
+		"backup start --resource ": {"docs", "missing"},
+		"backup start --vault ":    {"lab-vault"},
+		"plans pause ":             {"often", "every-backup", "weekly"},
+		"jobs show ":               {job.ID + "\tbackup of docs, COMPLETED"},
+	} {
+		out := e.mustRun(append([]string{"__complete"}, append(strings.Fields(args), "")...)...)
+		for _, w := range want {
+			if !strings.Contains(out, w+"\n") {
+				t.Errorf("vigil __complete %s'' does not offer %q:\n%s", args, w, out)
+			}
+		}
 	}
 
 	paused := plans["often"].Paused.PausedAt

@@ -88,7 +88,7 @@ func backupExpiry(opts backupStartOptions) (time.Duration, error) {
 	}
 	if opts.ExpireAfter != 0 {
 		if opts.ExpireAfter < time.Second || opts.ExpireAfter > vigil.MaxExpiry {
-			return 0, fmt.Errorf("--expire-after %s is out of range: give from 1s to %s (100 years); leave it out to keep the recovery point forever", opts.ExpireAfter, vigil.MaxExpiry)
+			return 0, fmt.Errorf("--expire-after %s is out of range: give from 1s to %s (100 years); leave it out for the vault's default expiry (none: kept forever)", opts.ExpireAfter, vigil.MaxExpiry)
 		}
 		return opts.ExpireAfter, nil
 	}

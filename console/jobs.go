@@ -105,9 +105,9 @@ func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			errs["expire_days"] = fmt.Sprintf("%q is not a whole number of days", s)
 		case n < 0:
-			errs["expire_days"] = "must not be negative: give 0 (or nothing) to keep the recovery point forever"
+			errs["expire_days"] = "must not be negative: leave it empty for the vault's default expiry (none: kept forever)"
 		case n > 36500:
-			errs["expire_days"] = "must be at most 36500 (100 years): give 0 (or nothing) to keep the recovery point forever"
+			errs["expire_days"] = "must be at most 36500 (100 years): leave it empty for the vault's default expiry (none: kept forever)"
 		}
 		days = n
 	}

@@ -2,9 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/backup"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/internal/testsvc"
 )
 
 // TestRetentionRemovesWhatThePreviewSaid: on SQLite and on PostgreSQL,
@@ -210,44 +206,5 @@ func mapsEqual(a, b map[string]string) bool {
 // as the catalog's own tests do. An unreachable PostgreSQL fails the test.
 func forEachCatalog(t *testing.T, test func(t *testing.T, dsn string)) {
 	t.Run(catalog.DialectSQLite, func(t *testing.T) { test(t, "") })
-	t.Run(catalog.DialectPostgres, func(t *testing.T) {
-		base := os.Getenv("TEST_DATABASE_URL")
-		if base == "" {
-			base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("PostgreSQL test service unreachable (TEST_DATABASE_URL, default %s): start it or point TEST_DATABASE_URL at one: %v", base, err)
-		}
-		defer admin.Close(context.Background())
-		var b [6]byte
-		rand.Read(b[:])
-		schema := "vigil_test_" + hex.EncodeToString(b[:])
-		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			t.Fatalf("create schema %s: %v", schema, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			admin, err := pgx.Connect(ctx, base)
-			if err != nil {
-				t.Errorf("drop schema %s: %v", schema, err)
-				return
-			}
-			defer admin.Close(context.Background())
-			if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-				t.Errorf("drop schema %s: %v", schema, err)
-			}
-		})
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatalf("parse TEST_DATABASE_URL: %v", err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		test(t, u.String())
-	})
+	t.Run(catalog.DialectPostgres, func(t *testing.T) { test(t, testsvc.PostgresSchema(t)) })
 }

@@ -23,19 +23,8 @@ import (
 // an id of another type than --type is refused before anything is asked.
 func TestJobsListPages(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte("data_dir: " + filepath.Join(dir, "data") + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	cfg, cat := testCatalog(t, "data_dir: "+filepath.Join(dir, "data")+"\n")
 	ctx := context.Background()
-	cat, err := catalog.Open(ctx, "", cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	for i, id := range []string{"a", "b", "c"} {
 		created := at.Add(time.Duration(i) * time.Minute)
@@ -92,4 +81,23 @@ func TestJobsListPages(t *testing.T) {
 			t.Errorf("jobs list %v: exit %d, %s%s; want exit %d saying %q", tt.args, code, stdout, stderr, ExitUsage, tt.want)
 		}
 	}
+}
+
+// testCatalog parses yaml as the config and opens the SQLite catalog in
+// its data_dir, closed when the test ends.
+func testCatalog(t *testing.T, yaml string) (*config.Config, *catalog.Catalog) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(context.Background(), "", cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return cfg, cat
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
-	"github.com/vigil-backup/vigil/catalog"
-	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/worker"
 )
 
@@ -23,25 +20,14 @@ import (
 // list` shows the same rules in its KEPT BY column.
 func TestRetentionPreviewAndKeptBy(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(`
-data_dir: ` + filepath.Join(dir, "data") + `
-vaults: [{name: v, storage: ` + filepath.Join(dir, "vault") + `, password_env: UNUSED}]
-resources: [{name: docs, type: directory, path: ` + dir + `}]
+	cfg, cat := testCatalog(t, `
+data_dir: `+filepath.Join(dir, "data")+`
+vaults: [{name: v, storage: `+filepath.Join(dir, "vault")+`, password_env: UNUSED}]
+resources: [{name: docs, type: directory, path: `+dir+`}]
 backup_plans:
   - {name: nightly, schedule: "0 2 * * *", timezone: UTC, resources: [docs], vault: v, retention: {keep_last: 1, keep_daily: 2}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+`)
 	ctx := context.Background()
-	cat, err := catalog.Open(ctx, "", cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
 	for i, at := range []string{"2025-05-01T02:00:00Z", "2025-05-02T02:00:00Z", "2025-05-02T14:00:00Z", "2025-05-03T02:00:00Z"} {
 		created, _ := time.Parse(time.RFC3339, at)
 		job := vigil.BackupJob{ID: "bj-" + string(rune('a'+i)), Status: vigil.BackupCompleted, Resource: "docs", Vault: "v", CreatedBy: "nightly", CreatedAt: created}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,22 +17,10 @@ import (
 // that a second backup of it stays PENDING while the first runs; restore
 // tests, too, run one at a time.
 func cancelConfig() string {
-	return fmt.Sprintf(`  - name: big
+	return `  - name: big
     type: directory
     path: ./big
-  - name: web
-    type: app
-    path: ./site
-    run: %s
-    validate:
-      - http: {path: /, expect_body: "Welcome"}
-restore_testing:
-  - name: every-backup
-    on_backup_completed: true
-    resources: [web]
-    validation_window: 1m
-workers: {backup: 1, restore_test: 1, heartbeat_timeout: 3s}
-`, pythonApp)
+` + webAppYAML() + "workers: {backup: 1, restore_test: 1, heartbeat_timeout: 3s}\n"
 }
 
 // cancelPauses hold every restore test before it validates, and every

@@ -451,7 +451,17 @@ func appTestOnW1(t *testing.T, e *testEnv, pause string) (*workerProc, vigil.Bac
 func appTestEnv(t *testing.T, more string) *testEnv {
 	t.Helper()
 	dsn, _, _ := postgresSchema(t)
-	e := newEnv(t, envOptions{catalog: dsn, extra: fmt.Sprintf(`  - name: web
+	e := newEnv(t, envOptions{catalog: dsn, extra: webAppYAML() + "node: api-node\nworkers: {heartbeat_timeout: 3s}\n" + more})
+	t.Cleanup(e.killLeaks)
+	writeSite(t, e.path("site"))
+	return e
+}
+
+// webAppYAML is the resource web, an app (python3 -m http.server serving
+// ./site) whose copy must answer "Welcome", and the plan every-backup,
+// which restore-tests each of its backups.
+func webAppYAML() string {
+	return fmt.Sprintf(`  - name: web
     type: app
     path: ./site
     run: %s
@@ -462,10 +472,5 @@ restore_testing:
     on_backup_completed: true
     resources: [web]
     validation_window: 1m
-node: api-node
-workers: {heartbeat_timeout: 3s}
-%s`, pythonApp, more)})
-	t.Cleanup(e.killLeaks)
-	writeSite(t, e.path("site"))
-	return e
+`, pythonApp)
 }

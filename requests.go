@@ -110,3 +110,17 @@ func NewRestoreJob(rp RecoveryPoint, createdBy string) RestoreJob {
 		CreatedAt:         time.Now().UTC(),
 	}
 }
+
+// Reload is what a reload of a running vigil's config did: `vigil reload`,
+// SIGHUP, POST /api/v1/reload.
+type Reload struct {
+	// Config is the file read.
+	Config string `json:"config"`
+	// Changed lists what changed, one line each (`resource "db2"
+	// added`); empty when the file says what the running config said.
+	Changed []string `json:"changed"`
+	// Warnings are what the start-up checks found in the new config that
+	// did not refuse it.
+	Warnings []Problem `json:"warnings"`
+	At       time.Time `json:"at"`
+}

@@ -26,6 +26,9 @@ type Client struct {
 type ResponseError struct {
 	Status  int
 	Message string
+	// Unknown is the name the server does not know, in a 404 that says
+	// so.
+	Unknown *UnknownName
 }
 
 func (e *ResponseError) Error() string { return e.Message }
@@ -275,7 +278,13 @@ func responseError(resp *http.Response) error {
 	if json.Unmarshal(b, &e) != nil || e.Message == "" {
 		e.Message = fmt.Sprintf("server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	return &ResponseError{Status: resp.StatusCode, Message: e.Message}
+	return &ResponseError{Status: resp.StatusCode, Message: e.Message, Unknown: e.Unknown}
+}
+
+// Reload makes the server read its config file again; see POST
+// /api/v1/reload.
+func (c *Client) Reload(ctx context.Context) (out vigil.Reload, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/reload", nil, &out)
 }
 
 // Plans lists the backup and restore testing plans; see GET /api/v1/plans.

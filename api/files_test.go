@@ -27,7 +27,7 @@ func backUpDocs(t *testing.T, s *Server) vigil.RecoveryPoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := v.Backup(ctx, s.cfg.Resources[0].Path, vault.BackupOptions{Resource: "docs"})
+	res, err := v.Backup(ctx, s.cfg.Current().Resources[0].Path, vault.BackupOptions{Resource: "docs"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func backUpDocs(t *testing.T, s *Server) vigil.RecoveryPoint {
 // subfolder, a deeper file and a symbolic link, all dated old.
 func writeDocs(t *testing.T, s *Server) (binary []byte) {
 	t.Helper()
-	root := s.cfg.Resources[0].Path
+	root := s.cfg.Current().Resources[0].Path
 	binary = make([]byte, 300<<10)
 	for i := range binary {
 		binary[i] = byte(i * 7 % 251) // zeros and every other byte value
@@ -202,7 +202,7 @@ func TestRecoveryPointDiff(t *testing.T) {
 	s := newTestServer(t)
 	writeDocs(t, s)
 	a := backUpDocs(t, s)
-	root := s.cfg.Resources[0].Path
+	root := s.cfg.Current().Resources[0].Path
 	os.WriteFile(filepath.Join(root, "a.txt"), []byte("changed\n"), 0o640)
 	os.Chmod(filepath.Join(root, "sub/b.bin"), 0o600)
 	os.RemoveAll(filepath.Join(root, "sub/deep"))

@@ -16,7 +16,7 @@ func (s *Server) listPlans(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Plans(time.Now(), pauses), nil
+	return s.cfg.Current().Plans(time.Now(), pauses), nil
 }
 
 // pausePlan pauses the plan called {name}; ?kind= (backup or
@@ -59,14 +59,14 @@ func (s *Server) planRef(r *http.Request) (vigil.PlanRef, error) {
 		return vigil.PlanRef{}, badRequest("kind %q: give backup or restore_test", kind)
 	}
 	var found []vigil.PlanRef
-	for _, ref := range s.cfg.PlanRefs(name) {
+	for _, ref := range s.cfg.Current().PlanRefs(name) {
 		if kind == "" || ref.Kind == kind {
 			found = append(found, ref)
 		}
 	}
 	switch {
 	case len(found) == 0:
-		return vigil.PlanRef{}, &vigil.UnknownNameError{Kind: "plan", Name: name, Known: s.cfg.PlanNames()}
+		return vigil.PlanRef{}, &vigil.UnknownNameError{Kind: "plan", Name: name, Known: s.cfg.Current().PlanNames()}
 	case len(found) > 1:
 		return vigil.PlanRef{}, badRequest("a backup plan and a restore testing plan are both called %q: say which with kind=backup or kind=restore_test (vigil plans pause --kind)", name)
 	}
@@ -79,10 +79,10 @@ func (s *Server) plan(ctx context.Context, ref vigil.PlanRef) (vigil.Plan, error
 	if err != nil {
 		return vigil.Plan{}, err
 	}
-	for _, p := range s.cfg.Plans(time.Now(), pauses) {
+	for _, p := range s.cfg.Current().Plans(time.Now(), pauses) {
 		if p.PlanRef == ref {
 			return p, nil
 		}
 	}
-	return vigil.Plan{}, &vigil.UnknownNameError{Kind: "plan", Name: ref.Name, Known: s.cfg.PlanNames()}
+	return vigil.Plan{}, &vigil.UnknownNameError{Kind: "plan", Name: ref.Name, Known: s.cfg.Current().PlanNames()}
 }

@@ -15,8 +15,8 @@ import (
 // who paused it, and resume forgets it.
 func TestPlanRoutes(t *testing.T) {
 	s := newTestServer(t)
-	s.cfg.BackupPlans = []config.BackupPlan{{Name: "nightly", Vault: "v", Resources: []string{"docs"}}}
-	s.cfg.RestoreTesting = []config.RestoreTestPlan{{Name: "nightly", Resources: []string{"docs"}}, {Name: "every-backup", OnBackupCompleted: true}}
+	s.cfg.Current().BackupPlans = []config.BackupPlan{{Name: "nightly", Vault: "v", Resources: []string{"docs"}}}
+	s.cfg.Current().RestoreTesting = []config.RestoreTestPlan{{Name: "nightly", Resources: []string{"docs"}}, {Name: "every-backup", OnBackupCompleted: true}}
 
 	for _, tt := range []struct{ path, want string }{
 		{"/api/v1/plans/nightly/pause", "kind=backup or kind=restore_test"},

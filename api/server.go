@@ -51,12 +51,15 @@ type Engine interface {
 	// where it runs when it runs (it ends there, after its clean-up). A
 	// job that has ended is a *vigil.ConflictError.
 	Cancel(ctx context.Context, id, who string) error
+	// Reload reads the config file again and puts it in effect, or
+	// refuses it (a *vigil.InvalidError) and keeps the running one.
+	Reload(ctx context.Context) (vigil.Reload, error)
 }
 
 // Server serves the API under /api/v1, and /healthz. Every route but
 // /healthz needs the bearer token.
 type Server struct {
-	cfg     *config.Config
+	cfg     config.Source
 	catalog *catalog.Catalog
 	engine  Engine
 	token   string
@@ -72,7 +75,7 @@ type Server struct {
 // stopping before http.Server.Shutdown: every waiting long poll then
 // answers at once (with what it has, usually nothing), and new ones answer
 // without waiting.
-func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Server {
+func NewServer(cfg config.Source, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +110,9 @@ func NewServer(cfg *config.Config, cat *catalog.Catalog, eng Engine, token strin
 	s.handle("GET /api/v1/plans", s.listPlans)
 	s.handle("POST /api/v1/plans/{name}/pause", s.pausePlan)
 	s.handle("POST /api/v1/plans/{name}/resume", s.resumePlan)
+	// The start-up checks of the new config wait up to
+	// startcheck.SourceTimeout for each database.
+	s.handleLong("POST /api/v1/reload", func(r *http.Request) (any, error) { return s.engine.Reload(r.Context()) }, 2*time.Minute)
 	s.handle("/api/", func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no API route %s %s: see docs/api.md", r.Method, r.URL.Path)}
 	})
@@ -168,7 +174,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusInternalServerError {
 		s.logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, Error{Message: err.Error()})
+	body := Error{Message: err.Error()}
+	if unknown := (*vigil.UnknownNameError)(nil); errors.As(err, &unknown) {
+		body.Unknown = &UnknownName{Kind: unknown.Kind, Name: unknown.Name}
+	}
+	writeJSON(w, status, body)
 }
 
 // noDeadline lifts a write deadline.
@@ -241,7 +251,7 @@ func notFound(format string, args ...any) error {
 
 func (s *Server) listResources(*http.Request) (any, error) {
 	out := []Resource{}
-	for _, r := range s.cfg.Resources {
+	for _, r := range s.cfg.Current().Resources {
 		out = append(out, Resource{Name: r.Name, Type: r.Type, Path: r.Path})
 	}
 	return out, nil
@@ -275,7 +285,7 @@ func (s *Server) listWorkers(r *http.Request) (any, error) {
 		// falls to it, or to the node's next process.
 		out = append(out, Worker{ID: w.ID, Node: w.Node, Host: w.Host, PID: w.PID, StartedAt: w.StartedAt,
 			LastHeartbeatAt: w.LastHeartbeatAt, Concurrency: w.Concurrency, Running: w.Running, StoppedAt: w.StoppedAt, ReapedBy: w.ReapedBy,
-			State: w.State(at, heartbeatTimeout(s.cfg)), PendingCleanup: pending[w.Node]})
+			State: w.State(at, heartbeatTimeout(s.cfg.Current())), PendingCleanup: pending[w.Node]})
 		delete(pending, w.Node)
 	}
 	return out, nil
@@ -470,13 +480,13 @@ func (s *Server) listRecoveryPoints(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	f := catalog.RecoveryPointFilter{Vault: q.Get("vault"), Resource: q.Get("resource")}
 	if f.Vault != "" {
-		if _, ok := s.cfg.Vault(f.Vault); !ok {
-			return nil, &vigil.UnknownNameError{Kind: "vault", Name: f.Vault, Known: s.cfg.VaultNames()}
+		if _, ok := s.cfg.Current().Vault(f.Vault); !ok {
+			return nil, &vigil.UnknownNameError{Kind: "vault", Name: f.Vault, Known: s.cfg.Current().VaultNames()}
 		}
 	}
 	if f.Resource != "" {
-		if _, ok := s.cfg.Resource(f.Resource); !ok {
-			return nil, &vigil.UnknownNameError{Kind: "resource", Name: f.Resource, Known: s.cfg.ResourceNames()}
+		if _, ok := s.cfg.Current().Resource(f.Resource); !ok {
+			return nil, &vigil.UnknownNameError{Kind: "resource", Name: f.Resource, Known: s.cfg.Current().ResourceNames()}
 		}
 	}
 	for _, st := range q["status"] {

@@ -154,6 +154,17 @@ type Resource struct {
 type Error struct {
 	// Message says what went wrong and what to do next.
 	Message string `json:"error"`
+	// Unknown is, in a 404 for a name the server's config does not have,
+	// that name: a client whose own config has it knows the server runs
+	// an older config.
+	Unknown *UnknownName `json:"unknown,omitempty"`
+}
+
+// UnknownName is a name of a kind ("resource", "vault", "backup plan") that
+// the server does not know.
+type UnknownName struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
 }
 
 // EventPage is the body of GET /api/v1/events: events oldest first, and

@@ -43,7 +43,7 @@ type Tests interface {
 
 // Options is what a Runner works with.
 type Options struct {
-	Config    *config.Config
+	Config    config.Source
 	Catalog   *catalog.Catalog
 	Journal   Journal
 	Vaults    vault.Opener
@@ -58,7 +58,7 @@ type Options struct {
 
 // Runner starts and runs backup jobs.
 type Runner struct {
-	cfg           *config.Config
+	cfg           config.Source
 	catalog       *catalog.Catalog
 	journal       Journal
 	vaults        vault.Opener

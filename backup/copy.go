@@ -38,14 +38,14 @@ func (b *Runner) StartCopy(ctx context.Context, req vigil.CopyRequest) (vigil.Co
 	if err != nil {
 		return vigil.CopyJob{}, fmt.Errorf("read recovery point: %w", err)
 	}
-	if _, ok := b.cfg.Vault(req.Vault); !ok {
-		return vigil.CopyJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.VaultNames()}
+	if _, ok := b.cfg.Current().Vault(req.Vault); !ok {
+		return vigil.CopyJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.Current().VaultNames()}
 	}
 	if rp.Status != vigil.RecoveryPointAvailable {
 		return vigil.CopyJob{}, vigil.Invalidf("recovery point %s is %s, not AVAILABLE: copy another one (vigil recovery-points list --resource %s)", rp.ID, rp.Status, rp.Resource)
 	}
 	if rp.Vault == req.Vault {
-		return vigil.CopyJob{}, vigil.Invalidf("recovery point %s is in vault %q already: copy it into another vault (%v)", rp.ID, rp.Vault, b.cfg.VaultNames())
+		return vigil.CopyJob{}, vigil.Invalidf("recovery point %s is in vault %q already: copy it into another vault (%v)", rp.ID, rp.Vault, b.cfg.Current().VaultNames())
 	}
 	if req.Expiry < 0 || req.Expiry > vigil.MaxExpiry {
 		return vigil.CopyJob{}, vigil.Invalidf("expiry must be from 0 to 100 years; give none to keep the copy forever")
@@ -103,7 +103,7 @@ func (b *Runner) queueCopy(ctx context.Context, tx *catalog.Tx, rp vigil.Recover
 // queuePlanCopies queues the copies that the plan of backup job wants of
 // its new recovery point, in the transaction that lists it.
 func (b *Runner) queuePlanCopies(ctx context.Context, tx *catalog.Tx, job *vigil.BackupJob, rp vigil.RecoveryPoint) error {
-	plan, ok := b.cfg.BackupPlan(job.CreatedBy)
+	plan, ok := b.cfg.Current().BackupPlan(job.CreatedBy)
 	if !ok {
 		return nil
 	}
@@ -144,22 +144,22 @@ func (b *Runner) RunCopy(ctx context.Context, id string, attempt int) error {
 				"interrupted: vigil stopped during this copy %d times; no recovery point was made in vault %q: start the copy again (vigil recovery-points copy %s --to %s)",
 				attempt-1, job.Vault, job.SourceRecoveryPointID, job.Vault))
 		}
-		b.jobLog(ctx, job.ID, "taken up again on node %s (run %d): vigil stopped while the copy ran", b.cfg.Node, attempt)
-		job.Node = b.cfg.Node
+		b.jobLog(ctx, job.ID, "taken up again on node %s (run %d): vigil stopped while the copy ran", b.cfg.Current().Node, attempt)
+		job.Node = b.cfg.Current().Node
 		if err := b.catalog.UpdateCopyJob(ctx, &job); err != nil {
 			return err
 		}
 	default:
 		job.Status = vigil.BackupRunning
 		job.StartedAt = ptr(now())
-		job.Node = b.cfg.Node
+		job.Node = b.cfg.Current().Node
 		err = b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateCopyJob(ctx, &job) },
 			vigil.CopyJobEvent(vigil.EventCopyJobStarted, &job))
 		if err != nil {
 			return err
 		}
 		b.jobLog(ctx, job.ID, "copy of recovery point %s (%s %q) from vault %q into vault %q started on node %s",
-			job.SourceRecoveryPointID, job.ResourceType, job.Resource, job.SourceVault, job.Vault, b.cfg.Node)
+			job.SourceRecoveryPointID, job.ResourceType, job.Resource, job.SourceVault, job.Vault, b.cfg.Current().Node)
 	}
 
 	again := fmt.Sprintf("start the copy again (vigil recovery-points copy %s --to %s)", job.SourceRecoveryPointID, job.Vault)

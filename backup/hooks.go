@@ -97,7 +97,7 @@ func (b *Runner) runHook(ctx context.Context, job *vigil.BackupJob, cfg config.R
 	name := hookName(key, h)
 	env = append([]string{"VIGIL_RESOURCE=" + cfg.Name, "VIGIL_BACKUP_JOB_ID=" + job.ID, "VIGIL_VAULT=" + job.Vault}, env...)
 	start := time.Now()
-	r := runHook(ctx, h, hookDir(cfg, b.cfg.DataDir), env)
+	r := runHook(ctx, h, hookDir(cfg, b.cfg.Current().DataDir), env)
 	for _, l := range r.lines {
 		b.jobLog(ctx, job.ID, "%s: %s", key, l)
 	}

@@ -14,7 +14,7 @@ var unfinished = []vigil.BackupJobStatus{vigil.BackupCreated, vigil.BackupPendin
 
 // RunPlan runs backup plan once: a backup job for each of its resources.
 func (b *Runner) RunPlan(ctx context.Context, plan config.BackupPlan) error {
-	for _, name := range b.cfg.PlanResources(plan) {
+	for _, name := range b.cfg.Current().PlanResources(plan) {
 		if err := b.runPlanFor(ctx, plan, name); err != nil {
 			return err
 		}

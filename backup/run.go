@@ -26,20 +26,20 @@ const (
 
 // Start records a backup job and queues it, in one transaction.
 func (b *Runner) Start(ctx context.Context, req vigil.BackupRequest) (vigil.BackupJob, error) {
-	res, ok := b.cfg.Resource(req.Resource)
+	res, ok := b.cfg.Current().Resource(req.Resource)
 	if !ok {
-		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: b.cfg.ResourceNames()}
+		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: b.cfg.Current().ResourceNames()}
 	}
 	if req.Vault == "" {
 		// With one vault there is nothing to choose.
-		if len(b.cfg.Vaults) != 1 {
-			return vigil.BackupJob{}, vigil.Invalidf("a backup of %s needs a vault: name one of %s (vigil backup start --vault NAME)", res.Name, strings.Join(b.cfg.VaultNames(), ", "))
+		if len(b.cfg.Current().Vaults) != 1 {
+			return vigil.BackupJob{}, vigil.Invalidf("a backup of %s needs a vault: name one of %s (vigil backup start --vault NAME)", res.Name, strings.Join(b.cfg.Current().VaultNames(), ", "))
 		}
-		req.Vault = b.cfg.Vaults[0].Name
+		req.Vault = b.cfg.Current().Vaults[0].Name
 	}
-	v, ok := b.cfg.Vault(req.Vault)
+	v, ok := b.cfg.Current().Vault(req.Vault)
 	if !ok {
-		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.VaultNames()}
+		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.Current().VaultNames()}
 	}
 	if req.OnDemand && req.Expiry == 0 {
 		req.Expiry = v.DefaultExpiry()
@@ -101,23 +101,24 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 
 	job.Status = vigil.BackupRunning
 	job.StartedAt = ptr(now())
-	job.Node = b.cfg.Node
+	job.Node = b.cfg.Current().Node
 	err = b.journal.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateBackupJob(ctx, &job) },
 		vigil.BackupJobEvent(vigil.EventBackupJobStarted, &job))
 	if err != nil {
 		return err
 	}
 
-	cfg, ok := b.cfg.Resource(job.Resource)
+	cfg, ok := b.cfg.Current().Resource(job.Resource)
 	if !ok {
 		return b.End(ctx, &job, vigil.BackupFailed,
-			fmt.Sprintf("resource %q is no longer in the configuration: add it back or start a backup of another resource", job.Resource))
+			fmt.Sprintf("resource %q is not in the config of node %s (%s): add it back, or, if it was just added, reload this node's vigil (vigil reload, or SIGHUP to vigil worker) so it reads the file again",
+				job.Resource, b.cfg.Current().Node, b.cfg.Current().Path))
 	}
 	res, err := b.resources.Open(cfg)
 	if err != nil {
 		return b.End(ctx, &job, vigil.BackupFailed, err.Error())
 	}
-	b.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", cfg.Type, cfg.Name, res.Location(), job.Vault, b.cfg.Node)
+	b.jobLog(ctx, job.ID, "backup of %s %q (%s) into vault %q started on node %s", cfg.Type, cfg.Name, res.Location(), job.Vault, b.cfg.Current().Node)
 
 	storageCtx := vault.WithStorageLog(ctx, b.storageLog(ctx, job.ID))
 	v, err := b.vaults.Vault(storageCtx, job.Vault)
@@ -155,7 +156,7 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 	// or frozen) fails the backup: its snapshot would not be the
 	// consistent one the hook is there for.
 	if failed := b.runHook(ctx, &job, cfg, "before_backup", cfg.BeforeBackup); failed != "" {
-		err = errors.New(failed + "; the backup did not start: fix the hook, or run it by hand in " + hookDir(cfg, b.cfg.DataDir) + " to see why")
+		err = errors.New(failed + "; the backup did not start: fix the hook, or run it by hand in " + hookDir(cfg, b.cfg.Current().DataDir) + " to see why")
 	} else {
 		result, info, err = res.Backup(storageCtx, v, opts)
 	}
@@ -192,13 +193,13 @@ func (b *Runner) Run(ctx context.Context, id string) error {
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return b.End(context.WithoutCancel(ctx), &job, vigil.BackupAborted, withAfter(fmt.Sprintf("the backup did not end within workers.job_timeout (%s); no recovery point was listed: raise workers.job_timeout in the config above the longest backup, then start it again",
-				time.Duration(b.cfg.Workers.JobTimeout))))
+				time.Duration(b.cfg.Current().Workers.JobTimeout))))
 		}
 		if ctx.Err() != nil {
 			return b.End(ctx, &job, vigil.BackupAborted, withAfter("vigil was stopped during the backup; no recovery point was listed: start the backup again"))
 		}
 		msg := err.Error()
-		if vc, ok := b.cfg.Vault(job.Vault); ok && disk.Full(err) {
+		if vc, ok := b.cfg.Current().Vault(job.Vault); ok && disk.Full(err) {
 			msg += fmt.Sprintf("; %s once the failed write was given up: no recovery point was listed; free space there (expire old recovery points, then let vault maintenance give their space back) or move the vault to a larger disk, and back up again",
 				disk.Describe(vc.Storage))
 		}

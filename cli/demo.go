@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/notify/webhook"
 	"github.com/vigil-backup/vigil/sampleapp"
+	"github.com/vigil-backup/vigil/worker"
 )
 
 type demoOptions struct {
@@ -106,7 +107,7 @@ func runDemo(ctx context.Context, g *globalOptions, opts demoOptions) error {
 		fmt.Fprintf(out, "  %7.3fs  %-34s %8s  %s\n", at.Sub(start).Seconds(), name, took.Round(time.Millisecond), printable(detail))
 	}
 	t := time.Now()
-	srv, err := startServer(ctx, cfg, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := startServer(ctx, cfg, worker.Options{Workers: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}

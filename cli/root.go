@@ -101,6 +101,7 @@ each backup restorable.
 		newConfigCommand(g),
 		newVersionCommand(g),
 		newInitCommand(g),
+		newReloadCommand(g),
 	)
 	addCompletions(g, root)
 	return root
@@ -113,6 +114,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if f := root.PersistentFlags().Lookup("config"); f != nil {
+		err = staleServer(err, f.Value.String())
 	}
 	code := exitCode(err)
 	// An error may carry a server's message, or a job's: text from outside.

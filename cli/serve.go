@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ const (
 
 func newServeCommand(g *globalOptions) *cobra.Command {
 	var workers int
+	var node string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the API, the scheduler and the workers in one process",
@@ -49,10 +51,18 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 'vigil migrate' first, once, for every process sharing the catalog.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := catchHangup()
 			cfg, err := config.Load(config.Locate(g.ConfigPath))
 			if err != nil {
 				return usageError(err)
 			}
+			// A reload reads the file again and must keep the flag's name.
+			adjust := func(cfg *config.Config) {
+				if node != "" {
+					cfg.Node = node
+				}
+			}
+			adjust(cfg)
 			if err := cfg.LoadPasswords(); err != nil {
 				return usageError(err)
 			}
@@ -67,7 +77,7 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 				return usageError(fmt.Errorf("--workers %d: give 0 (run no jobs here) or more", workers))
 			}
 			logger := newLogger(cfg, g.stderr)
-			srv, err := startServer(cmd.Context(), cfg, workers, logger)
+			srv, err := startServer(cmd.Context(), cfg, worker.Options{Workers: workers, NoJobs: workers == 0, Logger: logger, Adjust: adjust})
 			if err != nil {
 				return err
 			}
@@ -77,7 +87,7 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 			// they look first.
 			logger.Info("console: open "+srv.URL+"/ and sign in with the token in "+filepath.Join(cfg.DataDir, tokenFile), "console", srv.URL+"/",
 				"token_file", filepath.Join(cfg.DataDir, tokenFile))
-			<-cmd.Context().Done()
+			reloadOnHangup(cmd.Context(), hup, srv.engine, logger)
 			logger.Info("vigil stopping: waiting for running jobs")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -85,7 +95,34 @@ itself. On a PostgreSQL catalog it refuses a schema that is behind: run
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 4, "how many jobs of each kind run at once, where the config's workers section says nothing (0: run no jobs here)")
+	cmd.Flags().StringVar(&node, "node", "", "this server's node name (default: the config's node, or the host name)")
 	return cmd
+}
+
+// catchHangup takes SIGHUP from the start, whose default would end the
+// process: one that comes while the server starts is answered once it
+// has (reloadOnHangup).
+func catchHangup() chan os.Signal {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadOnHangup reloads eng's config on each SIGHUP until ctx is done.
+// A refused reload is an error in the log; the running config stays.
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, eng *worker.Engine, logger *slog.Logger) {
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			logger.Info("SIGHUP: reloading the config")
+			if _, err := eng.Reload(ctx); err != nil {
+				logger.Error("config not reloaded", "err", err)
+			}
+		}
+	}
 }
 
 // server is a running vigil: catalog, engine, and over HTTP the API, the
@@ -107,7 +144,7 @@ type server struct {
 
 // startServer opens everything a server needs, in order, and undoes what it
 // opened when a later step fails.
-func startServer(ctx context.Context, cfg *config.Config, workers int, logger *slog.Logger) (_ *server, err error) {
+func startServer(ctx context.Context, cfg *config.Config, opts worker.Options) (_ *server, err error) {
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -137,7 +174,8 @@ func startServer(ctx context.Context, cfg *config.Config, workers int, logger *s
 		return nil, err
 	}
 	undo = append(undo, func() { cat.Close() })
-	eng, err := worker.New(cfg, cat, worker.Options{Workers: workers, NoJobs: workers == 0, Logger: logger})
+	logger := opts.Logger
+	eng, err := worker.New(cfg, cat, opts)
 	if err != nil {
 		return nil, err
 	}

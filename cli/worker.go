@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,13 +45,18 @@ schema is behind ('vigil migrate' first).`,
 			if opts.Workers < 1 {
 				return usageError(fmt.Errorf("--workers %d: a worker runs at least 1 job at once", opts.Workers))
 			}
+			hup := catchHangup()
 			cfg, err := config.Load(config.Locate(g.ConfigPath))
 			if err != nil {
 				return usageError(err)
 			}
-			if opts.Node != "" {
-				cfg.Node = opts.Node
+			adjust := func(cfg *config.Config) {
+				if opts.Node != "" {
+					cfg.Node = opts.Node
+				}
+				cfg.DataDir = filepath.Join(cfg.DataDir, "workers", cfg.Node)
 			}
+			adjust(cfg)
 			if cfg.Catalog == "" {
 				return usageError(errors.New("vigil worker needs a PostgreSQL catalog: the SQLite catalog in data_dir belongs to one vigil serve, which runs the jobs itself. " +
 					"To run workers beside it, set catalog: postgres://… in the config, run 'vigil migrate', then start serve and the workers"))
@@ -64,12 +68,12 @@ schema is behind ('vigil migrate' first).`,
 				return usageError(err)
 			}
 			logger := newLogger(cfg, g.stderr)
-			w, err := startWorker(cmd.Context(), cfg, opts.Workers, logger)
+			w, err := startWorker(cmd.Context(), cfg, worker.Options{Workers: opts.Workers, Logger: logger, Adjust: adjust})
 			if err != nil {
 				return err
 			}
 			logger.Info("vigil worker running", "worker", w.engine.WorkerID(), "node", cfg.Node, "data_dir", cfg.DataDir)
-			<-cmd.Context().Done()
+			reloadOnHangup(cmd.Context(), hup, w.engine, logger)
 			logger.Info("vigil worker stopping: waiting for running jobs")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -93,7 +97,7 @@ type runningWorker struct {
 // worker keeps its files in a data dir of its own under the config's, so
 // that workers sharing a machine never remove each other's temporary
 // files or copies at start.
-func startWorker(ctx context.Context, cfg *config.Config, workers int, logger *slog.Logger) (_ *runningWorker, err error) {
+func startWorker(ctx context.Context, cfg *config.Config, opts worker.Options) (_ *runningWorker, err error) {
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -102,7 +106,7 @@ func startWorker(ctx context.Context, cfg *config.Config, workers int, logger *s
 			}
 		}
 	}()
-	cfg.DataDir = filepath.Join(cfg.DataDir, "workers", cfg.Node)
+	logger := opts.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create the worker's data dir: %w", err)
 	}
@@ -117,7 +121,7 @@ func startWorker(ctx context.Context, cfg *config.Config, workers int, logger *s
 		return nil, err
 	}
 	undo = append(undo, func() { cat.Close() })
-	eng, err := worker.New(cfg, cat, worker.Options{Workers: workers, Logger: logger})
+	eng, err := worker.New(cfg, cat, opts)
 	if err != nil {
 		return nil, err
 	}

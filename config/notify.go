@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -290,7 +291,7 @@ func (c *Config) loadNotificationSecrets() []error {
 // and what name it in the error.
 func readSecret(field, what, env, file string) (string, error) {
 	if env != "" {
-		s := os.Getenv(env)
+		s := getenv(env)
 		if s == "" {
 			noun := what
 			if what == "dsn" {
@@ -336,11 +337,36 @@ func (c *Config) SecretEnv() []string {
 
 // UnsetSecretEnv removes the secret variables from this process's
 // environment, once LoadPasswords has read them, so that the programs vigil
-// starts do not inherit them.
+// starts do not inherit them. Their values stay with this process, out of
+// its environment: a reload reads them again (the environment of a running
+// process cannot change, so a reload finds the values it started with).
 func (c *Config) UnsetSecretEnv() {
+	unsetEnv.Lock()
+	defer unsetEnv.Unlock()
 	for _, name := range c.SecretEnv() {
-		os.Unsetenv(name)
+		if v, ok := os.LookupEnv(name); ok {
+			unsetEnv.values[name] = v
+			os.Unsetenv(name)
+		}
 	}
+}
+
+// unsetEnv holds the secret variables UnsetSecretEnv took out of the
+// environment.
+var unsetEnv = struct {
+	sync.Mutex
+	values map[string]string
+}{values: map[string]string{}}
+
+// getenv reads a secret variable from the environment or, once
+// UnsetSecretEnv has taken it out, from what it kept.
+func getenv(name string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	unsetEnv.Lock()
+	defer unsetEnv.Unlock()
+	return unsetEnv.values[name]
 }
 
 func validateWebhookFormat(add func(field, format string, args ...any), f string, w *Webhook) {

@@ -60,7 +60,7 @@ type Engine interface {
 
 // Console serves the pages.
 type Console struct {
-	cfg      *config.Config
+	cfg      config.Source
 	catalog  *catalog.Catalog
 	sessions Sessions
 	workers  Workers
@@ -83,7 +83,7 @@ func (c *Console) UseVaultSizes(sizes *metrics.VaultSizes) { c.sizes = sizes }
 // New returns the console's handler; token is the API token, and
 // stopping closes when the server begins to stop. The sessions are kept
 // in cat, and the workers listed from it.
-func New(cfg *config.Config, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
+func New(cfg config.Source, cat *catalog.Catalog, eng Engine, token string, stopping <-chan struct{}, logger *slog.Logger) *Console {
 	c := &Console{cfg: cfg, catalog: cat, sessions: cat, workers: cat, engine: eng, stopping: stopping, token: token, logger: logger, mux: http.NewServeMux(), now: time.Now,
 		sizes: metrics.NewVaultSizes(nil, 0, logger)}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
@@ -219,7 +219,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		data["CSRF"] = s.csrf
 		data["SignedIn"] = true
 	}
-	data["Node"] = c.cfg.Node
+	data["Node"] = c.cfg.Current().Node
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := c.pages.ExecuteTemplate(w, name, data); err != nil {

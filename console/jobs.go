@@ -42,7 +42,7 @@ func (c *Console) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 	data := map[string]any{
 		"Tab": tab, "Status": q.Get("status"), "Resource": q.Get("resource"), "Since": q.Get("since"),
 		"SinceChoices": []string{"1h", "24h", "7d", "30d"},
-		"Resources":    c.cfg.ResourceNames(), "Vaults": c.cfg.VaultNames(),
+		"Resources":    c.cfg.Current().ResourceNames(), "Vaults": c.cfg.Current().VaultNames(),
 		"Form": form,
 	}
 	data["Statuses"] = []string{"PENDING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
@@ -92,10 +92,10 @@ func (c *Console) startBackup(w http.ResponseWriter, r *http.Request) {
 		"Resource": r.PostFormValue("resource"), "Vault": r.PostFormValue("vault"), "Expiry": r.PostFormValue("expire_days"),
 	}
 	errs := map[string]string{}
-	if _, ok := c.cfg.Resource(r.PostFormValue("resource")); !ok {
+	if _, ok := c.cfg.Current().Resource(r.PostFormValue("resource")); !ok {
 		errs["resource"] = fmt.Sprintf("unknown resource %q: pick one of the list", r.PostFormValue("resource"))
 	}
-	if _, ok := c.cfg.Vault(r.PostFormValue("vault")); !ok {
+	if _, ok := c.cfg.Current().Vault(r.PostFormValue("vault")); !ok {
 		errs["vault"] = fmt.Sprintf("unknown vault %q: pick one of the list", r.PostFormValue("vault"))
 	}
 	days := 0

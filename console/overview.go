@@ -57,7 +57,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {
 	now := c.now()
 	var rows []resourceRow
-	for _, res := range c.cfg.Resources {
+	for _, res := range c.cfg.Current().Resources {
 		row := resourceRow{Name: res.Name, Type: res.Type}
 		row.RPO, row.RTO = c.targets(res.Name)
 		backups, err := c.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Resource: res.Name, Limit: 1})
@@ -93,8 +93,8 @@ func (c *Console) resourceRows(ctx context.Context) ([]resourceRow, error) {
 
 // targets are the strictest RPO and RTO of the plans that test resource.
 func (c *Console) targets(resource string) (rpo, rto time.Duration) {
-	for _, p := range c.cfg.RestoreTesting {
-		if !slices.Contains(c.cfg.TestPlanResources(p), resource) {
+	for _, p := range c.cfg.Current().RestoreTesting {
+		if !slices.Contains(c.cfg.Current().TestPlanResources(p), resource) {
 			continue
 		}
 		rpo = strictest(rpo, time.Duration(p.Targets.RPO))

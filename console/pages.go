@@ -43,7 +43,7 @@ func (c *Console) recoveryPoints(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "recoverypoints", map[string]any{
 		"Rows": rows, "Vault": q.Get("vault"), "Resource": q.Get("resource"),
-		"Vaults": c.cfg.VaultNames(), "Resources": c.cfg.ResourceNames(),
+		"Vaults": c.cfg.Current().VaultNames(), "Resources": c.cfg.Current().ResourceNames(),
 	})
 }
 
@@ -59,13 +59,13 @@ type resourceCard struct {
 
 func (c *Console) resources(w http.ResponseWriter, r *http.Request) {
 	var cards []resourceCard
-	for _, res := range c.cfg.Resources {
+	for _, res := range c.cfg.Current().Resources {
 		card := resourceCard{Resource: res, Location: res.Location()}
 		for _, v := range res.Validate {
 			card.Validators = append(card.Validators, v.Kind())
 		}
-		for _, p := range c.cfg.RestoreTesting {
-			if slices.Contains(c.cfg.TestPlanResources(p), res.Name) {
+		for _, p := range c.cfg.Current().RestoreTesting {
+			if slices.Contains(c.cfg.Current().TestPlanResources(p), res.Name) {
 				card.Plans = append(card.Plans, p.Name)
 			}
 		}
@@ -169,7 +169,7 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rows []vaultRow
-	for _, v := range c.cfg.Vaults {
+	for _, v := range c.cfg.Current().Vaults {
 		size, found := c.sizes.Size(v)
 		n, err := c.catalog.CountRecoveryPoints(r.Context(), catalog.RecoveryPointFilter{Vault: v.Name, Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable}})
 		if err != nil {

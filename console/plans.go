@@ -14,7 +14,7 @@ func (c *Console) plansPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "plans", map[string]any{"Plans": c.cfg.Plans(c.now(), pauses)})
+	c.render(w, r, http.StatusOK, "plans", map[string]any{"Plans": c.cfg.Current().Plans(c.now(), pauses)})
 }
 
 // pausePlan pauses or resumes the plan the form names, then shows the
@@ -22,7 +22,7 @@ func (c *Console) plansPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) pausePlan(w http.ResponseWriter, r *http.Request) {
 	ref := vigil.PlanRef{Kind: vigil.PlanKind(r.PostFormValue("kind")), Name: r.PostFormValue("name")}
 	known := false
-	for _, p := range c.cfg.PlanRefs(ref.Name) {
+	for _, p := range c.cfg.Current().PlanRefs(ref.Name) {
 		known = known || p == ref
 	}
 	if !known {

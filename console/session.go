@@ -143,8 +143,8 @@ func (c *Console) live(ctx context.Context, idHash string, touch bool) (bool, er
 	return true, nil
 }
 
-func (c *Console) idle() time.Duration   { return time.Duration(c.cfg.Console.SessionIdle) }
-func (c *Console) maxAge() time.Duration { return time.Duration(c.cfg.Console.SessionMax) }
+func (c *Console) idle() time.Duration   { return time.Duration(c.cfg.Current().Console.SessionIdle) }
+func (c *Console) maxAge() time.Duration { return time.Duration(c.cfg.Current().Console.SessionMax) }
 
 // csrfOK reports whether a form carries its session's CSRF token.
 func csrfOK(r *http.Request, s *session) bool {

@@ -297,8 +297,8 @@ func TestSessionOverTLS(t *testing.T) {
 // page its events.
 func (b *sessionBundle) withEngine() {
 	b.t.Helper()
-	b.console.cfg.DataDir = b.t.TempDir()
-	eng, err := worker.New(b.console.cfg, b.catalog, worker.Options{})
+	b.console.cfg.Current().DataDir = b.t.TempDir()
+	eng, err := worker.New(b.console.cfg.Current(), b.catalog, worker.Options{})
 	if err != nil {
 		b.t.Fatal(err)
 	}

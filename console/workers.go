@@ -44,7 +44,7 @@ func (c *Console) workersPage(w http.ResponseWriter, r *http.Request) {
 	for _, p := range pending {
 		byNode[p.Node] = append(byNode[p.Node], p)
 	}
-	timeout := time.Duration(c.cfg.Workers.HeartbeatTimeout)
+	timeout := time.Duration(c.cfg.Current().Workers.HeartbeatTimeout)
 	if timeout <= 0 {
 		timeout = config.DefaultHeartbeatTimeout
 	}

@@ -59,7 +59,7 @@ var (
 
 // Collector reads the figures at each scrape.
 type Collector struct {
-	cfg     *config.Config
+	cfg     config.Source
 	catalog *catalog.Catalog
 	sizes   *VaultSizes
 	logger  *slog.Logger
@@ -69,7 +69,7 @@ type Collector struct {
 // NewCollector returns a collector over the catalog and the configured
 // vaults and resources, with the vaults' sizes from sizes (nil: folder
 // vaults only).
-func NewCollector(cfg *config.Config, cat *catalog.Catalog, sizes *VaultSizes, logger *slog.Logger) *Collector {
+func NewCollector(cfg config.Source, cat *catalog.Catalog, sizes *VaultSizes, logger *slog.Logger) *Collector {
 	if sizes == nil {
 		sizes = NewVaultSizes(nil, 0, logger)
 	}
@@ -104,7 +104,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
 		c.collectStats(ch, s)
 	}
-	for _, v := range c.cfg.Vaults {
+	for _, v := range c.cfg.Current().Vaults {
 		// An S3 vault's figure is its last measurement, up to the
 		// refresh interval old, and missing until the first one.
 		if size, ok := c.sizes.Size(v); ok {

@@ -54,7 +54,7 @@ type Resources interface {
 
 // Options is what a Tester works with.
 type Options struct {
-	Config    *config.Config
+	Config    config.Source
 	Catalog   *catalog.Catalog
 	Journal   Journal
 	Vaults    vault.Opener
@@ -65,7 +65,7 @@ type Options struct {
 
 // Tester runs restore tests.
 type Tester struct {
-	cfg       *config.Config
+	cfg       config.Source
 	catalog   *catalog.Catalog
 	journal   Journal
 	vaults    vault.Opener
@@ -99,20 +99,20 @@ func New(o Options) (*Tester, error) {
 }
 
 // Dir is where restore tests create their instances.
-func (t *Tester) Dir() string { return filepath.Join(t.cfg.DataDir, "restore-tests") }
+func (t *Tester) Dir() string { return filepath.Join(t.cfg.Current().DataDir, "restore-tests") }
 
 // Start queues an on-demand restore test of a resource.
 func (t *Tester) Start(ctx context.Context, req vigil.RestoreTestRequest) (vigil.RestoreJob, error) {
-	res, ok := t.cfg.Resource(req.Resource)
+	res, ok := t.cfg.Current().Resource(req.Resource)
 	if !ok {
-		return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: t.cfg.ResourceNames()}
+		return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: t.cfg.Current().ResourceNames()}
 	}
 	plan := config.DefaultRestoreTestPlan()
 	if req.Plan != "" {
 		var ok bool
-		if plan, ok = t.cfg.RestoreTestPlan(req.Plan); !ok {
+		if plan, ok = t.cfg.Current().RestoreTestPlan(req.Plan); !ok {
 			var known []string
-			for _, p := range t.cfg.RestoreTesting {
+			for _, p := range t.cfg.Current().RestoreTesting {
 				known = append(known, p.Name)
 			}
 			return vigil.RestoreJob{}, &vigil.UnknownNameError{Kind: "restore testing plan", Name: req.Plan, Known: known}
@@ -228,8 +228,8 @@ func (t *Tester) Queue(ctx context.Context, tx *catalog.Tx, rp vigil.RecoveryPoi
 // plans that name its vault, so that a plan without vaults tests each
 // backup once, not once more per copy.
 func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.RecoveryPoint) error {
-	for _, plan := range t.cfg.RestoreTesting {
-		if !plan.OnBackupCompleted || !slices.Contains(t.cfg.TestPlanResources(plan), rp.Resource) || !plan.TestsVault(rp.Vault) {
+	for _, plan := range t.cfg.Current().RestoreTesting {
+		if !plan.OnBackupCompleted || !slices.Contains(t.cfg.Current().TestPlanResources(plan), rp.Resource) || !plan.TestsVault(rp.Vault) {
 			continue
 		}
 		if rp.SourceRecoveryPointID != "" && len(plan.Vaults) == 0 {
@@ -259,7 +259,7 @@ func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.Re
 // plan returns the settings a restore test runs with: its plan's, or the
 // on-demand defaults.
 func (t *Tester) plan(job *vigil.RestoreJob) config.RestoreTestPlan {
-	if p, ok := t.cfg.RestoreTestPlan(job.Plan); ok {
+	if p, ok := t.cfg.Current().RestoreTestPlan(job.Plan); ok {
 		return p
 	}
 	return config.DefaultRestoreTestPlan()
@@ -314,7 +314,7 @@ func (t *Tester) ReportValidation(ctx context.Context, id string, status vigil.V
 	if !job.RestoreTest {
 		return job, vigil.Invalidf("restore job %s is a plain restore, not a restore test: nothing validates it", id)
 	}
-	res, _ := t.cfg.Resource(job.Resource)
+	res, _ := t.cfg.Current().Resource(job.Resource)
 	if !slices.ContainsFunc(res.Validate, func(v config.Validator) bool { return v.External != nil }) {
 		return job, vigil.Invalidf("resource %q has no external validator: add `- external: {}` to its validate list to report verdicts for it", job.Resource)
 	}

@@ -40,8 +40,9 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	defer t.release(job.ID)
 	plan := t.plan(job)
-	if _, ok := t.cfg.Resource(job.Resource); !ok {
-		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("resource %q is no longer in the configuration: add it back to test it", job.Resource))
+	if _, ok := t.cfg.Current().Resource(job.Resource); !ok {
+		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("resource %q is not in the config of node %s (%s): add it back to test it, or, if it was just added, reload this node's vigil (vigil reload, or SIGHUP to vigil worker)",
+			job.Resource, t.cfg.Current().Node, t.cfg.Current().Path))
 	}
 	if plan.StartWindow > 0 && time.Since(job.CreatedAt) > time.Duration(plan.StartWindow) {
 		return t.endEarly(ctx, job, vigil.RestoreAborted, fmt.Sprintf("not started within the plan's start window of %s (queued at %s): the next run of plan %s tests again",
@@ -59,7 +60,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 
 	// Step 1: record RUNNING, then create the marked instance folder.
-	started(job, rp, t.cfg.Node)
+	started(job, rp, t.cfg.Current().Node)
 	// The test was queued by whichever node listed its recovery point,
 	// with that node's folders in its record; its copy lives in the
 	// instance folder of the node that runs it, so the record gets this
@@ -73,7 +74,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		return err
 	}
 	t.jobLog(ctx, job.ID, "restore test (plan %s) of recovery point %s (%s %q, vault %q, %s old) started on node %s",
-		plan.Name, rp.ID, rp.ResourceType, rp.Resource, rp.Vault, seconds(job.RecoveryPointAgeSeconds), t.cfg.Node)
+		plan.Name, rp.ID, rp.ResourceType, rp.Resource, rp.Vault, seconds(job.RecoveryPointAgeSeconds), t.cfg.Current().Node)
 
 	inst, err := instance.Create(t.Dir(), job.ID)
 	if err != nil {
@@ -193,7 +194,7 @@ func writeFrom(ctx context.Context, w interface {
 // this attempt deletes it and records that.
 func (t *Tester) endedElsewhere(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, cp resource.Copy, what string) error {
 	ctx = context.WithoutCancel(ctx)
-	t.jobLog(ctx, job.ID, "this attempt's %s on node %s is not recorded: the test was ended by another worker while it ran (this worker was counted dead); its copy is deleted here", what, t.cfg.Node)
+	t.jobLog(ctx, job.ID, "this attempt's %s on node %s is not recorded: the test was ended by another worker while it ran (this worker was counted dead); its copy is deleted here", what, t.cfg.Current().Node)
 	if cp != nil {
 		cp.Close()
 	}
@@ -201,7 +202,7 @@ func (t *Tester) endedElsewhere(ctx context.Context, job *vigil.RestoreJob, inst
 	if err != nil {
 		return fmt.Errorf("read restore test %s, ended by another worker: %w", job.ID, err)
 	}
-	if ended.DeletionStatus != vigil.DeletionDeleting || ended.Node != t.cfg.Node {
+	if ended.DeletionStatus != vigil.DeletionDeleting || ended.Node != t.cfg.Current().Node {
 		return nil // not this node's copy to delete, or deleted already
 	}
 	return t.delete(ctx, &ended, inst, cp, t.plan(&ended), false)
@@ -280,7 +281,7 @@ func (t *Tester) runValidators(ctx context.Context, job *vigil.RestoreJob, inst 
 
 	startAt := time.Now()
 	opts := resource.StartOptions{Isolation: res.Isolation, Limits: res.Limits}
-	if p, ok := t.cfg.RestoreTestPlan(job.Plan); ok {
+	if p, ok := t.cfg.Current().RestoreTestPlan(job.Plan); ok {
 		if p.Isolation != nil {
 			opts.Isolation = *p.Isolation
 		}
@@ -445,7 +446,7 @@ func (t *Tester) delete(ctx context.Context, job *vigil.RestoreJob, inst *instan
 		err = inst.Remove(stopGrace)
 	}
 	from := catalog.StepOf(job)
-	gaveUp := deleted(job, time.Since(begin), detail, err, time.Duration(t.cfg.Lifecycle.CheckInterval))
+	gaveUp := deleted(job, time.Since(begin), detail, err, time.Duration(t.cfg.Current().Lifecycle.CheckInterval))
 	t.jobLog(ctx, job.ID, "clean-up %s in %s: %s", job.DeletionStatus, seconds(job.CleanupSeconds), job.DeletionMessage)
 	var events []vigil.Event
 	if announce {

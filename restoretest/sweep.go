@@ -21,7 +21,7 @@ import (
 // it also removes instance folders that no unfinished test owns.
 func (t *Tester) Sweep(ctx context.Context, startup bool) error {
 	t.mu.Lock()
-	jobs, err := t.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: t.cfg.Node})
+	jobs, err := t.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: t.cfg.Current().Node})
 	if err != nil {
 		t.mu.Unlock()
 		return fmt.Errorf("list restore tests to clean up: %w", err)
@@ -70,7 +70,7 @@ func (t *Tester) Sweep(ctx context.Context, startup bool) error {
 // record the test's end, and vigil could not start. It only reads the
 // catalog; Sweep then finishes the records, finding the folders gone.
 func (t *Tester) Free(ctx context.Context) error {
-	jobs, err := t.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: t.cfg.Node})
+	jobs, err := t.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{NotDeleted: true, Node: t.cfg.Current().Node})
 	if err != nil {
 		return fmt.Errorf("list restore tests to clean up: %w", err)
 	}
@@ -137,7 +137,7 @@ func (t *Tester) unannounced(ctx context.Context, id string) (bool, error) {
 // Loop runs Sweep every lifecycle.check_interval until ctx ends. Every
 // vigil process runs it for its own node's tests.
 func (t *Tester) Loop(ctx context.Context) {
-	tick := time.NewTicker(time.Duration(t.cfg.Lifecycle.CheckInterval))
+	tick := time.NewTicker(time.Duration(t.cfg.Current().Lifecycle.CheckInterval))
 	defer tick.Stop()
 	for {
 		select {
@@ -157,7 +157,7 @@ func (t *Tester) Loop(ctx context.Context) {
 // retry never queues a test of the first resources twice.
 func (t *Tester) RunPlan(ctx context.Context, plan config.RestoreTestPlan) error {
 	return t.catalog.InTx(ctx, func(tx *catalog.Tx) error {
-		for _, name := range t.cfg.TestPlanResources(plan) {
+		for _, name := range t.cfg.Current().TestPlanResources(plan) {
 			if err := t.runPlanFor(ctx, tx, plan, name); err != nil {
 				return err
 			}

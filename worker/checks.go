@@ -23,7 +23,7 @@ func (e *Engine) CheckStart(ctx context.Context) []vigil.Problem {
 	// A vault whose storage is down is waited for (retry_for); the
 	// server's log says so, as nothing answers yet.
 	ctx = vault.WithStorageLog(ctx, func(line string) { e.logger.Warn("start-up check: " + line) })
-	problems := startcheck.Run(ctx, e.cfg, startcheck.Options{
+	problems := startcheck.Run(ctx, e.cfg.Current(), startcheck.Options{
 		Resources: e.resources,
 		Vault: func(ctx context.Context, v config.Vault) error {
 			_, err := e.Vault(ctx, v.Name)

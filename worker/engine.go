@@ -41,7 +41,7 @@ import (
 // Engine owns the River client, the open vaults, and the operations that start
 // jobs. One Engine runs per vigil process.
 type Engine struct {
-	cfg     *config.Config
+	cfg     *config.Live
 	catalog *catalog.Catalog
 	logger  *slog.Logger
 	// freeOnce makes FreeLeftovers run once, whoever calls it first.
@@ -60,6 +60,13 @@ type Engine struct {
 	// listJobs River's JobList (Cancel).
 	cancelJob func(ctx context.Context, id int64) (rivertype.JobState, error)
 	listJobs  func(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	// periodic is River's list of periodic jobs, which a reload changes;
+	// nil where this process schedules nothing (NoJobs).
+	periodic *river.PeriodicJobBundle
+	// reloadMu makes reloads take turns (Reload); adjust is
+	// Options.Adjust.
+	reloadMu sync.Mutex
+	adjust   func(*config.Config)
 	// working is the jobs this process works now, by River job id: the
 	// vigil job id, or for a job of no vigil job, its kind (jobContext).
 	workingMu sync.Mutex
@@ -112,6 +119,10 @@ type Options struct {
 	NoJobs bool
 	// Logger receives the engine's own log; nil discards it.
 	Logger *slog.Logger
+	// Adjust is what the command line changed in the config after it was
+	// read (vigil worker's --node and its data dir of its own); Reload
+	// does the same to the file it reads again.
+	Adjust func(*config.Config)
 }
 
 // New builds an Engine over an open catalog. Vault passwords must already be
@@ -124,13 +135,14 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:     cfg,
+		cfg:     config.NewLive(cfg),
 		catalog: cat,
 		logger:  opts.Logger,
 		vaults:  map[string]*vault.Vault{},
 		working: map[int64]string{},
 		id:      newWorkerID(cfg.Node),
 		noJobs:  opts.NoJobs,
+		adjust:  opts.Adjust,
 		resources: resource.NewRegistry(resource.Env{
 			RestoresDir: filepath.Join(cfg.DataDir, "restores"),
 			TempDir:     filepath.Join(cfg.DataDir, "tmp"),
@@ -143,12 +155,12 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		return nil, err
 	}
 	e.restorePauses = restorePauses
-	tests, err := restoretest.New(restoretest.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Logger: opts.Logger})
+	tests, err := restoretest.New(restoretest.Options{Config: e.cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
 	e.tests = tests
-	e.backups, err = backup.New(backup.Options{Config: cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e.resources, Tests: tests, Logger: opts.Logger})
+	e.backups, err = backup.New(backup.Options{Config: e.cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e.resources, Tests: tests, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +233,9 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			return rescuer(c, driver.GetExecutor(), node)(ctx)
 		}
 		e.cancelJob, e.listJobs = canceller(c), c.JobList
+		if !opts.NoJobs {
+			e.periodic = c.PeriodicJobs()
+		}
 	case catalog.DialectPostgres:
 		driver := riverpgxv5.New(cat.PGXPool())
 		c, err := river.NewClient(driver, rcfg)
@@ -236,6 +251,9 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 			return rescuer(c, driver.GetExecutor(), node)(ctx)
 		}
 		e.cancelJob, e.listJobs = canceller(c), c.JobList
+		if !opts.NoJobs {
+			e.periodic = c.PeriodicJobs()
+		}
 	default:
 		return nil, fmt.Errorf("create job client: unknown catalog dialect %q", cat.Dialect())
 	}
@@ -291,7 +309,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.logger.Warn("restore tests' app copies run without cgroups: their processes are found by process group, environment, working directory and open files, and a daemon that leaves all four survives clean-up",
 			"why", why)
 	}
-	if ok, why := instance.LimitsAvailable(); !ok && e.cfg.SetsLimits() {
+	if ok, why := instance.LimitsAvailable(); !ok && e.cfg.Current().SetsLimits() {
 		e.logger.Warn("the memory and pids limits of restore tests' app copies cannot all be enforced here: copies run without those they cannot have, and their job logs say which",
 			"why", why)
 	}
@@ -372,11 +390,11 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 	if v, ok := e.vaults[name]; ok {
 		return v, nil
 	}
-	vc, ok := e.cfg.Vault(name)
+	vc, ok := e.cfg.Current().Vault(name)
 	if !ok {
-		return nil, &vigil.UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.VaultNames()}
+		return nil, &vigil.UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.Current().VaultNames()}
 	}
-	c := vaultConfig(vc, filepath.Join(e.cfg.DataDir, "cache", vc.Name))
+	c := vaultConfig(vc, filepath.Join(e.cfg.Current().DataDir, "cache", vc.Name))
 	// On the embedded SQLite catalog this process is the only vigil, so
 	// the only writer of its vaults: maintenance may give back the space
 	// of expired recovery points at once.
@@ -413,7 +431,7 @@ func vaultConfig(vc config.Vault, cacheDir string) vault.Config {
 // which only the name and type are known (database types refuse that:
 // they need their credentials).
 func (e *Engine) Resource(name, typ string) (resource.Resource, error) {
-	return e.resources.For(e.cfg, name, typ)
+	return e.resources.For(e.cfg.Current(), name, typ)
 }
 
 // QueueRestoreTest queues the River job that runs a restore test, in tx.

@@ -33,7 +33,7 @@ func (e *Engine) emit(ctx context.Context, tx *catalog.Tx, ev vigil.Event) error
 	if err := tx.InsertEvent(ctx, &ev); err != nil {
 		return err
 	}
-	for _, n := range e.cfg.Notifications {
+	for _, n := range e.cfg.Current().Notifications {
 		if !n.Wants(ev.Type) {
 			continue
 		}
@@ -140,7 +140,7 @@ func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return 
 
 // NextRetry waits as the notification's retry rule says.
 func (w *deliverWorker) NextRetry(rj *river.Job[DeliverArgs]) time.Time {
-	n, ok := w.e.cfg.Notification(rj.Args.Notification)
+	n, ok := w.e.cfg.Current().Notification(rj.Args.Notification)
 	if !ok {
 		return time.Now()
 	}
@@ -149,7 +149,7 @@ func (w *deliverWorker) NextRetry(rj *river.Job[DeliverArgs]) time.Time {
 
 func (w *deliverWorker) Work(ctx context.Context, rj *river.Job[DeliverArgs]) error {
 	e := w.e
-	n, ok := e.cfg.Notification(rj.Args.Notification)
+	n, ok := e.cfg.Current().Notification(rj.Args.Notification)
 	if !ok {
 		err := fmt.Errorf("notification %q is no longer configured", rj.Args.Notification)
 		d := vigil.Delivery{EventSeq: rj.Args.Seq, Notification: rj.Args.Notification, Attempts: rj.Attempt - 1, Status: vigil.DeliveryFailed, LastError: err.Error()}

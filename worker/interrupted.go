@@ -21,7 +21,7 @@ import (
 func (e *Engine) endInterrupted(ctx context.Context) error {
 	// Restores first: each removes its partial files before it records
 	// its end, which gives back the space a full disk needs for the rest.
-	restores, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreRunning}, Node: e.cfg.Node})
+	restores, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreRunning}, Node: e.cfg.Current().Node})
 	if err != nil {
 		return fmt.Errorf("list interrupted restore jobs: %w", err)
 	}
@@ -35,7 +35,7 @@ func (e *Engine) endInterrupted(ctx context.Context) error {
 	}
 	// Restores another worker ended when it counted this node's last
 	// process dead: what they wrote is on this machine, and goes now.
-	aborted, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreAborted}, Node: e.cfg.Node})
+	aborted, err := e.catalog.ListRestoreJobs(ctx, catalog.RestoreJobFilter{Status: []vigil.RestoreJobStatus{vigil.RestoreAborted}, Node: e.cfg.Current().Node})
 	if err != nil {
 		return fmt.Errorf("list the restore jobs ended by another worker: %w", err)
 	}
@@ -48,7 +48,7 @@ func (e *Engine) endInterrupted(ctx context.Context) error {
 		}
 	}
 	running := []vigil.BackupJobStatus{vigil.BackupRunning}
-	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: running, Node: e.cfg.Node})
+	backups, err := e.catalog.ListBackupJobs(ctx, catalog.BackupJobFilter{Status: running, Node: e.cfg.Current().Node})
 	if err != nil {
 		return fmt.Errorf("list interrupted backup jobs: %w", err)
 	}

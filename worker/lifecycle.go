@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
 )
 
 // ExpireArgs looks for recovery points whose expire_at has passed and
@@ -44,12 +45,12 @@ var maintainOpts = &river.InsertOpts{UniqueOpts: river.UniqueOpts{
 func (e *Engine) periodicJobs() []*river.PeriodicJob {
 	jobs := []*river.PeriodicJob{
 		river.NewPeriodicJob(
-			river.PeriodicInterval(time.Duration(e.cfg.Lifecycle.CheckInterval)),
+			river.PeriodicInterval(time.Duration(e.cfg.Current().Lifecycle.CheckInterval)),
 			func() (river.JobArgs, *river.InsertOpts) { return ExpireArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "expire", RunOnStart: true},
 		),
 	}
-	for _, v := range e.cfg.Vaults {
+	for _, v := range e.cfg.Current().Vaults {
 		jobs = append(jobs, river.NewPeriodicJob(
 			river.PeriodicInterval(maintenanceInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
@@ -58,22 +59,34 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 			&river.PeriodicJobOpts{ID: "maintain:" + v.Name},
 		))
 	}
-	for _, p := range e.cfg.BackupPlans {
-		jobs = append(jobs, river.NewPeriodicJob(
+	for _, j := range planJobs(e.cfg.Current()) {
+		jobs = append(jobs, j.job)
+	}
+	return jobs
+}
+
+// planJobs are the periodic jobs of cfg's plans: each backup plan, and
+// each restore testing plan with a schedule of its own.
+func planJobs(cfg *config.Config) []planJob {
+	var jobs []planJob
+	for _, p := range cfg.BackupPlans {
+		id := "plan:" + p.Name
+		jobs = append(jobs, planJob{id, river.NewPeriodicJob(
 			p.Cron,
 			func() (river.JobArgs, *river.InsertOpts) { return PlanArgs{Plan: p.Name}, nil },
-			&river.PeriodicJobOpts{ID: "plan:" + p.Name},
-		))
+			&river.PeriodicJobOpts{ID: id},
+		)})
 	}
-	for _, p := range e.cfg.RestoreTesting {
+	for _, p := range cfg.RestoreTesting {
 		if p.Cron == nil {
 			continue
 		}
-		jobs = append(jobs, river.NewPeriodicJob(
+		id := "test-plan:" + p.Name
+		jobs = append(jobs, planJob{id, river.NewPeriodicJob(
 			p.Cron,
 			func() (river.JobArgs, *river.InsertOpts) { return TestPlanArgs{Plan: p.Name}, nil },
-			&river.PeriodicJobOpts{ID: "test-plan:" + p.Name},
-		))
+			&river.PeriodicJobOpts{ID: id},
+		)})
 	}
 	return jobs
 }
@@ -151,7 +164,7 @@ func (e *Engine) expire(ctx context.Context, rp *vigil.RecoveryPoint, why string
 }
 
 func (e *Engine) maintain(ctx context.Context, args MaintainArgs) error {
-	if _, ok := e.cfg.Vault(args.Vault); !ok {
+	if _, ok := e.cfg.Current().Vault(args.Vault); !ok {
 		return river.JobCancel(fmt.Errorf("vault %q is no longer configured", args.Vault))
 	}
 	v, err := e.Vault(ctx, args.Vault)

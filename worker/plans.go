@@ -20,7 +20,7 @@ func (PlanArgs) Kind() string { return "vigil.plan" }
 
 func (e *Engine) runBackupPlan(ctx context.Context, args PlanArgs) error {
 	ref := vigil.PlanRef{Kind: vigil.BackupPlanKind, Name: args.Plan}
-	return runPlan(ctx, e, ref, "backup plan", e.cfg.BackupPlan, e.backups.RunPlan)
+	return runPlan(ctx, e, ref, "backup plan", e.cfg.Current().BackupPlan, e.backups.RunPlan)
 }
 
 // TestPlanArgs runs one scheduled restore testing plan once: a restore
@@ -33,7 +33,7 @@ func (TestPlanArgs) Kind() string { return "vigil.test-plan" }
 
 func (e *Engine) runTestPlan(ctx context.Context, args TestPlanArgs) error {
 	ref := vigil.PlanRef{Kind: vigil.RestoreTestPlanKind, Name: args.Plan}
-	return runPlan(ctx, e, ref, "restore testing plan", e.cfg.RestoreTestPlan, e.tests.RunPlan)
+	return runPlan(ctx, e, ref, "restore testing plan", e.cfg.Current().RestoreTestPlan, e.tests.RunPlan)
 }
 
 // runPlan runs the plan ref, or ends its job for good when the plan left

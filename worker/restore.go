@@ -143,14 +143,14 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	}
 	job.Status = vigil.RestoreRunning
 	job.StartedAt = ptr(now())
-	job.Node = e.cfg.Node
+	job.Node = e.cfg.Current().Node
 	err = e.Record(ctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.UpdateRestoreJob(ctx, &job) },
 		vigil.RestoreJobEvent(vigil.EventRestoreJobStarted, &job))
 	if err != nil {
 		return err
 	}
 	e.jobLog(ctx, job.ID, "restore of recovery point %s (%s %q, vault %q) into %s started on node %s",
-		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, job.CreatedResourceLocation, e.cfg.Node)
+		rp.ID, rp.ResourceType, rp.Resource, rp.Vault, job.CreatedResourceLocation, e.cfg.Current().Node)
 
 	storageCtx := vault.WithStorageLog(ctx, func(line string) { e.jobLog(ctx, job.ID, "%s", line) })
 	v, err := e.Vault(storageCtx, rp.Vault)
@@ -185,7 +185,7 @@ func (w *restoreWorker) Work(ctx context.Context, rj *river.Job[RestoreArgs]) er
 	if errors.Is(err, errRestoreEndedElsewhere) {
 		// This worker was counted dead while it restored, and another
 		// ended the job ABORTED: what it wrote goes, as the job says.
-		e.jobLog(ctx, job.ID, "this attempt's completion on node %s is not recorded: the restore was ended by another worker while it ran (this worker was counted dead); what it wrote is removed here", e.cfg.Node)
+		e.jobLog(ctx, job.ID, "this attempt's completion on node %s is not recorded: the restore was ended by another worker while it ran (this worker was counted dead); what it wrote is removed here", e.cfg.Current().Node)
 		return e.cleanAbandoned(ctx, job.ID, res)
 	}
 	if err != nil {
@@ -231,7 +231,7 @@ func (e *Engine) cleanAbandoned(ctx context.Context, id string, res resource.Res
 	if err != nil {
 		return fmt.Errorf("read restore job %s: %w", id, err)
 	}
-	if job.RestoreTest || job.DeletionStatus != vigil.DeletionDeleting || job.Node != e.cfg.Node {
+	if job.RestoreTest || job.DeletionStatus != vigil.DeletionDeleting || job.Node != e.cfg.Current().Node {
 		return nil
 	}
 	if res == nil {
@@ -242,7 +242,7 @@ func (e *Engine) cleanAbandoned(ctx context.Context, id string, res resource.Res
 	detail := res.CleanInterrupted(ctx, &job)
 	from := catalog.StepOf(&job)
 	job.DeletionStatus = vigil.DeletionSuccessful
-	job.DeletionMessage = "the clean-up ran on node " + e.cfg.Node + ": what the restore had written into its target was looked for and removed" + detail
+	job.DeletionMessage = "the clean-up ran on node " + e.cfg.Current().Node + ": what the restore had written into its target was looked for and removed" + detail
 	err = e.Record(ctx, updateRestoreFrom(&job, from))
 	if errors.Is(err, errRestoreEndedElsewhere) {
 		return nil // recorded by another process of this node meanwhile
@@ -293,7 +293,7 @@ func (e *Engine) endRestore(ctx context.Context, job *vigil.RestoreJob, status v
 	job.CompletedAt = ptr(now())
 	err := e.Record(ctx, updateRestoreFrom(job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobFailed, job))
 	if errors.Is(err, errRestoreEndedElsewhere) {
-		e.jobLog(ctx, job.ID, "this attempt's end (%s: %s) on node %s is not recorded: the restore was ended by another worker while it ran", status, msg, e.cfg.Node)
+		e.jobLog(ctx, job.ID, "this attempt's end (%s: %s) on node %s is not recorded: the restore was ended by another worker while it ran", status, msg, e.cfg.Current().Node)
 		return e.cleanAbandoned(ctx, job.ID, nil)
 	}
 	if err != nil {

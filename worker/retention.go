@@ -16,10 +16,10 @@ import (
 // decide now: exactly what the lifecycle job's next pass removes, unless
 // a backup or a restore test ends in between.
 func (e *Engine) RetentionPreview(ctx context.Context, name string) (vigil.RetentionPreview, error) {
-	plan, ok := e.cfg.BackupPlan(name)
+	plan, ok := e.cfg.Current().BackupPlan(name)
 	if !ok {
 		var known []string
-		for _, p := range e.cfg.BackupPlans {
+		for _, p := range e.cfg.Current().BackupPlans {
 			known = append(known, p.Name)
 		}
 		return vigil.RetentionPreview{}, &vigil.UnknownNameError{Kind: "backup plan", Name: name, Known: known}
@@ -44,14 +44,14 @@ func (e *Engine) RetentionPreview(ctx context.Context, name string) (vigil.Reten
 // plan that is missing goes at the next pass.
 func (e *Engine) RetentionKeptBy(ctx context.Context) (map[string][]string, error) {
 	out := map[string][]string{}
-	if !slices.ContainsFunc(e.cfg.BackupPlans, func(p config.BackupPlan) bool { return p.Retention != nil }) {
+	if !slices.ContainsFunc(e.cfg.Current().BackupPlans, func(p config.BackupPlan) bool { return p.Retention != nil }) {
 		return out, nil
 	}
 	lastGood, err := e.catalog.LastGoodRecoveryPoints(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range e.cfg.BackupPlans {
+	for _, p := range e.cfg.Current().BackupPlans {
 		if p.Retention == nil {
 			continue
 		}
@@ -119,7 +119,7 @@ func (e *Engine) applyRetention(ctx context.Context, vaults map[string]bool) []e
 	if err != nil {
 		return []error{err}
 	}
-	for _, plan := range e.cfg.BackupPlans {
+	for _, plan := range e.cfg.Current().BackupPlans {
 		if plan.Retention == nil {
 			continue
 		}

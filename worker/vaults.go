@@ -19,7 +19,7 @@ import (
 // is away.
 func (e *Engine) Vaults(ctx context.Context) ([]vigil.VaultInfo, error) {
 	var out []vigil.VaultInfo
-	for _, v := range e.cfg.Vaults {
+	for _, v := range e.cfg.Current().Vaults {
 		n, err := e.catalog.CountRecoveryPoints(ctx, catalog.RecoveryPointFilter{
 			Vault:  v.Name,
 			Status: []vigil.RecoveryPointStatus{vigil.RecoveryPointAvailable},
@@ -43,7 +43,7 @@ func (e *Engine) Vaults(ctx context.Context) ([]vigil.VaultInfo, error) {
 // With repair_on_damage set on the vault, damage found is repaired at once
 // (see RepairVault), and the error says so.
 func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error) {
-	cfg, _ := e.cfg.Vault(name)
+	cfg, _ := e.cfg.Current().Vault(name)
 	return e.verifyVault(ctx, name, readDataPercent, cfg.RepairOnDamage)
 }
 

@@ -103,14 +103,14 @@ func (e *Engine) checkNodeFree(ctx context.Context) error {
 	host, _ := os.Hostname()
 	timeout := e.heartbeatTimeout()
 	for _, w := range workers {
-		if w.Node != e.cfg.Node || w.StoppedAt != nil || now().Sub(w.LastHeartbeatAt) > timeout {
+		if w.Node != e.cfg.Current().Node || w.StoppedAt != nil || now().Sub(w.LastHeartbeatAt) > timeout {
 			continue
 		}
 		if w.Host == host && !processExists(w.PID) {
 			continue // died here, before its heartbeat grew old
 		}
 		return fmt.Errorf("node %q already has a live worker, %s (host %s, pid %d, last heartbeat %s ago): give each vigil process its own node name (config node:, or vigil worker --node), or stop that one first",
-			e.cfg.Node, w.ID, w.Host, w.PID, now().Sub(w.LastHeartbeatAt).Round(time.Second))
+			e.cfg.Current().Node, w.ID, w.Host, w.PID, now().Sub(w.LastHeartbeatAt).Round(time.Second))
 	}
 	return nil
 }
@@ -127,7 +127,7 @@ func processExists(pid int) bool {
 func (e *Engine) register(ctx context.Context) error {
 	host, _ := os.Hostname()
 	at := now()
-	w := catalog.Worker{ID: e.id, Node: e.cfg.Node, Host: host, PID: os.Getpid(), StartedAt: at, LastHeartbeatAt: at, Concurrency: e.concurrency}
+	w := catalog.Worker{ID: e.id, Node: e.cfg.Current().Node, Host: host, PID: os.Getpid(), StartedAt: at, LastHeartbeatAt: at, Concurrency: e.concurrency}
 	if err := e.catalog.RegisterWorker(ctx, w); err != nil {
 		return err
 	}
@@ -208,19 +208,19 @@ func (e *Engine) WorkerID() string { return e.id }
 // heartbeatTimeout is workers.heartbeat_timeout, or its default for a
 // config built in code.
 func (e *Engine) heartbeatTimeout() time.Duration {
-	if e.cfg.Workers.HeartbeatTimeout <= 0 {
+	if e.cfg.Current().Workers.HeartbeatTimeout <= 0 {
 		return config.DefaultHeartbeatTimeout
 	}
-	return time.Duration(e.cfg.Workers.HeartbeatTimeout)
+	return time.Duration(e.cfg.Current().Workers.HeartbeatTimeout)
 }
 
 // jobTimeout is workers.job_timeout, or its default for a config built in
 // code.
 func (e *Engine) jobTimeout() time.Duration {
-	if e.cfg.Workers.JobTimeout <= 0 {
+	if e.cfg.Current().Workers.JobTimeout <= 0 {
 		return config.DefaultJobTimeout
 	}
-	return time.Duration(e.cfg.Workers.JobTimeout)
+	return time.Duration(e.cfg.Current().Workers.JobTimeout)
 }
 
 // reapDead ends the running backups of workers whose heartbeat is older
@@ -247,7 +247,7 @@ func (e *Engine) reapDead(ctx context.Context, reachedSince time.Time) error {
 	if err != nil {
 		return err
 	}
-	alive := map[string]bool{e.cfg.Node: true}
+	alive := map[string]bool{e.cfg.Current().Node: true}
 	for _, w := range workers {
 		if w.State(at, timeout) == catalog.WorkerAlive {
 			alive[w.Node] = true

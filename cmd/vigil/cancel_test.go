@@ -257,3 +257,35 @@ func TestCancelCopy(t *testing.T) {
 	}
 	e.stop()
 }
+
+// TestCancelRestoreTestDuringRestore cancels a restore test held before
+// its restore: the test ends ABORTED with one verdict, its restore job
+// with one end, and nothing is left of the copy.
+func TestCancelRestoreTestDuringRestore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{extra: cancelConfig()})
+	t.Cleanup(e.killLeaks)
+	writeSite(t, e.path("site"))
+	e.env = append(e.env, "VIGIL_TEST_PAUSE=restore=3m")
+	e.serve()
+	b := e.backup("web")
+	test := e.testOf(b.RecoveryPointID)
+	waitFor(t, time.Minute, "restore test "+test.ID+" to be held before its restore", func() bool {
+		return strings.Contains(e.logText(test.ID), "before restore (VIGIL_TEST_PAUSE)")
+	})
+	e.mustRun("jobs", "cancel", test.ID)
+	e.mustJSON(&test, "jobs", "show", test.ID)
+	if test.Status != vigil.RestoreAborted || test.ValidationStatus != vigil.ValidationAborted || test.DeletionStatus != vigil.DeletionSuccessful ||
+		!strings.HasPrefix(test.StatusMessage, "cancelled through the API;") {
+		t.Errorf("restore test cancelled before its restore: %s %q, validation %s %q, deletion %s; want ABORTED, cancelled, its copy deleted\nlog:\n%s",
+			test.Status, test.StatusMessage, test.ValidationStatus, test.ValidationMessage, test.DeletionStatus, e.logText(test.ID))
+	}
+	e.requireEvents(test.ID, map[vigil.EventType]int{vigil.EventRestoreTestStatus: 1, vigil.EventRestoreJobFailed: 1, vigil.EventRestoreJobCompleted: 0})
+	var page api.EventPage
+	e.mustJSON(&page, "events", "list", "--job", test.ID)
+	for _, ev := range page.Events {
+		t.Logf("%s %.200q", ev.Type, ev.Message)
+	}
+	e.requireNoLeakIn(e.instancesDir())
+	e.stop()
+}

@@ -31,14 +31,7 @@ func TestReload(t *testing.T) {
 	e.serve()
 
 	// The file gets a resource the server does not know yet.
-	addResource := `  - name: missing
-    type: directory
-    path: ./no-such-folder
-`
-	setConfig(t, e, addResource, addResource+`  - name: logs
-    type: directory
-    path: ./logs
-`)
+	addLogs(t, e)
 	r := e.run("backup", "start", "--resource", "logs")
 	if r.code != 2 || !strings.Contains(r.stderr, `the server's config does not have resource "logs"`) || !strings.Contains(r.stderr, "vigil reload") {
 		t.Fatalf("backup of a resource only the client's config has: exit %d, %q; want 2 and a hint to reload", r.code, r.stderr)
@@ -185,14 +178,7 @@ func TestReloadWorker(t *testing.T) {
 	w := e.startWorker("--node", "w1")
 	waitFor(t, 30*time.Second, "worker w1 alive", func() bool { _, ok := e.aliveWorkers()["w1"]; return ok })
 
-	addResource := `  - name: missing
-    type: directory
-    path: ./no-such-folder
-`
-	setConfig(t, e, addResource, addResource+`  - name: logs
-    type: directory
-    path: ./logs
-`)
+	addLogs(t, e)
 	e.mustRun("reload")
 	var job vigil.BackupJob
 	r := e.run("backup", "start", "--resource", "logs", "--wait", "--json")
@@ -215,4 +201,18 @@ func TestReloadWorker(t *testing.T) {
 	}
 	w.stop(t)
 	e.stop()
+}
+
+// addLogs adds a resource logs (the folder ./logs) to the config file,
+// after the environment's resources.
+func addLogs(t *testing.T, e *testEnv) {
+	t.Helper()
+	last := `  - name: missing
+    type: directory
+    path: ./no-such-folder
+`
+	setConfig(t, e, last, last+`  - name: logs
+    type: directory
+    path: ./logs
+`)
 }

@@ -29,11 +29,16 @@ type CompareResult struct {
 	// Files, Dirs and Symlinks count the snapshot's entries; Dirs counts
 	// the root folder too.
 	Files, Dirs, Symlinks int64
-	// Compared counts the files whose contents were read back from the
-	// vault and compared byte by byte with the restored file, Bytes the
-	// bytes compared.
-	Compared int64
-	Bytes    int64
+	// Compared counts the files whose contents were compared, Bytes the
+	// bytes compared. Digested counts those of them checked against the
+	// digests their restore took (CompareDigests): read from the folder
+	// and hashed. The others were read back from the vault and compared
+	// byte by byte with the restored file; VaultBytes counts the bytes of
+	// content read from the vault for them.
+	Compared   int64
+	Bytes      int64
+	Digested   int64
+	VaultBytes int64
 	// Mismatches lists the differences, each naming a path relative to the
 	// compared folder ("." for the folder itself): "missing: a/b.txt",
 	// "extra: z", "type differs: …", "size differs: …", "mode differs: …",
@@ -66,7 +71,7 @@ const directoryStreamType = "kopia:directory"
 // dir is read without following symbolic links, and the vault is only read.
 // Contents are compared several files at once, as Restore writes them.
 func (v *Vault) Compare(ctx context.Context, snapID, dir string, samplePercent float64) (CompareResult, error) {
-	res, err := v.compare(ctx, snapID, dir, samplePercent)
+	res, err := v.compare(ctx, snapID, dir, samplePercent, nil)
 	if err != nil {
 		return CompareResult{}, fmt.Errorf("compare %s with snapshot %s of vault %q: %w", dir, snapID, v.cfg.Name, err)
 	}
@@ -74,7 +79,7 @@ func (v *Vault) Compare(ctx context.Context, snapID, dir string, samplePercent f
 	return res, nil
 }
 
-func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent float64) (CompareResult, error) {
+func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent float64, digests *Digests) (CompareResult, error) {
 	if math.IsNaN(samplePercent) || samplePercent < 0 || samplePercent > 100 {
 		return CompareResult{}, fmt.Errorf("percentage of files to compare must be between 0 and 100, not %v", samplePercent)
 	}
@@ -111,7 +116,7 @@ func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent f
 		return CompareResult{}, fmt.Errorf("%s is not a folder (it is a %s)", dir, fileTypeName(fi.Mode()))
 	}
 
-	c := &comparison{rep: v.rep, dir: dir}
+	c := &comparison{rep: v.rep, dir: dir, digests: digests}
 
 	c.res.Dirs++
 	c.compareMetadata(".", man.RootEntry, fi)
@@ -139,8 +144,9 @@ func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent f
 // comparison is one run of Compare. The tree walk runs on one goroutine;
 // contents are compared afterwards.
 type comparison struct {
-	rep repo.Repository
-	dir string
+	rep     repo.Repository
+	dir     string
+	digests *Digests // nil: every content is read from the vault
 
 	res        CompareResult
 	mismatches []string
@@ -154,6 +160,7 @@ type comparison struct {
 type fileToCompare struct {
 	path string // slash-separated, relative to dir
 	oid  object.ID
+	size int64 // as the snapshot records it
 }
 
 func (c *comparison) mismatch(format string, args ...any) {
@@ -279,7 +286,7 @@ func (c *comparison) compareEntry(ctx context.Context, p string, e *snapshot.Dir
 		if fi.Size() != e.FileSize {
 			c.mismatch("size differs: %s (snapshot %d bytes, restored %d)", p, e.FileSize, fi.Size())
 		} else {
-			c.files = append(c.files, fileToCompare{path: p, oid: e.ObjectID})
+			c.files = append(c.files, fileToCompare{path: p, oid: e.ObjectID, size: e.FileSize})
 		}
 	case snapshot.EntryTypeSymlink:
 		want, err := c.readAll(ctx, e.ObjectID)
@@ -371,7 +378,7 @@ func (c *comparison) compareContents(ctx context.Context, samplePercent float64,
 
 	found := make([]string, len(sample))
 
-	var compared, compBytes atomic.Int64
+	var compared, compBytes, digested, vaultBytes atomic.Int64
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
@@ -382,9 +389,30 @@ func (c *comparison) compareContents(ctx context.Context, samplePercent float64,
 		}
 
 		g.Go(func() error {
-			n, diff, err := c.compareFile(gctx, f)
+			var (
+				n    int64
+				diff string
+				err  error
+			)
+
+			// A digest of another length is not of this file.
+			d, fromDigest := c.digests.of(f.path)
+			fromDigest = fromDigest && d.size == f.size
+
+			if fromDigest {
+				n, diff, err = c.compareDigest(gctx, f, d)
+			} else {
+				n, diff, err = c.compareFile(gctx, f)
+			}
+
 			if err != nil {
 				return err
+			}
+
+			if fromDigest {
+				digested.Add(1)
+			} else {
+				vaultBytes.Add(n)
 			}
 
 			compared.Add(1)
@@ -404,6 +432,7 @@ func (c *comparison) compareContents(ctx context.Context, samplePercent float64,
 	}
 
 	c.res.Compared, c.res.Bytes = compared.Load(), compBytes.Load()
+	c.res.Digested, c.res.VaultBytes = digested.Load(), vaultBytes.Load()
 
 	for _, diff := range found {
 		if diff != "" {

@@ -18,6 +18,9 @@ import (
 // RestoreResult describes a completed restore.
 type RestoreResult struct {
 	Bytes, Files, Dirs, Symlinks int64
+	// Digests are the files' digests, taken as they were written, when
+	// RestoreOptions.Digests asked for them; nil otherwise.
+	Digests *Digests
 }
 
 // Restore writes snapshot snapshotID into target, which must not exist or be
@@ -41,7 +44,11 @@ func (v *Vault) Restore(ctx context.Context, snapshotID, target string, progress
 // and times but hold nothing else. A bad or missing p is a *PathError,
 // found before anything is written.
 func (v *Vault) RestorePath(ctx context.Context, snapshotID, p, target string, progress func(Progress)) (RestoreResult, error) {
-	res, err := v.restore(ctx, snapshotID, p, target, progress)
+	return v.restoreWith(ctx, snapshotID, p, target, RestoreOptions{Progress: progress})
+}
+
+func (v *Vault) restoreWith(ctx context.Context, snapshotID, p, target string, opts RestoreOptions) (RestoreResult, error) {
+	res, err := v.restore(ctx, snapshotID, p, target, opts)
 	if err != nil {
 		what := ""
 		if p != "" {
@@ -53,7 +60,9 @@ func (v *Vault) RestorePath(ctx context.Context, snapshotID, p, target string, p
 	return res, nil
 }
 
-func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, progress func(Progress)) (RestoreResult, error) {
+func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, opts RestoreOptions) (RestoreResult, error) {
+	progress := opts.Progress
+
 	if target == "" {
 		return RestoreResult{}, errors.New("no target folder given")
 	}
@@ -108,6 +117,10 @@ func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, progr
 	}
 	defer out.closeAll()
 
+	if opts.Digests {
+		out.digests = newDigests(snapshotID)
+	}
+
 	stopReports := reportEvery(progress, func() Progress {
 		p := total
 		p.Bytes, p.Files = out.bytes.Load(), out.files.Load()
@@ -144,6 +157,7 @@ func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, progr
 		Files:    int64(stats.RestoredFileCount),
 		Dirs:     int64(stats.RestoredDirCount),
 		Symlinks: int64(stats.RestoredSymlinkCount),
+		Digests:  out.digests,
 	}, nil
 }
 

@@ -42,6 +42,7 @@ type confinedOutput struct {
 	dirs      *dirHandles
 	setOwners bool
 	syncFiles bool
+	digests   *Digests // nil unless the restore takes digests
 
 	// dirTimes holds the recorded modification times of folders, by path.
 	// Kopia's reader replaces a folder's time with the newest time found in
@@ -241,6 +242,8 @@ func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e f
 	}
 	defer r.Close() //nolint:errcheck
 
+	src := o.digests.reader(p, r)
+
 	err = o.in(p, func(dir *os.Root, name string) error {
 		// O_EXCL: the target started empty, so an existing name means the
 		// snapshot lists it twice.
@@ -249,7 +252,7 @@ func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e f
 			return fmt.Errorf("create file: %w", err)
 		}
 
-		if err := o.fillFile(f, r, e); err != nil {
+		if err := o.fillFile(f, src, e); err != nil {
 			f.Close() //nolint:errcheck
 			return err
 		}

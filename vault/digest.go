@@ -1,0 +1,199 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// RestoreOptions are the choices of RestoreWith.
+type RestoreOptions struct {
+	// Progress, when set, is called from time to time from a single
+	// goroutine.
+	Progress func(Progress)
+	// Digests makes the restore hash each file's content as it writes it,
+	// and return the digests in RestoreResult.Digests, so that
+	// CompareDigests can check the restored files without reading their
+	// contents from the vault a second time.
+	Digests bool
+}
+
+// RestoreWith is Restore with options.
+func (v *Vault) RestoreWith(ctx context.Context, snapshotID, target string, opts RestoreOptions) (RestoreResult, error) {
+	return v.restoreWith(ctx, snapshotID, "", target, opts)
+}
+
+// Digests are what a restore wrote into each regular file: its length and
+// an xxHash64 of its content, by slash-separated path below the target.
+//
+// The content is hashed as it streams from the vault into the file. Kopia
+// checks every content it reads against its id (a keyed BLAKE2 hash of the
+// plaintext, within authenticated encryption), so the stream is what the
+// snapshot holds; a digest then only has to tell whether the file on disk
+// still holds that stream, and a fast non-cryptographic hash is enough for
+// that. A file the restore failed to write has no digest.
+type Digests struct {
+	snapshotID string
+
+	mu sync.Mutex
+	// +checklocks:mu
+	files map[string]writtenDigest
+}
+
+type writtenDigest struct {
+	size int64
+	sum  uint64
+}
+
+func newDigests(snapshotID string) *Digests {
+	return &Digests{snapshotID: snapshotID, files: map[string]writtenDigest{}}
+}
+
+// SnapshotID is the snapshot the digests were taken from.
+func (d *Digests) SnapshotID() string {
+	if d == nil {
+		return ""
+	}
+
+	return d.snapshotID
+}
+
+// Len is the number of files with a digest.
+func (d *Digests) Len() int {
+	if d == nil {
+		return 0
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	return len(d.files)
+}
+
+// of returns the digest of the file at p, if the restore took one.
+func (d *Digests) of(p string) (writtenDigest, bool) {
+	if d == nil {
+		return writtenDigest{}, false
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	fd, ok := d.files[p]
+
+	return fd, ok
+}
+
+func (d *Digests) add(p string, fd writtenDigest) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	d.files[p] = fd
+}
+
+// reader returns r, hashing what is read from it when d is not nil: once r
+// is read to its end, the digest of the file at p is kept. What the restore
+// reads it writes, or the restore fails; so the digest is that of what was
+// written.
+func (d *Digests) reader(p string, r io.Reader) io.Reader {
+	if d == nil {
+		return r
+	}
+
+	return &digestReader{r: r, d: d, path: p, h: xxhash.New()}
+}
+
+type digestReader struct {
+	r    io.Reader
+	d    *Digests
+	path string
+	h    *xxhash.Digest
+	n    int64
+	done bool
+}
+
+func (dr *digestReader) Read(p []byte) (int, error) {
+	n, err := dr.r.Read(p)
+	dr.h.Write(p[:n]) //nolint:errcheck // never fails
+	dr.n += int64(n)
+
+	if errors.Is(err, io.EOF) && !dr.done {
+		dr.done = true
+		dr.d.add(dr.path, writtenDigest{size: dr.n, sum: dr.h.Sum64()})
+	}
+
+	return n, err //nolint:wrapcheck
+}
+
+// CompareDigests is Compare, except that the contents of the sampled files
+// are checked against digests, taken as a restore of snapID wrote them
+// (RestoreOptions.Digests): each sampled file is read from dir and hashed,
+// and its content is not read from the vault again. A file with no digest
+// (digests nil, or of another snapshot, or missing that path) is compared
+// with the vault as Compare does. Folder listings are read from the vault
+// as in Compare, for the names, types, sizes, modes and times.
+func (v *Vault) CompareDigests(ctx context.Context, snapID, dir string, samplePercent float64, digests *Digests) (CompareResult, error) {
+	if digests.SnapshotID() != snapID {
+		digests = nil
+	}
+
+	res, err := v.compare(ctx, snapID, dir, samplePercent, digests)
+	if err != nil {
+		return CompareResult{}, fmt.Errorf("compare %s with snapshot %s of vault %q: %w", dir, snapID, v.cfg.Name, err)
+	}
+
+	return res, nil
+}
+
+// compareDigest reads the restored file f and checks it against the digest
+// the restore took of it. It returns the bytes read and the difference
+// found, if any.
+func (c *comparison) compareDigest(ctx context.Context, f fileToCompare, want writtenDigest) (int64, string, error) {
+	// As in compareFile: a link swapped in is not followed, a FIFO does
+	// not block the open.
+	local, err := os.OpenFile(c.local(f.path), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return 0, fmt.Sprintf("cannot read: %s (%v)", f.path, unwrapPathError(err)), nil
+	}
+	defer local.Close() //nolint:errcheck
+
+	buf := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
+	defer copyBuffers.Put(buf)
+
+	h := xxhash.New()
+
+	var n int64
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, "", err //nolint:wrapcheck
+		}
+
+		m, err := local.Read(*buf)
+		h.Write((*buf)[:m]) //nolint:errcheck // never fails
+		n += int64(m)
+
+		if errors.Is(err, io.EOF) {
+			break
+		}
+
+		if err != nil {
+			return n, fmt.Sprintf("cannot read: %s (%v)", f.path, unwrapPathError(err)), nil
+		}
+	}
+
+	switch {
+	case n != want.size:
+		return n, fmt.Sprintf("content differs: %s (%d bytes now, the restore wrote %d)", f.path, n, want.size), nil
+	case h.Sum64() != want.sum:
+		return n, fmt.Sprintf("content differs: %s (changed since the restore wrote it)", f.path), nil
+	}
+
+	return n, "", nil
+}

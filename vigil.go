@@ -192,6 +192,14 @@ type RestoreJob struct {
 	CleanupSeconds          float64 `json:"cleanup_seconds,omitempty"`
 	TotalSeconds            float64 `json:"total_seconds,omitempty"`
 	RecoveryPointAgeSeconds float64 `json:"recovery_point_age_seconds,omitempty"`
+	// VaultReadBytes counts the bytes of file content a restore test read
+	// from the vault: its restore's, and its checksum validators' when
+	// they compared files with the vault rather than with the digests
+	// the restore took (a file read twice counts twice). WrittenBytes
+	// counts the bytes of file content its restore wrote into the copy.
+	// Both are 0 for a type that does not count them (the databases).
+	VaultReadBytes int64 `json:"vault_read_bytes,omitempty"`
+	WrittenBytes   int64 `json:"written_bytes,omitempty"`
 	// ExternalValidation is a verdict reported through the API (PUT
 	// /api/v1/restore-jobs/{id}/validation), waiting for the loop to read it.
 	ExternalValidation *ExternalValidation `json:"external_validation,omitempty"`

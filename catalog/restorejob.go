@@ -18,11 +18,12 @@ const (
 		created_at, started_at, completed_at,
 		restore_test, validation_status, validation_message, deletion_status, deletion_message, keep_until,
 		restore_seconds, start_seconds, validation_seconds, cleanup_seconds, total_seconds,
-		recovery_point_age_seconds, plan, deletion_attempts, external_validation`
+		recovery_point_age_seconds, plan, deletion_attempts, vault_read_bytes, written_bytes,
+		external_validation`
 
 	insertRestoreJobSQL = `INSERT INTO vigil_restore_job (` + restoreJobColumns + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRestoreJobSQL = `SELECT ` + restoreJobColumns + ` FROM vigil_restore_job`
 
@@ -34,7 +35,8 @@ const (
 		created_at = ?, started_at = ?, completed_at = ?,
 		restore_test = ?, validation_status = ?, validation_message = ?, deletion_status = ?, deletion_message = ?, keep_until = ?,
 		restore_seconds = ?, start_seconds = ?, validation_seconds = ?, cleanup_seconds = ?, total_seconds = ?,
-		recovery_point_age_seconds = ?, plan = ?, deletion_attempts = ?
+		recovery_point_age_seconds = ?, plan = ?, deletion_attempts = ?,
+		vault_read_bytes = ?, written_bytes = ?
 		WHERE id = ?`
 
 	// setExternalValidationSQL records a reported verdict only while the
@@ -88,7 +90,8 @@ func restoreJobValues(job *vigil.RestoreJob) ([]any, error) {
 		boolInt(job.RestoreTest), string(job.ValidationStatus), job.ValidationMessage,
 		string(job.DeletionStatus), job.DeletionMessage, microsOrNull(job.KeepUntil),
 		job.RestoreSeconds, job.StartSeconds, job.ValidationSeconds, job.CleanupSeconds, job.TotalSeconds,
-		job.RecoveryPointAgeSeconds, job.Plan, job.DeletionAttempts, external,
+		job.RecoveryPointAgeSeconds, job.Plan, job.DeletionAttempts, job.VaultReadBytes, job.WrittenBytes,
+		external,
 	}, nil
 }
 
@@ -109,7 +112,8 @@ func scanRestoreJob(s scanner) (vigil.RestoreJob, error) {
 		&createdAt, &startedAt, &completedAt,
 		&restoreTest, &validation, &job.ValidationMessage, &deletion, &job.DeletionMessage, &keepUntil,
 		&job.RestoreSeconds, &job.StartSeconds, &job.ValidationSeconds, &job.CleanupSeconds, &job.TotalSeconds,
-		&job.RecoveryPointAgeSeconds, &job.Plan, &job.DeletionAttempts, &external)
+		&job.RecoveryPointAgeSeconds, &job.Plan, &job.DeletionAttempts, &job.VaultReadBytes, &job.WrittenBytes,
+		&external)
 	if err != nil {
 		return vigil.RestoreJob{}, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
+	"github.com/vigil-backup/vigil/internal/units"
 )
 
 type restoreTestStartOptions struct {
@@ -157,6 +158,10 @@ func (g *globalOptions) printRestoreJob(j vigil.RestoreJob) error {
 		row("timings", fmt.Sprintf("restore %.3fs, start %.3fs, validation %.3fs, clean-up %.3fs; total (RTO) %.3fs",
 			j.RestoreSeconds, j.StartSeconds, j.ValidationSeconds, j.CleanupSeconds, j.TotalSeconds))
 		row("recovery point age", fmt.Sprintf("%.0fs", j.RecoveryPointAgeSeconds))
+		if j.VaultReadBytes > 0 || j.WrittenBytes > 0 {
+			row("bytes", fmt.Sprintf("%d read from the vault (%s), %d written (%s)",
+				j.VaultReadBytes, units.Bytes(j.VaultReadBytes), j.WrittenBytes, units.Bytes(j.WrittenBytes)))
+		}
 	}
 	for k, v := range j.Metadata {
 		row("metadata "+k, v)

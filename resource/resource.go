@@ -190,6 +190,17 @@ type Copy interface {
 	Delete(ctx context.Context) (string, error)
 }
 
+// Restored is a Copy that says what its Restore read from the vault and
+// wrote. The restore test records the bytes, and its checksum validators
+// check the restored files against the digests the restore took as it
+// wrote them (vault.RestoreResult.Digests) instead of reading the
+// recovery point's contents again.
+type Restored interface {
+	// Restored is the result of the copy's Restore: zero before it has
+	// run, Digests nil when it took none.
+	Restored() vault.RestoreResult
+}
+
 // Starter is a Copy that runs something (an app) before validators that
 // need it run. Checksum validators run before Start, on the files as
 // restored: what the app writes once it runs is not a difference.

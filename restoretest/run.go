@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -117,6 +118,12 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	from := catalog.StepOf(job)
 	restored(job, time.Since(begin))
+	var result vault.RestoreResult
+	if r, ok := cp.(resource.Restored); ok {
+		result = r.Restored()
+		// What is restored is read from the vault once and written once.
+		job.VaultReadBytes, job.WrittenBytes = result.Bytes, result.Bytes
+	}
 	err = t.journal.Record(ctx, updateFrom(job, from), vigil.RestoreJobEvent(vigil.EventRestoreJobCompleted, job))
 	if errors.Is(err, errEndedElsewhere) {
 		return t.endedElsewhere(ctx, job, inst, cp, "restore")
@@ -128,10 +135,13 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 
 	// Step 3: check, start and validate the copy.
 	t.pause(ctx, job.ID, "start")
-	verdict := t.validate(ctx, job, inst, res.Config(), cp, rp, plan)
+	verdict := t.validate(ctx, job, inst, res.Config(), cp, rp, plan, result.Digests)
 	from = catalog.StepOf(job)
 	judged(job, verdict.Status, verdict.Message)
 	t.jobLog(ctx, job.ID, "validation %s in %s: %s", verdict.Status, seconds(job.ValidationSeconds), verdict.Message)
+	if job.VaultReadBytes > 0 || job.WrittenBytes > 0 {
+		t.jobLog(ctx, job.ID, "read %d bytes of file content from vault %q, wrote %d bytes into the copy", job.VaultReadBytes, rp.Vault, job.WrittenBytes)
+	}
 	cp.Close() // before the copy is deleted: a database is dropped with no connection left
 
 	// Step 4: delete the copy, unless a failed one is kept to look at (a
@@ -210,7 +220,13 @@ func (t *Tester) endedElsewhere(ctx context.Context, job *vigil.RestoreJob, inst
 
 // validate runs the copy's own check, starts it when it runs something,
 // and runs the resource's validators, all within the plan's window.
-func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, res config.Resource, cp resource.Copy, rp vigil.RecoveryPoint, plan config.RestoreTestPlan) validate.Result {
+//
+// digests are the restored files' digests, taken as the restore wrote
+// them; nil when it took none, and then checksum validators read the
+// recovery point's contents from the vault.
+func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *instance.Instance, res config.Resource, cp resource.Copy, rp vigil.RecoveryPoint, plan config.RestoreTestPlan, digests *vault.Digests) validate.Result {
+	var vaultRead atomic.Int64 // by checksum validators, which may run on another goroutine
+	defer func() { job.VaultReadBytes += vaultRead.Load() }()
 	target := validate.Target{
 		JobID:           job.ID,
 		RecoveryPointID: rp.ID,
@@ -218,7 +234,9 @@ func (t *Tester) validate(ctx context.Context, job *vigil.RestoreJob, inst *inst
 		Dir:             inst.Dir,
 		Log:             func(format string, args ...any) { t.jobLog(ctx, job.ID, format, args...) },
 		Checksum: func(ctx context.Context, pct float64) error {
-			return t.compareWithRecoveryPoint(ctx, job.ID, rp, inst.Dir, pct)
+			n, err := t.compareWithRecoveryPoint(ctx, job.ID, rp, inst.Dir, pct, digests)
+			vaultRead.Add(n)
+			return err
 		},
 		External: func(ctx context.Context) (vigil.ValidationStatus, string, bool, error) {
 			j, err := t.catalog.GetRestoreJob(ctx, job.ID)
@@ -401,22 +419,33 @@ func (t *Tester) appLog(ctx context.Context, jobID string) func(string) {
 }
 
 // compareWithRecoveryPoint is the checksum validator: the restored files
-// against the vault's own record of them.
-func (t *Tester) compareWithRecoveryPoint(ctx context.Context, jobID string, rp vigil.RecoveryPoint, dir string, pct float64) error {
+// against the vault's own record of them. Their contents are checked
+// against digests, the ones the restore took as it wrote them, read back
+// from the folder; without digests, against the vault's contents. It
+// returns the bytes of content it read from the vault.
+func (t *Tester) compareWithRecoveryPoint(ctx context.Context, jobID string, rp vigil.RecoveryPoint, dir string, pct float64, digests *vault.Digests) (int64, error) {
 	v, err := t.vaults.Vault(ctx, rp.Vault)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	cmp, err := v.Compare(ctx, rp.SnapshotID, dir, pct)
+	cmp, err := v.CompareDigests(ctx, rp.SnapshotID, dir, pct, digests)
 	if err != nil {
-		return fmt.Errorf("compare with recovery point %s: %w", rp.ID, err)
+		return 0, fmt.Errorf("compare with recovery point %s: %w", rp.ID, err)
 	}
 	if len(cmp.Mismatches) > 0 {
-		return fmt.Errorf("the restored files differ from recovery point %s: %s", rp.ID, strings.Join(cmp.Mismatches, "; "))
+		return cmp.VaultBytes, fmt.Errorf("the restored files differ from recovery point %s: %s", rp.ID, strings.Join(cmp.Mismatches, "; "))
 	}
-	t.jobLog(ctx, jobID, "checksum: %d files, %d folders, %d symlinks match recovery point %s; content of %d files (%d bytes) compared",
-		cmp.Files, cmp.Dirs, cmp.Symlinks, rp.ID, cmp.Compared, cmp.Bytes)
-	return nil
+	how := fmt.Sprintf("read from vault %q and compared byte by byte", rp.Vault)
+	switch {
+	case cmp.Digested == cmp.Compared:
+		how = "read back from the copy and checked against the digests taken as the restore wrote them, with nothing read from the vault again"
+	case cmp.Digested > 0:
+		how = fmt.Sprintf("%d checked against the digests taken as the restore wrote them, %d (%d bytes) read from vault %q and compared byte by byte",
+			cmp.Digested, cmp.Compared-cmp.Digested, cmp.VaultBytes, rp.Vault)
+	}
+	t.jobLog(ctx, jobID, "checksum: %d files, %d folders, %d symlinks match recovery point %s; content of %d files (%d bytes) compared: %s",
+		cmp.Files, cmp.Dirs, cmp.Symlinks, rp.ID, cmp.Compared, cmp.Bytes, how)
+	return cmp.VaultBytes, nil
 }
 
 // delete deletes a restore test's copy and its instance and records the

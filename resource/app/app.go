@@ -35,7 +35,7 @@ type App struct {
 }
 
 func (a *App) Copy(_ *vigil.RestoreJob, inst *instance.Instance) (resource.Copy, error) {
-	return &Copy{FolderCopy: directory.NewFolderCopy(inst), cfg: a.Config()}, nil
+	return &Copy{FolderCopy: directory.NewFolderCopy(inst, a.Config()), cfg: a.Config()}, nil
 }
 
 // Copy is a restored app: its folder, and once started its process.

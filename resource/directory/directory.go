@@ -30,6 +30,7 @@ var (
 	_ resource.Resource      = (*Folder)(nil)
 	_ resource.SourceChecker = (*Folder)(nil)
 	_ resource.Copy          = (*FolderCopy)(nil)
+	_ resource.Restored      = (*FolderCopy)(nil)
 )
 
 func (Type) Name() string { return "directory" }
@@ -205,16 +206,28 @@ func (f *Folder) PrepareTest(job *vigil.RestoreJob, _ vigil.RecoveryPoint, dir s
 }
 
 func (f *Folder) Copy(job *vigil.RestoreJob, inst *instance.Instance) (resource.Copy, error) {
-	return NewFolderCopy(inst), nil
+	return NewFolderCopy(inst, f.cfg), nil
 }
 
 // FolderCopy is a restore test's copy of a folder: its instance's data
 // folder. The instance folder holds everything, so Delete has nothing of
 // its own to delete.
-type FolderCopy struct{ Inst *instance.Instance }
+type FolderCopy struct {
+	Inst *instance.Instance
+	// digests is set when the resource has checksum validators: the
+	// restore then hashes each file as it writes it, for them.
+	digests bool
+	result  vault.RestoreResult
+}
 
-// NewFolderCopy returns the copy of a folder in inst.
-func NewFolderCopy(inst *instance.Instance) *FolderCopy { return &FolderCopy{Inst: inst} }
+// NewFolderCopy returns the copy in inst of a folder whose entry is cfg.
+func NewFolderCopy(inst *instance.Instance, cfg config.Resource) *FolderCopy {
+	c := &FolderCopy{Inst: inst}
+	for _, v := range cfg.Validate {
+		c.digests = c.digests || v.Checksum != nil
+	}
+	return c
+}
 
 // Restore refuses a recovery point that does not fit in the data dir's
 // disk before it writes anything: a copy that fills the disk leaves no
@@ -224,12 +237,21 @@ func (c *FolderCopy) Restore(ctx context.Context, v *vault.Vault, rp vigil.Recov
 	if err := disk.Room(c.Inst.Dir, rp.SizeBytes, what, resource.FreeDataDir); err != nil {
 		return "", err
 	}
-	result, err := v.Restore(ctx, rp.SnapshotID, c.Inst.Dir, nil)
+	result, err := v.RestoreWith(ctx, rp.SnapshotID, c.Inst.Dir, vault.RestoreOptions{Digests: c.digests})
 	if err != nil {
 		return "", disk.Explain(err, c.Inst.Dir, rp.SizeBytes, what, resource.FreeDataDir)
 	}
-	return fmt.Sprintf("restored %d files, %d folders, %d bytes into %s", result.Files, result.Dirs, result.Bytes, c.Inst.Dir), nil
+	c.result = result
+	digested := ""
+	if result.Digests != nil {
+		digested = ", each file hashed as it was written for the checksum check"
+	}
+	return fmt.Sprintf("restored %d files, %d folders, %d bytes into %s%s", result.Files, result.Dirs, result.Bytes, c.Inst.Dir, digested), nil
 }
+
+// Restored is what Restore read and wrote, with the files' digests when
+// the resource has checksum validators.
+func (c *FolderCopy) Restored() vault.RestoreResult { return c.result }
 
 func (c *FolderCopy) Location() string {
 	if c.Inst == nil {

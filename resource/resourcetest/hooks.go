@@ -49,6 +49,15 @@ func (d *decorated) Restore(ctx context.Context, v *vault.Vault, rp vigil.Recove
 	return summary, err
 }
 
+// Restored passes on what the copy's Restore read and wrote, when it
+// says.
+func (d *decorated) Restored() vault.RestoreResult {
+	if r, ok := d.Copy.(resource.Restored); ok {
+		return r.Restored()
+	}
+	return vault.RestoreResult{}
+}
+
 func (d *decorated) Check(ctx context.Context, rp vigil.RecoveryPoint, t *validate.Target) (string, error) {
 	if err := run(d.h.Check, d.Copy); err != nil {
 		return "", err

@@ -10,6 +10,11 @@
 #   -w WORKDIR     where vaults, repositories and restores go (default: a new
 #                  folder under $TMPDIR or /var/tmp); removed at the end
 #   -c CONCURRENT  how many tiny apps to restore-test at once (default 20)
+#   -k             instead: time a directory restore test with
+#                  `checksum: {sample_percent: 100}` against a plain restore
+#                  of the same recovery point (see checksum_bench below)
+#   -B VIGIL       with -k, also time the same with this other vigil binary
+#                  (one built from main, say), in the same run
 #
 # The app is the same on both sides: python3 -m http.server serving the
 # restored folder, and a check that GET /VERSION answers 200.
@@ -30,12 +35,16 @@ runs=5
 source_dir=/usr/local/go
 work=""
 concurrent=20
-while getopts "n:s:w:c:" opt; do
+checksum_mode=0
+other_vigil=""
+while getopts "n:s:w:c:kB:" opt; do
 	case $opt in
 	n) runs=$OPTARG ;;
 	s) source_dir=$OPTARG ;;
 	w) work=$OPTARG ;;
 	c) concurrent=$OPTARG ;;
+	k) checksum_mode=1 ;;
+	B) other_vigil=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -53,6 +62,88 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 echo "building vigil" >&2
 (cd "$here/.." && go build -o "$work/vigil" ./cmd/vigil)
 vigil="$work/vigil"
+
+# checksum_bench: a directory resource whose only validator is `checksum:
+# {sample_percent: 100}`. Each run restores its recovery point twice, in
+# turn: a plain restore (`vigil restore start --wait`; timed from the
+# job's started_at to its completed_at) and a restore test (`vigil
+# restore-test start --wait`; its total_seconds, from its start to its
+# verdict: restore, then the checksum check). Both write into the same
+# file system, under WORKDIR. With -B, a second vigil serve runs the same
+# on its own vault and catalog, and the sides alternate.
+checksum_bench() {
+	local sides=(this) pids=()
+	[ -n "$other_vigil" ] && sides+=(other)
+	declare -A bin=([this]="$vigil" [other]="$other_vigil") url rp
+	for side in "${sides[@]}"; do
+		local dir="$work/$side" port
+		port=$(free_port)
+		mkdir -p "$dir"
+		cat >"$dir/vigil.yaml" <<YAML
+server: {listen: 127.0.0.1:$port}
+data_dir: ./data
+vaults:
+  - {name: bench, storage: ./vault, password_env: VIGIL_BENCH_PASSWORD}
+resources:
+  - name: go-dir
+    type: directory
+    path: $source_dir
+    validate:
+      - checksum: {sample_percent: 100}
+restore_testing:
+  - name: checked
+    resources: [go-dir]
+    validation_window: 10m
+YAML
+		url[$side]="http://127.0.0.1:$port"
+		VIGIL_CONFIG="$dir/vigil.yaml" VIGIL_BENCH_PASSWORD=bench "${bin[$side]}" serve >"$dir/serve.log" 2>&1 &
+		pids+=($!)
+	done
+	trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$work"' EXIT
+	for side in "${sides[@]}"; do
+		for _ in $(seq 100); do curl -fs "${url[$side]}/healthz" >/dev/null && break; sleep 0.1; done
+		rp[$side]=$(VIGIL_CONFIG="$work/$side/vigil.yaml" VIGIL_SERVER="${url[$side]}" "${bin[$side]}" backup start --resource go-dir --vault bench --wait --json | jq -r .recovery_point_id)
+	done
+	span() { python3 -c "from datetime import datetime as d; f=lambda s: d.fromisoformat(s.replace('Z','+00:00')); print('%.3f' % (f('$2')-f('$1')).total_seconds())"; }
+	for run in $(seq 1 "$runs"); do
+		for side in "${sides[@]}"; do
+			local v="${bin[$side]}" job target="$work/$side/plain-$run"
+			export VIGIL_CONFIG="$work/$side/vigil.yaml" VIGIL_SERVER="${url[$side]}"
+			echo "run $run: $side" >&2
+			sync
+			job=$("$v" restore start --recovery-point "${rp[$side]}" --set "target_path=$target" --wait --json)
+			printf '%s\tplain_s\t%s\n' "$side" "$(span "$(jq -r .started_at <<<"$job")" "$(jq -r .completed_at <<<"$job")")" >>"$results"
+			rm -rf "$target"
+			sync
+			job=$("$v" restore-test start --resource go-dir --recovery-point "${rp[$side]}" --plan checked --wait --json)
+			[ "$(jq -r .validation_status <<<"$job")" = SUCCESSFUL ] || { echo "restore test: $(jq -r .validation_message <<<"$job")" >&2; exit 1; }
+			jq -r --arg s "$side" '"\($s)\ttest_s\t\(.total_seconds)\n\($s)\trestore_s\t\(.restore_seconds)\n\($s)\tcheck_s\t\(.validation_seconds)\n\($s)\tread_mb\t\((.vault_read_bytes // 0) / 1e6)\n\($s)\twritten_mb\t\((.written_bytes // 0) / 1e6)"' <<<"$job" >>"$results"
+		done
+	done
+	median() {
+		awk -F'\t' -v s="$1" -v m="$2" '$1 == s && $2 == m { print $3 }' "$results" | sort -n |
+			awk '{ v[NR] = $1 } END { if (NR == 0) { print "-" } else if (NR % 2) { printf "%.3f\n", v[(NR + 1) / 2] } else { printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'
+	}
+	echo
+	echo "Directory restore test with checksum 100% on $source_dir ($(du -sh "$source_dir" | cut -f1), $(find "$source_dir" -type f | wc -l) files), WORKDIR on $(df --output=fstype "$work" | tail -1), median of $runs runs:"
+	echo
+	echo "| vigil | plain restore | restore test | ratio | its restore | its check | read from vault (MB) | written (MB) |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for side in "${sides[@]}"; do
+		local p t
+		p=$(median "$side" plain_s) t=$(median "$side" test_s)
+		echo "| $side | $p s | $t s | $(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.2f", a / b }') × | $(median "$side" restore_s) s | $(median "$side" check_s) s | $(median "$side" read_mb) | $(median "$side" written_mb) |"
+	done
+	echo
+	echo "ratio per run (restore test / plain restore, same run):"
+	for side in "${sides[@]}"; do
+		echo "  $side: $(awk -F'\t' -v s="$side" '$1 == s && $2 == "plain_s" { p[++n] = $3 } $1 == s && $2 == "test_s" { t[++k] = $3 } END { for (i = 1; i <= n; i++) printf "%.2f ", t[i] / p[i] }' "$results")"
+	done
+}
+if [ "$checksum_mode" = 1 ]; then
+	checksum_bench
+	exit 0
+fi
 
 # --- vigil ---------------------------------------------------------------
 port=$(free_port)

@@ -313,9 +313,20 @@ env > "`+e.path("validator-env.txt")+`"
 	if test.RestoreSeconds <= 0 || test.ValidationSeconds <= 0 || test.TotalSeconds < test.RestoreSeconds || test.RecoveryPointAgeSeconds <= 0 || test.CleanupSeconds <= 0 {
 		t.Errorf("durations not measured: %+v", test)
 	}
+	// The checksum check compared the files with the digests the restore
+	// took: the recovery point was read from the vault once.
+	var rp vigil.RecoveryPoint
+	e.mustJSON(&rp, "recovery-points", "show", backup.RecoveryPointID)
+	if test.VaultReadBytes != rp.SizeBytes || test.WrittenBytes != rp.SizeBytes || rp.SizeBytes == 0 {
+		t.Errorf("the test read %d bytes from the vault and wrote %d; want the recovery point's %d, once each", test.VaultReadBytes, test.WrittenBytes, rp.SizeBytes)
+	}
+	if show, want := e.mustRun("jobs", "show", test.ID), fmt.Sprintf("%d read from the vault", rp.SizeBytes); !strings.Contains(show, want) {
+		t.Errorf("vigil jobs show lacks %q:\n%s", want, show)
+	}
 	e.requireNoLeak()
 	log := e.logText(test.ID)
-	for _, want := range []string{"GET / HTTP", "checked http://127.0.0.1:", "checksum:", "validation SUCCESSFUL"} {
+	for _, want := range []string{"GET / HTTP", "checked http://127.0.0.1:", "checksum:", "nothing read from the vault again", "validation SUCCESSFUL",
+		fmt.Sprintf("read %d bytes of file content from vault", rp.SizeBytes)} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the job log lacks %q:\n%s", want, log)
 		}

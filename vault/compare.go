@@ -12,11 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	kopiafs "github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
@@ -121,11 +118,22 @@ func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent f
 	c.res.Dirs++
 	c.compareMetadata(".", man.RootEntry, fi)
 
+	workers := parallelism(v.cfg.Tuning.RestoreParallelism, defaultRestoreParallelism)
+	if samplePercent >= 100 {
+		// Every file is compared: each is compared as soon as the walk
+		// finds it, while the walk goes on.
+		c.early = c.startContents(ctx, workers)
+	}
+
 	if err := c.walk(ctx, ".", man.RootEntry.ObjectID, true); err != nil {
+		if c.early != nil {
+			c.early.wait() //nolint:errcheck // the walk's error is the one to report
+		}
+
 		return CompareResult{}, err
 	}
 
-	if err := c.compareContents(ctx, samplePercent, parallelism(v.cfg.Tuning.RestoreParallelism, defaultRestoreParallelism)); err != nil {
+	if err := c.compareContents(ctx, samplePercent, workers); err != nil {
 		return CompareResult{}, err
 	}
 
@@ -153,8 +161,10 @@ type comparison struct {
 	more       int
 
 	// files are the regular files present in dir with the snapshot's size,
-	// the ones whose contents can be compared.
+	// the ones whose contents can be compared; unless early is set, which
+	// compares each as the walk finds it.
 	files []fileToCompare
+	early *contentCheck
 }
 
 type fileToCompare struct {
@@ -286,7 +296,12 @@ func (c *comparison) compareEntry(ctx context.Context, p string, e *snapshot.Dir
 		if fi.Size() != e.FileSize {
 			c.mismatch("size differs: %s (snapshot %d bytes, restored %d)", p, e.FileSize, fi.Size())
 		} else {
-			c.files = append(c.files, fileToCompare{path: p, oid: e.ObjectID, size: e.FileSize})
+			f := fileToCompare{path: p, oid: e.ObjectID, size: e.FileSize}
+			if c.early != nil {
+				c.early.add(f)
+			} else {
+				c.files = append(c.files, f)
+			}
 		}
 	case snapshot.EntryTypeSymlink:
 		want, err := c.readAll(ctx, e.ObjectID)
@@ -355,8 +370,13 @@ func (c *comparison) readAll(ctx context.Context, oid object.ID) ([]byte, error)
 }
 
 // compareContents compares the contents of a random samplePercent of the
-// comparable files, at least one, workers at a time.
+// comparable files, at least one, workers at a time. With every file to
+// compare, the walk has handed them over already (c.early).
 func (c *comparison) compareContents(ctx context.Context, samplePercent float64, workers int) error {
+	if c.early != nil {
+		return c.endContents(ctx, c.early)
+	}
+
 	n := len(c.files)
 	if n == 0 {
 		return nil
@@ -376,54 +396,20 @@ func (c *comparison) compareContents(ctx context.Context, samplePercent float64,
 		}
 	}
 
-	found := make([]string, len(sample))
-
-	var compared, compBytes, digested, vaultBytes atomic.Int64
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-
-	for i, f := range sample {
-		if gctx.Err() != nil {
+	cc := c.startContents(ctx, workers)
+	for _, f := range sample {
+		if !cc.add(f) {
 			break
 		}
-
-		g.Go(func() error {
-			var (
-				n    int64
-				diff string
-				err  error
-			)
-
-			// A digest of another length is not of this file.
-			d, fromDigest := c.digests.of(f.path)
-			fromDigest = fromDigest && d.size == f.size
-
-			if fromDigest {
-				n, diff, err = c.compareDigest(gctx, f, d)
-			} else {
-				n, diff, err = c.compareFile(gctx, f)
-			}
-
-			if err != nil {
-				return err
-			}
-
-			if fromDigest {
-				digested.Add(1)
-			} else {
-				vaultBytes.Add(n)
-			}
-
-			compared.Add(1)
-			compBytes.Add(n)
-			found[i] = diff
-
-			return nil
-		})
 	}
 
-	if err := g.Wait(); err != nil {
+	return c.endContents(ctx, cc)
+}
+
+// endContents waits for the contents cc compares, and reports what it
+// found.
+func (c *comparison) endContents(ctx context.Context, cc *contentCheck) error {
+	if err := cc.wait(); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("compare cancelled: %w", ctxErr)
 		}
@@ -431,13 +417,18 @@ func (c *comparison) compareContents(ctx context.Context, samplePercent float64,
 		return err
 	}
 
-	c.res.Compared, c.res.Bytes = compared.Load(), compBytes.Load()
-	c.res.Digested, c.res.VaultBytes = digested.Load(), vaultBytes.Load()
+	c.res.Compared, c.res.Bytes = cc.compared.Load(), cc.bytes.Load()
+	c.res.Digested, c.res.VaultBytes = cc.digested.Load(), cc.vaultBytes.Load()
 
-	for _, diff := range found {
-		if diff != "" {
-			c.mismatch("%s", diff)
-		}
+	cc.mu.Lock()
+	found := cc.found
+	cc.mu.Unlock()
+
+	// in the order the files were handed over: the walk's
+	slices.SortFunc(found, func(a, b foundDiff) int { return a.i - b.i })
+
+	for _, d := range found {
+		c.mismatch("%s", d.diff)
 	}
 
 	return nil

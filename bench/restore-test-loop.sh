@@ -72,7 +72,8 @@ vigil="$work/vigil"
 # file system, under WORKDIR. With -B, a second vigil serve runs the same
 # on its own vault and catalog, and the sides alternate.
 checksum_bench() {
-	local sides=(this) pids=()
+	local sides=(this)
+	serve_pids=() # global: the EXIT trap runs after the function returns
 	[ -n "$other_vigil" ] && sides+=(other)
 	declare -A bin=([this]="$vigil" [other]="$other_vigil") url rp
 	for side in "${sides[@]}"; do
@@ -97,9 +98,9 @@ restore_testing:
 YAML
 		url[$side]="http://127.0.0.1:$port"
 		VIGIL_CONFIG="$dir/vigil.yaml" VIGIL_BENCH_PASSWORD=bench "${bin[$side]}" serve >"$dir/serve.log" 2>&1 &
-		pids+=($!)
+		serve_pids+=($!)
 	done
-	trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$work"' EXIT
+	trap 'for p in "${serve_pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$work"' EXIT
 	for side in "${sides[@]}"; do
 		for _ in $(seq 100); do curl -fs "${url[$side]}/healthz" >/dev/null && break; sleep 0.1; done
 		rp[$side]=$(VIGIL_CONFIG="$work/$side/vigil.yaml" VIGIL_SERVER="${url[$side]}" "${bin[$side]}" backup start --resource go-dir --vault bench --wait --json | jq -r .recovery_point_id)

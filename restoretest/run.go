@@ -437,6 +437,8 @@ func (t *Tester) compareWithRecoveryPoint(ctx context.Context, jobID string, rp 
 	}
 	how := fmt.Sprintf("read from vault %q and compared byte by byte", rp.Vault)
 	switch {
+	case cmp.Compared == 0:
+		how = "there is no file to read"
 	case cmp.Digested == cmp.Compared:
 		how = "read back from the copy and checked against the digests taken as the restore wrote them, with nothing read from the vault again"
 	case cmp.Digested > 0:

@@ -136,9 +136,11 @@ YAML
 		echo "| $side | $p s | $t s | $(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.2f", a / b }') × | $(median "$side" restore_s) s | $(median "$side" check_s) s | $(median "$side" read_mb) | $(median "$side" written_mb) |"
 	done
 	echo
-	echo "ratio per run (restore test / plain restore, same run):"
+	echo "ratio per run (restore test / plain restore, same run), and their median:"
 	for side in "${sides[@]}"; do
-		echo "  $side: $(awk -F'\t' -v s="$side" '$1 == s && $2 == "plain_s" { p[++n] = $3 } $1 == s && $2 == "test_s" { t[++k] = $3 } END { for (i = 1; i <= n; i++) printf "%.2f ", t[i] / p[i] }' "$results")"
+		local ratios
+		ratios=$(awk -F'\t' -v s="$side" '$1 == s && $2 == "plain_s" { p[++n] = $3 } $1 == s && $2 == "test_s" { t[++k] = $3 } END { for (i = 1; i <= n; i++) printf "%.2f\n", t[i] / p[i] }' "$results")
+		echo "  $side: $(tr '\n' ' ' <<<"$ratios")(median $(sort -n <<<"$ratios" | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }') ×)"
 	done
 }
 if [ "$checksum_mode" = 1 ]; then

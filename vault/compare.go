@@ -304,7 +304,7 @@ func (c *comparison) compareEntry(ctx context.Context, p string, e *snapshot.Dir
 			}
 		}
 	case snapshot.EntryTypeSymlink:
-		want, err := c.readAll(ctx, e.ObjectID)
+		want, err := c.linkTarget(ctx, p, e.ObjectID)
 		if err != nil {
 			return false, fmt.Errorf("read link %s in snapshot: %w", p, err)
 		}
@@ -348,11 +348,25 @@ func (c *comparison) compareMetadata(p string, e *snapshot.DirEntry, fi os.FileI
 // would replace each subfolder's time with the newest time in its subtree;
 // the stored listing has the folder's own.
 func (c *comparison) readListing(ctx context.Context, oid object.ID) ([]*snapshot.DirEntry, error) {
+	if entries, ok := c.digests.listing(oid); ok {
+		return entries, nil // as the restore read it from the vault
+	}
+
 	return readListing(ctx, c.rep, oid)
 }
 
 // maxLinkTarget bounds a link target read from the vault; Linux allows 4 KiB.
 const maxLinkTarget = 64 << 10
+
+// linkTarget is the target of link p, stored as oid: as the restore read
+// it, or read from the vault.
+func (c *comparison) linkTarget(ctx context.Context, p string, oid object.ID) ([]byte, error) {
+	if target, ok := c.digests.link(p); ok {
+		return []byte(target), nil
+	}
+
+	return c.readAll(ctx, oid)
+}
 
 func (c *comparison) readAll(ctx context.Context, oid object.ID) ([]byte, error) {
 	r, err := c.rep.OpenObject(ctx, oid)

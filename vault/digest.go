@@ -10,6 +10,9 @@ import (
 	"syscall"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot"
 )
 
 // RestoreOptions are the choices of RestoreWith.
@@ -44,6 +47,13 @@ type Digests struct {
 	mu sync.Mutex
 	// +checklocks:mu
 	files map[string]writtenDigest
+	// listings are the folder listings the restore read, by object id,
+	// and links the symbolic links' targets, by path: the comparison
+	// reads neither from the vault again.
+	// +checklocks:mu
+	listings map[object.ID][]*snapshot.DirEntry
+	// +checklocks:mu
+	links map[string]string
 }
 
 type writtenDigest struct {
@@ -52,7 +62,8 @@ type writtenDigest struct {
 }
 
 func newDigests(snapshotID string) *Digests {
-	return &Digests{snapshotID: snapshotID, files: map[string]writtenDigest{}}
+	return &Digests{snapshotID: snapshotID, files: map[string]writtenDigest{},
+		listings: map[object.ID][]*snapshot.DirEntry{}, links: map[string]string{}}
 }
 
 // SnapshotID is the snapshot the digests were taken from.
@@ -88,6 +99,60 @@ func (d *Digests) of(p string) (writtenDigest, bool) {
 	fd, ok := d.files[p]
 
 	return fd, ok
+}
+
+// keepListing keeps the entries of the folder listing oid, as the restore
+// read it; nothing when d is nil.
+func (d *Digests) keepListing(oid object.ID, entries []*snapshot.DirEntry) {
+	if d == nil {
+		return
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	d.listings[oid] = entries
+}
+
+// listing returns the entries of folder listing oid, if the restore read it.
+func (d *Digests) listing(oid object.ID) ([]*snapshot.DirEntry, bool) {
+	if d == nil {
+		return nil, false
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	entries, ok := d.listings[oid]
+
+	return entries, ok
+}
+
+// keepLink keeps the target of the link the restore wrote at p; nothing
+// when d is nil.
+func (d *Digests) keepLink(p, target string) {
+	if d == nil {
+		return
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	d.links[p] = target
+}
+
+// link returns the target of the link the restore wrote at p, if it did.
+func (d *Digests) link(p string) (string, bool) {
+	if d == nil {
+		return "", false
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	target, ok := d.links[p]
+
+	return target, ok
 }
 
 func (d *Digests) add(p string, fd writtenDigest) {
@@ -136,8 +201,10 @@ func (dr *digestReader) Read(p []byte) (int, error) {
 // (RestoreOptions.Digests): each sampled file is read from dir and hashed,
 // and its content is not read from the vault again. A file with no digest
 // (digests nil, or of another snapshot, or missing that path) is compared
-// with the vault as Compare does. Folder listings are read from the vault
-// as in Compare, for the names, types, sizes, modes and times.
+// with the vault as Compare does. The folder listings (names, types,
+// sizes, modes, times) and link targets compared are those the restore
+// read, kept with the digests; any it did not keep are read from the
+// vault.
 func (v *Vault) CompareDigests(ctx context.Context, snapID, dir string, samplePercent float64, digests *Digests) (CompareResult, error) {
 	if digests.SnapshotID() != snapID {
 		digests = nil

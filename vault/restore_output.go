@@ -206,6 +206,8 @@ func (o *confinedOutput) recordSubfolderTimes(ctx context.Context, relativePath 
 		return fmt.Errorf("read folder listing of %q: %w", relativePath, err)
 	}
 
+	o.digests.keepListing(h.ObjectID(), listing.Entries)
+
 	for _, de := range listing.Entries {
 		if de.Type == snapshot.EntryTypeDirectory {
 			o.dirTimes.Store(path.Join(relativePath, de.Name), de.ModTime.ToTime())
@@ -318,6 +320,8 @@ func (o *confinedOutput) CreateSymlink(ctx context.Context, relativePath string,
 	if err != nil {
 		return fmt.Errorf("read link %s in snapshot: %w", p, err)
 	}
+
+	o.digests.keepLink(p, linkTarget)
 
 	err = o.in(p, func(dir *os.Root, name string) error {
 		if err := dir.Symlink(linkTarget, name); err != nil {

@@ -75,7 +75,7 @@ checksum_bench() {
 	local sides=(this)
 	serve_pids=() # global: the EXIT trap runs after the function returns
 	[ -n "$other_vigil" ] && sides+=(other)
-	declare -A bin=([this]="$vigil" [other]="$other_vigil") url rp
+	declare -A bin=([this]="$vigil" [other]="$other_vigil") url rp spid
 	for side in "${sides[@]}"; do
 		local dir="$work/$side" port
 		port=$(free_port)
@@ -99,24 +99,35 @@ YAML
 		url[$side]="http://127.0.0.1:$port"
 		VIGIL_CONFIG="$dir/vigil.yaml" VIGIL_BENCH_PASSWORD=bench "${bin[$side]}" serve >"$dir/serve.log" 2>&1 &
 		serve_pids+=($!)
+		spid[$side]=$!
 	done
 	trap 'for p in "${serve_pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$work"' EXIT
 	for side in "${sides[@]}"; do
 		for _ in $(seq 100); do curl -fs "${url[$side]}/healthz" >/dev/null && break; sleep 0.1; done
 		rp[$side]=$(VIGIL_CONFIG="$work/$side/vigil.yaml" VIGIL_SERVER="${url[$side]}" "${bin[$side]}" backup start --resource go-dir --vault bench --wait --json | jq -r .recovery_point_id)
 	done
+	# cpu is the CPU time (user + system) vigil serve has used, in seconds:
+	# on a loaded machine it varies far less than the wall-clock time.
+	cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 	span() { python3 -c "from datetime import datetime as d; f=lambda s: d.fromisoformat(s.replace('Z','+00:00')); print('%.3f' % (f('$2')-f('$1')).total_seconds())"; }
 	for run in $(seq 1 "$runs"); do
 		for side in "${sides[@]}"; do
 			local v="${bin[$side]}" job target="$work/$side/plain-$run"
 			export VIGIL_CONFIG="$work/$side/vigil.yaml" VIGIL_SERVER="${url[$side]}"
 			echo "run $run: $side" >&2
+			local c0 c1
 			sync
+			c0=$(cpu "${spid[$side]}")
 			job=$("$v" restore start --recovery-point "${rp[$side]}" --set "target_path=$target" --wait --json)
+			c1=$(cpu "${spid[$side]}")
 			printf '%s\tplain_s\t%s\n' "$side" "$(span "$(jq -r .started_at <<<"$job")" "$(jq -r .completed_at <<<"$job")")" >>"$results"
+			printf '%s\tplain_cpu\t%s\n' "$side" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" >>"$results"
 			rm -rf "$target"
 			sync
+			c0=$(cpu "${spid[$side]}")
 			job=$("$v" restore-test start --resource go-dir --recovery-point "${rp[$side]}" --plan checked --wait --json)
+			c1=$(cpu "${spid[$side]}")
+			printf '%s\ttest_cpu\t%s\n' "$side" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" >>"$results"
 			[ "$(jq -r .validation_status <<<"$job")" = SUCCESSFUL ] || { echo "restore test: $(jq -r .validation_message <<<"$job")" >&2; exit 1; }
 			jq -r --arg s "$side" '"\($s)\ttest_s\t\(.total_seconds)\n\($s)\trestore_s\t\(.restore_seconds)\n\($s)\tcheck_s\t\(.validation_seconds)\n\($s)\tread_mb\t\((.vault_read_bytes // 0) / 1e6)\n\($s)\twritten_mb\t\((.written_bytes // 0) / 1e6)"' <<<"$job" >>"$results"
 		done
@@ -128,12 +139,12 @@ YAML
 	echo
 	echo "Directory restore test with checksum 100% on $source_dir ($(du -sh "$source_dir" | cut -f1), $(find "$source_dir" -type f | wc -l) files), WORKDIR on $(df --output=fstype "$work" | tail -1), median of $runs runs:"
 	echo
-	echo "| vigil | plain restore | restore test | ratio | its restore | its check | read from vault (MB) | written (MB) |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "| vigil | plain restore | restore test | ratio | its restore | its check | CPU: plain restore | CPU: restore test (incl. clean-up) | CPU ratio | read from vault (MB) | written (MB) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for side in "${sides[@]}"; do
-		local p t
-		p=$(median "$side" plain_s) t=$(median "$side" test_s)
-		echo "| $side | $p s | $t s | $(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.2f", a / b }') × | $(median "$side" restore_s) s | $(median "$side" check_s) s | $(median "$side" read_mb) | $(median "$side" written_mb) |"
+		local p t pc tc
+		p=$(median "$side" plain_s) t=$(median "$side" test_s) pc=$(median "$side" plain_cpu) tc=$(median "$side" test_cpu)
+		echo "| $side | $p s | $t s | $(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.2f", a / b }') × | $(median "$side" restore_s) s | $(median "$side" check_s) s | $pc s | $tc s | $(awk -v a="$tc" -v b="$pc" 'BEGIN { printf "%.2f", a / b }') × | $(median "$side" read_mb) | $(median "$side" written_mb) |"
 	done
 	echo
 	echo "ratio per run (restore test / plain restore, same run), and their median:"

@@ -11,6 +11,12 @@
 //	restore_s           restore into a new folder
 //	vault_bytes         bytes on disk of the vault folder (like du -sb)
 //	vault_blocks_bytes  allocated bytes of the vault folder (like du -s)
+//
+// Two flags split the round for bench/restore-vs-cp.sh, which times many
+// restores of one backup: -backup-only backs up -source into a new vault
+// and prints "snapshot_id ID"; -restore ID opens that vault (untimed, as
+// vigil serve keeps its vaults open) and prints restore_s for a restore of
+// ID into -target.
 package main
 
 import (
@@ -43,6 +49,10 @@ func run() error {
 		profile  = flag.String("cpuprofile", "", "write a CPU profile of the timed phase named by -profile-phase to this file")
 		phase    = flag.String("profile-phase", "restore", "phase to profile: first or restore")
 		tuning   vault.Tuning
+
+		backupOnly = flag.Bool("backup-only", false, "only back up -source into a new vault and print its snapshot id")
+		restoreID  = flag.String("restore", "", "only restore this snapshot of the vault in -work into -target")
+		target     = flag.String("target", "", "folder to restore into, with -restore")
 	)
 
 	flag.StringVar(&tuning.Compressor, "compressor", "", "kopia compressor (default: vigil's)")
@@ -74,6 +84,14 @@ func run() error {
 	}
 
 	opts := vault.BackupOptions{Resource: "bench", Progress: onProgress}
+
+	if *backupOnly {
+		return backupOnce(ctx, cfg, *source, opts)
+	}
+
+	if *restoreID != "" {
+		return restoreOnce(ctx, cfg, *restoreID, *target, *profile, onProgress)
+	}
 
 	// Untimed: create the vault, as restic's repository is initialised
 	// before its timed backup.
@@ -168,6 +186,54 @@ func run() error {
 	report("vault_blocks_bytes", float64(blocks))
 	report("files", float64(first.Files))
 	report("source_bytes", float64(first.Bytes))
+
+	return nil
+}
+
+// backupOnce backs source up into a new vault and prints the snapshot id.
+func backupOnce(ctx context.Context, cfg vault.Config, source string, opts vault.BackupOptions) error {
+	v, err := vault.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+
+	res, err := v.Backup(ctx, source, opts)
+	if err != nil {
+		v.Close(ctx)
+		return err
+	}
+
+	fmt.Printf("snapshot_id %s\n", res.SnapshotID)
+
+	return v.Close(ctx)
+}
+
+// restoreOnce opens the vault, untimed, and times one restore of id into
+// target, profiled when profile is set.
+func restoreOnce(ctx context.Context, cfg vault.Config, id, target, profile string, progress func(vault.Progress)) error {
+	if target == "" {
+		return errors.New("-restore needs -target")
+	}
+
+	v, err := vault.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer v.Close(ctx)
+
+	stopProfile, err := startProfile(profile, true)
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+
+	if _, err := v.Restore(ctx, id, target, progress); err != nil {
+		return err
+	}
+
+	report("restore_s", time.Since(start).Seconds())
+	stopProfile()
 
 	return nil
 }

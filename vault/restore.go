@@ -133,7 +133,11 @@ func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, opts 
 	cancel := make(chan struct{})
 	stopCancel := context.AfterFunc(ctx, func() { close(cancel) })
 
-	stats, err := restore.Entry(ctx, v.rep, out, rootEntry, restore.Options{
+	// Contents are read through pack files kept open for the restore.
+	readCtx, closePacks := withPackFiles(ctx)
+	defer closePacks()
+
+	stats, err := restore.Entry(readCtx, v.rep, out, rootEntry, restore.Options{
 		Parallel: parallelism(v.cfg.Tuning.RestoreParallelism, defaultRestoreParallelism),
 		// Without this, kopia restores only the top level and leaves
 		// placeholders for the rest.

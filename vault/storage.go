@@ -79,6 +79,18 @@ func (s *durableStorage) ConnectionInfo() blob.ConnectionInfo {
 	return blob.ConnectionInfo{Type: durableStorageType, Config: &opts}
 }
 
+// GetBlob reads a range of a blob through the restore's open pack files
+// when ctx has them (see withPackFiles), and the usual way otherwise.
+func (s *durableStorage) GetBlob(ctx context.Context, id blob.ID, offset, length int64, output blob.OutputBuffer) error {
+	if packFilesFrom(ctx) != nil {
+		if _, path, err := s.paths.GetShardedPathAndFilePath(ctx, id); err == nil && getBlobRange(ctx, path, offset, length, output) {
+			return nil
+		}
+	}
+
+	return s.Storage.GetBlob(ctx, id, offset, length, output) //nolint:wrapcheck
+}
+
 // PutBlob writes the blob durably: temporary file, fsync, rename, fsync of
 // the folder. Options it does not support go to kopia's implementation,
 // which rejects them with the proper error.

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -39,10 +41,15 @@ type confinedOutput struct {
 	rep       repo.Repository
 	rootEntry fs.Entry // the snapshot's root folder, restored as the target itself
 	root      *os.Root
+	top       folder // root, for files created directly in the target
 	dirs      *dirHandles
 	setOwners bool
 	syncFiles bool
 	digests   *Digests // nil unless the restore takes digests
+	// ownUID and ownGID are whom a new file belongs to, when that is
+	// known (ownKnown): a file that should belong to them needs no chown.
+	ownUID, ownGID uint32
+	ownKnown       bool
 
 	// dirTimes holds the recorded modification times of folders, by path.
 	// Kopia's reader replaces a folder's time with the newest time found in
@@ -61,22 +68,45 @@ func newConfinedOutput(rep repo.Repository, rootEntry fs.Entry, target string, s
 		return nil, fmt.Errorf("open target folder: %w", err)
 	}
 
+	top, err := openFolder(root)
+	if err != nil {
+		root.Close() //nolint:errcheck
+		return nil, fmt.Errorf("open target folder: %w", err)
+	}
+
+	var st unix.Stat_t
+	if err := unix.Fstat(top.fd, &st); err != nil {
+		top.file.Close() //nolint:errcheck
+		root.Close()     //nolint:errcheck
+
+		return nil, fmt.Errorf("check target folder: %w", err)
+	}
+
 	return &confinedOutput{
 		rep:       rep,
 		rootEntry: rootEntry,
 		root:      root,
+		top:       top,
 		dirs:      newDirHandles(root),
 		// Only root may give files away to other users; anyone else gets
 		// every file as their own, as with cp -a.
 		setOwners: os.Geteuid() == 0,
 		syncFiles: syncFiles,
+		ownUID:    uint32(os.Geteuid()), //nolint:gosec
+		ownGID:    uint32(os.Getegid()), //nolint:gosec
+		// New files take the effective group, unless their folder has
+		// the set-group-ID bit. The folders a restore creates get their
+		// recorded modes only once complete, so only the target's own
+		// bit, which its new subfolders inherit, matters.
+		ownKnown: st.Mode&unix.S_ISGID == 0,
 	}, nil
 }
 
 // closeAll closes the target and every folder still open below it.
 func (o *confinedOutput) closeAll() {
 	o.dirs.closeAll()
-	o.root.Close() //nolint:errcheck
+	o.top.file.Close() //nolint:errcheck
+	o.root.Close()     //nolint:errcheck
 }
 
 // Parallelizable implements restore.Output.
@@ -112,10 +142,10 @@ func (o *confinedOutput) checkedPath(relativePath string, e fs.Entry) (string, e
 
 // in runs fn with the folder that holds p, opened below the target, and p's
 // name in that folder.
-func (o *confinedOutput) in(p string, fn func(dir *os.Root, name string) error) error {
+func (o *confinedOutput) in(p string, fn func(dir *folder, name string) error) error {
 	parent := path.Dir(p)
 	if p == rootName || parent == rootName {
-		return fn(o.root, path.Base(p))
+		return fn(&o.top, path.Base(p))
 	}
 
 	h, err := o.dirs.get(parent)
@@ -124,7 +154,7 @@ func (o *confinedOutput) in(p string, fn func(dir *os.Root, name string) error) 
 	}
 	defer o.dirs.release(h)
 
-	return fn(h.root, path.Base(p))
+	return fn(&h.folder, path.Base(p))
 }
 
 // BeginDirectory implements restore.Output.
@@ -142,9 +172,9 @@ func (o *confinedOutput) BeginDirectory(ctx context.Context, relativePath string
 		return nil
 	}
 
-	return o.in(p, func(dir *os.Root, name string) error {
+	return o.in(p, func(dir *folder, name string) error {
 		// private until FinishDirectory, once its contents are in place
-		if err := dir.Mkdir(name, 0o700); err != nil {
+		if err := dir.root.Mkdir(name, 0o700); err != nil {
 			return fmt.Errorf("create folder: %w", err)
 		}
 
@@ -166,19 +196,19 @@ func (o *confinedOutput) FinishDirectory(_ context.Context, relativePath string,
 		mtime = t.(time.Time) //nolint:forcetypeassert
 	}
 
-	return o.in(p, func(dir *os.Root, name string) error {
+	return o.in(p, func(dir *folder, name string) error {
 		// chown clears the set-group-ID bit, so it goes before chmod
 		if o.setOwners {
-			if err := dir.Lchown(name, int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
+			if err := dir.root.Lchown(name, int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
 				return fmt.Errorf("set owner of %s: %w", p, err)
 			}
 		}
 
-		if err := dir.Chmod(name, e.Mode()&modeBits); err != nil {
+		if err := dir.root.Chmod(name, e.Mode()&modeBits); err != nil {
 			return fmt.Errorf("set mode of %s: %w", p, err)
 		}
 
-		if err := dir.Chtimes(name, mtime, mtime); err != nil {
+		if err := dir.root.Chtimes(name, mtime, mtime); err != nil {
 			return fmt.Errorf("set time of %s: %w", p, err)
 		}
 
@@ -246,10 +276,8 @@ func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e f
 
 	src := o.digests.reader(p, r)
 
-	err = o.in(p, func(dir *os.Root, name string) error {
-		// O_EXCL: the target started empty, so an existing name means the
-		// snapshot lists it twice.
-		f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err = o.in(p, func(dir *folder, name string) error {
+		f, err := dir.create(name)
 		if err != nil {
 			return fmt.Errorf("create file: %w", err)
 		}
@@ -259,11 +287,7 @@ func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e f
 			return err
 		}
 
-		if err := f.Close(); err != nil {
-			return err //nolint:wrapcheck
-		}
-
-		return dir.Chtimes(name, e.ModTime(), e.ModTime()) //nolint:wrapcheck
+		return f.Close() //nolint:wrapcheck
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
@@ -289,7 +313,7 @@ func (o *confinedOutput) fillFile(f *os.File, r io.Reader, e fs.File) error {
 	}
 
 	// chown clears the set-user-ID bits, so it goes before chmod
-	if o.setOwners {
+	if o.setOwners && !o.ownedAlready(e.Owner()) {
 		if err := f.Chown(int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
 			return fmt.Errorf("set owner: %w", err)
 		}
@@ -297,6 +321,12 @@ func (o *confinedOutput) fillFile(f *os.File, r io.Reader, e fs.File) error {
 
 	if err := f.Chmod(e.Mode() & modeBits); err != nil {
 		return fmt.Errorf("set mode: %w", err)
+	}
+
+	// Times last, on the open file: nothing after this writes to it, and
+	// by descriptor it is one call where os.Root's Chtimes by name is two.
+	if err := setFileTime(f, e.ModTime()); err != nil {
+		return fmt.Errorf("set time: %w", err)
 	}
 
 	if o.syncFiles {
@@ -323,13 +353,13 @@ func (o *confinedOutput) CreateSymlink(ctx context.Context, relativePath string,
 
 	o.digests.keepLink(p, linkTarget)
 
-	err = o.in(p, func(dir *os.Root, name string) error {
-		if err := dir.Symlink(linkTarget, name); err != nil {
+	err = o.in(p, func(dir *folder, name string) error {
+		if err := dir.root.Symlink(linkTarget, name); err != nil {
 			return fmt.Errorf("create link: %w", err)
 		}
 
 		if o.setOwners {
-			if err := dir.Lchown(name, int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
+			if err := dir.root.Lchown(name, int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
 				return fmt.Errorf("set owner: %w", err)
 			}
 		}
@@ -359,6 +389,78 @@ func (o *confinedOutput) setLinkTime(p string, t time.Time) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
 
 	return unix.UtimesNanoAt(int(dir.Fd()), path.Base(p), ts, unix.AT_SYMLINK_NOFOLLOW) //nolint:wrapcheck
+}
+
+// ownedAlready says whether a new file already has owner o.
+func (o *confinedOutput) ownedAlready(owner fs.OwnerInfo) bool {
+	return o.ownKnown && owner.UserID == o.ownUID && owner.GroupID == o.ownGID
+}
+
+// setFileTime sets the access and modification times of the open file f
+// to t: futimens(2), which Go and x/sys do not offer for a descriptor
+// (their Futimes goes through /proc by path).
+func setFileTime(f *os.File, t time.Time) error {
+	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err //nolint:wrapcheck
+	}
+
+	var errno syscall.Errno
+
+	if err := rc.Control(func(fd uintptr) {
+		// utimensat with a NULL path acts on fd itself
+		_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	}); err != nil {
+		return err //nolint:wrapcheck
+	}
+
+	if errno != 0 {
+		return errno
+	}
+
+	return nil
+}
+
+// folder is a folder of the target open twice: as an os.Root, for
+// operations that must resolve a name safely, and as a descriptor, to
+// create files with one system call.
+type folder struct {
+	root *os.Root
+	file *os.File
+	fd   int
+}
+
+// openFolder opens r's own folder as a descriptor too.
+func openFolder(r *os.Root) (folder, error) {
+	f, err := r.Open(rootName)
+	if err != nil {
+		return folder{}, err //nolint:wrapcheck
+	}
+
+	return folder{root: r, file: f, fd: int(f.Fd())}, nil
+}
+
+// create makes the new file name in the folder, open for writing. name is
+// a plain name (checkedPath), and O_EXCL with O_NOFOLLOW refuses whatever
+// is already there, a link included: as confined as os.Root's OpenFile,
+// in one system call rather than six (Go's OpenFile also tries to register
+// a file with its poller, and gives up, for every file). O_EXCL: the
+// target started empty, so an existing name means the snapshot lists it
+// twice.
+func (d *folder) create(name string) (*os.File, error) {
+	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "create", Path: name, Err: err}
+	}
+
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func (d *folder) close() {
+	d.file.Close() //nolint:errcheck
+	d.root.Close() //nolint:errcheck
 }
 
 type countingWriter struct {
@@ -393,8 +495,9 @@ type dirHandles struct {
 }
 
 type dirHandle struct {
+	folder
+
 	path  string
-	root  *os.Root
 	users int           // guarded by dirHandles.mu
 	elem  *list.Element // nil once dropped from dirHandles.open
 }
@@ -414,19 +517,25 @@ func (d *dirHandles) get(p string) (*dirHandle, error) {
 		return nil, err //nolint:wrapcheck
 	}
 
+	f, err := openFolder(r)
+	if err != nil {
+		r.Close() //nolint:errcheck
+		return nil, err
+	}
+
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
 	if h, ok := d.open[p]; ok {
 		// another worker opened it meanwhile
-		r.Close() //nolint:errcheck
+		f.close()
 		h.users++
 		d.recent.MoveToFront(h.elem)
 
 		return h, nil
 	}
 
-	h := &dirHandle{path: p, root: r, users: 1}
+	h := &dirHandle{folder: f, path: p, users: 1}
 	h.elem = d.recent.PushFront(h)
 	d.open[p] = h
 
@@ -460,7 +569,7 @@ func (d *dirHandles) release(h *dirHandle) {
 
 	h.users--
 	if h.users == 0 && h.elem == nil {
-		h.root.Close() //nolint:errcheck
+		h.close()
 	}
 }
 
@@ -491,6 +600,6 @@ func (d *dirHandles) dropLocked(h *dirHandle) {
 	delete(d.open, h.path)
 
 	if h.users == 0 {
-		h.root.Close() //nolint:errcheck
+		h.close()
 	}
 }

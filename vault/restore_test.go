@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -376,4 +377,46 @@ func TestConfinedOutputRefusesLinkedFolders(t *testing.T) {
 	}
 
 	assertOnly(t, filepath.Join(target, "real"), "ok")
+}
+
+// TestRestoreIntoSetgidTargetKeepsOwners restores files recorded as
+// root's into a target folder with the set-group-ID bit and another
+// group. New files there take the folder's group, so the restore must
+// still set the recorded group even though the restoring user is root:
+// skipping chown for files that already belong to the restoring user is
+// right only where no folder hands its group down.
+func TestRestoreIntoSetgidTargetKeepsOwners(t *testing.T) {
+	t.Parallel()
+
+	if os.Geteuid() != 0 {
+		// only root restores owners; anyone else gets every file as
+		// their own, and there is nothing to check
+		t.Log("not root: owners are not restored")
+		return
+	}
+
+	b := setup(t)
+	source := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(source, "top"), []byte("top"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(source, "sub", "deeper"), 0o755))
+	must(t, os.WriteFile(filepath.Join(source, "sub", "deeper", "inner"), []byte("inner"), 0o644))
+	must(t, os.Lchown(source, 0, 0))
+	res := b.backup(t, source, "files")
+
+	target := t.TempDir()
+	must(t, os.Chown(target, 0, nobody))
+	must(t, os.Chmod(target, 0o755|os.ModeSetgid))
+
+	if _, err := b.vault.Restore(t.Context(), res.SnapshotID, target, nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+
+	for _, name := range []string{"top", "sub", "sub/deeper", "sub/deeper/inner"} {
+		fi, err := os.Lstat(filepath.Join(target, name))
+		must(t, err)
+
+		if gid := fi.Sys().(*syscall.Stat_t).Gid; gid != 0 { //nolint:forcetypeassert
+			t.Errorf("%s restored with group %d, recorded 0: it took the set-group-ID target's group", name, gid)
+		}
+	}
 }

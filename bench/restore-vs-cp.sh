@@ -16,7 +16,10 @@
 #                tiny   100,000 files of a few bytes in 100 folders
 #                large  1 GiB of random bytes and a 1 GiB sparse file
 #                       holding 4 MiB of data
-#   -t TOOLS     tools, in order (default "cp restic vigil")
+#   -t TOOLS     tools, in order (default "cp restic vigil"); "base" is
+#                vigil's restore by the vaultbench binary named in
+#                $BASE_VAULTBENCH (built from an older commit, with this
+#                vaultbench's main.go), for a before/after in one run
 #
 # VAULTBENCH_FLAGS, when set, is passed to every vigil restore (for example
 # "-restore-parallel 4"); RESTORE_PROFILE=FILE writes a CPU profile of the
@@ -146,6 +149,10 @@ for ds in $datasets; do
 			RESTIC_REPOSITORY="$work/restic-$ds" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$work/restic-cache" \
 				sh -c 'restic init -q >/dev/null && restic backup -q "$0" >/dev/null' "$work/src/$ds"
 			;;
+		base)
+			"$BASE_VAULTBENCH" -backup-only -source "$work/src/$ds" -work "$work/base-$ds" |
+				awk '$1 == "snapshot_id" { print $2 }' >"$work/base-$ds.id"
+			;;
 		vigil)
 			"$work/vaultbench" -backup-only -source "$work/src/$ds" -work "$work/vault-$ds" |
 				awk '$1 == "snapshot_id" { print $2 }' >"$work/vault-$ds.id"
@@ -169,6 +176,11 @@ for ds in $datasets; do
 				s=$("$work/vaultbench" -work "$work/vault-$ds" -restore "$(cat "$work/vault-$ds.id")" \
 					-target "$dst" ${VAULTBENCH_FLAGS:-} "${profile[@]}" | awk '$1 == "restore_s" { print $2 }')
 				;;
+			base)
+				sync
+				s=$("$BASE_VAULTBENCH" -work "$work/base-$ds" -restore "$(cat "$work/base-$ds.id")" \
+					-target "$dst" | awk '$1 == "restore_s" { print $2 }')
+				;;
 			*)
 				echo "no tool $tool" >&2
 				exit 2
@@ -180,7 +192,7 @@ for ds in $datasets; do
 		done
 		echo "$ds: run $run of $runs done" >&2
 	done
-	rm -rf "$work/src/$ds" "$work/restic-$ds" "$work/vault-$ds"
+	rm -rf "$work/src/$ds" "$work/restic-$ds" "$work/vault-$ds" "$work/base-$ds"
 done
 
 # medians, one row per data set, one column per tool, then vigil / cp -a

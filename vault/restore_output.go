@@ -229,8 +229,10 @@ func (o *confinedOutput) recordSubfolderTimes(ctx context.Context, relativePath 
 	// no times to fix: most folders of a tree are leaves, and reading
 	// their listings a second time was an eighth of a restore of 100,000
 	// small files. kopia replaces only the times of subfolders that have
-	// a summary, so one without is counted out correctly too.
-	if d, ok := e.(fs.DirectoryWithSummary); ok {
+	// a summary, so one without is counted out correctly too. A restore
+	// that takes digests reads every listing: the checksum check compares
+	// the copy with them instead of reading them from the vault again.
+	if d, ok := e.(fs.DirectoryWithSummary); ok && o.digests == nil {
 		if s, err := d.Summary(ctx); err == nil && s != nil && s.TotalDirCount == 1 {
 			return nil
 		}

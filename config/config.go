@@ -225,6 +225,10 @@ type Resource struct {
 	Limits Limits `yaml:"limits"`
 	// Validate lists the checks a restored copy must pass.
 	Validate []Validator `yaml:"validate"`
+	// Restore is how a restore test makes its copy of a directory or
+	// app: RestoreFull (the default) or RestoreInstant. A plan's own
+	// restore comes first.
+	Restore string `yaml:"restore"`
 	// Exclude, ExcludeIfPresent, OneFileSystem and ExcludeLargerThan
 	// leave entries of a directory or app resource's folder out of its
 	// backups (see Excludes).

@@ -147,6 +147,10 @@ type RestoreTestPlan struct {
 	// death interrupted (ABORTED) is queued again for the same recovery
 	// point (default 2; 0 never).
 	RetryInterrupted *int `yaml:"retry_interrupted"`
+	// Restore, when set, is how this plan's tests make their copies of
+	// directories and apps, instead of their resources' restore:
+	// RestoreFull or RestoreInstant.
+	Restore string `yaml:"restore"`
 
 	Cron cron.Schedule `yaml:"-"`
 }
@@ -156,6 +160,38 @@ type RestoreTestPlan struct {
 type Targets struct {
 	RTO Duration `yaml:"rto"`
 	RPO Duration `yaml:"rpo"`
+}
+
+// How a restore test makes a copy of a folder (restore: full|instant).
+const (
+	// RestoreFull writes every file of the recovery point into the copy.
+	RestoreFull = "full"
+	// RestoreInstant mounts the recovery point read-only with a writable
+	// overlay on top: the copy is there at once, and only what is read
+	// of it is fetched from the vault.
+	RestoreInstant = "instant"
+)
+
+// RestoreMode is how a test of plan p makes its copy of resource r:
+// the plan's restore, else the resource's, else RestoreFull. Only folder
+// types (directory, app) are restored instantly; the others always in
+// full.
+func RestoreMode(p RestoreTestPlan, r Resource) string {
+	mode := r.Restore
+	if p.Restore != "" {
+		mode = p.Restore
+	}
+	if rules, _ := rulesOf(r.Type); mode == "" || rules.source != fromFolder {
+		return RestoreFull
+	}
+	return mode
+}
+
+// validateRestoreMode checks a restore: key.
+func validateRestoreMode(add func(field, format string, args ...any), f, mode string) {
+	if mode != "" && mode != RestoreFull && mode != RestoreInstant {
+		add(f, "%q: one of %s (write every file of the recovery point into the copy, the default) or %s (mount it read-only with a writable overlay, and fetch only what is read)", mode, RestoreFull, RestoreInstant)
+	}
 }
 
 // DefaultRestoreTestPlan is the plan of an on-demand restore test.
@@ -269,6 +305,10 @@ func validateResource(add func(field, format string, args ...any), f string, r R
 	validateHook(add, f+".before_backup", r.BeforeBackup)
 	validateHook(add, f+".after_backup", r.AfterBackup)
 	rules, _ := rulesOf(r.Type)
+	validateRestoreMode(add, f+".restore", r.Restore)
+	if r.Restore == RestoreInstant && rules.source != fromFolder {
+		add(f+".restore", "instant restores are for folders (types %s): a %s copy is restored in full; remove restore: instant", strings.Join(typeNames(func(r typeRules) bool { return r.source == fromFolder }), " and "), r.Type)
+	}
 	if rules.runs {
 		if len(r.Run) == 0 {
 			add(f+".run", "is missing: an app needs the command that starts a copy of it, such as [\"python3\", \"-m\", \"http.server\", \"{{.Port}}\", \"--directory\", \"{{.Dir}}\"]")
@@ -425,6 +465,7 @@ func (c *Config) validateRestoreTesting(add func(field, format string, args ...a
 		if p.Limits != nil {
 			p.Limits.validate(add, f+".limits")
 		}
+		validateRestoreMode(add, f+".restore", p.Restore)
 		if p.RetryInterrupted != nil && (*p.RetryInterrupted < 0 || *p.RetryInterrupted > 100) {
 			add(f+".retry_interrupted", "%d must be between 0 (never) and 100", *p.RetryInterrupted)
 		}

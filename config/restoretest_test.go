@@ -112,6 +112,9 @@ resources:
 		{"plan bad choice", base + "restore_testing:\n  - {name: p, on_backup_completed: true, resources: [docs], recovery_point: OLDEST}\n", "LATEST_WITHIN_WINDOW"},
 		{"plan bad cron", base + "restore_testing:\n  - {name: p, schedule: soon, resources: [docs]}\n", "is not a cron expression"},
 		{"plan negative window", base + "restore_testing:\n  - {name: p, on_backup_completed: true, resources: [docs], validation_window: -1s}\n", "validation_window: must not be negative"},
+		{"plan bad restore", base + "restore_testing:\n  - {name: p, on_backup_completed: true, resources: [docs], restore: lazy}\n", `restore_testing[0].restore: "lazy": one of full`},
+		{"resource bad restore", "resources:\n  - {name: d, type: directory, path: /x, restore: fast}\n", `resources[0].restore: "fast": one of full`},
+		{"instant database", "resources:\n  - {name: d, type: sqlite, path: /x.db, restore: instant}\n", "instant restores are for folders (types directory and app)"},
 		{"plan named on-demand", base + "restore_testing:\n  - {name: on-demand, resources: [docs]}\n", "pick another name"},
 		{"unknown event", "notifications:\n  - {name: n, events: [BACKUP_DONE], command: [./x]}\n", `unknown event "BACKUP_DONE"`},
 		{"no channel", "notifications:\n  - {name: n, events: [\"*\"]}\n", "needs exactly one of webhook, email, command"},
@@ -175,5 +178,37 @@ notifications:
 	cfg.UnsetSecretEnv()
 	if os.Getenv("TEST_VIGIL_HOOK") != "" || os.Getenv("TEST_VIGIL_VAULT_PW") != "" {
 		t.Error("UnsetSecretEnv left a secret in the environment")
+	}
+}
+
+// restore: on a plan comes before the resource's; only folders are
+// restored instantly.
+func TestRestoreMode(t *testing.T) {
+	cfg, err := Parse([]byte(`
+resources:
+  - {name: docs, type: directory, path: /srv/docs, restore: instant}
+  - {name: site, type: app, path: /srv/site, run: ["./serve"]}
+  - {name: db, type: sqlite, path: /srv/db.sqlite}
+restore_testing:
+  - {name: fast, resources: ["*"], restore: instant}
+  - {name: slow, resources: ["*"], restore: full}
+  - {name: plain, resources: ["*"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		"fast":  {"docs": RestoreInstant, "site": RestoreInstant, "db": RestoreFull},
+		"slow":  {"docs": RestoreFull, "site": RestoreFull, "db": RestoreFull},
+		"plain": {"docs": RestoreInstant, "site": RestoreFull, "db": RestoreFull},
+	}
+	for plan, byResource := range want {
+		p, _ := cfg.RestoreTestPlan(plan)
+		for name, mode := range byResource {
+			r, _ := cfg.Resource(name)
+			if got := RestoreMode(p, r); got != mode {
+				t.Errorf("plan %s, resource %s: %s, want %s", plan, name, got, mode)
+			}
+		}
 	}
 }

@@ -58,6 +58,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-backup/vigil/mount"
 )
 
 // Names inside an instance folder.
@@ -174,6 +176,24 @@ func Create(parent, jobID string) (*Instance, error) {
 	return i, nil
 }
 
+// Folders of an instant copy in an instance: the recovery point mounted
+// read-only in instant/lower, and the copy's writes in instant/upper,
+// with Dir the overlay of the two.
+const InstantDir = "instant"
+
+// Instant returns the folders of an instant copy in the instance.
+func (i *Instance) Instant() mount.Folders {
+	d := filepath.Join(i.Root, InstantDir)
+	return mount.Folders{Lower: filepath.Join(d, "lower"), Upper: filepath.Join(d, "upper"), Work: filepath.Join(d, "work"), Merged: i.Dir}
+}
+
+// Unmount takes down the mounts of instant copies that a vigil killed
+// before its clean-up left under parent: their FUSE server died with it.
+// It returns the mount points it took down.
+func Unmount(parent string) ([]string, error) {
+	return mount.UnmountUnder(parent)
+}
+
 // stagingPrefix names a folder being created: it holds a mark and an empty
 // data folder at most, never restored data or a process.
 const stagingPrefix = ".creating-"
@@ -218,6 +238,11 @@ func (i *Instance) Remove(grace time.Duration) error {
 	if err := stopApp(m, i.Root, grace); err != nil {
 		return fmt.Errorf("remove instance %s: %w", i.Root, err)
 	}
+	// An instant copy's mounts go before its folder: deleting through
+	// a mount deletes what it shows.
+	if _, err := mount.UnmountUnder(i.Root); err != nil {
+		return fmt.Errorf("remove instance: %w", err)
+	}
 	if _, err := readMark(i.Root, i.JobID); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -257,6 +282,15 @@ func removeTree(path string) error {
 		return nil
 	})
 	return os.RemoveAll(path)
+}
+
+// removeUnmounted removes folder path with remove once no mount is left
+// in it.
+func removeUnmounted(path string, remove func(string) error) error {
+	if _, err := mount.UnmountUnder(path); err != nil {
+		return err
+	}
+	return remove(path)
 }
 
 // UnmarkedError lists the folders under an instances folder that have no
@@ -299,14 +333,14 @@ func Sweep(parent string, keep func(jobID string) bool, grace time.Duration) (re
 		if strings.HasPrefix(e.Name(), stagingPrefix) && checkJobID(strings.TrimPrefix(e.Name(), stagingPrefix)) == nil {
 			// Create died before the rename: nothing was restored or
 			// started there.
-			if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+			if err := removeUnmounted(filepath.Join(parent, e.Name()), os.RemoveAll); err != nil {
 				errs = append(errs, fmt.Errorf("remove unfinished instance folder: %w", err))
 			}
 			continue
 		}
 		if strings.HasPrefix(e.Name(), deletingPrefix) && checkJobID(strings.TrimPrefix(e.Name(), deletingPrefix)) == nil {
 			// Remove died half-way: its app was stopped already.
-			if err := removeTree(filepath.Join(parent, e.Name())); err != nil {
+			if err := removeUnmounted(filepath.Join(parent, e.Name()), removeTree); err != nil {
 				errs = append(errs, fmt.Errorf("finish removing instance folder: %w", err))
 			}
 			continue

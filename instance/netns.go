@@ -230,7 +230,7 @@ mount --make-rprivate / || fail "mount --make-rprivate /"
 mount -t tmpfs -o mode=1777 vigil-tmp /tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=755 vigil-run /run || fail "mount /run"
 mount -t tmpfs -o mode=1777 vigil-shm /dev/shm || fail "mount /dev/shm"
-mkdir -p "$VIGIL_INSTANCE" && mount -c --bind /proc/self/fd/4 "$VIGIL_INSTANCE" || fail "put back $VIGIL_INSTANCE"
+mkdir -p "$VIGIL_INSTANCE" && mount -c --rbind /proc/self/fd/4 "$VIGIL_INSTANCE" || fail "put back $VIGIL_INSTANCE"
 { [ -e "$1" ] || { mkdir -p "${1%/*}" && touch "$1"; }; } && mount -c --bind /proc/self/fd/5 "$1" || fail "put back $1"
 exec 4<&- 5<&-
 cd "$VIGIL_INSTANCE/data" || fail "cd $VIGIL_INSTANCE/data"

@@ -287,6 +287,10 @@ func UnmountUnder(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Overlays first: each holds the FUSE mount below it.
+	slices.SortStableFunc(mounts, func(a, b Info) int {
+		return boolInt(a.Type == FuseType) - boolInt(b.Type == FuseType)
+	})
 	var done []string
 	var errs []error
 	for _, m := range mounts {
@@ -312,4 +316,11 @@ func UnmountUnder(dir string) ([]string, error) {
 			dir, len(left), strings.Join(points, ", ")))
 	}
 	return done, errors.Join(errs...)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

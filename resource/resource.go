@@ -201,6 +201,17 @@ type Restored interface {
 	Restored() vault.RestoreResult
 }
 
+// Mounter is a Copy that can be made instantly (restore: instant): its
+// recovery point mounted read-only, with a writable layer on top, instead
+// of written out. Removing the instance takes the mounts down.
+type Mounter interface {
+	Copy
+	// Mount makes the copy of rp in its instance folder and returns a line
+	// for the job's log. An error wrapping mount.ErrUnavailable means this
+	// machine cannot mount: nothing was made, and Restore does instead.
+	Mount(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error)
+}
+
 // Starter is a Copy that runs something (an app) before validators that
 // need it run. Checksum validators run before Start, on the files as
 // restored: what the app writes once it runs is not a difference.

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/internal/disk"
 	"github.com/vigil-backup/vigil/internal/units"
+	"github.com/vigil-backup/vigil/mount"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/validate"
 	"github.com/vigil-backup/vigil/vault"
@@ -100,7 +101,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	if err != nil {
 		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
-	summary, err := cp.Restore(storageCtx, v, rp)
+	summary, err := t.makeCopy(storageCtx, job, cp, v, rp, config.RestoreMode(plan, res.Config()))
 	if loc := cp.Location(); loc != "" {
 		job.CreatedResourceLocation = loc
 	}
@@ -166,6 +167,22 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	t.pause(ctx, job.ID, "cleanup")
 	return t.delete(ctx, job, inst, cp, plan, true)
+}
+
+// makeCopy restores rp into the copy or, with restore: instant, mounts
+// it; where this machine cannot mount, it restores in full and the job's
+// log says why.
+func (t *Tester) makeCopy(ctx context.Context, job *vigil.RestoreJob, cp resource.Copy, v *vault.Vault, rp vigil.RecoveryPoint, mode string) (string, error) {
+	m, ok := cp.(resource.Mounter)
+	if mode != config.RestoreInstant || !ok {
+		return cp.Restore(ctx, v, rp)
+	}
+	summary, err := m.Mount(ctx, v, rp)
+	if errors.Is(err, mount.ErrUnavailable) {
+		t.jobLog(ctx, job.ID, "restore: instant is not possible on node %s (%v): the copy is restored in full instead", t.cfg.Current().Node, err)
+		return cp.Restore(ctx, v, rp)
+	}
+	return summary, err
 }
 
 // updateJob is the catalog write of a test's new state.

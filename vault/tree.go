@@ -130,3 +130,9 @@ func (d *timedDir) subfolderTimes(ctx context.Context) (map[string]time.Time, er
 // for every reader, does not run under it. Release it with the returned
 // function.
 func (v *Vault) Hold(ctx context.Context) (func(), error) { return v.shared(ctx) }
+
+// Logf writes a line to the log that ctx carries (WithStorageLog), if
+// any: a job's log, for what goes wrong in a mount's reads.
+func Logf(ctx context.Context, format string, args ...any) {
+	storageLog(ctx, fmt.Sprintf(format, args...))
+}

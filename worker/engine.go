@@ -273,8 +273,8 @@ func ownDirs(cfg *config.Config) []string {
 }
 
 // FreeLeftovers removes what the last run left on the data dir's disk:
-// the temporary files of interrupted backups and the copies of
-// interrupted restore tests. Start does it first; serve calls it before
+// the temporary files of interrupted backups, and the mounts and copies
+// of interrupted restore tests. Start does it first; serve calls it before
 // the start-up checks too, which write to that disk (a vault's cache)
 // and would find it full. It does its work once.
 func (e *Engine) FreeLeftovers(ctx context.Context) {
@@ -284,6 +284,14 @@ func (e *Engine) FreeLeftovers(ctx context.Context) {
 		// data dir).
 		if err := os.RemoveAll(e.resources.Env().TempDir); err != nil {
 			e.logger.Error("remove the temporary files of the last run", "dir", e.resources.Env().TempDir, "err", err)
+		}
+		// The instant copies' mounts of a vigil that was killed are dead
+		// (their FUSE server died with it): they go before the copies'
+		// folders, which are never deleted with a mount in them.
+		if points, err := instance.Unmount(e.tests.Dir()); err != nil {
+			e.logger.Error("unmount the instant copies the last run left", "dir", e.tests.Dir(), "err", err)
+		} else if len(points) > 0 {
+			e.logger.Info("unmounted the instant copies the last run left", "mounts", points)
 		}
 		if err := e.tests.Free(ctx); err != nil {
 			e.logger.Error("remove the copies of restore tests left by the last run", "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/instance"
 	"github.com/vigil-backup/vigil/internal/disk"
+	"github.com/vigil-backup/vigil/mount"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/validate"
@@ -211,7 +212,8 @@ func (f *Folder) Copy(job *vigil.RestoreJob, inst *instance.Instance) (resource.
 
 // FolderCopy is a restore test's copy of a folder: its instance's data
 // folder. The instance folder holds everything, so Delete has nothing of
-// its own to delete.
+// its own to delete; an instant copy's mounts are in it too, and
+// removing the instance takes them down.
 type FolderCopy struct {
 	Inst *instance.Instance
 	// digests is set when the resource has checksum validators: the
@@ -227,6 +229,32 @@ func NewFolderCopy(inst *instance.Instance, cfg config.Resource) *FolderCopy {
 		c.digests = c.digests || v.Checksum != nil
 	}
 	return c
+}
+
+var _ resource.Mounter = (*FolderCopy)(nil)
+
+// Mount makes the copy without restoring it: rp mounted read-only in the
+// instance, with a writable overlay at its data folder. An error wrapping
+// mount.ErrUnavailable leaves nothing mounted and the data folder empty,
+// for a full restore.
+func (c *FolderCopy) Mount(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error) {
+	tree, err := v.Tree(ctx, rp.SnapshotID)
+	if err != nil {
+		return "", fmt.Errorf("mount recovery point %s: %w", rp.ID, err)
+	}
+	f := c.Inst.Instant()
+	for _, p := range []string{f.Lower, f.Upper, f.Work} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return "", fmt.Errorf("mount recovery point %s: %w", rp.ID, err)
+		}
+	}
+	// The mount serves until the instance is removed, which unmounts it.
+	_, err = mount.Instant(ctx, tree, f, mount.Options{Hold: v.Hold, Log: func(format string, args ...any) { vault.Logf(ctx, format, args...) }})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("mounted recovery point %s (%d bytes) at %s, read-only from vault %q, with the copy's writes going to %s: nothing is fetched until it is read",
+		rp.ID, rp.SizeBytes, c.Inst.Dir, rp.Vault, f.Upper), nil
 }
 
 // Restore refuses a recovery point that does not fit in the data dir's

@@ -77,9 +77,17 @@ type Mount struct {
 	done    chan struct{}
 }
 
+// EnvOff, set to "off" in vigil's environment, makes it behave as on a
+// machine where instant copies cannot be made (for tests of the fall-back
+// to a full restore).
+const EnvOff = "VIGIL_INSTANT"
+
 // Available says why instant copies cannot be made here, nil when they
 // can: /dev/fuse must open and the kernel must know overlayfs.
 func Available() error {
+	if os.Getenv(EnvOff) == "off" {
+		return fmt.Errorf("%w: %s=off is set", ErrUnavailable, EnvOff)
+	}
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("%w: open /dev/fuse: %v (load the fuse module, or give vigil's container the device)", ErrUnavailable, err)

@@ -134,3 +134,25 @@ func TestKillDuringInstantRestoreTest(t *testing.T) {
 	requireNoMounts(t, e.instancesDir())
 	e.requireNoLeak()
 }
+
+// TestInstantRestoreTestFallsBack: where instant copies cannot be made,
+// the copy is restored in full, and the job log says so.
+func TestInstantRestoreTestFallsBack(t *testing.T) {
+	t.Parallel()
+	e := instantEnv(t)
+	e.env = append(e.env, mount.EnvOff+"=off")
+	e.serve()
+	defer e.stop()
+	b := e.backup("web")
+	job := e.waitTest(e.startTest("web", "").ID)
+	log := e.logText(job.ID)
+	if job.ValidationStatus != vigil.ValidationSuccessful {
+		t.Fatalf("restore test: %s %q\n%s", job.ValidationStatus, job.ValidationMessage, log)
+	}
+	if !strings.Contains(log, "restore: instant is not possible on node") || !strings.Contains(log, "restored in full instead") ||
+		strings.Contains(log, "mounted recovery point "+b.RecoveryPointID) {
+		t.Errorf("the job log does not say the copy was restored in full instead:\n%s", log)
+	}
+	requireNoMounts(t, e.instancesDir())
+	e.requireNoLeak()
+}

@@ -86,7 +86,7 @@ restore_testing:
     validation_window: 1m
 YAML
 export VIGIL_CONFIG="$work/vigil.yaml" VIGIL_BENCH_PASSWORD=bench VIGIL_SERVER="http://127.0.0.1:$port"
-(cd "$work" && "$vigil" serve >"$work/serve.log" 2>&1) &
+(cd "$work" && exec "$vigil" serve >"$work/serve.log" 2>&1) &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "$VIGIL_SERVER/healthz" >/dev/null && break; sleep 0.1; done

@@ -69,6 +69,12 @@ curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secre
 
 (cd "$here/.." && go build -o "$work/vigil" ./cmd/vigil)
 
+# gets prints how many GET requests versitygw has answered so far; its
+# request log (stdout) has one line per request.
+gets() {
+	grep -c '| GET |' "$work/versitygw.log" || true
+}
+
 # timed CMD... runs CMD after a sync and prints its wall time in seconds.
 timed() {
 	sync
@@ -86,7 +92,10 @@ bench_restic() {
 	restic init -q >/dev/null
 	echo "first_backup_s $(timed restic backup -q "$source_dir")"
 	echo "unchanged_backup_s $(timed restic backup -q "$source_dir")"
+	local before
+	before=$(gets)
 	echo "restore_s $(timed restic restore -q latest --target "$dir/restore")"
+	echo "restore_gets $(($(gets) - before))"
 	echo "repo_bytes $(du -sb "$work/s3/$bucket/restic-$run" | cut -f1)"
 	unset RESTIC_REPOSITORY RESTIC_PASSWORD RESTIC_CACHE_DIR AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 }
@@ -123,9 +132,11 @@ bench_vigil() {
 	"$work/vigil" backup start --resource init --vault bench --wait >/dev/null
 	echo "first_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
 	echo "unchanged_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
-	local rp
+	local rp before
 	rp=$("$work/vigil" recovery-points list --resource source --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+	before=$(gets)
 	echo "restore_s $(timed "$work/vigil" restore start --recovery-point "$rp" --set "target_path=$dir/restore" --wait)"
+	echo "restore_gets $(($(gets) - before))"
 	echo "repo_bytes $(du -sb "$work/s3/$bucket/vigil-$run" | cut -f1)"
 	kill "$pid"
 	wait "$pid" || true
@@ -161,5 +172,7 @@ for m in first_backup_s unchanged_backup_s restore_s; do
 	r=$(median restic $m) v=$(median vigil $m)
 	echo "| ${m%_s}, s | $r ($(spread restic $m)) | $v ($(spread vigil $m)) | $(awk -v r="$r" -v v="$v" 'BEGIN { printf "%.2f", v / r }') |"
 done
+r=$(median restic restore_gets) v=$(median vigil restore_gets)
+echo "| GET requests of the restore | $r | $v | $(awk -v r="$r" -v v="$v" 'BEGIN { printf "%.1f", v / r }') |"
 r=$(median restic repo_bytes) v=$(median vigil repo_bytes)
 echo "| bucket prefix size, MB | $(awk -v b="$r" 'BEGIN { printf "%.1f", b / 1e6 }') | $(awk -v b="$v" 'BEGIN { printf "%.1f", b / 1e6 }') | $(awk -v r="$r" -v v="$v" 'BEGIN { printf "%.2f", v / r }') |"

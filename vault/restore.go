@@ -78,6 +78,11 @@ func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, opts 
 	}
 	defer release()
 
+	// From an S3 vault, each pack the restore reads from is fetched whole
+	// once rather than file by file (see packCache).
+	ctx, dropPacks := withPackCache(ctx, v.cfg.Tuning.PackCacheBytes)
+	defer dropPacks()
+
 	man, err := v.loadSnapshot(ctx, snapshotID)
 	if err != nil {
 		return RestoreResult{}, err

@@ -220,11 +220,34 @@ func kopiaAnswer(err error) bool {
 		errors.Is(err, context.Canceled)
 }
 
+// GetBlob serves a range of a pack from the context's packCache when it has
+// one (see withPackCache), and reads it from the bucket otherwise.
 func (s *s3Storage) GetBlob(ctx context.Context, id blob.ID, offset, length int64, output blob.OutputBuffer) error {
+	if c := packCacheFrom(ctx); c != nil {
+		if served, err := c.read(ctx, id, offset, length, output, s.getWhole); served {
+			return err
+		}
+	}
+
 	return s.retry(ctx, "read "+string(id), func() error {
 		output.Reset()
 		return s.Storage.GetBlob(ctx, id, offset, length, output)
 	})
+}
+
+// getWhole reads all of blob id, for a packCache.
+func (s *s3Storage) getWhole(ctx context.Context, id blob.ID) ([]byte, error) {
+	var buf wholeBuffer
+
+	err := s.retry(ctx, "read "+string(id)+" whole", func() error {
+		buf.Reset()
+		return s.Storage.GetBlob(ctx, id, 0, -1, &buf)
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return buf.Bytes(), nil
 }
 
 func (s *s3Storage) GetMetadata(ctx context.Context, id blob.ID) (blob.Metadata, error) {

@@ -89,6 +89,10 @@ type Tuning struct {
 	UploadParallelism int
 	// RestoreParallelism is how many files a restore writes at once.
 	RestoreParallelism int
+	// PackCacheBytes bounds the memory a restore, checksum comparison,
+	// verify or copy from an S3 vault holds whole packs in (see
+	// packCache); defaultPackCacheBytes when zero.
+	PackCacheBytes int64
 	// SyncRestoredFiles makes Restore fsync every file it writes. Off by
 	// default: a restored copy is checked and thrown away, or, in a real
 	// recovery, can be restored again from the vault after a crash.

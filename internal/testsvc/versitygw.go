@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,9 @@ type S3 struct {
 	bin  string
 	args []string
 	proc *process
+	// logs are the output files of every server started, the running
+	// one's last.
+	logs []string
 }
 
 // StartS3 starts a versitygw for the test, makes an empty bucket in it and
@@ -91,6 +95,7 @@ func startS3(t testing.TB, withTLS bool) *S3 {
 		proc, log = runServer(t, "versitygw", bin, args, addr)
 		if proc != nil {
 			s.Endpoint, s.bin, s.args, s.proc = addr, bin, args, proc
+			s.logs = append(s.logs, proc.log)
 			s.MakeBucket(t, s.Bucket)
 			return s
 		}
@@ -122,6 +127,24 @@ func (s *S3) Restart(t testing.TB) {
 		t.Fatalf("versitygw did not start again on %s (another process may have taken the port since Stop); its output:\n%s", s.Endpoint, log)
 	}
 	s.proc = proc
+	s.logs = append(s.logs, proc.log)
+}
+
+// Requests counts the requests of the given HTTP method the server has
+// answered since it was started, over its restarts, from its request
+// log: versitygw writes one line per request, such as
+// "17:03:48 | vgw | 200 | 1.2ms | 127.0.0.1 | GET | /bucket/key | - |".
+func (s *S3) Requests(t testing.TB, method string) int {
+	t.Helper()
+	n := 0
+	for _, name := range s.logs {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatalf("read the versitygw request log: %v", err)
+		}
+		n += strings.Count(string(b), " | "+method+" | ")
+	}
+	return n
 }
 
 // MakeBucket makes a bucket of that name.
@@ -209,6 +232,7 @@ func makeCertificates(t testing.TB, dir string) (caFile, certFile, keyFile strin
 type process struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
+	log    string // the file its output goes to
 }
 
 // kill ends the server and everything it started with SIGKILL, and waits
@@ -234,7 +258,7 @@ func runServer(t testing.TB, name, bin string, args []string, addrs ...string) (
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
+	p := &process{cmd: cmd, exited: make(chan struct{}), log: logFile.Name()}
 	go func() { cmd.Wait(); close(p.exited) }()
 	readLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
 

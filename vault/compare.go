@@ -91,6 +91,15 @@ func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent f
 	}
 	defer release()
 
+	// Comparing every file reads every pack of the snapshot: read each
+	// whole once (see packCache). A sample reads only some of each pack's
+	// files, where a whole read would fetch more bytes than it needs.
+	if samplePercent == 100 {
+		var dropPacks func()
+		ctx, dropPacks = withPackCache(ctx, v.cfg.Tuning.PackCacheBytes)
+		defer dropPacks()
+	}
+
 	man, err := v.loadSnapshot(ctx, snapID)
 	if err != nil {
 		return CompareResult{}, err

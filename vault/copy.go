@@ -79,6 +79,11 @@ func (v *Vault) copyFrom(ctx context.Context, src *Vault, snapshotID string, opt
 	}
 	defer release()
 
+	// A copy reads every content of the snapshot from the source: each of
+	// its packs whole once, from an S3 vault (see packCache).
+	ctx, dropPacks := withPackCache(ctx, src.cfg.Tuning.PackCacheBytes)
+	defer dropPacks()
+
 	man, err := src.loadSnapshot(ctx, snapshotID)
 	if err != nil {
 		return CopyResult{}, err

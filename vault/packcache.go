@@ -39,7 +39,7 @@ type packCache struct {
 	budget int64
 
 	mu    sync.Mutex
-	packs map[blob.ID]*cachedPack
+	packs map[packKey]*cachedPack
 	lru   list.List // of *cachedPack holding data, most recently read in front
 	held  int64     // bytes of the packs in lru
 }
@@ -49,7 +49,7 @@ type packCache struct {
 // that they are only read, so a reader that has waited for fetched uses them
 // without the lock, even after the pack has been evicted.
 type cachedPack struct {
-	id      blob.ID
+	key     packKey
 	fetched chan struct{} // nil until a whole read starts
 	data    []byte
 	err     error
@@ -60,8 +60,16 @@ type cachedPack struct {
 	elem     *list.Element
 }
 
+// packKey names a pack in one storage: a copy reads two vaults, which
+// could hold packs of the same name (a bucket copied to make a second
+// vault).
+type packKey struct {
+	storage string
+	id      blob.ID
+}
+
 func newPackCache(budget int64) *packCache {
-	return &packCache{budget: budget, packs: map[blob.ID]*cachedPack{}}
+	return &packCache{budget: budget, packs: map[packKey]*cachedPack{}}
 }
 
 type packCacheKey struct{}
@@ -95,24 +103,27 @@ func isPack(id blob.ID) bool {
 // fetchWhole reads the whole blob id into memory.
 type fetchWhole func(ctx context.Context, id blob.ID) ([]byte, error)
 
-// read serves length bytes at offset of pack id from its whole copy,
+// read serves length bytes at offset of pack id of the storage named
+// storage from its whole copy,
 // fetching the copy with fetch when this is the second range of the pack
 // asked for, or waiting for the reader that fetches it. It returns
 // served=false when the caller is to read the range itself: the first range
 // of a pack (a restore of one small file reads no whole pack), and every
 // range of a pack larger than the budget.
-func (c *packCache) read(ctx context.Context, id blob.ID, offset, length int64, output blob.OutputBuffer, fetch fetchWhole) (served bool, err error) {
+func (c *packCache) read(ctx context.Context, storage string, id blob.ID, offset, length int64, output blob.OutputBuffer, fetch fetchWhole) (served bool, err error) {
 	if length <= 0 || offset < 0 || !isPack(id) {
 		return false, nil
 	}
 
+	key := packKey{storage, id}
+
 	c.mu.Lock()
 
-	p := c.packs[id]
+	p := c.packs[key]
 
 	switch {
 	case p == nil:
-		c.packs[id] = &cachedPack{id: id}
+		c.packs[key] = &cachedPack{key: key}
 		c.mu.Unlock()
 
 		return false, nil
@@ -166,8 +177,8 @@ func (c *packCache) fetchedWhole(p *cachedPack) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	id := p.id
-	if c.packs[id] != p {
+	key := p.key
+	if c.packs[key] != p {
 		return // dropped while it was fetched
 	}
 
@@ -177,9 +188,9 @@ func (c *packCache) fetchedWhole(p *cachedPack) {
 	case p.err != nil:
 		// the entry left says a range was read already: the next reader
 		// fetches the whole pack again.
-		c.packs[id] = &cachedPack{id: id}
+		c.packs[key] = &cachedPack{key: key}
 	case size > c.budget:
-		c.packs[id] = &cachedPack{id: id, tooLarge: true}
+		c.packs[key] = &cachedPack{key: key, tooLarge: true}
 	default:
 		p.elem = c.lru.PushFront(p)
 		c.held += size
@@ -199,7 +210,7 @@ func (c *packCache) fetchedWhole(p *cachedPack) {
 func (c *packCache) evict(p *cachedPack) {
 	c.lru.Remove(p.elem)
 	c.held -= int64(len(p.data))
-	delete(c.packs, p.id)
+	delete(c.packs, p.key)
 }
 
 // drop forgets every pack, so that their memory goes back once their
@@ -208,7 +219,7 @@ func (c *packCache) drop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	c.packs = map[blob.ID]*cachedPack{}
+	c.packs = map[packKey]*cachedPack{}
 	c.lru.Init()
 	c.held = 0
 }

@@ -60,8 +60,9 @@ func packObjects(t *testing.T, srv *testsvc.S3) map[string]int64 {
 
 // A restore from an S3 vault reads each pack whole once it needs a second
 // range of it, rather than making a request per file: 400 small files in
-// a few packs take a few GETs, not 400. With a budget smaller than any
-// pack, it reads range by range as before, and restores the same tree.
+// a few packs take a few GETs, not 400, and so do a comparison of every file
+// and a verify of all the data. With a budget smaller than any pack, it
+// reads range by range as before, and restores the same tree.
 func TestS3RestoreReadsEachPackOnce(t *testing.T) {
 	t.Parallel()
 
@@ -108,6 +109,30 @@ func TestS3RestoreReadsEachPackOnce(t *testing.T) {
 			}
 
 			compareTrees(t, source, restored)
+
+			if tc.budget != 0 {
+				return
+			}
+
+			// comparing every file, and verifying all the data, read each
+			// pack whole too
+			before = srv.Requests(t, "GET")
+			cmp, err := b.vault.Compare(t.Context(), snap.SnapshotID, restored, 100)
+			must(t, err)
+
+			if gets := srv.Requests(t, "GET") - before; len(cmp.Mismatches) > 0 || gets > tc.most(packs) {
+				t.Errorf("compare of all %d files made %d GET requests (mismatches %v), want at most %d", files, gets, cmp.Mismatches, tc.most(packs))
+			}
+
+			before = srv.Requests(t, "GET")
+			if _, err := b.vault.Verify(t.Context(), 100); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+
+			// a verify opens a second connection, which reads the indexes
+			if gets := srv.Requests(t, "GET") - before; gets > tc.most(packs)+10 {
+				t.Errorf("verify of all the data made %d GET requests, want at most %d", gets, tc.most(packs)+10)
+			}
 		})
 	}
 }
@@ -298,7 +323,7 @@ func TestPackCacheBudget(t *testing.T) {
 	read := func(id blob.ID, off, n int64) (bool, error) {
 		var out wholeBuffer
 
-		served, err := c.read(ctx, id, off, n, &out, fetch)
+		served, err := c.read(ctx, "test", id, off, n, &out, fetch)
 		if served && err == nil && !bytes.Equal(out.Bytes(), packs[id][off:off+n]) {
 			t.Errorf("read %d at %d of %s gave other bytes", n, off, id)
 		}

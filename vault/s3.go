@@ -224,7 +224,7 @@ func kopiaAnswer(err error) bool {
 // one (see withPackCache), and reads it from the bucket otherwise.
 func (s *s3Storage) GetBlob(ctx context.Context, id blob.ID, offset, length int64, output blob.OutputBuffer) error {
 	if c := packCacheFrom(ctx); c != nil {
-		if served, err := c.read(ctx, id, offset, length, output, s.getWhole); served {
+		if served, err := c.read(ctx, s3KeysID(s.opts), id, offset, length, output, s.getWhole); served {
 			return err
 		}
 	}

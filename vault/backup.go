@@ -101,6 +101,12 @@ func (v *Vault) Backup(ctx context.Context, source string, opts BackupOptions) (
 	}
 	defer release()
 
+	// A backup reads the folder listings of the previous snapshot, to
+	// reuse what has not changed: from an S3 vault, each listing pack
+	// whole once rather than a GET per folder (see packCache).
+	ctx, dropPacks := withPackCache(ctx, v.cfg.Tuning.PackCacheBytes)
+	defer dropPacks()
+
 	res, err := v.backup(ctx, dir, sourcePath, opts)
 	if err != nil {
 		return BackupResult{}, fmt.Errorf("back up %s to vault %q: %w%s", sourcePath, v.cfg.Name, err, storageAdvice(err))

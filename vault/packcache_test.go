@@ -90,14 +90,26 @@ func TestS3RestoreReadsEachPackOnce(t *testing.T) {
 			snap := b.backup(t, source, "files")
 			packs := len(packObjects(t, srv))
 
+			// an unchanged backup reads the previous snapshot's folder
+			// listings, each listing pack whole once
 			before := srv.Requests(t, "GET")
+			b.backup(t, source, "files")
+
+			gets := srv.Requests(t, "GET") - before
+			t.Logf("unchanged backup made %d GETs", gets)
+
+			if tc.budget == 0 && gets > tc.most(packs) {
+				t.Errorf("unchanged backup of %d files in %d folders made %d GET requests, want at most %d", files, files/25, gets, tc.most(packs))
+			}
+
+			before = srv.Requests(t, "GET")
 			restored := filepath.Join(t.TempDir(), "restored")
 
 			if _, err := b.vault.Restore(t.Context(), snap.SnapshotID, restored, nil); err != nil {
 				t.Fatalf("restore from the S3 vault: %v", err)
 			}
 
-			gets := srv.Requests(t, "GET") - before
+			gets = srv.Requests(t, "GET") - before
 			t.Logf("restore of %d files from %d packs made %d GETs", files, packs, gets)
 
 			if most := tc.most(packs); gets > most {

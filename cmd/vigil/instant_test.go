@@ -41,7 +41,7 @@ func requireNoMounts(t *testing.T, dir string) {
 func instantEnv(t *testing.T) *testEnv {
 	t.Helper()
 	if err := mount.Available(); err != nil {
-		t.Skipf("the kernel feature is missing: %v", err)
+		t.Fatalf("instant copies need FUSE and overlayfs, which this machine does not give: %v (run the tests as root on a kernel with /dev/fuse and overlay in /proc/filesystems)", err)
 	}
 	e := newTestEnv(t, instantAppYAML)
 	writeSite(t, e.path("site"))

@@ -16,6 +16,11 @@
 # package alone (bench/vaultbench); `vigil` is the whole product through its
 # CLI and a running server.
 #
+# Memory: restic's peak resident memory is taken from a second, untimed
+# first backup into a repository of its own (GNU time's maximum RSS);
+# vigil's is `vigil serve`'s RSS sampled every 20 ms through the first
+# backup, and its VmHWM (peak since it started) after it.
+#
 # Every repository is initialised before its timed backup, untimed. Caches
 # are warm: the source is read once before the first run and stays in the
 # page cache, for every tool alike (dropping caches needs privileges that a
@@ -54,11 +59,35 @@ timed() {
 	awk -v ns=$((end - start)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
 }
 
+# peak_rss CMD... runs CMD and prints its peak resident memory in kB (its
+# maximum RSS, as the kernel keeps it); the wall time is not taken here.
+peak_rss() {
+	/usr/bin/time -f "%M" -o "$work/rss" "$@" >/dev/null
+	cat "$work/rss"
+}
+
+# sampled_rss PID FILE samples PID's resident memory every 20 ms into FILE
+# (its highest value, in kB) until killed.
+sampled_rss() {
+	local pid=$1 file=$2 max=0 rss
+	while rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null); do
+		if [ "${rss:-0}" -gt "$max" ]; then
+			max=$rss
+			echo "$max" >"$file"
+		fi
+		sleep 0.02
+	done
+}
+
 bench_restic() {
 	local dir=$1
 	export RESTIC_REPOSITORY="$dir/repo" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$dir/cache"
 	restic init -q >/dev/null
 	echo "first_backup_s $(timed restic backup -q "$source_dir")"
+	# the peak memory of a first backup, in a repository of its own, untimed
+	RESTIC_REPOSITORY="$dir/repo-rss" restic init -q >/dev/null
+	echo "first_backup_rss_kb $(RESTIC_REPOSITORY="$dir/repo-rss" peak_rss restic backup -q "$source_dir")"
+	rm -rf "$dir/repo-rss"
 	echo "unchanged_open_s $(timed restic backup -q "$source_dir")"
 	echo "restore_s $(timed restic restore -q latest --target "$dir/restore")"
 	echo "repo_bytes $(du -sb "$dir/repo" | cut -f1)"
@@ -104,7 +133,15 @@ bench_vigil() {
 		sleep 0.1
 	done
 	"$work/vigil" backup start --resource init --vault bench --wait >/dev/null
+	# the server's resident memory, sampled through the first backup
+	echo 0 >"$dir/rss"
+	sampled_rss "$pid" "$dir/rss" &
+	local sampler=$!
 	echo "first_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
+	kill "$sampler"
+	wait "$sampler" 2>/dev/null || true
+	echo "first_backup_rss_kb $(cat "$dir/rss")"
+	echo "peak_rss_kb $(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")"
 	echo "unchanged_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
 	local rp
 	rp=$("$work/vigil" recovery-points list --resource source --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
@@ -159,23 +196,26 @@ sort -k1,1 -k2,2 -k3,3g "$results" | awk -F'\t' -v tools="$tools" -v runs="$runs
 	END {
 		flush()
 		nt = split(tools, t, " ")
-		split("first_backup_s unchanged_backup_s unchanged_open_s restore_s repo_bytes", m, " ")
+		split("first_backup_s unchanged_backup_s unchanged_open_s restore_s repo_bytes first_backup_rss_kb peak_rss_kb", m, " ")
 		label["first_backup_s"] = "first backup, s"
 		label["unchanged_backup_s"] = "unchanged backup, open vault, s"
 		label["unchanged_open_s"] = "unchanged backup, incl. opening, s"
 		label["restore_s"] = "restore (cp -a: copy), s"
 		label["repo_bytes"] = "repository size, MB"
+		label["first_backup_rss_kb"] = "peak memory in the first backup, MB"
+		label["peak_rss_kb"] = "peak memory since start, MB"
 		printf "Medians of %d runs, source %s.\n\n| measure |", runs, src
 		for (i = 1; i <= nt; i++) printf " %s |", t[i]
 		printf "\n|---|"
 		for (i = 1; i <= nt; i++) printf "---|"
 		printf "\n"
-		for (j = 1; j <= 5; j++) {
+		for (j = 1; j <= 7; j++) {
 			printf "| %s |", label[m[j]]
 			for (i = 1; i <= nt; i++) {
 				if ((t[i], m[j]) in med) {
 					x = med[t[i], m[j]]
 					if (m[j] == "repo_bytes") printf " %.1f |", x / 1e6
+					else if (m[j] ~ /_kb$/) printf " %.0f |", x * 1024 / 1e6
 					else printf " %.2f |", x
 				} else printf " – |"
 			}

@@ -158,6 +158,7 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 
 	registerDurableStorage()
 	registerS3Storage()
+	registerLeanZstd()
 
 	if err := inspectAndCreate(ctx, cfg); err != nil {
 		return nil, err
@@ -500,6 +501,12 @@ func initialize(ctx context.Context, cfg Config, st blob.Storage) error {
 	if err != nil && !errors.Is(err, repo.ErrAlreadyInitialized) {
 		return fmt.Errorf("create vault %q in %s: %w", cfg.Name, cfg.Storage, err)
 	}
+
+	// Creating derived the key from the password with scrypt (64 MiB) and
+	// opening is about to do it again. Collecting the first one's memory
+	// now lets the second reuse it; otherwise the heap doubles to hold both
+	// and the process keeps that peak.
+	runtime.GC()
 
 	return nil
 }

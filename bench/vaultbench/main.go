@@ -27,6 +27,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -53,6 +55,7 @@ func run() error {
 		backupOnly = flag.Bool("backup-only", false, "only back up -source into a new vault and print its snapshot id")
 		restoreID  = flag.String("restore", "", "only restore this snapshot of the vault in -work into -target")
 		target     = flag.String("target", "", "folder to restore into, with -restore")
+		memProfile = flag.String("memprofile", "", "with -backup-only: write a heap profile taken when the heap peaked during the backup (after opening the vault) to this file, and print the peak")
 	)
 
 	flag.StringVar(&tuning.Compressor, "compressor", "", "kopia compressor (default: vigil's)")
@@ -86,7 +89,7 @@ func run() error {
 	opts := vault.BackupOptions{Resource: "bench", Progress: onProgress}
 
 	if *backupOnly {
-		return backupOnce(ctx, cfg, *source, opts)
+		return backupOnce(ctx, cfg, *source, opts, *memProfile)
 	}
 
 	if *restoreID != "" {
@@ -191,13 +194,18 @@ func run() error {
 }
 
 // backupOnce backs source up into a new vault and prints the snapshot id.
-func backupOnce(ctx context.Context, cfg vault.Config, source string, opts vault.BackupOptions) error {
+func backupOnce(ctx context.Context, cfg vault.Config, source string, opts vault.BackupOptions, memProfile string) error {
 	v, err := vault.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 
+	// The heap is watched from here: opening spends 64 MiB on the
+	// password's key derivation (scrypt), which is garbage once open.
+	stop := watchHeap(memProfile)
 	res, err := v.Backup(ctx, source, opts)
+	stop()
+
 	if err != nil {
 		v.Close(ctx)
 		return err
@@ -287,4 +295,56 @@ func diskUsage(dir string) (size, blocks int64, err error) {
 	})
 
 	return size, blocks, err
+}
+
+// watchHeap samples the heap every 20 ms: each time the live heap of the
+// last garbage collection reaches a new high, it writes a heap profile
+// (which is as of that collection) into file. The returned function stops
+// it and prints that high as peak_live_heap_bytes, and the most the heap
+// held from the OS at once (its share of the process's memory) as
+// peak_heap_held_bytes.
+func watchHeap(file string) func() {
+	if file == "" {
+		return func() {}
+	}
+
+	done := make(chan struct{})
+	finished := make(chan [2]uint64)
+
+	go func() {
+		var live, held uint64
+
+		samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+
+		for {
+			metrics.Read(samples)
+			if l := samples[0].Value.Uint64(); l > live {
+				live = l
+				if f, err := os.Create(file); err == nil {
+					pprof.Lookup("heap").WriteTo(f, 0) //nolint:errcheck
+					f.Close()
+				}
+			}
+
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			held = max(held, ms.HeapSys-ms.HeapReleased)
+
+			select {
+			case <-done:
+				finished <- [2]uint64{live, held}
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	return func() {
+		close(done)
+		peaks := <-finished
+		report("peak_live_heap_bytes", float64(peaks[0]))
+		report("peak_heap_held_bytes", float64(peaks[1]))
+	}
 }

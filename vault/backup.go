@@ -80,6 +80,10 @@ const progressInterval = 500 * time.Millisecond
 // and leaves no snapshot. So does cancelling ctx. Backups of different
 // resources may run concurrently.
 func (v *Vault) Backup(ctx context.Context, source string, opts BackupOptions) (BackupResult, error) {
+	if err := v.writable("back up into"); err != nil {
+		return BackupResult{}, err
+	}
+
 	if err := validResourceName(opts.Resource); err != nil {
 		return BackupResult{}, fmt.Errorf("back up %s to vault %q: %w", source, v.cfg.Name, err)
 	}

@@ -48,6 +48,10 @@ type CopyResult struct {
 //
 // A failed or cancelled copy leaves no snapshot in v.
 func (v *Vault) CopyFrom(ctx context.Context, src *Vault, snapshotID string, opts CopyOptions) (CopyResult, error) {
+	if err := v.writable("copy into"); err != nil {
+		return CopyResult{}, err
+	}
+
 	res, err := v.copyFrom(ctx, src, snapshotID, opts)
 	if err != nil {
 		return CopyResult{}, fmt.Errorf("copy snapshot %s of vault %q into vault %q: %w", snapshotID, src.cfg.Name, v.cfg.Name, err)

@@ -35,7 +35,7 @@ import (
 // concurrent maintenance is a local file in CacheDir, so with several workers
 // the caller must make sure only one maintains a vault at a time.
 func (v *Vault) Maintain(ctx context.Context, full bool) error {
-	if err := v.usable(); err != nil {
+	if err := v.writable("maintain"); err != nil {
 		return err
 	}
 

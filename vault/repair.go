@@ -60,7 +60,7 @@ type RepairedSnapshot struct {
 func (v *Vault) Repair(ctx context.Context) (RepairResult, error) {
 	var res RepairResult
 
-	if err := v.usable(); err != nil {
+	if err := v.writable("repair"); err != nil {
 		return res, err
 	}
 

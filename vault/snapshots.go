@@ -93,7 +93,7 @@ func (v *Vault) Snapshots(ctx context.Context) ([]Snapshot, error) {
 // until Maintain collects it. Deleting a snapshot that does not exist is not
 // an error; an id that names some other kind of kopia manifest is.
 func (v *Vault) DeleteSnapshot(ctx context.Context, snapshotID string) error {
-	if err := v.usable(); err != nil {
+	if err := v.writable("delete snapshots from"); err != nil {
 		return err
 	}
 

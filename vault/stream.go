@@ -29,6 +29,10 @@ const streamSourcePrefix = "/vigil-stream/"
 // leaves no snapshot, as does cancelling ctx. Unchanged stretches of the
 // stream are stored once, against earlier snapshots of any resource.
 func (v *Vault) BackupStream(ctx context.Context, name string, r io.Reader, opts BackupOptions) (BackupResult, error) {
+	if err := v.writable("back up into"); err != nil {
+		return BackupResult{}, err
+	}
+
 	if err := validResourceName(opts.Resource); err != nil {
 		return BackupResult{}, fmt.Errorf("back up %s to vault %q: %w", name, v.cfg.Name, err)
 	}

@@ -42,6 +42,10 @@ var ErrWrongPassword = errors.New("wrong vault password")
 // missing data. The VerifyResult returned with it lists every problem found.
 var ErrCorrupt = errors.New("vault data is damaged or missing")
 
+// ErrReadOnly is wrapped by the error of anything that would write to a
+// vault opened with Config.ReadOnly.
+var ErrReadOnly = errors.New("the vault is read-only")
+
 // Config names a vault and where and how to open it.
 type Config struct {
 	Name string // vault name, used in every error message
@@ -69,6 +73,14 @@ type Config struct {
 	// concurrent writers but gives back the space of a deleted snapshot only
 	// after full maintenance has run on two or more days.
 	SoleWriter bool
+
+	// ReadOnly opens a foreign vault: a kopia repository that another tool
+	// (the kopia CLI, KopiaUI, Velero) writes and vigil only restore-tests.
+	// Its storage is opened through kopia's read-only wrapper, which fails
+	// every write, and vigil never creates it, sets its policy or maintains
+	// it; Backup, CopyFrom into it, Maintain, Repair and DeleteSnapshot
+	// return an error wrapping ErrReadOnly before they start.
+	ReadOnly bool
 
 	// Tuning overrides the measured defaults; the zero value is what vigil
 	// ships with. See bench/README.md for what each setting buys.
@@ -160,11 +172,15 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	registerS3Storage()
 	registerLeanZstd()
 
-	if err := inspectAndCreate(ctx, cfg); err != nil {
+	if cfg.ReadOnly {
+		if err := inspectForeign(ctx, cfg); err != nil {
+			return nil, err
+		}
+	} else if err := inspectAndCreate(ctx, cfg); err != nil {
 		return nil, err
 	}
 
-	configFile, err := writeConnectionConfig(cfg, configFileName, false)
+	configFile, err := writeConnectionConfig(cfg, configFileName, cfg.ReadOnly)
 	if err != nil {
 		return nil, fmt.Errorf("open vault %q: %w", cfg.Name, err)
 	}
@@ -186,6 +202,10 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	}
 
 	v.rep = dr
+
+	if cfg.ReadOnly {
+		return v, nil
+	}
 
 	if err := v.ensureDefaults(ctx); err != nil {
 		r.Close(ctx) //nolint:errcheck
@@ -238,6 +258,17 @@ func (v *Vault) usable() error {
 	}
 
 	return nil
+}
+
+// writable returns an error wrapping ErrReadOnly for a read-only vault;
+// what, such as "back up into", says what was refused.
+func (v *Vault) writable(what string) error {
+	if v.cfg.ReadOnly {
+		return fmt.Errorf("vault %q: cannot %s it: %w: it is a foreign kopia repository that vigil only reads and restore-tests; "+
+			"write to it with the tool that owns it", v.cfg.Name, what, ErrReadOnly)
+	}
+
+	return v.usable()
 }
 
 // shared holds one activity unit for the duration of a backup, restore or
@@ -330,6 +361,22 @@ const (
 // inspectStorage looks at the storage folder with plain file system calls:
 // kopia's own storage layer writes a ".shards" file into any folder it reads,
 // and a folder that is not a vault must not be written to.
+// inspectForeign checks that a read-only vault's storage holds a kopia
+// repository: vigil never creates one there.
+func inspectForeign(ctx context.Context, cfg Config) error {
+	state, err := inspectStorage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+
+	if state != storageRepository {
+		return fmt.Errorf("open vault %q: %s holds no kopia repository, and a read-only vault is never created: "+
+			"point the vault's storage at the repository the other tool writes", cfg.Name, cfg.Storage)
+	}
+
+	return nil
+}
+
 func inspectStorage(ctx context.Context, cfg Config) (storageState, error) {
 	if isS3(cfg.Storage) {
 		return inspectS3(ctx, cfg)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // foreignRepo makes a kopia repository the way a team using kopia would,
@@ -117,16 +116,7 @@ func TestReadOnlyVaultFindsDamage(t *testing.T) {
 	}
 
 	for _, p := range packs {
-		data, err := os.ReadFile(p)
-		must(t, err)
-
-		for i := 0; i < len(data); i += 61 {
-			data[i] ^= 0x5a
-		}
-
-		must(t, os.Chmod(p, 0o600))
-		must(t, os.WriteFile(p, data, 0o600))
-		must(t, os.Chtimes(p, time.Now(), time.Now()))
+		flipBytes(t, p, 0, 61)
 	}
 
 	_, err = v.Restore(ctx, id, filepath.Join(t.TempDir(), "copy"), nil)

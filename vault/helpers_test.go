@@ -417,6 +417,23 @@ func packBlobs(t *testing.T, dir string) []string {
 	return packs
 }
 
+// flipBytes damages a file of a vault's storage (a pack, say) in place:
+// every step-th byte from start is inverted. The file's kopia mode is
+// read-only, so it is made writable first.
+func flipBytes(t *testing.T, p string, start, step int) {
+	t.Helper()
+
+	data, err := os.ReadFile(p)
+	must(t, err)
+
+	for i := start; i < len(data); i += step {
+		data[i] ^= 0xff
+	}
+
+	must(t, os.Chmod(p, 0o600))
+	must(t, os.WriteFile(p, data, 0o600))
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 

@@ -113,15 +113,7 @@ func TestVerifyFindsCorruptPack(t *testing.T) {
 	}
 
 	pack := largestPack(t, b.cfg.Storage)
-	data, err := os.ReadFile(pack)
-	must(t, err)
-
-	for i := 100; i < len(data); i += 4096 {
-		data[i] ^= 0xff
-	}
-
-	must(t, os.Chmod(pack, 0o600))
-	must(t, os.WriteFile(pack, data, 0o600))
+	flipBytes(t, pack, 100, 4096)
 
 	// existence checks pass: the blob is there
 	if _, err := b.vault.Verify(t.Context(), 0); err != nil {
@@ -257,15 +249,7 @@ func TestVerifyTellsEverySnapshotSharingDamage(t *testing.T) {
 	b.backup(t, source, "copy-of-files")
 
 	pack := largestPack(t, b.cfg.Storage)
-	data, err := os.ReadFile(pack)
-	must(t, err)
-
-	for i := 100; i < len(data); i += 4096 {
-		data[i] ^= 0xff
-	}
-
-	must(t, os.Chmod(pack, 0o600))
-	must(t, os.WriteFile(pack, data, 0o600))
+	flipBytes(t, pack, 100, 4096)
 
 	res, err := b.vault.Verify(t.Context(), 100)
 	if !errors.Is(err, ErrCorrupt) {

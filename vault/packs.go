@@ -1,0 +1,166 @@
+package vault
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/content"
+)
+
+// Pack is one pack file of a vault's storage that the index places
+// contents in: the unit that verification coverage counts (see the
+// coverage package), as restic's check counts its packs.
+type Pack struct {
+	ID string
+	// Length is the pack's size in storage, in bytes.
+	Length int64
+	// Contents is how many contents the index places in it.
+	Contents int
+}
+
+// Packs lists the packs the vault's index names, by id. A pack that the
+// index names but storage lacks is listed with Length 0: Verify reports it.
+func (v *Vault) Packs(ctx context.Context) ([]Pack, error) {
+	release, err := v.shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	blobs, err := blob.ReadBlobMap(ctx, v.rep.BlobReader())
+	if err != nil {
+		return nil, fmt.Errorf("list packs of vault %q: %w", v.cfg.Name, err)
+	}
+
+	byID := map[blob.ID]*Pack{}
+
+	err = v.rep.ContentReader().IterateContents(ctx, content.IterateOptions{}, func(ci content.Info) error {
+		p := byID[ci.PackBlobID]
+		if p == nil {
+			p = &Pack{ID: string(ci.PackBlobID), Length: blobs[ci.PackBlobID].Length}
+			byID[ci.PackBlobID] = p
+		}
+
+		p.Contents++
+
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs of vault %q: read the index: %w", v.cfg.Name, err)
+	}
+
+	packs := make([]Pack, 0, len(byID))
+	for _, p := range byID {
+		packs = append(packs, *p)
+	}
+
+	slices.SortFunc(packs, func(a, b Pack) int { return strings.Compare(a.ID, b.ID) })
+
+	return packs, nil
+}
+
+// PackCheck is what VerifyPacks found in one pack.
+type PackCheck struct {
+	ID string
+	// Contents and Bytes count the contents read back and their stored
+	// (packed) bytes.
+	Contents int
+	Bytes    int64
+	// Problems name each content that did not read back whole and
+	// authentic; empty when the pack is sound.
+	Problems []string
+}
+
+// VerifyPacks reads back every content the index places in the packs
+// named by ids, and checks each: kopia decrypts it, which authenticates
+// it, and compares its hash with its id. It returns one PackCheck per id,
+// in the order given. Damage is reported in the checks, not as an error;
+// the error is for a vault that cannot be read at all or a cancelled ctx.
+func (v *Vault) VerifyPacks(ctx context.Context, ids []string) ([]PackCheck, error) {
+	release, err := v.shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	// each pack is read whole once, not content by content
+	ctx, dropPacks := withPackCache(ctx, v.cfg.Tuning.PackCacheBytes)
+	defer dropPacks()
+
+	index := map[blob.ID]int{}
+	checks := make([]PackCheck, len(ids))
+
+	for i, id := range ids {
+		index[blob.ID(id)] = i
+		checks[i].ID = id
+	}
+
+	var (
+		mu    sync.Mutex
+		infos []content.Info
+	)
+
+	err = v.rep.ContentReader().IterateContents(ctx, content.IterateOptions{}, func(ci content.Info) error {
+		if _, ok := index[ci.PackBlobID]; ok {
+			infos = append(infos, ci)
+		}
+
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify packs of vault %q: read the index: %w", v.cfg.Name, err)
+	}
+
+	// in pack order, so that a pack is read while it is in the cache
+	slices.SortFunc(infos, func(a, b content.Info) int {
+		if c := strings.Compare(string(a.PackBlobID), string(b.PackBlobID)); c != 0 {
+			return c
+		}
+
+		return cmp.Compare(a.PackOffset, b.PackOffset)
+	})
+
+	work := make(chan content.Info)
+
+	var wg sync.WaitGroup
+
+	for range parallelism(0, defaultUploadParallelism) {
+		wg.Go(func() {
+			for ci := range work {
+				_, err := v.rep.ContentReader().GetContent(ctx, ci.ContentID)
+
+				mu.Lock()
+				c := &checks[index[ci.PackBlobID]]
+				c.Contents++
+				c.Bytes += int64(ci.PackedLength)
+
+				if err != nil && ctx.Err() == nil {
+					c.Problems = append(c.Problems, fmt.Sprintf("content %v at offset %d of pack %v: %v", ci.ContentID, ci.PackOffset, ci.PackBlobID, err))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+
+	for _, ci := range infos {
+		if ctx.Err() != nil {
+			break
+		}
+
+		work <- ci
+	}
+
+	close(work)
+	wg.Wait()
+
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("verify packs of vault %q: cancelled: %w", v.cfg.Name, err)
+	}
+
+	return checks, nil
+}

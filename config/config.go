@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,6 +190,23 @@ type Vault struct {
 	// Plans keep their own expiry or retention rules.
 	ExpireDays  int      `yaml:"expire_days"`
 	ExpireAfter Duration `yaml:"expire_after"`
+
+	// Verify, when set, reads the vault back a little each night, so that
+	// every stored byte has been read back and checked within a window.
+	Verify *VaultVerify `yaml:"verify"`
+}
+
+// VaultVerify is a vault's rolling verification: on its schedule, it reads
+// back the packs least recently checked (never read first, none that a
+// restore test read in the last day), up to MaxBytesPerDay, so that every
+// pack is read back within ReadBackWithin.
+type VaultVerify struct {
+	ReadBackWithin Duration `yaml:"read_back_within"`
+	MaxBytesPerDay Bytes    `yaml:"max_bytes_per_day"`
+	Schedule       string   `yaml:"schedule"`
+	Timezone       string   `yaml:"timezone"`
+	// Cron is the parsed schedule, in Timezone (or the server's).
+	Cron cron.Schedule `yaml:"-"`
 }
 
 // DefaultExpiry is how long an on-demand backup into the vault is kept
@@ -319,15 +337,22 @@ func (r CopyRule) Expiry() time.Duration { return expiry(r.ExpireDays, r.ExpireA
 // Duration is a time.Duration written as "90s", "15m" or "36h" in YAML.
 type Duration time.Duration
 
-// UnmarshalYAML reads a Go duration string.
+// UnmarshalYAML reads a Go duration string, or a whole number of days
+// such as 30d, which Go's durations do not have.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
 		return err
 	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*365 {
+			*d = Duration(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return valueError(n, "%q is not a duration: write it like 90s, 15m or 36h", s)
+		return valueError(n, "%q is not a duration: write it like 90s, 15m, 36h or 30d", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -519,6 +544,9 @@ func (c *Config) validate() error {
 		case v.PasswordEnv != "" && v.PasswordFile != "":
 			add(f, "vault %q has both password_env and password_file: keep one", v.Name)
 		}
+		if v.Verify != nil {
+			validateVaultVerify(add, f+".verify", c.Vaults[i].Verify)
+		}
 	}
 
 	resources := map[string]bool{}
@@ -633,6 +661,24 @@ func (c *Config) checkResourceList(add func(field, format string, args ...any), 
 		if r != "*" && !known[r] {
 			add(field, "unknown resource %q (known: %s)", r, strings.Join(c.ResourceNames(), ", "))
 		}
+	}
+}
+
+// validateVaultVerify checks a vault's rolling verification and parses its
+// schedule.
+func validateVaultVerify(add func(field, format string, args ...any), f string, v *VaultVerify) {
+	if v.ReadBackWithin < Duration(24*time.Hour) {
+		add(f+".read_back_within", "is missing or less than a day: how long every stored byte may go without being read back, such as 30d")
+	}
+	if v.MaxBytesPerDay <= 0 {
+		add(f+".max_bytes_per_day", "is missing: the most a night reads back, such as 20GiB")
+	}
+	if v.Schedule == "" {
+		add(f+".schedule", "is missing: a cron expression such as \"0 3 * * *\"")
+	} else if s, err := parseSchedule(v.Schedule, v.Timezone); err != nil {
+		add(f+".schedule", "%v", err)
+	} else {
+		v.Cron = s
 	}
 }
 

@@ -52,6 +52,22 @@ backup_plans:
 	}
 }
 
+// TestParseVaultVerify reads a vault's rolling verification, with its
+// window in days and its schedule parsed.
+func TestParseVaultVerify(t *testing.T) {
+	cfg, err := Parse([]byte("vaults:\n  - {name: v, storage: /v, password_env: P, verify: {read_back_within: 30d, max_bytes_per_day: 20GiB, schedule: '0 3 * * *', timezone: UTC}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := cfg.Vaults[0].Verify
+	if v == nil || v.ReadBackWithin != Duration(30*24*time.Hour) || v.MaxBytesPerDay != 20<<30 || v.Cron == nil {
+		t.Fatalf("verify = %+v, want 30 days, 20 GiB and a parsed schedule", v)
+	}
+	if next := v.Cron.Next(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)); !next.Equal(time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)) {
+		t.Errorf("next night after noon: %v, want 03:00 the next day", next)
+	}
+}
+
 func TestParseWorkers(t *testing.T) {
 	cfg, err := Parse([]byte("workers: {backup: 2, restore: 0, heartbeat_timeout: 30s}\n"))
 	if err != nil {
@@ -115,6 +131,11 @@ vaults:
 		{"s3 retry on a folder vault", "vaults:\n  - {name: v, storage: /v, retry_for: 2m, password_env: P}\n", "vaults[0].retry_for: is for S3 vaults only"},
 		{"vault both expiries", "vaults:\n  - {name: v, storage: /v, password_env: P, expire_days: 7, expire_after: 1h}\n", "vaults[0]: has both expire_days and expire_after"},
 		{"vault expiry too long", "vaults:\n  - {name: v, storage: /v, password_env: P, expire_days: 99999}\n", "vaults[0].expire_days: 99999 is more than"},
+		{"verify without budget", "vaults:\n  - {name: v, storage: /v, password_env: P, verify: {read_back_within: 30d, schedule: '0 3 * * *'}}\n", "vaults[0].verify.max_bytes_per_day: is missing"},
+		{"verify window too short", "vaults:\n  - {name: v, storage: /v, password_env: P, verify: {read_back_within: 2h, max_bytes_per_day: 20GiB, schedule: '0 3 * * *'}}\n", "vaults[0].verify.read_back_within: is missing or less than a day"},
+		{"verify bad schedule", "vaults:\n  - {name: v, storage: /v, password_env: P, verify: {read_back_within: 30d, max_bytes_per_day: 20GiB, schedule: nightly}}\n", "vaults[0].verify.schedule: \"nightly\" is not a cron expression"},
+		{"verify key typo", "vaults:\n  - {name: v, storage: /v, password_env: P, verify: {read_back_in: 30d}}\n", `did you mean "read_back_within"?`},
+		{"bad days", "lifecycle: {check_interval: 1.5d}\n", `"1.5d" is not a duration: write it like 90s, 15m, 36h or 30d`},
 		{"bad listen", "server: {listen: nowhere}\n", "server.listen"},
 		{"bad catalog", "catalog: mysql://x\n", "catalog: must be empty"},
 		{"bad cron", base + "backup_plans:\n  - {name: p, schedule: 'every day', resources: [docs], vault: v}\n", "is not a cron expression"},

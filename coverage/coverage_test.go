@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil/coverage"
+	"github.com/vigil-backup/vigil/internal/testsvc"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -221,7 +222,7 @@ func TestRollingVerification(t *testing.T) {
 			t.Fatalf("no pack was read on the third night: %v", schedule)
 		}
 
-		flip(t, filepath.Join(dir, "vault"), victim)
+		testsvc.DamagePack(t, filepath.Join(dir, "vault"), victim)
 
 		_, damaged, _ := nights(t)
 
@@ -238,41 +239,6 @@ func TestRollingVerification(t *testing.T) {
 			t.Errorf("damage reported in %v, want only %s", damaged, victim)
 		}
 	})
-}
-
-// flip inverts bytes through the middle of the pack file named id.
-func flip(t *testing.T, storage, id string) {
-	t.Helper()
-
-	var path string
-
-	// kopia shards a blob's name into folders: p/bf4/0e3/76…-s….f
-	must(t, filepath.Walk(storage, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-
-		rel, _ := filepath.Rel(storage, p)
-		if strings.ReplaceAll(strings.TrimSuffix(rel, ".f"), string(filepath.Separator), "") == id && !info.IsDir() {
-			path = p
-		}
-
-		return nil
-	}))
-
-	if path == "" {
-		t.Fatalf("pack %s not found in %s", id, storage)
-	}
-
-	data, err := os.ReadFile(path)
-	must(t, err)
-
-	for i := len(data) / 4; i < len(data)/2; i += 4096 {
-		data[i] ^= 0xff
-	}
-
-	must(t, os.Chmod(path, 0o600))
-	must(t, os.WriteFile(path, data, 0o600))
 }
 
 func ids(packs []coverage.Pack) string {

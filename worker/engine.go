@@ -176,6 +176,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	addThin(workers, 0, e.runRestoreTest)
 	addThin(workers, 10*time.Minute, e.expireAll)
 	addThin(workers, 0, e.maintain)
+	addThin(workers, 0, e.rollingVerify)
 	addThin(workers, time.Minute, e.runBackupPlan)
 	addThin(workers, time.Minute, e.runTestPlan)
 	river.AddWorker(workers, &deliverWorker{e: e})

@@ -58,6 +58,14 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 			},
 			&river.PeriodicJobOpts{ID: "maintain:" + v.Name},
 		))
+		if v.Verify != nil {
+			// one night at a time per vault, as for maintenance
+			jobs = append(jobs, river.NewPeriodicJob(
+				v.Verify.Cron,
+				func() (river.JobArgs, *river.InsertOpts) { return RollingVerifyArgs{Vault: v.Name}, maintainOpts },
+				&river.PeriodicJobOpts{ID: "verify:" + v.Name},
+			))
+		}
 	}
 	for _, j := range planJobs(e.cfg.Current()) {
 		jobs = append(jobs, j.job)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/riverqueue/river"
@@ -110,8 +111,23 @@ func restartOnly(cur, next *config.Config) []string {
 			out = append(out, f.key+" changed")
 		}
 	}
-	for _, c := range diffByName(cur.Vaults, next.Vaults, func(v config.Vault) string { return v.Name }) {
+	for _, c := range diffByName(asWritten(cur.Vaults), asWritten(next.Vaults), func(v config.Vault) string { return v.Name }) {
 		out = append(out, "vault "+c)
+	}
+	return out
+}
+
+// asWritten is vaults without what was parsed from them (a verify
+// schedule's time zone is loaded anew by each parse), so that comparing
+// two parses of one file finds no change.
+func asWritten(vaults []config.Vault) []config.Vault {
+	out := slices.Clone(vaults)
+	for i := range out {
+		if v := out[i].Verify; v != nil {
+			written := *v
+			written.Cron = nil
+			out[i].Verify = &written
+		}
 	}
 	return out
 }

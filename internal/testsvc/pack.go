@@ -1,0 +1,44 @@
+package testsvc
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// DamagePack inverts bytes through the middle of the pack id in a vault's
+// folder storage, as a failing disk would, for the tests that must find it.
+// kopia shards a blob's name into folders: pack pbf40e3… is the file
+// p/bf4/0e3/….f.
+func DamagePack(t testing.TB, storage, id string) {
+	t.Helper()
+	var path string
+	err := filepath.Walk(storage, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(storage, p)
+		if !info.IsDir() && strings.ReplaceAll(strings.TrimSuffix(rel, ".f"), string(filepath.Separator), "") == id {
+			path = p
+		}
+		return nil
+	})
+	if err != nil || path == "" {
+		t.Fatalf("pack %s not found in %s: %v", id, storage, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(data) / 4; i < len(data)/2; i += 4096 {
+		data[i] ^= 0xff
+	}
+	// kopia writes its blobs read-only
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

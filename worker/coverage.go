@@ -1,0 +1,156 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/coverage"
+	"github.com/vigil-backup/vigil/vault"
+)
+
+// RollingVerifyArgs runs one night of a vault's rolling verification (the
+// vault's verify: in the config).
+type RollingVerifyArgs struct {
+	Vault string `json:"vault"`
+}
+
+func (RollingVerifyArgs) Kind() string { return "vigil.rolling-verify" }
+
+// rollingVerifyBy is what the catalog says read a pack back.
+const rollingVerifyBy = "rolling verification"
+
+// NightResult is what one night of rolling verification read and found,
+// and the vault's coverage after it.
+type NightResult struct {
+	Checks []vault.PackCheck
+	// Budget is the night's: max_bytes_per_day and what the night before
+	// left unread (coverage.Policy.Tonight); Bytes is what it read.
+	Budget   int64
+	Bytes    int64
+	Coverage coverage.Report
+	// Damaged lists the packs that did not read back sound, with the first
+	// problem of each.
+	Damaged []string
+}
+
+// rollingVerify is the scheduled night, at the clock's time.
+func (e *Engine) rollingVerify(ctx context.Context, args RollingVerifyArgs) error {
+	if v, ok := e.cfg.Current().Vault(args.Vault); !ok || v.Verify == nil {
+		return river.JobCancel(fmt.Errorf("vault %q has no rolling verification configured any more", args.Vault))
+	}
+	_, err := e.RollingVerify(ctx, args.Vault, now())
+	return err
+}
+
+// RollingVerify runs one night of vault name's rolling verification at at:
+// it reads back the packs least recently checked (coverage.Pick) within
+// the night's max_bytes_per_day, records each read in the catalog, and
+// measures the coverage within read_back_within. Damage is returned as an
+// error wrapping vault.ErrCorrupt naming the packs, after everything is
+// recorded.
+func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (NightResult, error) {
+	cfg, ok := e.cfg.Current().Vault(name)
+	if !ok || cfg.Verify == nil {
+		return NightResult{}, fmt.Errorf("vault %q has no verify: section in the config: add read_back_within, max_bytes_per_day and schedule to it", name)
+	}
+	v, err := e.Vault(ctx, name)
+	if err != nil {
+		return NightResult{}, err
+	}
+	stored, err := v.Packs(ctx)
+	if err != nil {
+		return NightResult{}, err
+	}
+	reads, err := e.catalog.PackReads(ctx, name)
+	if err != nil {
+		return NightResult{}, err
+	}
+
+	packs := make([]coverage.Pack, len(stored))
+	keep := make(map[string]bool, len(stored))
+	for i, p := range stored {
+		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: reads[p.ID].ReadAt}
+		keep[p.ID] = true
+	}
+
+	var res NightResult
+	policy := coverage.Policy{Within: time.Duration(cfg.Verify.ReadBackWithin), BytesPerDay: int64(cfg.Verify.MaxBytesPerDay)}
+	res.Budget = policy.Tonight(leftUnread(reads, at, policy.BytesPerDay))
+	picked := coverage.Pick(packs, at, res.Budget)
+	ids := make([]string, len(picked))
+	for i, p := range picked {
+		ids[i] = p.ID
+	}
+
+	res.Checks, err = v.VerifyPacks(ctx, ids)
+	if err != nil {
+		return res, err
+	}
+
+	length := map[string]int64{}
+	for _, p := range picked {
+		length[p.ID] = p.Length
+	}
+	records := make([]catalog.PackRead, 0, len(res.Checks))
+	for _, c := range res.Checks {
+		pr := catalog.PackRead{Pack: c.ID, Length: length[c.ID], ReadAt: at, ReadBy: rollingVerifyBy}
+		if len(c.Problems) > 0 {
+			pr.Damage = c.Problems[0]
+			res.Damaged = append(res.Damaged, fmt.Sprintf("pack %s: %s", c.ID, c.Problems[0]))
+		}
+		res.Bytes += c.Bytes
+		records = append(records, pr)
+	}
+	// what was read is kept even when the night is cut short after it
+	wctx := context.WithoutCancel(ctx)
+	if err := e.catalog.RecordPackReads(wctx, name, records); err != nil {
+		return res, err
+	}
+	if err := e.catalog.ForgetPackReads(wctx, name, keep); err != nil {
+		return res, err
+	}
+
+	for i := range packs {
+		if _, ok := length[packs[i].ID]; ok {
+			packs[i].Read = at
+		}
+	}
+	res.Coverage = coverage.Measure(packs, at, policy.Within)
+	e.logger.Info("rolling verification", "vault", name, "packs_read", len(res.Checks), "bytes_read", res.Bytes,
+		"coverage_percent", fmt.Sprintf("%.1f", res.Coverage.Percent()), "unverified_bytes", res.Coverage.UnverifiedBytes)
+
+	if len(res.Damaged) > 0 {
+		e.logger.Warn("rolling verification found damage", "vault", name, "packs", len(res.Damaged), "first", res.Damaged[0])
+		return res, fmt.Errorf("rolling verification of vault %q: %d damaged pack(s), first: %s: %w; run `vigil vault verify %s --read-data-percent 100` to see which recovery points it harms, then `vigil vault repair %s`",
+			name, len(res.Damaged), strings.Join(res.Damaged[:1], ""), vault.ErrCorrupt, name, name)
+	}
+	return res, nil
+}
+
+// leftUnread is what the last night, if it ran in the two days before at,
+// left of its budget: the night's budget less the packs it read, which
+// carry its reads' time. Packs a restore test read since count as the
+// night's no more, which errs towards a smaller budget.
+func leftUnread(reads map[string]catalog.PackRead, at time.Time, perDay int64) int64 {
+	var last time.Time
+	for _, r := range reads {
+		if r.ReadBy == rollingVerifyBy && r.ReadAt.Before(at) && r.ReadAt.After(last) {
+			last = r.ReadAt
+		}
+	}
+	if last.IsZero() || at.Sub(last) > 48*time.Hour {
+		return 0
+	}
+	var read int64
+	for _, r := range reads {
+		if r.ReadBy == rollingVerifyBy && r.ReadAt.Equal(last) {
+			read += r.Length
+		}
+	}
+	return max(perDay-read, 0)
+}

@@ -11,9 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -50,6 +48,9 @@ type confinedOutput struct {
 	// known (ownKnown): a file that should belong to them needs no chown.
 	ownUID, ownGID uint32
 	ownKnown       bool
+	// defaultACL is whether the target has, or may have, a default ACL,
+	// which decides new files' modes instead of the umask (createMode).
+	defaultACL bool
 
 	// dirTimes holds the recorded modification times of folders, by path.
 	// Kopia's reader replaces a folder's time with the newest time found in
@@ -98,7 +99,8 @@ func newConfinedOutput(rep repo.Repository, rootEntry fs.Entry, target string, s
 		// the set-group-ID bit. The folders a restore creates get their
 		// recorded modes only once complete, so only the target's own
 		// bit, which its new subfolders inherit, matters.
-		ownKnown: st.Mode&unix.S_ISGID == 0,
+		ownKnown:   st.Mode&unix.S_ISGID == 0,
+		defaultACL: hasDefaultACL(top.fd),
 	}, nil
 }
 
@@ -281,21 +283,37 @@ func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e f
 		return err
 	}
 
-	r, err := e.Open(ctx)
+	// A file of several chunks is read ahead in parallel (chunkedFile).
+	chunks, err := o.chunkedFile(ctx, e)
 	if err != nil {
 		return fmt.Errorf("open %s in snapshot: %w", p, err)
 	}
-	defer r.Close() //nolint:errcheck
 
-	src := o.digests.reader(p, r)
+	var src io.Reader
+
+	if chunks == nil {
+		r, err := e.Open(ctx)
+		if err != nil {
+			return fmt.Errorf("open %s in snapshot: %w", p, err)
+		}
+		defer r.Close() //nolint:errcheck
+
+		src = o.digests.reader(p, r)
+	}
+
+	mode, needChmod := createMode(e.Mode(), o.defaultACL)
 
 	err = o.in(p, func(dir *folder, name string) error {
-		f, err := dir.create(name)
+		f, err := dir.create(name, mode)
 		if err != nil {
 			return fmt.Errorf("create file: %w", err)
 		}
 
-		if err := o.fillFile(f, src, e); err != nil {
+		if chunks != nil {
+			src = chunks.reader(ctx, p)
+		}
+
+		if err := o.fillFile(f, src, e, needChmod); err != nil {
 			f.Close() //nolint:errcheck
 			return err
 		}
@@ -311,11 +329,13 @@ func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, e f
 	return nil
 }
 
-func (o *confinedOutput) fillFile(f *os.File, r io.Reader, e fs.File) error {
+func (o *confinedOutput) fillFile(f *restoredFile, r io.Reader, e fs.File, needChmod bool) error {
 	buf := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
 	defer copyBuffers.Put(buf)
 
 	// Blocks of zeros are left as holes: a sparse file comes back sparse.
+	// A chunked file's reader writes its chunks itself (io.WriterTo), from
+	// the buffers the vault returns.
 	sparse := &sparseWriter{f: f}
 	if _, err := io.CopyBuffer(&countingWriter{w: sparse, n: &o.bytes}, r, *buf); err != nil {
 		return err //nolint:wrapcheck
@@ -330,15 +350,19 @@ func (o *confinedOutput) fillFile(f *os.File, r io.Reader, e fs.File) error {
 		if err := f.Chown(int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
 			return fmt.Errorf("set owner: %w", err)
 		}
+
+		needChmod = true
 	}
 
-	if err := f.Chmod(e.Mode() & modeBits); err != nil {
-		return fmt.Errorf("set mode: %w", err)
+	if needChmod {
+		if err := f.Chmod(e.Mode() & modeBits); err != nil {
+			return fmt.Errorf("set mode: %w", err)
+		}
 	}
 
 	// Times last, on the open file: nothing after this writes to it, and
 	// by descriptor it is one call where os.Root's Chtimes by name is two.
-	if err := setFileTime(f, e.ModTime()); err != nil {
+	if err := f.setTime(e.ModTime()); err != nil {
 		return fmt.Errorf("set time: %w", err)
 	}
 
@@ -409,33 +433,6 @@ func (o *confinedOutput) ownedAlready(owner fs.OwnerInfo) bool {
 	return o.ownKnown && owner.UserID == o.ownUID && owner.GroupID == o.ownGID
 }
 
-// setFileTime sets the access and modification times of the open file f
-// to t: futimens(2), which Go and x/sys do not offer for a descriptor
-// (their Futimes goes through /proc by path).
-func setFileTime(f *os.File, t time.Time) error {
-	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
-
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err //nolint:wrapcheck
-	}
-
-	var errno syscall.Errno
-
-	if err := rc.Control(func(fd uintptr) {
-		// utimensat with a NULL path acts on fd itself
-		_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	}); err != nil {
-		return err //nolint:wrapcheck
-	}
-
-	if errno != 0 {
-		return errno
-	}
-
-	return nil
-}
-
 // folder is a folder of the target open twice: as an os.Root, for
 // operations that must resolve a name safely, and as a descriptor, to
 // create files with one system call.
@@ -461,14 +458,14 @@ func openFolder(r *os.Root) (folder, error) {
 // in one system call rather than six (Go's OpenFile also tries to register
 // a file with its poller, and gives up, for every file). O_EXCL: the
 // target started empty, so an existing name means the snapshot lists it
-// twice.
-func (d *folder) create(name string) (*os.File, error) {
-	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+// twice. mode is the new file's mode before the umask (createMode).
+func (d *folder) create(name string, mode os.FileMode) (*restoredFile, error) {
+	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: name, Err: err}
 	}
 
-	return os.NewFile(uintptr(fd), name), nil
+	return &restoredFile{fd: fd, name: name}, nil
 }
 
 func (d *folder) close() {

@@ -2,8 +2,14 @@ package vault
 
 import (
 	"bytes"
-	"os"
 )
+
+// sparseFile is what a sparseWriter writes to: an *os.File, or the bare
+// descriptor of a file being restored (restoredFile).
+type sparseFile interface {
+	WriteAt(p []byte, off int64) (int, error)
+	Truncate(size int64) error
+}
 
 // holeBlock is the granularity at which a restore leaves holes: the block
 // size of ext4, XFS, Btrfs and tmpfs. Zeros that do not fill an aligned
@@ -20,7 +26,7 @@ var zeroBlock [holeBlock]byte
 // block and sets the file's length, since trailing zeros are never
 // written.
 type sparseWriter struct {
-	f *os.File
+	f sparseFile
 	// base is where the next block starts; pending holds the first
 	// npending bytes of it, when they came without the rest.
 	base     int64

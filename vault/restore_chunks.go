@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -209,6 +210,9 @@ type fetchedChunk struct {
 	data []byte
 	err  error
 	held int64
+	// zeros is set, with no data, for a chunk whose content this file
+	// has already shown to be all zeros.
+	zeros bool
 }
 
 // WriteTo implements io.WriterTo: it writes the chunks to w in order, each
@@ -243,6 +247,13 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	// ahead carries the chunks in file order; its capacity is the window.
 	ahead := make(chan *fetchedChunk, chunksAhead)
 
+	// A sparse file (a disk image, a preallocated database) is mostly
+	// chunks of zeros, all one content. Once it has been read, and found
+	// to be zeros, the file's later chunks of it are written as holes
+	// without being decrypted and decompressed again: the same content id
+	// is the same plaintext.
+	var zeroContents sync.Map // content.ID → struct{}
+
 	wg.Go(func() {
 		defer close(ahead)
 
@@ -253,6 +264,13 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 			case ahead <- fc:
 			case <-ctx.Done():
 				return
+			}
+
+			if cid, _, _ := r.c.chunks[i].Object.ContentID(); isStored(&zeroContents, cid) {
+				fc.zeros = true
+				close(fc.done)
+
+				continue
 			}
 
 			n := min(r.c.chunks[i].Length, chunkBudgetBytes)
@@ -279,6 +297,11 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 				defer func() { <-chunkFetches }()
 
 				fc.data, fc.err = r.c.fetch(ctx, i)
+				if fc.err == nil && allZeros(fc.data) {
+					cid, _, _ := r.c.chunks[i].Object.ContentID()
+					zeroContents.Store(cid, struct{}{})
+				}
+
 				close(fc.done)
 			})
 		}
@@ -300,7 +323,7 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 		}
 	}()
 
-	for range r.c.chunks {
+	for i := range r.c.chunks {
 		// a chunk fetched already is not written once the restore stops
 		if ctx.Err() != nil {
 			return r.written, context.Cause(ctx) //nolint:wrapcheck
@@ -325,6 +348,14 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 
 		if fc.err != nil {
 			return r.written, fc.err
+		}
+
+		if fc.zeros {
+			if err := r.writeZeros(w, r.c.chunks[i].Length); err != nil {
+				return r.written, err
+			}
+
+			continue
 		}
 
 		if _, err := w.Write(fc.data); err != nil {
@@ -357,4 +388,80 @@ func (c *chunkedContent) fetch(ctx context.Context, i int) ([]byte, error) {
 	}
 
 	return b, nil
+}
+
+// zeroWriter is a writer that can be told of n zero bytes without being
+// handed them: the restore's sparseWriter, which leaves them as a hole.
+type zeroWriter interface {
+	writeZeros(n int64) error
+}
+
+func (c *countingWriter) writeZeros(n int64) error {
+	zw, ok := c.w.(zeroWriter)
+	if !ok {
+		return writeZerosTo(c.w, n)
+	}
+
+	if err := zw.writeZeros(n); err != nil {
+		return err
+	}
+
+	c.n.Add(n)
+
+	return nil
+}
+
+// writeZerosTo writes n zero bytes to w.
+func writeZerosTo(w io.Writer, n int64) error {
+	for n > 0 {
+		k := min(n, holeBlock)
+		if _, err := w.Write(zeroBlock[:k]); err != nil {
+			return err //nolint:wrapcheck
+		}
+
+		n -= k
+	}
+
+	return nil
+}
+
+// writeZeros writes a chunk of n zeros to w, and takes it into the digest.
+func (r *chunkReader) writeZeros(w io.Writer, n int64) error {
+	var err error
+	if zw, ok := w.(zeroWriter); ok {
+		err = zw.writeZeros(n)
+	} else {
+		err = writeZerosTo(w, n)
+	}
+
+	if err != nil {
+		return err //nolint:wrapcheck
+	}
+
+	for left := n; left > 0; {
+		k := min(left, holeBlock)
+		r.wrote(zeroBlock[:k])
+		left -= k
+	}
+
+	return nil
+}
+
+// allZeros says whether b holds only zeros.
+func allZeros(b []byte) bool {
+	for len(b) >= holeBlock {
+		if !bytes.Equal(b[:holeBlock], zeroBlock[:]) {
+			return false
+		}
+
+		b = b[holeBlock:]
+	}
+
+	return bytes.Equal(b, zeroBlock[:len(b)])
+}
+
+func isStored(m *sync.Map, key any) bool {
+	_, ok := m.Load(key)
+
+	return ok
 }

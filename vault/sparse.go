@@ -65,6 +65,29 @@ func (w *sparseWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeZeros writes n zero bytes, as Write would, without being handed
+// them: whole blocks of them are left as a hole at once.
+func (w *sparseWriter) writeZeros(n int64) error {
+	if w.npending > 0 {
+		k := min(n, int64(holeBlock-w.npending))
+		if _, err := w.Write(zeroBlock[:k]); err != nil {
+			return err
+		}
+
+		n -= k
+	}
+
+	// the pending block is now complete and written, or n is spent
+	whole := n / holeBlock * holeBlock
+	w.base += whole
+
+	if _, err := w.Write(zeroBlock[:n-whole]); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 // blocks writes whole blocks at base, each run of data between blocks of
 // zeros in one write.
 func (w *sparseWriter) blocks(p []byte) error {

@@ -53,12 +53,16 @@ func TestSparseWriter(t *testing.T) {
 	endsInData := append(append([]byte{}, content...), "the end"...)
 	content = append(content, make([]byte, holeBlock/2)...)
 
+	// zeros: pieces of zeros are handed over by their length alone
+	// (writeZeros), as the read-ahead does for chunks of zeros.
 	for _, tc := range []struct {
 		content []byte
 		chunk   int
+		zeros   bool
 	}{
-		{content, 1}, {content, 1000}, {content, holeBlock}, {content, 3 * holeBlock}, {content, 256 << 10},
-		{endsInData, 1000}, {endsInData, 256 << 10}, {nil, 1000},
+		{content, 1, false}, {content, 1000, false}, {content, holeBlock, false}, {content, 3 * holeBlock, false}, {content, 256 << 10, false},
+		{endsInData, 1000, false}, {endsInData, 256 << 10, false}, {nil, 1000, false},
+		{content, 1000, true}, {content, 3 * holeBlock, true}, {content, 3*holeBlock + 1, true}, {endsInData, 100, true},
 	} {
 		content, chunk := tc.content, tc.chunk
 		path := filepath.Join(t.TempDir(), "f")
@@ -70,7 +74,9 @@ func TestSparseWriter(t *testing.T) {
 			buf := make([]byte, chunk)
 
 			n, err := r.Read(buf)
-			if n > 0 {
+			if n > 0 && tc.zeros && bytes.Equal(buf[:n], make([]byte, n)) {
+				must(t, w.writeZeros(int64(n)))
+			} else if n > 0 {
 				if m, err := w.Write(buf[:n]); err != nil || m != n {
 					t.Fatalf("write %d bytes: %d, %v", n, m, err)
 				}

@@ -522,7 +522,7 @@ func (d *dirHandles) get(p string) (*dirHandle, error) {
 		return h, nil
 	}
 
-	r, err := d.top.OpenRoot(p)
+	r, err := d.openRoot(p)
 	if err != nil {
 		return nil, err //nolint:wrapcheck
 	}
@@ -556,6 +556,21 @@ func (d *dirHandles) get(p string) (*dirHandle, error) {
 	}
 
 	return h, nil
+}
+
+// openRoot opens folder p below the target. os.Root resolves a path one
+// folder at a time, an openat each; from p's parent, when it is open (it
+// usually is: the restore has just created p in it), p is one name away.
+func (d *dirHandles) openRoot(p string) (*os.Root, error) {
+	if parent := path.Dir(p); parent != rootName {
+		if h := d.use(parent); h != nil {
+			defer d.release(h)
+
+			return h.root.OpenRoot(path.Base(p)) //nolint:wrapcheck
+		}
+	}
+
+	return d.top.OpenRoot(p) //nolint:wrapcheck
 }
 
 func (d *dirHandles) use(p string) *dirHandle {

@@ -160,6 +160,9 @@ func parseUmask(status []byte) (os.FileMode, bool) {
 // survive the umask is created with them and needs none: one system call
 // less per file. The set-ID and sticky bits always take the chmod: chown
 // clears the set-ID bits, and open(2) is not where they are set reliably.
+// A file created with its final mode is readable as it is written, but
+// only to whom its final mode allows, and within a folder that stays
+// private (0o700) until its contents are complete.
 // defaultACL is whether the target's folders may carry a default ACL,
 // which replaces the umask in deciding a new file's mode.
 func createMode(mode os.FileMode, defaultACL bool) (os.FileMode, bool) {

@@ -646,3 +646,77 @@ func TestDropUnmarkedCreateIssued(t *testing.T) {
 		}
 	}
 }
+
+// TestDropEndsAnOrphanedCreate: a vigil killed while the server was still
+// running its CREATE DATABASE leaves a backend that finishes the database
+// later. The clean-up's Drop used to find nothing and return, and the
+// database then appeared, unmarked, for ever (seen in the scale-out test
+// after a kill -9, with a slow checkpoint). Drop must end such a CREATE
+// and leave no database behind. The CREATE is held here on a lock of its
+// template: a COMMENT in an open transaction.
+func TestDropEndsAnOrphanedCreate(t *testing.T) {
+	srv, _ := newPostgresDB(t)
+	admin, err := sql.Open("pgx", testPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	template := uniqueName("vigil_test_template")
+	sqlExec(t, admin, "CREATE DATABASE "+template)
+	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + template + " WITH (FORCE)") })
+	name := "vigil_restore_rj-" + strings.TrimPrefix(uniqueName("x"), "x_")
+	t.Cleanup(func() { admin.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`) })
+
+	hold, err := admin.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	if _, err := hold.Exec("COMMENT ON DATABASE " + template + " IS 'held by the test'"); err != nil {
+		t.Fatal(err)
+	}
+
+	// the "killed" vigil's CREATE: sent, and waiting on the server
+	orphan, err := sql.Open("pgx", testPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { orphan.Close() })
+	created := make(chan error, 1)
+	go func() {
+		_, err := orphan.Exec(`CREATE DATABASE "` + name + `" TEMPLATE ` + template)
+		created <- err
+	}()
+	waitFor(t, func() bool {
+		var n int
+		admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE "` + name + `"%' AND wait_event_type = 'Lock'`).Scan(&n)
+		return n == 1
+	})
+
+	target := Target{Engine: EnginePostgres, Server: srv, Database: name, Mark: "vigil restore job rj-0123456789abcdef", CreateIssued: true}
+	if err := Drop(t.Context(), target); err != nil {
+		t.Fatalf("Drop: %v", err)
+	}
+	// the lock goes: an orphaned CREATE still there would now finish
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-created; err == nil {
+		t.Error("the orphaned CREATE DATABASE completed: Drop did not end it")
+	}
+	exists, err := Exists(t.Context(), target)
+	if err != nil || exists {
+		t.Fatalf("database %s exists after Drop (%v): the orphaned CREATE finished it", name, err)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for range 200 {
+		if ok() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatal("timed out waiting")
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -228,6 +229,17 @@ func dropPostgres(ctx context.Context, t Target) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	mark, found, err := postgresMarkOn(ctx, conn, t)
+	if err == nil && !found && t.CreateIssued {
+		// The process that sent CREATE may have died while the server was
+		// still creating the database (it takes seconds on a slow disk):
+		// its backend goes on and would finish the database after this
+		// drop found nothing, leaving it unmarked for ever. End it, then
+		// look again.
+		if err := endPostgresCreate(ctx, conn, t); err != nil {
+			return err
+		}
+		mark, found, err = postgresMarkOn(ctx, conn, t)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -254,6 +266,43 @@ func dropPostgres(ctx context.Context, t Target) error {
 		return fmt.Errorf("drop database %q: %s", t.Database, t.Server.Redact(err.Error()))
 	}
 	return nil
+}
+
+// endPostgresCreate ends the server's backends that are running CREATE
+// DATABASE for t's database, as createPostgres sent it, and waits until
+// they are gone: either the database was created meanwhile, or it never
+// will be.
+func endPostgresCreate(ctx context.Context, conn *pgx.Conn, t Target) error {
+	const creating = `SELECT pid FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND query ILIKE 'CREATE DATABASE %' AND position($1 in query) > 0`
+	name := pgx.Identifier{t.Database}.Sanitize()
+	for wait := time.Duration(0); ; wait += 100 * time.Millisecond {
+		rows, err := conn.Query(ctx, creating, name)
+		if err != nil {
+			return fmt.Errorf("look for a CREATE DATABASE %s still running: %s", name, t.Server.Redact(err.Error()))
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return fmt.Errorf("look for a CREATE DATABASE %s still running: %s", name, t.Server.Redact(err.Error()))
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if wait > 30*time.Second {
+			return fmt.Errorf("CREATE DATABASE %s of a vigil that stopped is still running on %s after 30s and could not be ended: end backend %v (SELECT pg_terminate_backend(pid)), then run the clean-up again",
+				name, t.Server.ServerString(), pids)
+		}
+		for _, pid := range pids {
+			if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+				return fmt.Errorf("end the CREATE DATABASE %s still running (backend %d): %s", name, pid, t.Server.Redact(err.Error()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // quoteLiteral quotes s as an SQL string literal.

@@ -96,6 +96,30 @@ type VaultInfo struct {
 	RecoveryPoints int    `json:"recovery_points"`
 }
 
+// VaultCoverage is how much of a vault has been read back and checked
+// within a window: its rolling verification's read_back_within, or 30
+// days for a vault without one. The unit is the pack, the file stored
+// contents are packed into.
+type VaultCoverage struct {
+	Vault         string  `json:"vault"`
+	WindowSeconds float64 `json:"window_seconds"`
+	Packs         int     `json:"packs"`
+	PacksRead     int     `json:"packs_read"`
+	// Bytes is what the packs take in storage; BytesRead what of it was
+	// read back within the window, UnverifiedBytes the rest.
+	Bytes           int64   `json:"bytes"`
+	BytesRead       int64   `json:"bytes_read"`
+	UnverifiedBytes int64   `json:"unverified_bytes"`
+	Percent         float64 `json:"percent"`
+	// NeverRead counts packs never read back; OldestReadAt is the oldest
+	// read of the others, nil when there are none.
+	NeverRead    int        `json:"never_read"`
+	OldestReadAt *time.Time `json:"oldest_read_at"`
+	// Damaged lists the packs whose latest read found damage, each with
+	// its first problem.
+	Damaged []string `json:"damaged"`
+}
+
 // NewRestoreJob returns a new PENDING restore job of rp, asked for by
 // createdBy, into a new resource (created resource id "res-…").
 func NewRestoreJob(rp RecoveryPoint, createdBy string) RestoreJob {

@@ -44,6 +44,9 @@ type Engine interface {
 	Vaults(ctx context.Context) ([]vigil.VaultInfo, error)
 	VerifyVault(ctx context.Context, name string, readDataPercent float64) (vault.VerifyResult, error)
 	RepairVault(ctx context.Context, name string) (vault.RepairResult, error)
+	// VaultCoverage reads the vault's index (it opens the vault) and the
+	// catalog's record of which packs were read back.
+	VaultCoverage(ctx context.Context, name string) (vigil.VaultCoverage, error)
 	Browser
 	RetentionPreview(ctx context.Context, plan string) (vigil.RetentionPreview, error)
 	RetentionKeptBy(ctx context.Context) (map[string][]string, error)
@@ -86,6 +89,7 @@ func NewServer(cfg config.Source, cat *catalog.Catalog, eng Engine, token string
 	s.handle("GET /api/v1/workers", s.listWorkers)
 	s.handleLong("POST /api/v1/vaults/{name}/verify", s.verifyVault, 0)
 	s.handleLong("POST /api/v1/vaults/{name}/repair", s.repairVault, 0)
+	s.handle("GET /api/v1/vaults/{name}/coverage", s.vaultCoverage)
 	s.handle("POST /api/v1/backup-jobs", s.startBackup)
 	s.handle("GET /api/v1/backup-jobs", s.listBackupJobs)
 	s.handle("GET /api/v1/backup-jobs/{id}", s.getBackupJob)
@@ -331,6 +335,10 @@ func (s *Server) verifyVault(r *http.Request) (any, error) {
 		Snapshots: res.Snapshots, Files: res.Files, Dirs: res.Dirs,
 		FilesRead: res.FilesRead, BytesRead: res.BytesRead, Errors: append([]string{}, res.Errors...),
 	}, nil
+}
+
+func (s *Server) vaultCoverage(r *http.Request) (any, error) {
+	return s.engine.VaultCoverage(r.Context(), r.PathValue("name"))
 }
 
 func (s *Server) repairVault(r *http.Request) (any, error) {

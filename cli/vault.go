@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/internal/units"
 )
@@ -136,7 +138,43 @@ while it runs.
 			return nil
 		},
 	}
-	cmd.AddCommand(list, verify, repair)
+	coverageCmd := &cobra.Command{
+		Use:   "coverage NAME",
+		Short: "Show how much of a vault was read back and checked lately",
+		Long: `Show how much of the vault's stored data was read back and checked
+within its rolling verification's window (the vault's verify:
+read_back_within; 30 days without one): packs and bytes read back, the
+share, what was never read, the oldest read, and the packs whose latest
+read found damage. Reads by the rolling verification count.
+
+Exits 1 when a pack's latest read found damage.
+
+` + exitCodesHelp,
+		Args: exactArgs(1, "a vault name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			cov, err := c.VaultCoverage(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				if err := g.printJSON(cov); err != nil {
+					return err
+				}
+			} else {
+				printCoverage(g, cov)
+			}
+			if len(cov.Damaged) > 0 {
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("vault %s has %s whose last read found damage (listed above): run `vigil vault verify %s --read-data-percent 100` to see which recovery points it harms, then `vigil vault repair %s`",
+					printable(cov.Vault), units.Plural(len(cov.Damaged), "pack"), printable(cov.Vault), printable(cov.Vault))}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, verify, repair, coverageCmd)
 	return cmd
 }
 
@@ -154,4 +192,25 @@ func packIndexes(n int) string {
 		return "1 lost pack index"
 	}
 	return fmt.Sprintf("%d lost pack indexes", n)
+}
+
+// printCoverage prints a vault's coverage in a few lines.
+func printCoverage(g *globalOptions, cov vigil.VaultCoverage) {
+	days := cov.WindowSeconds / 86400
+	fmt.Fprintf(g.stdout, "vault %s: %s of %s read back and checked in the last %g days (%.1f%%), %s of %s\n",
+		printable(cov.Vault), units.Bytes(cov.BytesRead), units.Bytes(cov.Bytes), days, cov.Percent,
+		units.Plural(cov.PacksRead, "pack"), units.Plural(cov.Packs, "pack"))
+	if cov.UnverifiedBytes > 0 {
+		fmt.Fprintf(g.stdout, "  not read back in that time: %s", units.Bytes(cov.UnverifiedBytes))
+		if cov.NeverRead > 0 {
+			fmt.Fprintf(g.stdout, " (%s never read)", units.Plural(cov.NeverRead, "pack"))
+		}
+		fmt.Fprintln(g.stdout)
+	}
+	if cov.OldestReadAt != nil {
+		fmt.Fprintf(g.stdout, "  oldest read: %s\n", cov.OldestReadAt.UTC().Format(time.RFC3339))
+	}
+	for _, d := range cov.Damaged {
+		fmt.Fprintf(g.stdout, "  damaged: %s\n", printable(d))
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/coverage"
 	"github.com/vigil-backup/vigil/vault"
@@ -130,6 +131,58 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 			name, len(res.Damaged), strings.Join(res.Damaged[:1], ""), vault.ErrCorrupt, name, name)
 	}
 	return res, nil
+}
+
+// defaultCoverageWindow is the window a vault without rolling
+// verification is measured in.
+const defaultCoverageWindow = 30 * 24 * time.Hour
+
+// VaultCoverage reports how much of vault name was read back within its
+// rolling verification's window, from the catalog's record of reads and
+// the packs the vault's index names now.
+func (e *Engine) VaultCoverage(ctx context.Context, name string) (vigil.VaultCoverage, error) {
+	cfg, ok := e.cfg.Current().Vault(name)
+	if !ok {
+		return vigil.VaultCoverage{}, &vigil.UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.Current().VaultNames()}
+	}
+	window := defaultCoverageWindow
+	if cfg.Verify != nil {
+		window = time.Duration(cfg.Verify.ReadBackWithin)
+	}
+	v, err := e.Vault(ctx, name)
+	if err != nil {
+		return vigil.VaultCoverage{}, err
+	}
+	stored, err := v.Packs(ctx)
+	if err != nil {
+		return vigil.VaultCoverage{}, err
+	}
+	reads, err := e.catalog.PackReads(ctx, name)
+	if err != nil {
+		return vigil.VaultCoverage{}, err
+	}
+	out := vigil.VaultCoverage{Vault: name, WindowSeconds: window.Seconds(), Damaged: []string{}}
+	packs := make([]coverage.Pack, len(stored))
+	for i, p := range stored {
+		r, read := reads[p.ID]
+		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: r.ReadAt}
+		switch {
+		case !read:
+			out.NeverRead++
+		case r.Damage != "":
+			out.Damaged = append(out.Damaged, fmt.Sprintf("pack %s: %s (read %s by %s)", p.ID, r.Damage, r.ReadAt.UTC().Format(time.RFC3339), r.ReadBy))
+		}
+	}
+	r := coverage.Measure(packs, now(), window)
+	out.Packs, out.PacksRead = r.Packs, r.PacksRead
+	out.Bytes, out.BytesRead, out.UnverifiedBytes = r.Bytes, r.BytesRead, r.UnverifiedBytes
+	out.Percent = r.Percent()
+	for _, p := range packs {
+		if !p.Read.IsZero() && (out.OldestReadAt == nil || p.Read.Before(*out.OldestReadAt)) {
+			out.OldestReadAt = &p.Read
+		}
+	}
+	return out, nil
 }
 
 // leftUnread is what the last night, if it ran in the two days before at,

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// DamagePack inverts bytes through the middle of the pack id in a vault's
-// folder storage, as a failing disk would, for the tests that must find it.
+// DamagePack inverts every 16th byte of the pack id in a vault's folder
+// storage, as a failing disk would, for the tests that must find it: every
+// content stored in it is then damaged, however small.
 // kopia shards a blob's name into folders: pack pbf40e3… is the file
 // p/bf4/0e3/….f.
 func DamagePack(t testing.TB, storage, id string) {
@@ -31,7 +32,7 @@ func DamagePack(t testing.TB, storage, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := len(data) / 4; i < len(data)/2; i += 4096 {
+	for i := 0; i < len(data); i += 16 {
 		data[i] ^= 0xff
 	}
 	// kopia writes its blobs read-only
@@ -41,4 +42,25 @@ func DamagePack(t testing.TB, storage, id string) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// DataPacks lists the ids of the data packs (p…) in a vault's folder
+// storage.
+func DataPacks(t testing.TB, storage string) []string {
+	t.Helper()
+	var ids []string
+	err := filepath.Walk(filepath.Join(storage, "p"), func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if !info.IsDir() && strings.HasSuffix(p, ".f") {
+			rel, _ := filepath.Rel(storage, p)
+			ids = append(ids, strings.ReplaceAll(strings.TrimSuffix(rel, ".f"), string(filepath.Separator), ""))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list the data packs of %s: %v", storage, err)
+	}
+	return ids
 }

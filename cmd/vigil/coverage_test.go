@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/internal/testsvc"
+)
+
+// TestRollingVerificationEndToEnd: a vault backed up by a server without
+// rolling verification has never been read back (vault coverage says so);
+// one of its packs is then damaged while the server is down, and a server
+// with verify: running every second reads the vault back, finds the
+// damaged pack, and vault coverage shows every byte read and names the
+// damage, exiting 1.
+func TestRollingVerificationEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, "")
+	e.serve()
+	e.backup("docs")
+
+	var cov vigil.VaultCoverage
+	e.mustJSON(&cov, "vault", "coverage", "lab-vault")
+	if cov.Packs == 0 || cov.PacksRead != 0 || cov.NeverRead != cov.Packs || cov.Percent != 0 || cov.UnverifiedBytes != cov.Bytes || cov.WindowSeconds != 30*86400 {
+		t.Fatalf("coverage before any read-back: %+v, want every pack never read, in a 30-day window", cov)
+	}
+	e.stop()
+
+	packs := testsvc.DataPacks(t, e.path("vaults/lab-vault"))
+	if len(packs) == 0 {
+		t.Fatal("the backup wrote no data pack")
+	}
+	testsvc.DamagePack(t, e.path("vaults/lab-vault"), packs[0])
+
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withVerify := strings.Replace(string(cfg), "    password_env: VIGIL_VAULT_PASSWORD\n",
+		"    password_env: VIGIL_VAULT_PASSWORD\n    verify: {read_back_within: 7d, max_bytes_per_day: 1GiB, schedule: '@every 1s'}\n", 1)
+	if err := os.WriteFile(e.config, []byte(withVerify), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.serve()
+
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := e.run("vault", "coverage", "lab-vault", "--json")
+		cov = vigil.VaultCoverage{}
+		if err := json.Unmarshal([]byte(r.stdout), &cov); err != nil {
+			t.Fatalf("vault coverage --json: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		if cov.Percent == 100 {
+			if r.code != 1 || len(cov.Damaged) != 1 || !strings.Contains(cov.Damaged[0], packs[0]) || !strings.Contains(r.stderr, "vigil vault repair lab-vault") {
+				t.Fatalf("coverage after the nights: exit %d, %+v\nstderr: %s", r.code, cov, r.stderr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the vault was not read back within a minute of nights every second: %+v\nserver log:\n%s", cov, e.serverLog)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if cov.WindowSeconds != 7*86400 || cov.NeverRead != 0 || cov.OldestReadAt == nil {
+		t.Errorf("coverage %+v, want a 7-day window, nothing never read, an oldest read", cov)
+	}
+
+	out := e.run("vault", "coverage", "lab-vault")
+	if !strings.Contains(out.stdout, "read back and checked in the last 7 days (100.0%)") || !strings.Contains(out.stdout, "damaged: pack "+packs[0]) {
+		t.Errorf("vault coverage:\n%s", out.stdout)
+	}
+	if !strings.Contains(e.serverLog.String(), "rolling verification found damage") {
+		t.Errorf("the server log does not report the damage:\n%s", e.serverLog)
+	}
+}

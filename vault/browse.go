@@ -15,7 +15,6 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
-	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
 
 // PathError is a path that a snapshot cannot be read at: one that is not
@@ -503,8 +502,8 @@ func sizeOf(de *snapshot.DirEntry) int64 {
 }
 
 // onlyPath is a folder of the snapshot seen holding only the entry on the
-// way to what a partial restore brings back. Its object id is the stored
-// folder's, so the restore reads its subfolders' recorded times from it.
+// way to what a partial restore brings back. Its object id and time are
+// the stored folder's (storedDir).
 type onlyPath struct {
 	fs.Directory
 
@@ -534,14 +533,11 @@ func (d *onlyPath) Iterate(context.Context) (fs.DirectoryIterator, error) {
 // pathTree is the snapshot's root folder as a restore of only the entry
 // at names sees it, with the totals that restore's progress counts to.
 func pathTree(ctx context.Context, rep repo.Repository, man *snapshot.Manifest, names []string) (fs.Directory, Progress, error) {
-	root, err := snapshotfs.SnapshotRoot(rep, man)
+	root, err := storedRoot(rep, man, nil)
 	if err != nil {
-		return nil, Progress{}, fmt.Errorf("open snapshot root: %w", err)
+		return nil, Progress{}, err
 	}
-	dir, ok := root.(fs.Directory)
-	if !ok {
-		return nil, Progress{}, errors.New("snapshot is of a single file, not a folder; restore it with the kopia CLI")
-	}
+	var dir fs.Directory = root
 	de, err := find(ctx, rep, man.RootEntry, names)
 	if err != nil {
 		return nil, Progress{}, err

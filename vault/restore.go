@@ -12,7 +12,6 @@ import (
 	"github.com/kopia/kopia/repo/manifest"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/restore"
-	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
 
 // RestoreResult describes a completed restore.
@@ -92,14 +91,20 @@ func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, opts 
 		return RestoreResult{}, fmt.Errorf("snapshot is incomplete (%s) and cannot be restored; pick a complete one", man.IncompleteReason)
 	}
 
-	rootEntry, err := snapshotfs.SnapshotRoot(v.rep, man)
-	if err != nil {
-		return RestoreResult{}, fmt.Errorf("open snapshot root: %w", err)
+	var digests *Digests
+	if opts.Digests {
+		digests = newDigests(snapshotID)
 	}
 
-	if _, ok := rootEntry.(fs.Directory); !ok {
-		return RestoreResult{}, errors.New("snapshot is of a single file, not a folder; restore it with the kopia CLI")
+	// The restore walks the snapshot's folders as stored (storedDir):
+	// each listing is read once, and kept with the digests when it takes
+	// them.
+	root, err := storedRoot(v.rep, man, digests)
+	if err != nil {
+		return RestoreResult{}, err
 	}
+
+	var rootEntry fs.Directory = root
 
 	var total Progress
 	if s := man.RootEntry.DirSummary; s != nil {
@@ -122,9 +127,7 @@ func (v *Vault) restore(ctx context.Context, snapshotID, p, target string, opts 
 	}
 	defer out.closeAll()
 
-	if opts.Digests {
-		out.digests = newDigests(snapshotID)
-	}
+	out.digests = digests
 
 	stopReports := reportEvery(progress, func() Progress {
 		p := total

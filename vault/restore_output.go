@@ -3,7 +3,6 @@ package vault
 import (
 	"container/list"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
-	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/restore"
 )
@@ -51,12 +49,6 @@ type confinedOutput struct {
 	// defaultACL is whether the target has, or may have, a default ACL,
 	// which decides new files' modes instead of the umask (createMode).
 	defaultACL bool
-
-	// dirTimes holds the recorded modification times of folders, by path.
-	// Kopia's reader replaces a folder's time with the newest time found in
-	// its subtree, so each folder's listing is read again for the times of
-	// its subfolders.
-	dirTimes sync.Map
 
 	bytes, files atomic.Int64
 }
@@ -160,13 +152,9 @@ func (o *confinedOutput) in(p string, fn func(dir *folder, name string) error) e
 }
 
 // BeginDirectory implements restore.Output.
-func (o *confinedOutput) BeginDirectory(ctx context.Context, relativePath string, e fs.Directory) error {
+func (o *confinedOutput) BeginDirectory(_ context.Context, relativePath string, e fs.Directory) error {
 	p, err := o.checkedPath(relativePath, e)
 	if err != nil {
-		return err
-	}
-
-	if err := o.recordSubfolderTimes(ctx, relativePath, e); err != nil {
 		return err
 	}
 
@@ -193,10 +181,9 @@ func (o *confinedOutput) FinishDirectory(_ context.Context, relativePath string,
 
 	o.dirs.forget(p)
 
+	// The time the folder's parent records: the restore walks storedDir
+	// folders, which keep it.
 	mtime := e.ModTime()
-	if t, ok := o.dirTimes.LoadAndDelete(relativePath); ok {
-		mtime = t.(time.Time) //nolint:forcetypeassert
-	}
 
 	return o.in(p, func(dir *folder, name string) error {
 		// chown clears the set-group-ID bit, so it goes before chmod
@@ -216,50 +203,6 @@ func (o *confinedOutput) FinishDirectory(_ context.Context, relativePath string,
 
 		return nil
 	})
-}
-
-// recordSubfolderTimes reads the folder's listing as stored and remembers
-// the times of its subfolders. The root's own time is right: it comes from
-// the snapshot manifest.
-func (o *confinedOutput) recordSubfolderTimes(ctx context.Context, relativePath string, e fs.Directory) error {
-	h, ok := e.(object.HasObjectID)
-	if !ok {
-		return nil
-	}
-
-	// A folder whose summary counts only itself has no subfolders, and
-	// no times to fix: most folders of a tree are leaves, and reading
-	// their listings a second time was an eighth of a restore of 100,000
-	// small files. kopia replaces only the times of subfolders that have
-	// a summary, so one without is counted out correctly too. A restore
-	// that takes digests reads every listing: the checksum check compares
-	// the copy with them instead of reading them from the vault again.
-	if d, ok := e.(fs.DirectoryWithSummary); ok && o.digests == nil {
-		if s, err := d.Summary(ctx); err == nil && s != nil && s.TotalDirCount == 1 {
-			return nil
-		}
-	}
-
-	r, err := o.rep.OpenObject(ctx, h.ObjectID())
-	if err != nil {
-		return fmt.Errorf("read folder listing of %q: %w", relativePath, err)
-	}
-	defer r.Close() //nolint:errcheck
-
-	var listing snapshot.DirManifest
-	if err := json.NewDecoder(r).Decode(&listing); err != nil {
-		return fmt.Errorf("read folder listing of %q: %w", relativePath, err)
-	}
-
-	o.digests.keepListing(h.ObjectID(), listing.Entries)
-
-	for _, de := range listing.Entries {
-		if de.Type == snapshot.EntryTypeDirectory {
-			o.dirTimes.Store(path.Join(relativePath, de.Name), de.ModTime.ToTime())
-		}
-	}
-
-	return nil
 }
 
 // WriteDirEntry implements restore.Output; it is only used for shallow

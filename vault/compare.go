@@ -12,8 +12,9 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	kopiafs "github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
@@ -125,7 +126,12 @@ func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent f
 	c := &comparison{rep: v.rep, dir: dir, digests: digests}
 
 	c.res.Dirs++
-	c.compareMetadata(".", man.RootEntry, fi)
+	c.compareMetadata(".", man.RootEntry, fi.Mode(), fi.ModTime())
+
+	top, err := openRestoredDir(unix.AT_FDCWD, dir)
+	if err != nil {
+		c.mismatch("cannot read: . (%v)", err)
+	}
 
 	workers := parallelism(v.cfg.Tuning.RestoreParallelism, defaultRestoreParallelism)
 	if samplePercent >= 100 {
@@ -134,7 +140,7 @@ func (v *Vault) compare(ctx context.Context, snapID, dir string, samplePercent f
 		c.early = c.startContents(ctx, workers)
 	}
 
-	if err := c.walk(ctx, ".", man.RootEntry.ObjectID, true); err != nil {
+	if err := c.walk(ctx, ".", man.RootEntry.ObjectID, top); err != nil {
 		if c.early != nil {
 			c.early.wait() //nolint:errcheck // the walk's error is the one to report
 		}
@@ -174,12 +180,29 @@ type comparison struct {
 	// compares each as the walk finds it.
 	files []fileToCompare
 	early *contentCheck
+
+	dirents []byte // the walk's buffer for reading folders
 }
 
 type fileToCompare struct {
 	path string // slash-separated, relative to dir
 	oid  object.ID
 	size int64 // as the snapshot records it
+	// dir, when set, is the restored folder that holds the file, as
+	// name, retained until the file is compared; otherwise the file is
+	// opened by its path.
+	dir  *restoredDir
+	name string
+}
+
+// direntBuf is the walk's buffer for reading folders; the walk is one
+// goroutine.
+func (c *comparison) direntBuf() []byte {
+	if c.dirents == nil {
+		c.dirents = make([]byte, 32<<10)
+	}
+
+	return c.dirents
 }
 
 func (c *comparison) mismatch(format string, args ...any) {
@@ -197,10 +220,12 @@ func (c *comparison) local(rel string) string {
 }
 
 // walk compares the folder rel, stored as object oid, with its restored
-// copy, and goes down into its subfolders. With present false the restored
-// folder is missing or not a folder, which is already reported: the
-// snapshot's entries below it are only counted.
-func (c *comparison) walk(ctx context.Context, rel string, oid object.ID, present bool) error {
+// copy dir, and goes down into its subfolders; it releases dir. With dir
+// nil the restored folder is missing or not a folder, which is already
+// reported: the snapshot's entries below it are only counted.
+func (c *comparison) walk(ctx context.Context, rel string, oid object.ID, dir *restoredDir) error {
+	defer dir.release()
+
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("compare cancelled: %w", err)
 	}
@@ -211,21 +236,24 @@ func (c *comparison) walk(ctx context.Context, rel string, oid object.ID, presen
 	}
 
 	var (
-		restored []os.DirEntry
+		restored []string
 		byName   map[string]int
 		matched  []bool
 	)
 
-	if present {
-		restored, err = os.ReadDir(c.local(rel))
+	// here is the restored folder while its entries can be compared
+	here := dir
+
+	if here != nil {
+		restored, err = here.names(c.direntBuf())
 		if err != nil {
-			c.mismatch("cannot read: %s (%v)", rel, unwrapPathError(err))
-			present = false
+			c.mismatch("cannot read: %s (%v)", rel, err)
+			here = nil
 		}
 
 		byName = make(map[string]int, len(restored))
-		for i, de := range restored {
-			byName[de.Name()] = i
+		for i, name := range restored {
+			byName[name] = i
 		}
 
 		matched = make([]bool, len(restored))
@@ -252,13 +280,13 @@ func (c *comparison) walk(ctx context.Context, rel string, oid object.ID, presen
 			continue
 		}
 
-		entryPresent := false
+		var sub *restoredDir
 
-		if present {
+		if here != nil {
 			if i, ok := byName[e.Name]; ok {
 				matched[i] = true
 
-				entryPresent, err = c.compareEntry(ctx, p, e, restored[i])
+				sub, err = c.compareEntry(ctx, p, e, here)
 				if err != nil {
 					return err
 				}
@@ -268,71 +296,94 @@ func (c *comparison) walk(ctx context.Context, rel string, oid object.ID, presen
 		}
 
 		if e.Type == snapshot.EntryTypeDirectory {
-			if err := c.walk(ctx, p, e.ObjectID, entryPresent); err != nil {
+			if err := c.walk(ctx, p, e.ObjectID, sub); err != nil {
 				return err
 			}
 		}
 	}
 
-	for i, de := range restored {
+	// in the order of their names, as ls lists them
+	var extra []string
+
+	for i, name := range restored {
 		if !matched[i] {
-			c.mismatch("extra: %s", path.Join(rel, de.Name()))
+			extra = append(extra, name)
 		}
+	}
+
+	slices.Sort(extra)
+
+	for _, name := range extra {
+		c.mismatch("extra: %s", path.Join(rel, name))
 	}
 
 	return nil
 }
 
 // compareEntry compares one snapshot entry with the restored entry of the
-// same name, and reports whether it is there with the same type.
-func (c *comparison) compareEntry(ctx context.Context, p string, e *snapshot.DirEntry, de os.DirEntry) (bool, error) {
-	// DirEntry.Info uses lstat: a link is described, not followed.
-	fi, err := de.Info()
-	if errors.Is(err, os.ErrNotExist) {
+// same name in dir. For a folder there with the same type, it returns the
+// restored folder, open, for the walk to go down into.
+func (c *comparison) compareEntry(ctx context.Context, p string, e *snapshot.DirEntry, dir *restoredDir) (*restoredDir, error) {
+	// AT_SYMLINK_NOFOLLOW: a link is described, not followed.
+	var st unix.Stat_t
+
+	err := ignoringEINTR(func() error { return unix.Fstatat(dir.fd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	if errors.Is(err, unix.ENOENT) {
 		c.mismatch("missing: %s", p)
-		return false, nil
+		return nil, nil
 	} else if err != nil {
-		c.mismatch("cannot read: %s (%v)", p, unwrapPathError(err))
-		return false, nil
+		c.mismatch("cannot read: %s (%v)", p, err)
+		return nil, nil
 	}
 
-	if !c.compareMetadata(p, e, fi) {
-		return false, nil
+	if !c.compareMetadata(p, e, statMode(&st), time.Unix(st.Mtim.Sec, st.Mtim.Nsec)) {
+		return nil, nil
 	}
 
 	switch e.Type {
 	case snapshot.EntryTypeFile:
-		if fi.Size() != e.FileSize {
-			c.mismatch("size differs: %s (snapshot %d bytes, restored %d)", p, e.FileSize, fi.Size())
+		if st.Size != e.FileSize {
+			c.mismatch("size differs: %s (snapshot %d bytes, restored %d)", p, e.FileSize, st.Size)
 		} else {
 			f := fileToCompare{path: p, oid: e.ObjectID, size: e.FileSize}
 			if c.early != nil {
+				f.dir, f.name = dir, e.Name
 				c.early.add(f)
 			} else {
+				// opened by path once sampled: a folder is not kept
+				// open until then
 				c.files = append(c.files, f)
 			}
 		}
 	case snapshot.EntryTypeSymlink:
 		want, err := c.linkTarget(ctx, p, e.ObjectID)
 		if err != nil {
-			return false, fmt.Errorf("read link %s in snapshot: %w", p, err)
+			return nil, fmt.Errorf("read link %s in snapshot: %w", p, err)
 		}
 
-		got, err := os.Readlink(c.local(p))
+		got, err := dir.readlink(e.Name)
 		if err != nil {
-			c.mismatch("cannot read: %s (%v)", p, unwrapPathError(err))
+			c.mismatch("cannot read: %s (%v)", p, err)
 		} else if got != string(want) {
 			c.mismatch("link target differs: %s (snapshot %q, restored %q)", p, want, got)
 		}
+	case snapshot.EntryTypeDirectory:
+		sub, err := dir.openDir(e.Name)
+		if err != nil {
+			c.mismatch("cannot read: %s (%v)", p, err)
+			return nil, nil
+		}
+
+		return sub, nil
 	}
 
-	return true, nil
+	return nil, nil
 }
 
 // compareMetadata compares type, permission bits and modification time, and
 // reports whether the types match.
-func (c *comparison) compareMetadata(p string, e *snapshot.DirEntry, fi os.FileInfo) bool {
-	want, got := entryTypeName(e.Type), fileTypeName(fi.Mode())
+func (c *comparison) compareMetadata(p string, e *snapshot.DirEntry, mode os.FileMode, mtime time.Time) bool {
+	want, got := entryTypeName(e.Type), fileTypeName(mode)
 	if want != got {
 		c.mismatch("type differs: %s (snapshot %s, restored %s)", p, want, got)
 		return false
@@ -340,13 +391,13 @@ func (c *comparison) compareMetadata(p string, e *snapshot.DirEntry, fi os.FileI
 
 	// Linux gives every link the same permissions and cannot change them.
 	if e.Type != snapshot.EntryTypeSymlink {
-		wantMode, gotMode := os.FileMode(e.Permissions)&kopiafs.ModBits, fi.Mode()&kopiafs.ModBits //nolint:gosec
+		wantMode, gotMode := os.FileMode(e.Permissions)&kopiafs.ModBits, mode&kopiafs.ModBits //nolint:gosec
 		if wantMode != gotMode {
 			c.mismatch("mode differs: %s (snapshot %s, restored %s)", p, octalMode(wantMode), octalMode(gotMode))
 		}
 	}
 
-	if wantTime, gotTime := e.ModTime.ToTime(), fi.ModTime(); !wantTime.Equal(gotTime) {
+	if wantTime, gotTime := e.ModTime.ToTime(), mtime; !wantTime.Equal(gotTime) {
 		c.mismatch("time differs: %s (snapshot %s, restored %s)", p, wantTime.UTC().Format(time.RFC3339Nano), gotTime.UTC().Format(time.RFC3339Nano))
 	}
 
@@ -466,14 +517,13 @@ func (c *comparison) compareFile(ctx context.Context, f fileToCompare) (int64, s
 	}
 	defer r.Close() //nolint:errcheck
 
-	// O_NOFOLLOW: the walk saw a regular file here; if it has been swapped
-	// for a link since, the link is not followed. O_NONBLOCK: nor does a
-	// FIFO swapped in block the open.
-	local, err := os.OpenFile(c.local(f.path), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fd, err := c.openRestored(f)
 	if err != nil {
-		return 0, fmt.Sprintf("cannot read: %s (%v)", f.path, unwrapPathError(err)), nil
+		return 0, fmt.Sprintf("cannot read: %s (%v)", f.path, err), nil
 	}
-	defer local.Close() //nolint:errcheck
+	defer unix.Close(fd) //nolint:errcheck
+
+	local := fdReader(fd)
 
 	want := copyBuffers.Get().(*[]byte) //nolint:forcetypeassert
 	defer copyBuffers.Put(want)

@@ -37,8 +37,10 @@ type foundDiff struct {
 }
 
 // contentQueue bounds the files waiting to be compared; the walk waits
-// when it is full.
-const contentQueue = 4096
+// when it is full. Each keeps its folder open (restoredDir) until it is
+// compared, so this bounds the folders open too, well below the process's
+// limit on open files, whatever the shape of the tree.
+const contentQueue = 512
 
 func (c *comparison) startContents(ctx context.Context, workers int) *contentCheck {
 	g, gctx := errgroup.WithContext(ctx)
@@ -48,6 +50,7 @@ func (c *comparison) startContents(ctx context.Context, workers int) *contentChe
 		g.Go(func() error {
 			for nf := range cc.queue {
 				if err := gctx.Err(); err != nil {
+					nf.f.dir.release()
 					return err //nolint:wrapcheck
 				}
 
@@ -64,13 +67,18 @@ func (c *comparison) startContents(ctx context.Context, workers int) *contentChe
 }
 
 // add hands f over to be compared; false when comparing failed or ctx
-// ended, and no more are taken.
+// ended, and no more are taken. f's folder is retained until it is.
 func (cc *contentCheck) add(f fileToCompare) bool {
+	if f.dir != nil {
+		f.dir.retain()
+	}
+
 	select {
 	case cc.queue <- numberedFile{i: cc.next, f: f}:
 		cc.next++
 		return true
 	case <-cc.gctx.Done():
+		f.dir.release()
 		return false
 	}
 }
@@ -79,10 +87,19 @@ func (cc *contentCheck) add(f fileToCompare) bool {
 // failed. No file may be added after it.
 func (cc *contentCheck) wait() error {
 	close(cc.queue)
-	return cc.g.Wait() //nolint:wrapcheck
+	err := cc.g.Wait()
+
+	// the files left when comparing failed
+	for nf := range cc.queue {
+		nf.f.dir.release()
+	}
+
+	return err //nolint:wrapcheck
 }
 
 func (cc *contentCheck) compare(nf numberedFile) error {
+	defer nf.f.dir.release()
+
 	var (
 		n    int64
 		diff string

@@ -332,3 +332,118 @@ func TestCompareCannotCompare(t *testing.T) {
 		t.Errorf("cancelled: got %v, want context.Canceled", err)
 	}
 }
+
+// openBelow lists the process's open descriptors on dir or anything below
+// it.
+func openBelow(dir string) ([]string, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, fmt.Errorf("list open descriptors: %w", err)
+	}
+
+	var open []string
+
+	for _, fd := range fds {
+		p, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && (p == dir || strings.HasPrefix(p, dir+"/")) {
+			open = append(open, p)
+		}
+	}
+
+	return open, nil
+}
+
+// A comparison keeps the restored folders open while their files wait to
+// be compared, and closes every one of them, whether it ends well, finds
+// differences, or is cancelled half-way.
+func TestCompareClosesFolders(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	source := t.TempDir()
+
+	for i := range 40 {
+		dir := filepath.Join(source, fmt.Sprintf("d%02d", i), "sub")
+		must(t, os.MkdirAll(dir, 0o755))
+
+		for j := range 5 {
+			must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", j)), []byte(strings.Repeat("x", 1000*j)), 0o644))
+		}
+	}
+
+	snap := b.backup(t, source, "files")
+
+	target := filepath.Join(t.TempDir(), "restored")
+
+	restored, err := b.vault.RestoreWith(t.Context(), snap.SnapshotID, target, RestoreOptions{Digests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(t *testing.T, what string) {
+		t.Helper()
+
+		open, err := openBelow(target)
+		must(t, err)
+
+		if len(open) > 0 {
+			t.Errorf("%s: %d descriptors still open below the copy, such as %q", what, len(open), open[:min(3, len(open))])
+		}
+	}
+
+	for _, pct := range []float64{100, 30} {
+		if _, err := b.vault.Compare(t.Context(), snap.SnapshotID, target, pct); err != nil {
+			t.Fatal(err)
+		}
+
+		check(t, fmt.Sprintf("compare %v%% with the vault", pct))
+
+		if _, err := b.vault.CompareDigests(t.Context(), snap.SnapshotID, target, pct, restored.Digests); err != nil {
+			t.Fatal(err)
+		}
+
+		check(t, fmt.Sprintf("compare %v%% with the digests", pct))
+	}
+
+	// differences: a file gone, a folder in the place of a file
+	must(t, os.Remove(filepath.Join(target, "d03", "sub", "f2")))
+	must(t, os.Remove(filepath.Join(target, "d07", "sub", "f1")))
+	must(t, os.Mkdir(filepath.Join(target, "d07", "sub", "f1"), 0o755))
+
+	res, err := b.vault.CompareDigests(t.Context(), snap.SnapshotID, target, 100, restored.Digests)
+	if err != nil || len(res.Mismatches) == 0 {
+		t.Fatalf("a changed copy: %v, mismatches %q", err, res.Mismatches)
+	}
+
+	check(t, "a changed copy")
+
+	// cancelled as soon as the comparison holds something open
+	for range 5 {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+
+		go func() {
+			defer close(done)
+
+			for ctx.Err() == nil {
+				if open, err := openBelow(target); err != nil || len(open) > 0 {
+					break
+				}
+
+				time.Sleep(50 * time.Microsecond)
+			}
+
+			cancel()
+		}()
+
+		_, err := b.vault.CompareDigests(ctx, snap.SnapshotID, target, 100, restored.Digests)
+		cancel()
+		<-done
+
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled: got %v, want context.Canceled or none", err)
+		}
+
+		check(t, "a cancelled comparison")
+	}
+}

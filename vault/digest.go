@@ -221,11 +221,7 @@ func (v *Vault) CompareDigests(ctx context.Context, snapID, dir string, samplePe
 // the restore took of it. It returns the bytes read and the difference
 // found, if any.
 func (c *comparison) compareDigest(ctx context.Context, f fileToCompare, want writtenDigest) (int64, string, error) {
-	// As in compareFile: a link swapped in is not followed, a FIFO does
-	// not block the open. The descriptor is used bare: an os.File would
-	// cost an fstat and a close through the poller per file, which on a
-	// tree of small files is a good part of the check.
-	fd, err := unix.Open(c.local(f.path), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := c.openRestored(f)
 	if err != nil {
 		return 0, fmt.Sprintf("cannot read: %s (%v)", f.path, err), nil
 	}

@@ -127,3 +127,57 @@ func cpuTime() time.Duration {
 
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCompareDigests is the check alone of BenchmarkChecksumRestore:
+// one restore taking digests, then a 100% CompareDigests of it per
+// iteration, with its CPU seconds per iteration.
+func BenchmarkCompareDigests(b *testing.B) {
+	source := os.Getenv("VIGIL_BENCH_SOURCE")
+	if source == "" {
+		source = "/usr/local/go"
+	}
+
+	dir := os.Getenv("VIGIL_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+
+	dir, err := os.MkdirTemp(dir, "compare-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir) //nolint:errcheck
+
+	ctx := context.Background()
+
+	v, err := Open(ctx, Config{Name: "bench", Storage: filepath.Join(dir, "vault"), Password: testPassword, CacheDir: filepath.Join(dir, "cache"), SoleWriter: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close(ctx) //nolint:errcheck
+
+	snap, err := v.Backup(ctx, source, BackupOptions{Resource: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	target := filepath.Join(dir, "restored")
+
+	res, err := v.RestoreWith(ctx, snap.SnapshotID, target, RestoreOptions{Digests: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	c0 := cpuTime()
+
+	b.ResetTimer()
+
+	for range b.N {
+		cmp, err := v.CompareDigests(ctx, snap.SnapshotID, target, 100, res.Digests)
+		if err != nil || len(cmp.Mismatches) > 0 || cmp.VaultBytes != 0 {
+			b.Fatalf("compare: %v, mismatches %q, %d bytes from the vault", err, cmp.Mismatches, cmp.VaultBytes)
+		}
+	}
+
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+}

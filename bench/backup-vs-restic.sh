@@ -18,8 +18,8 @@
 #
 # Memory: restic's peak resident memory is taken from a second, untimed
 # first backup into a repository of its own (GNU time's maximum RSS);
-# vigil's is `vigil serve`'s RSS sampled every 20 ms through the first
-# backup, and its VmHWM (peak since it started) after it.
+# vigil's is `vigil serve`'s VmHWM (its peak since it started, which the
+# first backup sets) read after its timed first backup.
 #
 # Every repository is initialised before its timed backup, untimed. Caches
 # are warm: the source is read once before the first run and stays in the
@@ -64,19 +64,6 @@ timed() {
 peak_rss() {
 	/usr/bin/time -f "%M" -o "$work/rss" "$@" >/dev/null
 	cat "$work/rss"
-}
-
-# sampled_rss PID FILE samples PID's resident memory every 20 ms into FILE
-# (its highest value, in kB) until killed.
-sampled_rss() {
-	local pid=$1 file=$2 max=0 rss
-	while rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null); do
-		if [ "${rss:-0}" -gt "$max" ]; then
-			max=$rss
-			echo "$max" >"$file"
-		fi
-		sleep 0.02
-	done
 }
 
 bench_restic() {
@@ -133,15 +120,10 @@ bench_vigil() {
 		sleep 0.1
 	done
 	"$work/vigil" backup start --resource init --vault bench --wait >/dev/null
-	# the server's resident memory, sampled through the first backup
-	echo 0 >"$dir/rss"
-	sampled_rss "$pid" "$dir/rss" &
-	local sampler=$!
 	echo "first_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
-	kill "$sampler"
-	wait "$sampler" 2>/dev/null || true
-	echo "first_backup_rss_kb $(cat "$dir/rss")"
-	echo "peak_rss_kb $(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")"
+	# the server's peak resident memory since it started (VmHWM), which
+	# its first backup sets; read after it, so nothing samples meanwhile
+	echo "first_backup_rss_kb $(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")"
 	echo "unchanged_backup_s $(timed "$work/vigil" backup start --resource source --vault bench --wait)"
 	local rp
 	rp=$("$work/vigil" recovery-points list --resource source --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
@@ -150,6 +132,15 @@ bench_vigil() {
 	kill "$pid"
 	wait "$pid" || true
 	unset VIGIL_CONFIG VIGIL_VAULT_PASSWORD
+}
+
+# bench_vigilgc100 is bench_vigil with Go's default garbage collector
+# target (GOGC=100) instead of vigil's 50, to see what the lower target
+# costs and saves.
+bench_vigilgc100() {
+	export GOGC=100
+	bench_vigil "$1"
+	unset GOGC
 }
 
 for tool in $tools; do
@@ -170,7 +161,7 @@ case " $tools " in
 *" vault "*) (cd "$here/.." && go build -o "$work/vaultbench" ./bench/vaultbench) ;;
 esac
 case " $tools " in
-*" vigil "*) (cd "$here/.." && go build -o "$work/vigil" ./cmd/vigil) ;;
+*" vigil"*) (cd "$here/.." && go build -o "$work/vigil" ./cmd/vigil) ;;
 esac
 
 # warm the page cache with the source, for everyone
@@ -196,20 +187,19 @@ sort -k1,1 -k2,2 -k3,3g "$results" | awk -F'\t' -v tools="$tools" -v runs="$runs
 	END {
 		flush()
 		nt = split(tools, t, " ")
-		split("first_backup_s unchanged_backup_s unchanged_open_s restore_s repo_bytes first_backup_rss_kb peak_rss_kb", m, " ")
+		split("first_backup_s unchanged_backup_s unchanged_open_s restore_s repo_bytes first_backup_rss_kb", m, " ")
 		label["first_backup_s"] = "first backup, s"
 		label["unchanged_backup_s"] = "unchanged backup, open vault, s"
 		label["unchanged_open_s"] = "unchanged backup, incl. opening, s"
 		label["restore_s"] = "restore (cp -a: copy), s"
 		label["repo_bytes"] = "repository size, MB"
-		label["first_backup_rss_kb"] = "peak memory in the first backup, MB"
-		label["peak_rss_kb"] = "peak memory since start, MB"
+		label["first_backup_rss_kb"] = "peak memory through the first backup, MB"
 		printf "Medians of %d runs, source %s.\n\n| measure |", runs, src
 		for (i = 1; i <= nt; i++) printf " %s |", t[i]
 		printf "\n|---|"
 		for (i = 1; i <= nt; i++) printf "---|"
 		printf "\n"
-		for (j = 1; j <= 7; j++) {
+		for (j = 1; j <= 6; j++) {
 			printf "| %s |", label[m[j]]
 			for (i = 1; i <= nt; i++) {
 				if ((t[i], m[j]) in med) {

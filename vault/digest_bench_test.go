@@ -22,34 +22,8 @@ import (
 // under a pprof label (phase=plain, digests or compare), so that a CPU
 // profile can be split with -tagfocus.
 func BenchmarkChecksumRestore(b *testing.B) {
-	source := os.Getenv("VIGIL_BENCH_SOURCE")
-	if source == "" {
-		source = "/usr/local/go"
-	}
-
-	dir := os.Getenv("VIGIL_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	}
-
-	dir, err := os.MkdirTemp(dir, "checksum-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(dir) //nolint:errcheck
-
 	ctx := context.Background()
-
-	v, err := Open(ctx, Config{Name: "bench", Storage: filepath.Join(dir, "vault"), Password: testPassword, CacheDir: filepath.Join(dir, "cache"), SoleWriter: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer v.Close(ctx) //nolint:errcheck
-
-	snap, err := v.Backup(ctx, source, BackupOptions{Resource: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	v, dir, snap := benchVault(b, "checksum-bench-")
 
 	var plainWall, plainCPU, checkedWall, checkedCPU, digestWall, digestCPU, compareWall, compareCPU time.Duration
 
@@ -78,6 +52,7 @@ func BenchmarkChecksumRestore(b *testing.B) {
 		var res RestoreResult
 
 		pprof.Do(ctx, pprof.Labels("phase", "digests"), func(ctx context.Context) {
+			var err error
 			if res, err = v.RestoreWith(ctx, snap.SnapshotID, target, RestoreOptions{Digests: true}); err != nil {
 				b.Fatal(err)
 			}
@@ -132,34 +107,8 @@ func cpuTime() time.Duration {
 // one restore taking digests, then a 100% CompareDigests of it per
 // iteration, with its CPU seconds per iteration.
 func BenchmarkCompareDigests(b *testing.B) {
-	source := os.Getenv("VIGIL_BENCH_SOURCE")
-	if source == "" {
-		source = "/usr/local/go"
-	}
-
-	dir := os.Getenv("VIGIL_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	}
-
-	dir, err := os.MkdirTemp(dir, "compare-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(dir) //nolint:errcheck
-
 	ctx := context.Background()
-
-	v, err := Open(ctx, Config{Name: "bench", Storage: filepath.Join(dir, "vault"), Password: testPassword, CacheDir: filepath.Join(dir, "cache"), SoleWriter: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer v.Close(ctx) //nolint:errcheck
-
-	snap, err := v.Backup(ctx, source, BackupOptions{Resource: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	v, dir, snap := benchVault(b, "compare-bench-")
 
 	target := filepath.Join(dir, "restored")
 
@@ -180,4 +129,42 @@ func BenchmarkCompareDigests(b *testing.B) {
 	}
 
 	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// benchVault backs VIGIL_BENCH_SOURCE (default /usr/local/go) up into a
+// new vault in a new folder named from prefix under VIGIL_BENCH_DIR
+// (default a temporary folder); both go when the benchmark ends.
+func benchVault(b *testing.B, prefix string) (*Vault, string, BackupResult) {
+	b.Helper()
+
+	source := os.Getenv("VIGIL_BENCH_SOURCE")
+	if source == "" {
+		source = "/usr/local/go"
+	}
+
+	dir := os.Getenv("VIGIL_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+
+	dir, err := os.MkdirTemp(dir, prefix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) }) //nolint:errcheck
+
+	ctx := context.Background()
+
+	v, err := Open(ctx, Config{Name: "bench", Storage: filepath.Join(dir, "vault"), Password: testPassword, CacheDir: filepath.Join(dir, "cache"), SoleWriter: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { v.Close(ctx) }) //nolint:errcheck
+
+	snap, err := v.Backup(ctx, source, BackupOptions{Resource: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	return v, dir, snap
 }

@@ -145,7 +145,9 @@ while it runs.
 within its rolling verification's window (the vault's verify:
 read_back_within; 30 days without one): packs and bytes read back, the
 share, what was never read, the oldest read, and the packs whose latest
-read found damage. Reads by the rolling verification count.
+read found damage. Reads by the rolling verification count, and so do
+restore tests that restored a recovery point in full: each pack whose
+contents all belong to it.
 
 Exits 1 when a pack's latest read found damage.
 

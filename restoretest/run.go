@@ -101,7 +101,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	if err != nil {
 		return t.failRestore(ctx, job, inst, cp, err.Error())
 	}
-	summary, err := t.makeCopy(storageCtx, job, cp, v, rp, config.RestoreMode(plan, res.Config()))
+	summary, full, err := t.makeCopy(storageCtx, job, cp, v, rp, config.RestoreMode(plan, res.Config()))
 	if loc := cp.Location(); loc != "" {
 		job.CreatedResourceLocation = loc
 	}
@@ -119,6 +119,10 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	from := catalog.StepOf(job)
 	restored(job, time.Since(begin))
+	if full {
+		// once the test has ended, outside its times
+		defer t.countReads(ctx, job, v, rp, *job.CompletedAt)
+	}
 	var result vault.RestoreResult
 	if r, ok := cp.(resource.Restored); ok {
 		result = r.Restored()
@@ -171,18 +175,41 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 
 // makeCopy restores rp into the copy or, with restore: instant, mounts
 // it; where this machine cannot mount, it restores in full and the job's
-// log says why.
-func (t *Tester) makeCopy(ctx context.Context, job *vigil.RestoreJob, cp resource.Copy, v *vault.Vault, rp vigil.RecoveryPoint, mode string) (string, error) {
+// log says why. full says that the whole recovery point was read.
+func (t *Tester) makeCopy(ctx context.Context, job *vigil.RestoreJob, cp resource.Copy, v *vault.Vault, rp vigil.RecoveryPoint, mode string) (summary string, full bool, err error) {
 	m, ok := cp.(resource.Mounter)
 	if mode != config.RestoreInstant || !ok {
-		return cp.Restore(ctx, v, rp)
+		summary, err = cp.Restore(ctx, v, rp)
+		return summary, true, err
 	}
-	summary, err := m.Mount(ctx, v, rp)
+	summary, err = m.Mount(ctx, v, rp)
 	if errors.Is(err, mount.ErrUnavailable) {
 		t.jobLog(ctx, job.ID, "restore: instant is not possible on node %s (%v): the copy is restored in full instead", t.cfg.Current().Node, err)
-		return cp.Restore(ctx, v, rp)
+		summary, err = cp.Restore(ctx, v, rp)
+		return summary, true, err
 	}
-	return summary, err
+	return summary, false, err
+}
+
+// countReads records, for the vault's coverage, the packs a restore of the
+// whole recovery point (completed at at) read every content of: kopia authenticated each
+// as it read it, so the rolling verification need not read them again
+// soon. A failure here is logged; it changes nothing of the test.
+func (t *Tester) countReads(ctx context.Context, job *vigil.RestoreJob, v *vault.Vault, rp vigil.RecoveryPoint, at time.Time) {
+	if ctx.Err() != nil {
+		return
+	}
+	packs, err := v.PacksReadBy(ctx, rp.SnapshotID)
+	if err == nil {
+		reads := make([]catalog.PackRead, len(packs))
+		for i, p := range packs {
+			reads[i] = catalog.PackRead{Pack: p.ID, Length: p.Length, ReadAt: at, ReadBy: "restore test " + job.ID}
+		}
+		err = t.catalog.RecordPackReads(ctx, rp.Vault, reads)
+	}
+	if err != nil {
+		t.logger.Warn("count a restore test's reads toward the vault's coverage", "job", job.ID, "vault", rp.Vault, "err", err)
+	}
 }
 
 // updateJob is the catalog write of a test's new state.

@@ -10,6 +10,9 @@ import (
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot"
 )
 
 // Pack is one pack file of a vault's storage that the index places
@@ -163,4 +166,114 @@ func (v *Vault) VerifyPacks(ctx context.Context, ids []string) ([]PackCheck, err
 	}
 
 	return checks, nil
+}
+
+// PacksReadBy returns the packs whose every content belongs to snapshot
+// id: a restore of the whole snapshot read and authenticated each of
+// those contents, so those packs count as read back (see the coverage
+// package). A pack that also holds contents of other snapshots, or ones
+// no snapshot uses any more, is left out: the restore did not read all of
+// it.
+//
+// It reads the snapshot's folder listings again (they are small) and the
+// index; run it after the restore test's verdict, not in its time.
+func (v *Vault) PacksReadBy(ctx context.Context, id string) ([]Pack, error) {
+	release, err := v.shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	man, err := snapshot.LoadSnapshot(ctx, v.rep, manifest.ID(id))
+	if err != nil {
+		return nil, fmt.Errorf("packs read by snapshot %s of vault %q: %w", id, v.cfg.Name, err)
+	}
+
+	if man.RootEntry == nil {
+		return nil, fmt.Errorf("packs read by snapshot %s of vault %q: it has no root", id, v.cfg.Name)
+	}
+
+	used := map[content.ID]bool{}
+	seen := map[object.ID]bool{}
+
+	var walk func(e *snapshot.DirEntry) error
+
+	walk = func(e *snapshot.DirEntry) error {
+		if e.ObjectID == object.EmptyID || seen[e.ObjectID] {
+			return nil
+		}
+
+		seen[e.ObjectID] = true
+
+		ids, err := v.rep.VerifyObject(ctx, e.ObjectID)
+		if err != nil {
+			return fmt.Errorf("object %v: %w", e.ObjectID, err)
+		}
+
+		for _, cid := range ids {
+			used[cid] = true
+		}
+
+		if e.Type != snapshot.EntryTypeDirectory {
+			return nil
+		}
+
+		entries, err := readListing(ctx, v.rep, e.ObjectID)
+		if err != nil {
+			return err
+		}
+
+		for _, child := range entries {
+			if err := walk(child); err != nil {
+				return err
+			}
+		}
+
+		return nil
+	}
+
+	if err := walk(man.RootEntry); err != nil {
+		return nil, fmt.Errorf("packs read by snapshot %s of vault %q: %w", id, v.cfg.Name, err)
+	}
+
+	type count struct {
+		pack        Pack
+		usedByThis  int
+		allContents int
+	}
+
+	packs := map[blob.ID]*count{}
+
+	err = v.rep.ContentReader().IterateContents(ctx, content.IterateOptions{}, func(ci content.Info) error {
+		c := packs[ci.PackBlobID]
+		if c == nil {
+			c = &count{pack: Pack{ID: string(ci.PackBlobID)}}
+			packs[ci.PackBlobID] = c
+		}
+
+		c.allContents++
+		c.pack.Contents++
+		c.pack.Length = max(c.pack.Length, int64(ci.PackOffset)+int64(ci.PackedLength))
+
+		if used[ci.ContentID] {
+			c.usedByThis++
+		}
+
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("packs read by snapshot %s of vault %q: read the index: %w", id, v.cfg.Name, err)
+	}
+
+	var out []Pack
+
+	for _, c := range packs {
+		if c.usedByThis == c.allContents {
+			out = append(out, c.pack)
+		}
+	}
+
+	slices.SortFunc(out, func(a, b Pack) int { return strings.Compare(a.ID, b.ID) })
+
+	return out, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +14,11 @@ import (
 
 // TestRollingVerificationEndToEnd: a vault backed up by a server without
 // rolling verification has never been read back (vault coverage says so);
-// one of its packs is then damaged while the server is down, and a server
-// with verify: running every second reads the vault back, finds the
-// damaged pack, and vault coverage shows every byte read and names the
-// damage, exiting 1.
+// a restore test of its recovery point counts the packs it read whole. A
+// second backup's new pack is then damaged while the server is down, and
+// a server with verify: running every second reads back what the restore
+// test did not, finds the damaged pack, and vault coverage shows every
+// byte read and names the damage, exiting 1.
 func TestRollingVerificationEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, "")
@@ -28,11 +30,42 @@ func TestRollingVerificationEndToEnd(t *testing.T) {
 	if cov.Packs == 0 || cov.PacksRead != 0 || cov.NeverRead != cov.Packs || cov.Percent != 0 || cov.UnverifiedBytes != cov.Bytes || cov.WindowSeconds != 30*86400 {
 		t.Fatalf("coverage before any read-back: %+v, want every pack never read, in a 30-day window", cov)
 	}
+	var test vigil.RestoreJob
+	e.mustJSON(&test, "restore-test", "start", "--resource", "docs", "--wait")
+	if test.ValidationStatus != vigil.ValidationSuccessful {
+		t.Fatalf("restore test: %+v", test)
+	}
+	tested := testsvc.DataPacks(t, e.path("vaults/lab-vault"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e.mustJSON(&cov, "vault", "coverage", "lab-vault")
+		if cov.PacksRead >= len(tested) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coverage after a restore test: %+v, want its %d data packs read", cov, len(tested))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if cov.NeverRead != cov.Packs-cov.PacksRead || cov.OldestReadAt == nil {
+		t.Errorf("coverage after a restore test: %+v", cov)
+	}
+
+	// a second backup writes a pack no restore test has read
+	if err := os.WriteFile(e.path("docs/later.txt"), []byte(strings.Repeat("written after the restore test\n", 100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.backup("docs")
 	e.stop()
 
-	packs := testsvc.DataPacks(t, e.path("vaults/lab-vault"))
-	if len(packs) == 0 {
-		t.Fatal("the backup wrote no data pack")
+	var packs []string
+	for _, p := range testsvc.DataPacks(t, e.path("vaults/lab-vault")) {
+		if !slices.Contains(tested, p) {
+			packs = append(packs, p)
+		}
+	}
+	if len(packs) != 1 {
+		t.Fatalf("the second backup wrote data packs %v, want one", packs)
 	}
 	testsvc.DamagePack(t, e.path("vaults/lab-vault"), packs[0])
 
@@ -47,7 +80,7 @@ func TestRollingVerificationEndToEnd(t *testing.T) {
 	}
 	e.serve()
 
-	deadline := time.Now().Add(time.Minute)
+	deadline = time.Now().Add(time.Minute)
 	for {
 		r := e.run("vault", "coverage", "lab-vault", "--json")
 		cov = vigil.VaultCoverage{}

@@ -107,10 +107,15 @@ type VaultCoverage struct {
 	PacksRead     int     `json:"packs_read"`
 	// Bytes is what the packs take in storage; BytesRead what of it was
 	// read back within the window, UnverifiedBytes the rest.
-	Bytes           int64   `json:"bytes"`
-	BytesRead       int64   `json:"bytes_read"`
-	UnverifiedBytes int64   `json:"unverified_bytes"`
-	Percent         float64 `json:"percent"`
+	Bytes           int64 `json:"bytes"`
+	BytesRead       int64 `json:"bytes_read"`
+	UnverifiedBytes int64 `json:"unverified_bytes"`
+	// GapBytes is what was stored longer ago than the window and not read
+	// back within it; OldestUnverifiedAt is since when the longest
+	// unchecked pack has gone unchecked (its last read, or its writing).
+	GapBytes           int64      `json:"gap_bytes"`
+	OldestUnverifiedAt *time.Time `json:"oldest_unverified_at"`
+	Percent            float64    `json:"percent"`
 	// NeverRead counts packs never read back; OldestReadAt is the oldest
 	// read of the others, nil when there are none.
 	NeverRead    int        `json:"never_read"`

@@ -354,6 +354,13 @@ const (
 	// EventRestoreTestCleanupFailed: vigil gave up deleting a restore
 	// test's copy; a person must.
 	EventRestoreTestCleanupFailed EventType = "RESTORE_TEST_CLEANUP_FAILED"
+	// EventVaultDamaged: a vault's rolling verification read back a pack
+	// that is damaged.
+	EventVaultDamaged EventType = "VAULT_DAMAGED"
+	// EventVaultCoverageGap: after a night of rolling verification, some
+	// of the vault's data older than read_back_within has not been read
+	// back within it.
+	EventVaultCoverageGap EventType = "VAULT_COVERAGE_GAP"
 )
 
 // EventTypes lists every event type, in the order of a job's life.
@@ -363,6 +370,7 @@ var EventTypes = []EventType{
 	EventRecoveryPointExpired, EventRestoreTestStatus, EventRestoreTestCleanupFailed,
 	EventRecoveryPointDamaged,
 	EventCopyJobStarted, EventCopyJobCompleted, EventCopyJobFailed,
+	EventVaultDamaged, EventVaultCoverageGap,
 }
 
 // Event is one persisted state change. Seq numbers events in the order they

@@ -75,3 +75,62 @@ func (r records) ForgetPackReads(ctx context.Context, vault string, keep map[str
 	}
 	return nil
 }
+
+// CoverageMeasure is a vault's coverage as last measured.
+type CoverageMeasure struct {
+	Vault      string
+	MeasuredAt time.Time
+	Window     time.Duration
+	// Bytes stored, read back within the window, not, and not while
+	// older than the window (the gap).
+	Bytes, BytesRead, UnverifiedBytes, GapBytes int64
+	// OldestUnverified is nil when every pack was read within the window.
+	OldestUnverified *time.Time
+}
+
+// RecordCoverage keeps m as vault m.Vault's latest coverage.
+func (r records) RecordCoverage(ctx context.Context, m CoverageMeasure) error {
+	var oldest *int64
+	if m.OldestUnverified != nil {
+		v := micros(*m.OldestUnverified)
+		oldest = &v
+	}
+	_, err := r.db.exec(ctx, `INSERT INTO vigil_vault_coverage (vault, measured_at, window_seconds, bytes, bytes_read, unverified_bytes, gap_bytes, oldest_unverified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (vault) DO UPDATE SET
+			measured_at = excluded.measured_at, window_seconds = excluded.window_seconds, bytes = excluded.bytes,
+			bytes_read = excluded.bytes_read, unverified_bytes = excluded.unverified_bytes, gap_bytes = excluded.gap_bytes,
+			oldest_unverified_at = excluded.oldest_unverified_at`,
+		m.Vault, micros(m.MeasuredAt), int64(m.Window.Seconds()), m.Bytes, m.BytesRead, m.UnverifiedBytes, m.GapBytes, oldest)
+	if err != nil {
+		return fmt.Errorf("record coverage of vault %s: %w", m.Vault, err)
+	}
+	return nil
+}
+
+// Coverages returns every vault's latest coverage, by vault name.
+func (r records) Coverages(ctx context.Context) (map[string]CoverageMeasure, error) {
+	rows, err := r.db.query(ctx, `SELECT vault, measured_at, window_seconds, bytes, bytes_read, unverified_bytes, gap_bytes, oldest_unverified_at FROM vigil_vault_coverage`)
+	if err != nil {
+		return nil, fmt.Errorf("read vaults' coverage: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]CoverageMeasure{}
+	for rows.Next() {
+		var (
+			m          CoverageMeasure
+			at, window int64
+			oldest     *int64
+		)
+		if err := rows.Scan(&m.Vault, &at, &window, &m.Bytes, &m.BytesRead, &m.UnverifiedBytes, &m.GapBytes, &oldest); err != nil {
+			return nil, fmt.Errorf("read vaults' coverage: %w", err)
+		}
+		m.MeasuredAt, m.Window = fromMicros(at), time.Duration(window)*time.Second
+		if oldest != nil {
+			t := fromMicros(*oldest)
+			m.OldestUnverified = &t
+		}
+		out[m.Vault] = m
+	}
+	return out, rows.Err()
+}

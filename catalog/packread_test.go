@@ -61,3 +61,31 @@ func TestPackReads(t *testing.T) {
 		}
 	})
 }
+
+// TestCoverageMeasures: a vault's latest measure replaces the one before,
+// with or without an oldest unverified time.
+func TestCoverageMeasures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	forEachDialect(t, func(t *testing.T, db testDatabase) {
+		c := db.open(t)
+		night := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+		since := night.Add(-40 * 24 * time.Hour)
+		requireNoError(t, c.RecordCoverage(ctx, catalog.CoverageMeasure{Vault: "offsite", MeasuredAt: night, Window: 30 * 24 * time.Hour,
+			Bytes: 100, BytesRead: 60, UnverifiedBytes: 40, GapBytes: 10, OldestUnverified: &since}))
+		requireNoError(t, c.RecordCoverage(ctx, catalog.CoverageMeasure{Vault: "local", MeasuredAt: night, Window: time.Hour, Bytes: 5, BytesRead: 5}))
+		got, err := c.Coverages(ctx)
+		requireNoError(t, err)
+		if o := got["offsite"]; o.GapBytes != 10 || o.OldestUnverified == nil || !o.OldestUnverified.Equal(since) || o.Window != 30*24*time.Hour || !o.MeasuredAt.Equal(night) {
+			t.Errorf("offsite: %+v", o)
+		}
+		if l := got["local"]; l.OldestUnverified != nil || l.BytesRead != 5 {
+			t.Errorf("local: %+v", l)
+		}
+		requireNoError(t, c.RecordCoverage(ctx, catalog.CoverageMeasure{Vault: "offsite", MeasuredAt: night.Add(24 * time.Hour), Window: 30 * 24 * time.Hour, Bytes: 100, BytesRead: 100}))
+		got, _ = c.Coverages(ctx)
+		if o := got["offsite"]; o.OldestUnverified != nil || o.BytesRead != 100 || len(got) != 2 {
+			t.Errorf("after the next night: %+v (%d vaults)", o, len(got))
+		}
+	})
+}

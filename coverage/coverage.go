@@ -23,6 +23,8 @@ type Pack struct {
 	ID     string
 	Length int64
 	Read   time.Time
+	// Written is when the pack was stored; zero when unknown.
+	Written time.Time
 }
 
 // Policy is a vault's rolling verification: every pack read back within
@@ -95,6 +97,13 @@ type Report struct {
 	// pack was never read (then OldestNever is set) or there are none.
 	Oldest      time.Time
 	OldestNever bool
+	// GapBytes is what was stored longer ago than the window and not read
+	// back within it: what the verification is behind on.
+	GapBytes int64
+	// OldestUnverified is since when the longest-unverified pack has gone
+	// unchecked: its last read, or its writing if never read; zero when
+	// every pack was read within the window.
+	OldestUnverified time.Time
 }
 
 // Percent is the share of stored bytes read back within the window, 100
@@ -120,6 +129,16 @@ func Measure(packs []Pack, now time.Time, within time.Duration) Report {
 			r.BytesRead += pk.Length
 		} else {
 			r.UnverifiedBytes += pk.Length
+			since := pk.Read
+			if since.IsZero() {
+				since = pk.Written
+			}
+			if !since.IsZero() && now.Sub(since) >= within {
+				r.GapBytes += pk.Length
+			}
+			if !since.IsZero() && (r.OldestUnverified.IsZero() || since.Before(r.OldestUnverified)) {
+				r.OldestUnverified = since
+			}
 		}
 
 		switch {

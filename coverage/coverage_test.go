@@ -77,6 +77,16 @@ func TestMeasure(t *testing.T) {
 		t.Errorf("oldest read %v (never: %v), want %v", r.Oldest, r.OldestNever, packs[1].Read)
 	}
 
+	// b, read 40 days ago, is behind; a pack written yesterday and never
+	// read is unverified but not yet behind
+	if r.GapBytes != 10*mb || !r.OldestUnverified.Equal(packs[1].Read) {
+		t.Errorf("gap %d since %v, want b's 10 MB since its read", r.GapBytes, r.OldestUnverified)
+	}
+	fresh := coverage.Measure(append(packs, coverage.Pack{ID: "e", Length: 5 * mb, Written: now.Add(-24 * time.Hour)}), now, 30*24*time.Hour)
+	if fresh.GapBytes != 10*mb || fresh.UnverifiedBytes != 15*mb {
+		t.Errorf("with a pack written yesterday: gap %d, unverified %d; want 10 MB and 15 MB", fresh.GapBytes, fresh.UnverifiedBytes)
+	}
+
 	r = coverage.Measure(append(packs, coverage.Pack{ID: "d", Length: mb}), now, 30*24*time.Hour)
 	if !r.OldestNever || !r.Oldest.IsZero() {
 		t.Errorf("with a pack never read: %+v, want OldestNever", r)

@@ -53,6 +53,10 @@ var (
 		"1 when the resource's latest restore test with a verdict was SUCCESSFUL, 0 when it FAILED or TIMED_OUT.", []string{"resource"}, nil)
 	vaultDesc = prometheus.NewDesc("vigil_vault_size_bytes",
 		"Bytes the vault's storage takes.", []string{"vault"}, nil)
+	unverifiedDesc = prometheus.NewDesc("vigil_vault_unverified_bytes",
+		"Bytes of the vault not read back and checked within its rolling verification's window (read_back_within; 30 days without one), as last measured.", []string{"vault"}, nil)
+	oldestUnverifiedDesc = prometheus.NewDesc("vigil_vault_oldest_unverified_seconds",
+		"How long the vault's longest-unchecked data has gone without being read back: since its last read, or its writing if never read; 0 when all was read within the window.", []string{"vault"}, nil)
 	upDesc = prometheus.NewDesc("vigil_catalog_up",
 		"1 when this scrape could read the catalog.", nil, nil)
 )
@@ -85,7 +89,7 @@ func Handler(c *Collector) http.Handler {
 
 // Describe sends the descriptions of every metric.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{jobsDesc, durationDesc, bytesDesc, lastBackupDesc, ageDesc, lastTestDesc, rtoDesc, successDesc, vaultDesc, upDesc} {
+	for _, d := range []*prometheus.Desc{jobsDesc, durationDesc, bytesDesc, lastBackupDesc, ageDesc, lastTestDesc, rtoDesc, successDesc, vaultDesc, unverifiedDesc, oldestUnverifiedDesc, upDesc} {
 		ch <- d
 	}
 }
@@ -103,6 +107,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
 		c.collectStats(ch, s)
+		c.collectCoverage(ctx, ch)
 	}
 	for _, v := range c.cfg.Current().Vaults {
 		// An S3 vault's figure is its last measurement, up to the
@@ -144,6 +149,30 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, s catalog.Stats) {
 			ch <- prometheus.MustNewConstMetric(rtoDesc, prometheus.GaugeValue, r.LastTestSeconds, name)
 			ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, ok, name)
 		}
+	}
+}
+
+// collectCoverage reports each configured vault's coverage as last
+// measured (by its rolling verification, or vigil vault coverage); a vault
+// never measured has no figure.
+func (c *Collector) collectCoverage(ctx context.Context, ch chan<- prometheus.Metric) {
+	cov, err := c.catalog.Coverages(ctx)
+	if err != nil {
+		c.logger.Error("metrics: read the vaults' coverage", "err", err)
+		return
+	}
+	now := c.now()
+	for _, v := range c.cfg.Current().Vaults {
+		m, ok := cov[v.Name]
+		if !ok {
+			continue
+		}
+		oldest := 0.0
+		if m.OldestUnverified != nil {
+			oldest = max(now.Sub(*m.OldestUnverified).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(unverifiedDesc, prometheus.GaugeValue, float64(m.UnverifiedBytes), v.Name)
+		ch <- prometheus.MustNewConstMetric(oldestUnverifiedDesc, prometheus.GaugeValue, oldest, v.Name)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
@@ -24,6 +25,8 @@ type Pack struct {
 	Length int64
 	// Contents is how many contents the index places in it.
 	Contents int
+	// Written is when storage says the pack was written (Packs only).
+	Written time.Time
 }
 
 // Packs lists the packs the vault's index names, by id. A pack that the
@@ -45,7 +48,7 @@ func (v *Vault) Packs(ctx context.Context) ([]Pack, error) {
 	err = v.rep.ContentReader().IterateContents(ctx, content.IterateOptions{}, func(ci content.Info) error {
 		p := byID[ci.PackBlobID]
 		if p == nil {
-			p = &Pack{ID: string(ci.PackBlobID), Length: blobs[ci.PackBlobID].Length}
+			p = &Pack{ID: string(ci.PackBlobID), Length: blobs[ci.PackBlobID].Length, Written: blobs[ci.PackBlobID].Timestamp}
 			byID[ci.PackBlobID] = p
 		}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/coverage"
+	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -75,7 +76,7 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 	packs := make([]coverage.Pack, len(stored))
 	keep := make(map[string]bool, len(stored))
 	for i, p := range stored {
-		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: reads[p.ID].ReadAt}
+		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: reads[p.ID].ReadAt, Written: p.Written}
 		keep[p.ID] = true
 	}
 
@@ -123,7 +124,27 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 	}
 	res.Coverage = coverage.Measure(packs, at, policy.Within)
 	e.logger.Info("rolling verification", "vault", name, "packs_read", len(res.Checks), "bytes_read", res.Bytes,
-		"coverage_percent", fmt.Sprintf("%.1f", res.Coverage.Percent()), "unverified_bytes", res.Coverage.UnverifiedBytes)
+		"coverage_percent", fmt.Sprintf("%.1f", res.Coverage.Percent()), "unverified_bytes", res.Coverage.UnverifiedBytes,
+		"gap_bytes", res.Coverage.GapBytes)
+
+	var events []vigil.Event
+	if len(res.Damaged) > 0 {
+		events = append(events, vigil.Event{Type: vigil.EventVaultDamaged,
+			Subject: fmt.Sprintf("Vault %s is damaged: %s", name, units.Plural(len(res.Damaged), "pack")),
+			Message: fmt.Sprintf("The rolling verification of vault %q read back %s that did not read back sound:\n%s\nRun `vigil vault verify %s --read-data-percent 100` to see which recovery points it harms, then `vigil vault repair %s`, and back them up again.",
+				name, units.Plural(len(res.Damaged), "pack"), strings.Join(res.Damaged, "\n"), name, name)})
+	}
+	if gap := res.Coverage.GapBytes; gap > 0 {
+		days := policy.Within.Hours() / 24
+		events = append(events, vigil.Event{Type: vigil.EventVaultCoverageGap,
+			Subject: fmt.Sprintf("Vault %s: %s not read back in %g days", name, units.Bytes(gap), days),
+			Message: fmt.Sprintf("Vault %q holds %s stored more than %g days ago that has not been read back and checked in the last %g days (read_back_within), of %s in all. Each night reads at most %s (max_bytes_per_day): raise it to at least %s a day, or widen read_back_within, so that every byte is read back in time.",
+				name, units.Bytes(gap), days, days, units.Bytes(res.Coverage.Bytes), units.Bytes(policy.BytesPerDay), units.Bytes(int64(float64(res.Coverage.Bytes)/max(days, 1))+1))})
+	}
+	m := coverageMeasure(name, at, policy.Within, res.Coverage)
+	if err := e.Record(wctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.RecordCoverage(ctx, m) }, events...); err != nil {
+		return res, err
+	}
 
 	if len(res.Damaged) > 0 {
 		e.logger.Warn("rolling verification found damage", "vault", name, "packs", len(res.Damaged), "first", res.Damaged[0])
@@ -165,7 +186,7 @@ func (e *Engine) VaultCoverage(ctx context.Context, name string) (vigil.VaultCov
 	packs := make([]coverage.Pack, len(stored))
 	for i, p := range stored {
 		r, read := reads[p.ID]
-		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: r.ReadAt}
+		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: r.ReadAt, Written: p.Written}
 		switch {
 		case !read:
 			out.NeverRead++
@@ -173,10 +194,18 @@ func (e *Engine) VaultCoverage(ctx context.Context, name string) (vigil.VaultCov
 			out.Damaged = append(out.Damaged, fmt.Sprintf("pack %s: %s (read %s by %s)", p.ID, r.Damage, r.ReadAt.UTC().Format(time.RFC3339), r.ReadBy))
 		}
 	}
-	r := coverage.Measure(packs, now(), window)
+	at := now()
+	r := coverage.Measure(packs, at, window)
 	out.Packs, out.PacksRead = r.Packs, r.PacksRead
-	out.Bytes, out.BytesRead, out.UnverifiedBytes = r.Bytes, r.BytesRead, r.UnverifiedBytes
+	out.Bytes, out.BytesRead, out.UnverifiedBytes, out.GapBytes = r.Bytes, r.BytesRead, r.UnverifiedBytes, r.GapBytes
 	out.Percent = r.Percent()
+	if !r.OldestUnverified.IsZero() {
+		out.OldestUnverifiedAt = &r.OldestUnverified
+	}
+	// the metrics show the latest measure, whoever took it
+	if err := e.catalog.RecordCoverage(ctx, coverageMeasure(name, at, window, r)); err != nil {
+		return out, err
+	}
 	for _, p := range packs {
 		if !p.Read.IsZero() && (out.OldestReadAt == nil || p.Read.Before(*out.OldestReadAt)) {
 			out.OldestReadAt = &p.Read
@@ -206,4 +235,14 @@ func leftUnread(reads map[string]catalog.PackRead, at time.Time, perDay int64) i
 		}
 	}
 	return max(perDay-read, 0)
+}
+
+// coverageMeasure is r as the catalog keeps it.
+func coverageMeasure(name string, at time.Time, window time.Duration, r coverage.Report) catalog.CoverageMeasure {
+	m := catalog.CoverageMeasure{Vault: name, MeasuredAt: at, Window: window,
+		Bytes: r.Bytes, BytesRead: r.BytesRead, UnverifiedBytes: r.UnverifiedBytes, GapBytes: r.GapBytes}
+	if !r.OldestUnverified.IsZero() {
+		m.OldestUnverified = &r.OldestUnverified
+	}
+	return m
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/internal/testsvc"
@@ -137,6 +138,35 @@ func TestRollingVerify(t *testing.T) {
 	reads, _ = cat.PackReads(ctx, "v")
 	if r := reads[oldest.Pack]; r.Damage == "" || !r.ReadAt.Equal(night) {
 		t.Errorf("damaged pack's read %+v, want that night's, with its damage", r)
+	}
+	page, err := e.ListEvents(ctx, vigil.EventQuery{Types: []vigil.EventType{vigil.EventVaultDamaged}})
+	if err != nil || len(page.Events) != 1 || !strings.Contains(page.Events[0].Message, oldest.Pack) || !strings.Contains(page.Events[0].Message, "vigil vault repair v") {
+		t.Errorf("VAULT_DAMAGED events: %+v (%v), want one naming pack %s", page.Events, err, oldest.Pack)
+	}
+
+	// With a budget of one pack a night, sixty days on, most of the vault
+	// has gone unread for longer than the window: a gap, an event, and
+	// the figures the metrics show.
+	cfg.Vaults[0].Verify.MaxBytesPerDay = 1
+	night = night.Add(60 * 24 * time.Hour)
+	res, err := e.RollingVerify(ctx, "v", night)
+	if err != nil && !errors.Is(err, vault.ErrCorrupt) {
+		t.Fatal(err)
+	}
+	if len(res.Checks) != 1 || res.Coverage.GapBytes == 0 || res.Coverage.GapBytes != res.Coverage.UnverifiedBytes {
+		t.Fatalf("a night of one pack, sixty days on: %d packs read, coverage %+v; want one pack read and the rest a gap", len(res.Checks), res.Coverage)
+	}
+	page, err = e.ListEvents(ctx, vigil.EventQuery{Types: []vigil.EventType{vigil.EventVaultCoverageGap}})
+	if err != nil || len(page.Events) != 1 || !strings.Contains(page.Events[0].Message, "max_bytes_per_day") {
+		t.Errorf("VAULT_COVERAGE_GAP events: %+v (%v), want one saying to raise max_bytes_per_day", page.Events, err)
+	}
+	measures, err := cat.Coverages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := measures["v"]
+	if m.GapBytes != res.Coverage.GapBytes || m.UnverifiedBytes != res.Coverage.UnverifiedBytes || m.OldestUnverified == nil || !m.MeasuredAt.Equal(night) {
+		t.Errorf("the catalog's measure %+v, want the night's %+v", m, res.Coverage)
 	}
 }
 

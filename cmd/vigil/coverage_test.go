@@ -109,4 +109,23 @@ func TestRollingVerificationEndToEnd(t *testing.T) {
 	if !strings.Contains(e.serverLog.String(), "rolling verification found damage") {
 		t.Errorf("the server log does not report the damage:\n%s", e.serverLog)
 	}
+	var page struct{ Events []vigil.Event }
+	e.mustJSON(&page, "events", "list", "--type", "VAULT_DAMAGED")
+	if len(page.Events) == 0 || !strings.Contains(page.Events[0].Message, packs[0]) {
+		t.Errorf("VAULT_DAMAGED events: %+v, want one naming pack %s", page.Events, packs[0])
+	}
+
+	// the metrics show the last measure: nothing unverified
+	token, err := os.ReadFile(e.path("vigil-data/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, families := e.scrape(strings.TrimSpace(string(token)))
+	labels := map[string]string{"vault": "lab-vault"}
+	if u := value(metricValue(t, families, "vigil_vault_unverified_bytes", labels)); u != 0 {
+		t.Errorf("vigil_vault_unverified_bytes %v, want 0", u)
+	}
+	if o := value(metricValue(t, families, "vigil_vault_oldest_unverified_seconds", labels)); o != 0 {
+		t.Errorf("vigil_vault_oldest_unverified_seconds %v, want 0", o)
+	}
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -76,7 +77,7 @@ func (r records) ForgetPackReads(ctx context.Context, vault string, keep map[str
 	return nil
 }
 
-// CoverageMeasure is a vault's coverage as last measured.
+// CoverageMeasure is a vault's coverage as measured at MeasuredAt.
 type CoverageMeasure struct {
 	Vault      string
 	MeasuredAt time.Time
@@ -84,45 +85,69 @@ type CoverageMeasure struct {
 	// Bytes stored, read back within the window, not, and not while
 	// older than the window (the gap).
 	Bytes, BytesRead, UnverifiedBytes, GapBytes int64
+	// DamagedPacks counts the packs whose latest read found damage.
+	DamagedPacks int64
 	// OldestUnverified is nil when every pack was read within the window.
 	OldestUnverified *time.Time
 }
 
-// RecordCoverage keeps m as vault m.Vault's latest coverage.
+// RecordCoverage adds m to vault m.Vault's coverage history.
 func (r records) RecordCoverage(ctx context.Context, m CoverageMeasure) error {
 	var oldest *int64
 	if m.OldestUnverified != nil {
 		v := micros(*m.OldestUnverified)
 		oldest = &v
 	}
-	_, err := r.db.exec(ctx, `INSERT INTO vigil_vault_coverage (vault, measured_at, window_seconds, bytes, bytes_read, unverified_bytes, gap_bytes, oldest_unverified_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (vault) DO UPDATE SET
-			measured_at = excluded.measured_at, window_seconds = excluded.window_seconds, bytes = excluded.bytes,
-			bytes_read = excluded.bytes_read, unverified_bytes = excluded.unverified_bytes, gap_bytes = excluded.gap_bytes,
-			oldest_unverified_at = excluded.oldest_unverified_at`,
-		m.Vault, micros(m.MeasuredAt), int64(m.Window.Seconds()), m.Bytes, m.BytesRead, m.UnverifiedBytes, m.GapBytes, oldest)
+	_, err := r.db.exec(ctx, `INSERT INTO vigil_vault_coverage (vault, measured_at, window_seconds, bytes, bytes_read, unverified_bytes, gap_bytes, damaged_packs, oldest_unverified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.Vault, micros(m.MeasuredAt), int64(m.Window.Seconds()), m.Bytes, m.BytesRead, m.UnverifiedBytes, m.GapBytes, m.DamagedPacks, oldest)
 	if err != nil {
 		return fmt.Errorf("record coverage of vault %s: %w", m.Vault, err)
 	}
 	return nil
 }
 
-// Coverages returns every vault's latest coverage, by vault name.
+const coverageColumns = `c.vault, c.measured_at, c.window_seconds, c.bytes, c.bytes_read, c.unverified_bytes, c.gap_bytes, c.damaged_packs, c.oldest_unverified_at`
+
+// Coverages returns every vault's latest coverage measure, by vault name.
 func (r records) Coverages(ctx context.Context) (map[string]CoverageMeasure, error) {
-	rows, err := r.db.query(ctx, `SELECT vault, measured_at, window_seconds, bytes, bytes_read, unverified_bytes, gap_bytes, oldest_unverified_at FROM vigil_vault_coverage`)
+	ms, err := r.coverages(ctx, `SELECT `+coverageColumns+` FROM vigil_vault_coverage c
+		WHERE c.id = (SELECT MAX(x.id) FROM vigil_vault_coverage x WHERE x.vault = c.vault)`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]CoverageMeasure, len(ms))
+	for _, m := range ms {
+		out[m.Vault] = m
+	}
+	return out, nil
+}
+
+// CoverageHistory returns vault's last n coverage measures, oldest first.
+func (r records) CoverageHistory(ctx context.Context, vault string, n int) ([]CoverageMeasure, error) {
+	ms, err := r.coverages(ctx, `SELECT `+coverageColumns+` FROM vigil_vault_coverage c
+		WHERE c.vault = ? ORDER BY c.id DESC LIMIT ?`, vault, n)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(ms)
+	return ms, nil
+}
+
+func (r records) coverages(ctx context.Context, query string, args ...any) ([]CoverageMeasure, error) {
+	rows, err := r.db.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read vaults' coverage: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]CoverageMeasure{}
+	var out []CoverageMeasure
 	for rows.Next() {
 		var (
 			m          CoverageMeasure
 			at, window int64
 			oldest     *int64
 		)
-		if err := rows.Scan(&m.Vault, &at, &window, &m.Bytes, &m.BytesRead, &m.UnverifiedBytes, &m.GapBytes, &oldest); err != nil {
+		if err := rows.Scan(&m.Vault, &at, &window, &m.Bytes, &m.BytesRead, &m.UnverifiedBytes, &m.GapBytes, &m.DamagedPacks, &oldest); err != nil {
 			return nil, fmt.Errorf("read vaults' coverage: %w", err)
 		}
 		m.MeasuredAt, m.Window = fromMicros(at), time.Duration(window)*time.Second
@@ -130,7 +155,7 @@ func (r records) Coverages(ctx context.Context) (map[string]CoverageMeasure, err
 			t := fromMicros(*oldest)
 			m.OldestUnverified = &t
 		}
-		out[m.Vault] = m
+		out = append(out, m)
 	}
 	return out, rows.Err()
 }

@@ -62,8 +62,9 @@ func TestPackReads(t *testing.T) {
 	})
 }
 
-// TestCoverageMeasures: a vault's latest measure replaces the one before,
-// with or without an oldest unverified time.
+// TestCoverageMeasures: a vault's latest measure is the one the metrics
+// read, with or without an oldest unverified time, and its history keeps
+// every one.
 func TestCoverageMeasures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -72,11 +73,11 @@ func TestCoverageMeasures(t *testing.T) {
 		night := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 		since := night.Add(-40 * 24 * time.Hour)
 		requireNoError(t, c.RecordCoverage(ctx, catalog.CoverageMeasure{Vault: "offsite", MeasuredAt: night, Window: 30 * 24 * time.Hour,
-			Bytes: 100, BytesRead: 60, UnverifiedBytes: 40, GapBytes: 10, OldestUnverified: &since}))
+			Bytes: 100, BytesRead: 60, UnverifiedBytes: 40, GapBytes: 10, DamagedPacks: 2, OldestUnverified: &since}))
 		requireNoError(t, c.RecordCoverage(ctx, catalog.CoverageMeasure{Vault: "local", MeasuredAt: night, Window: time.Hour, Bytes: 5, BytesRead: 5}))
 		got, err := c.Coverages(ctx)
 		requireNoError(t, err)
-		if o := got["offsite"]; o.GapBytes != 10 || o.OldestUnverified == nil || !o.OldestUnverified.Equal(since) || o.Window != 30*24*time.Hour || !o.MeasuredAt.Equal(night) {
+		if o := got["offsite"]; o.GapBytes != 10 || o.DamagedPacks != 2 || o.OldestUnverified == nil || !o.OldestUnverified.Equal(since) || o.Window != 30*24*time.Hour || !o.MeasuredAt.Equal(night) {
 			t.Errorf("offsite: %+v", o)
 		}
 		if l := got["local"]; l.OldestUnverified != nil || l.BytesRead != 5 {
@@ -86,6 +87,14 @@ func TestCoverageMeasures(t *testing.T) {
 		got, _ = c.Coverages(ctx)
 		if o := got["offsite"]; o.OldestUnverified != nil || o.BytesRead != 100 || len(got) != 2 {
 			t.Errorf("after the next night: %+v (%d vaults)", o, len(got))
+		}
+		history, err := c.CoverageHistory(ctx, "offsite", 10)
+		requireNoError(t, err)
+		if len(history) != 2 || history[0].BytesRead != 60 || history[1].BytesRead != 100 {
+			t.Errorf("offsite's history: %+v, want both nights, oldest first", history)
+		}
+		if last, _ := c.CoverageHistory(ctx, "offsite", 1); len(last) != 1 || last[0].BytesRead != 100 {
+			t.Errorf("offsite's last measure: %+v", last)
 		}
 	})
 }

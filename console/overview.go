@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/vigil-backup/vigil"
@@ -153,6 +154,16 @@ var funcs = template.FuncMap{
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
 	"bytes": units.Bytes,
+	// percent is part of whole as a share, such as "82.5%"; 100% of nothing.
+	"percent": func(part, whole int64) string {
+		if whole <= 0 {
+			return "100%"
+		}
+		return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
+	},
+	// plural counts n things: "1 pack", "2 packs".
+	"plural": func(n int64, what string) string { return units.Plural(int(n), what) },
+	"days":   func(d time.Duration) string { return strconv.FormatFloat(d.Hours()/24, 'g', 4, 64) },
 	// rplink and joblink link an id to its page; an empty id is a dash.
 	"rplink":  func(id string) template.HTML { return idLink("/recovery-points/", id) },
 	"joblink": func(id string) template.HTML { return idLink("/jobs/", id) },

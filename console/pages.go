@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
 	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/internal/units"
 	"github.com/vigil-backup/vigil/metrics"
 )
 
@@ -162,6 +163,10 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 		Found bool
 		Count int
 		Check *catalog.VaultCheck
+		// Coverage is the latest measure of what was read back, and
+		// Chart its history; nil and "" before the first.
+		Coverage *catalog.CoverageMeasure
+		Chart    template.HTML
 	}
 	checks, err := c.catalog.LastVaultChecks(r.Context())
 	if err != nil {
@@ -179,6 +184,15 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request) {
 		row := vaultRow{Vault: v, Size: size, Found: found, Count: n}
 		if ck, ok := checks[v.Name]; ok {
 			row.Check = &ck
+		}
+		history, err := c.catalog.CoverageHistory(r.Context(), v.Name, coverageChartMeasures)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if len(history) > 0 {
+			row.Coverage = &history[len(history)-1]
+			row.Chart = coverageChart(history)
 		}
 		rows = append(rows, row)
 	}
@@ -243,4 +257,49 @@ func (c *Console) restoreForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/jobs/"+job.ID, http.StatusSeeOther)
+}
+
+// coverageChartMeasures is how many of a vault's latest coverage measures
+// its chart shows: two months of nights.
+const coverageChartMeasures = 60
+
+// coverageChart draws a vault's coverage history: the share read back
+// within the window at each measure (0 to 100%), with the window's gap
+// (data older than the window and not read within it) in red.
+func coverageChart(ms []catalog.CoverageMeasure) template.HTML {
+	const w, h, left, top = 240.0, 48.0, 30.0, 6.0
+	plot := w - left - 4
+	base := top + h
+	step := plot / float64(max(len(ms)-1, 1))
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart coverage" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="share of the vault read back, over its last %d measures">`, w, base+14, w, base+14, len(ms))
+	fmt.Fprintf(&b, `<line class="axis" x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/><line class="axis" x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/>`,
+		left, top, left, base, left, base, w-4, base)
+	fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.0f" text-anchor="end">100%%</text><text class="tick" x="%.0f" y="%.0f" text-anchor="end">0</text>`, left-3, top+4, left-3, base)
+	var line []string
+	for i, m := range ms {
+		share, gap := 1.0, 0.0
+		if m.Bytes > 0 {
+			share, gap = float64(m.BytesRead)/float64(m.Bytes), float64(m.GapBytes)/float64(m.Bytes)
+		}
+		x := left + float64(i)*step
+		if len(ms) == 1 {
+			x = left + plot/2
+		}
+		line = append(line, fmt.Sprintf("%.1f,%.1f", x, base-h*share))
+		fmt.Fprintf(&b, `<circle class="coverage-point" cx="%.1f" cy="%.1f" r="2"><title>%s: %.1f%% read back, %s behind</title></circle>`,
+			x, base-h*share, html.EscapeString(m.MeasuredAt.Local().Format("2006-01-02 15:04")), 100*share, html.EscapeString(units.Bytes(m.GapBytes)))
+		if gap > 0 {
+			fmt.Fprintf(&b, `<rect class="bar failed" x="%.1f" y="%.1f" width="2" height="%.1f"/>`, x-1, base-h*gap, h*gap)
+		}
+	}
+	if len(line) > 1 {
+		fmt.Fprintf(&b, `<polyline class="coverage" points="%s"/>`, strings.Join(line, " "))
+	}
+	fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.0f">%s</text>`, left, base+11, html.EscapeString(ms[0].MeasuredAt.Local().Format("01-02")))
+	if len(ms) > 1 {
+		fmt.Fprintf(&b, `<text class="tick" x="%.0f" y="%.0f" text-anchor="end">%s</text>`, w-4, base+11, html.EscapeString(ms[len(ms)-1].MeasuredAt.Local().Format("01-02")))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // numbers, and text escaped above
 }

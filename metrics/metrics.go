@@ -54,7 +54,7 @@ var (
 	vaultDesc = prometheus.NewDesc("vigil_vault_size_bytes",
 		"Bytes the vault's storage takes.", []string{"vault"}, nil)
 	unverifiedDesc = prometheus.NewDesc("vigil_vault_unverified_bytes",
-		"Bytes of the vault not read back and checked within its rolling verification's window (read_back_within; 30 days without one), as last measured.", []string{"vault"}, nil)
+		"Bytes of the vault not read back and checked within its rolling verification's window (read_back_within), as its last night measured them.", []string{"vault"}, nil)
 	oldestUnverifiedDesc = prometheus.NewDesc("vigil_vault_oldest_unverified_seconds",
 		"How long the vault's longest-unchecked data has gone without being read back: since its last read, or its writing if never read; 0 when all was read within the window.", []string{"vault"}, nil)
 	upDesc = prometheus.NewDesc("vigil_catalog_up",
@@ -152,9 +152,9 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, s catalog.Stats) {
 	}
 }
 
-// collectCoverage reports each configured vault's coverage as last
-// measured (by its rolling verification, or vigil vault coverage); a vault
-// never measured has no figure.
+// collectCoverage reports each configured vault's coverage as its last
+// night of rolling verification measured it; a vault never measured has
+// no figure.
 func (c *Collector) collectCoverage(ctx context.Context, ch chan<- prometheus.Metric) {
 	cov, err := c.catalog.Coverages(ctx)
 	if err != nil {

@@ -142,6 +142,12 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 				name, units.Bytes(gap), days, days, units.Bytes(res.Coverage.Bytes), units.Bytes(policy.BytesPerDay), units.Bytes(int64(float64(res.Coverage.Bytes)/max(days, 1))+1))})
 	}
 	m := coverageMeasure(name, at, policy.Within, res.Coverage)
+	for _, r := range reads {
+		if _, tonight := length[r.Pack]; r.Damage != "" && !tonight && keep[r.Pack] {
+			m.DamagedPacks++
+		}
+	}
+	m.DamagedPacks += int64(len(res.Damaged))
 	if err := e.Record(wctx, func(ctx context.Context, tx *catalog.Tx) error { return tx.RecordCoverage(ctx, m) }, events...); err != nil {
 		return res, err
 	}
@@ -201,10 +207,6 @@ func (e *Engine) VaultCoverage(ctx context.Context, name string) (vigil.VaultCov
 	out.Percent = r.Percent()
 	if !r.OldestUnverified.IsZero() {
 		out.OldestUnverifiedAt = &r.OldestUnverified
-	}
-	// the metrics show the latest measure, whoever took it
-	if err := e.catalog.RecordCoverage(ctx, coverageMeasure(name, at, window, r)); err != nil {
-		return out, err
 	}
 	for _, p := range packs {
 		if !p.Read.IsZero() && (out.OldestReadAt == nil || p.Read.Before(*out.OldestReadAt)) {

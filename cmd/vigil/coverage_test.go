@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/internal/testsvc"
 )
@@ -114,6 +116,22 @@ func TestRollingVerificationEndToEnd(t *testing.T) {
 	if len(page.Events) == 0 || !strings.Contains(page.Events[0].Message, packs[0]) {
 		t.Errorf("VAULT_DAMAGED events: %+v, want one naming pack %s", page.Events, packs[0])
 	}
+
+	// the console's vaults page shows it, with its chart
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+	var row string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/vaults"),
+		chromedp.WaitVisible(`#vault-lab-vault svg.coverage`, chromedp.ByQuery),
+		chromedp.Text(`#vault-lab-vault td.coverage`, &row, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("the console's vaults page: %v", err)
+	}
+	if !strings.Contains(row, "1 pack damaged") || !strings.Contains(row, "100.0% read back") || !strings.Contains(row, "in the last 7 days") {
+		t.Errorf("the console's coverage of lab-vault: %q", row)
+	}
+	screenshot(t, ctx, "vaults-coverage")
 
 	// the metrics show the last measure: nothing unverified
 	token, err := os.ReadFile(e.path("vigil-data/api-token"))

@@ -155,7 +155,7 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 	if len(res.Damaged) > 0 {
 		e.logger.Warn("rolling verification found damage", "vault", name, "packs", len(res.Damaged), "first", res.Damaged[0])
 		return res, fmt.Errorf("rolling verification of vault %q: %d damaged pack(s), first: %s: %w; run `vigil vault verify %s --read-data-percent 100` to see which recovery points it harms, then `vigil vault repair %s`",
-			name, len(res.Damaged), strings.Join(res.Damaged[:1], ""), vault.ErrCorrupt, name, name)
+			name, len(res.Damaged), res.Damaged[0], vault.ErrCorrupt, name, name)
 	}
 	return res, nil
 }

@@ -59,17 +59,10 @@ func (r records) PackReads(ctx context.Context, vault string) (map[string]PackRe
 	return out, rows.Err()
 }
 
-// ForgetPackReads drops vault's records of packs not in keep: packs that
-// maintenance removed from storage, whose reads no longer mean anything.
-func (r records) ForgetPackReads(ctx context.Context, vault string, keep map[string]bool) error {
-	reads, err := r.PackReads(ctx, vault)
-	if err != nil {
-		return err
-	}
-	for pack := range reads {
-		if keep[pack] {
-			continue
-		}
+// ForgetPackReads drops vault's records of packs: packs that maintenance
+// removed from storage, whose reads no longer mean anything.
+func (r records) ForgetPackReads(ctx context.Context, vault string, packs []string) error {
+	for _, pack := range packs {
 		if _, err := r.db.exec(ctx, `DELETE FROM vigil_pack_read WHERE vault = ? AND pack = ?`, vault, pack); err != nil {
 			return fmt.Errorf("forget read of pack %s of vault %s: %w", pack, vault, err)
 		}

@@ -50,7 +50,7 @@ func TestPackReads(t *testing.T) {
 			t.Errorf("local's reads %v, want its own", local)
 		}
 
-		requireNoError(t, c.ForgetPackReads(ctx, "offsite", map[string]bool{"p2": true}))
+		requireNoError(t, c.ForgetPackReads(ctx, "offsite", []string{"p1"}))
 		reads, err = c.PackReads(ctx, "offsite")
 		requireNoError(t, err)
 		if _, ok := reads["p1"]; ok || len(reads) != 1 {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-backup/vigil/internal/testsvc"
 )
 
 // TestPacksReadBy: the packs a snapshot's restore reads whole are those
@@ -20,7 +22,7 @@ func TestPacksReadBy(t *testing.T) {
 	a := filepath.Join(t.TempDir(), "a")
 	makeTree(t, a)
 	snapA := b.backup(t, a, "a")
-	packsA := b.dataPacks(t)
+	packsA := testsvc.DataPacks(t, b.cfg.Storage)
 
 	other := filepath.Join(t.TempDir(), "b")
 	must(t, os.MkdirAll(other, 0o755))
@@ -28,7 +30,7 @@ func TestPacksReadBy(t *testing.T) {
 	snapB := b.backup(t, other, "b")
 
 	var packsB []string
-	for _, p := range b.dataPacks(t) {
+	for _, p := range testsvc.DataPacks(t, b.cfg.Storage) {
 		if !slices.Contains(packsA, p) {
 			packsB = append(packsB, p)
 		}
@@ -64,17 +66,4 @@ func TestPacksReadBy(t *testing.T) {
 
 func hasPack(packs []Pack, id string) bool {
 	return slices.ContainsFunc(packs, func(p Pack) bool { return p.ID == id })
-}
-
-// dataPacks lists the ids of the data packs (p…) in the vault's storage.
-func (b *testBundle) dataPacks(t *testing.T) []string {
-	t.Helper()
-
-	var ids []string
-
-	for _, p := range packBlobs(t, b.cfg.Storage) {
-		ids = append(ids, string(blobID(t, b.cfg.Storage, p)))
-	}
-
-	return ids
 }

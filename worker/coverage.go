@@ -73,10 +73,9 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 		return NightResult{}, err
 	}
 
-	packs := make([]coverage.Pack, len(stored))
+	packs := coveragePacks(stored, reads)
 	keep := make(map[string]bool, len(stored))
-	for i, p := range stored {
-		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: reads[p.ID].ReadAt, Written: p.Written}
+	for _, p := range stored {
 		keep[p.ID] = true
 	}
 
@@ -113,7 +112,13 @@ func (e *Engine) RollingVerify(ctx context.Context, name string, at time.Time) (
 	if err := e.catalog.RecordPackReads(wctx, name, records); err != nil {
 		return res, err
 	}
-	if err := e.catalog.ForgetPackReads(wctx, name, keep); err != nil {
+	var gone []string
+	for pack := range reads {
+		if !keep[pack] {
+			gone = append(gone, pack)
+		}
+	}
+	if err := e.catalog.ForgetPackReads(wctx, name, gone); err != nil {
 		return res, err
 	}
 
@@ -189,10 +194,9 @@ func (e *Engine) VaultCoverage(ctx context.Context, name string) (vigil.VaultCov
 		return vigil.VaultCoverage{}, err
 	}
 	out := vigil.VaultCoverage{Vault: name, WindowSeconds: window.Seconds(), Damaged: []string{}}
-	packs := make([]coverage.Pack, len(stored))
-	for i, p := range stored {
+	packs := coveragePacks(stored, reads)
+	for _, p := range stored {
 		r, read := reads[p.ID]
-		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: r.ReadAt, Written: p.Written}
 		switch {
 		case !read:
 			out.NeverRead++
@@ -247,4 +251,13 @@ func coverageMeasure(name string, at time.Time, window time.Duration, r coverage
 		m.OldestUnverified = &r.OldestUnverified
 	}
 	return m
+}
+
+// coveragePacks pairs each stored pack with its latest read, if any.
+func coveragePacks(stored []vault.Pack, reads map[string]catalog.PackRead) []coverage.Pack {
+	packs := make([]coverage.Pack, len(stored))
+	for i, p := range stored {
+		packs[i] = coverage.Pack{ID: p.ID, Length: p.Length, Read: reads[p.ID].ReadAt, Written: p.Written}
+	}
+	return packs
 }

@@ -655,6 +655,14 @@ func TestDropUnmarkedCreateIssued(t *testing.T) {
 // and leave no database behind. The CREATE is held here on a lock of its
 // template: a COMMENT in an open transaction.
 func TestDropEndsAnOrphanedCreate(t *testing.T) {
+	// with the job's record that it sent CREATE, and without it: another
+	// worker ending a dead worker's test does not have its folder
+	for _, createIssued := range []bool{true, false} {
+		t.Run(fmt.Sprintf("CreateIssued=%v", createIssued), func(t *testing.T) { dropEndsAnOrphanedCreate(t, createIssued) })
+	}
+}
+
+func dropEndsAnOrphanedCreate(t *testing.T, createIssued bool) {
 	srv, _ := newPostgresDB(t)
 	admin, err := sql.Open("pgx", testPostgres)
 	if err != nil {
@@ -693,7 +701,7 @@ func TestDropEndsAnOrphanedCreate(t *testing.T) {
 		return n == 1
 	})
 
-	target := Target{Engine: EnginePostgres, Server: srv, Database: name, Mark: "vigil restore job rj-0123456789abcdef", CreateIssued: true}
+	target := Target{Engine: EnginePostgres, Server: srv, Database: name, Mark: "vigil restore job rj-0123456789abcdef", CreateIssued: createIssued}
 	if err := Drop(t.Context(), target); err != nil {
 		t.Fatalf("Drop: %v", err)
 	}

@@ -229,12 +229,15 @@ func dropPostgres(ctx context.Context, t Target) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	mark, found, err := postgresMarkOn(ctx, conn, t)
-	if err == nil && !found && t.CreateIssued {
+	if err == nil && !found {
 		// The process that sent CREATE may have died while the server was
 		// still creating the database (it takes seconds on a slow disk):
 		// its backend goes on and would finish the database after this
 		// drop found nothing, leaving it unmarked for ever. End it, then
-		// look again.
+		// look again. This holds too for a drop that cannot know whether
+		// CREATE was sent (a dead worker's test, ended by another worker
+		// without its folder): the name is the job's own, and a CREATE of
+		// it that has not finished has made nothing anyone could lose.
 		if err := endPostgresCreate(ctx, conn, t); err != nil {
 			return err
 		}

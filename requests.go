@@ -91,9 +91,25 @@ type EventPage struct {
 
 // VaultInfo describes one configured vault.
 type VaultInfo struct {
-	Name           string `json:"name"`
+	Name string `json:"name"`
+	// Kind is "" for vigil's own vault, restic or kopia for a foreign
+	// one, which another tool writes.
+	Kind           string `json:"kind,omitempty"`
 	Storage        string `json:"storage"`
 	RecoveryPoints int    `json:"recovery_points"`
+}
+
+// VaultSync is what a sync of a foreign vault found: its snapshots, the
+// recovery points it listed anew and those whose snapshot is gone, and
+// the snapshots that no resource's source matches ("2 of /home/ann"), so
+// that a person can add a resource for them.
+type VaultSync struct {
+	Vault     string    `json:"vault"`
+	SyncedAt  time.Time `json:"synced_at"`
+	Snapshots int       `json:"snapshots"`
+	Added     int       `json:"added"`
+	Gone      int       `json:"gone"`
+	Unmatched []string  `json:"unmatched,omitempty"`
 }
 
 // VaultCoverage is how much of a vault has been read back and checked

@@ -252,11 +252,29 @@ type RecoveryPoint struct {
 	// snapshot holds it (named pipes, sockets, device files); nil when
 	// nothing was.
 	Skipped *Skipped `json:"skipped,omitempty"`
+	// Foreign is set on a point listed from a foreign vault: the snapshot
+	// another tool (restic, Kopia) made, as that tool recorded it.
+	Foreign *ForeignSnapshot `json:"foreign,omitempty"`
 	// KeptBy names the retention rules of the plan that made the point
 	// which keep it ("keep_daily", "last good", …), as they decide now.
 	// Listings set it for the points of plans with retention rules; it
 	// is not stored.
 	KeptBy []string `json:"kept_by,omitempty"`
+}
+
+// ForeignSnapshot is a snapshot that another tool wrote into a foreign
+// vault, as it recorded it: vigil lists it as a recovery point of the
+// resource whose source it matches, and restore-tests it.
+type ForeignSnapshot struct {
+	// Tool is the vault's kind: restic or kopia.
+	Tool string `json:"tool"`
+	// ID is the tool's own id of the snapshot (restic's full id,
+	// Kopia's manifest id), to find it with that tool.
+	ID       string   `json:"id"`
+	Host     string   `json:"host"`
+	Username string   `json:"username,omitempty"`
+	Path     string   `json:"path"`
+	Tags     []string `json:"tags,omitempty"`
 }
 
 // RetentionPreview is what a backup plan's retention rules decide now:

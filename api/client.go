@@ -126,6 +126,11 @@ func (c *Client) RepairVault(ctx context.Context, name string) (out RepairResult
 	return out, c.do(ctx, http.MethodPost, "/api/v1/vaults/"+url.PathEscape(name)+"/repair", struct{}{}, &out)
 }
 
+// SyncVault is POST /api/v1/vaults/{name}/sync.
+func (c *Client) SyncVault(ctx context.Context, name string) (out vigil.VaultSync, err error) {
+	return out, c.do(ctx, http.MethodPost, "/api/v1/vaults/"+url.PathEscape(name)+"/sync", struct{}{}, &out)
+}
+
 // VaultCoverage is GET /api/v1/vaults/{name}/coverage.
 func (c *Client) VaultCoverage(ctx context.Context, name string) (out vigil.VaultCoverage, err error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/vaults/"+url.PathEscape(name)+"/coverage", nil, &out)

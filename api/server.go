@@ -47,6 +47,9 @@ type Engine interface {
 	// VaultCoverage reads the vault's index (it opens the vault) and the
 	// catalog's record of which packs were read back.
 	VaultCoverage(ctx context.Context, name string) (vigil.VaultCoverage, error)
+	// SyncVault lists a foreign vault's snapshots as recovery points
+	// (running its tool: restic, or Kopia read-only).
+	SyncVault(ctx context.Context, name string) (vigil.VaultSync, error)
 	Browser
 	RetentionPreview(ctx context.Context, plan string) (vigil.RetentionPreview, error)
 	RetentionKeptBy(ctx context.Context) (map[string][]string, error)
@@ -90,6 +93,7 @@ func NewServer(cfg config.Source, cat *catalog.Catalog, eng Engine, token string
 	s.handleLong("POST /api/v1/vaults/{name}/verify", s.verifyVault, 0)
 	s.handleLong("POST /api/v1/vaults/{name}/repair", s.repairVault, 0)
 	s.handle("GET /api/v1/vaults/{name}/coverage", s.vaultCoverage)
+	s.handleLong("POST /api/v1/vaults/{name}/sync", s.syncVault, 0)
 	s.handle("POST /api/v1/backup-jobs", s.startBackup)
 	s.handle("GET /api/v1/backup-jobs", s.listBackupJobs)
 	s.handle("GET /api/v1/backup-jobs/{id}", s.getBackupJob)
@@ -335,6 +339,10 @@ func (s *Server) verifyVault(r *http.Request) (any, error) {
 		Snapshots: res.Snapshots, Files: res.Files, Dirs: res.Dirs,
 		FilesRead: res.FilesRead, BytesRead: res.BytesRead, Errors: append([]string{}, res.Errors...),
 	}, nil
+}
+
+func (s *Server) syncVault(r *http.Request) (any, error) {
+	return s.engine.SyncVault(r.Context(), r.PathValue("name"))
 }
 
 func (s *Server) vaultCoverage(r *http.Request) (any, error) {

@@ -116,6 +116,7 @@ type RepairedSnapshot struct {
 // Vault is one configured vault.
 type Vault struct {
 	Name           string `json:"name"`
+	Kind           string `json:"kind,omitempty"`
 	Storage        string `json:"storage"`
 	RecoveryPoints int    `json:"recovery_points"`
 }

@@ -38,8 +38,15 @@ func (b *Runner) StartCopy(ctx context.Context, req vigil.CopyRequest) (vigil.Co
 	if err != nil {
 		return vigil.CopyJob{}, fmt.Errorf("read recovery point: %w", err)
 	}
-	if _, ok := b.cfg.Current().Vault(req.Vault); !ok {
+	to, ok := b.cfg.Current().Vault(req.Vault)
+	if !ok {
 		return vigil.CopyJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.Current().VaultNames()}
+	}
+	if to.Foreign() {
+		return vigil.CopyJob{}, vigil.Invalidf("vault %q is a %s repository that another tool writes: vigil only reads it; copy into a vault of vigil's own", to.Name, to.Kind)
+	}
+	if rp.Foreign != nil {
+		return vigil.CopyJob{}, vigil.Invalidf("recovery point %s is a %s snapshot in foreign vault %q: copy it with that tool (restic copy, kopia snapshot copy), which owns the repository", rp.ID, rp.Foreign.Tool, rp.Vault)
 	}
 	if rp.Status != vigil.RecoveryPointAvailable {
 		return vigil.CopyJob{}, vigil.Invalidf("recovery point %s is %s, not AVAILABLE: copy another one (vigil recovery-points list --resource %s)", rp.ID, rp.Status, rp.Resource)

@@ -30,16 +30,28 @@ func (b *Runner) Start(ctx context.Context, req vigil.BackupRequest) (vigil.Back
 	if !ok {
 		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "resource", Name: req.Resource, Known: b.cfg.Current().ResourceNames()}
 	}
+	if res.Source != nil {
+		return vigil.BackupJob{}, vigil.Invalidf("resource %s is backed up by another tool into vault %q: vigil only restore-tests it (vigil restore-test start --resource %s)", res.Name, res.Source.Vault, res.Name)
+	}
 	if req.Vault == "" {
-		// With one vault there is nothing to choose.
-		if len(b.cfg.Current().Vaults) != 1 {
-			return vigil.BackupJob{}, vigil.Invalidf("a backup of %s needs a vault: name one of %s (vigil backup start --vault NAME)", res.Name, strings.Join(b.cfg.Current().VaultNames(), ", "))
+		// With one vault of vigil's own there is nothing to choose.
+		var own []string
+		for _, v := range b.cfg.Current().Vaults {
+			if !v.Foreign() {
+				own = append(own, v.Name)
+			}
 		}
-		req.Vault = b.cfg.Current().Vaults[0].Name
+		if len(own) != 1 {
+			return vigil.BackupJob{}, vigil.Invalidf("a backup of %s needs a vault: name one of %s (vigil backup start --vault NAME)", res.Name, strings.Join(own, ", "))
+		}
+		req.Vault = own[0]
 	}
 	v, ok := b.cfg.Current().Vault(req.Vault)
 	if !ok {
 		return vigil.BackupJob{}, &vigil.UnknownNameError{Kind: "vault", Name: req.Vault, Known: b.cfg.Current().VaultNames()}
+	}
+	if v.Foreign() {
+		return vigil.BackupJob{}, vigil.Invalidf("vault %q is a %s repository that another tool writes: vigil only reads it; back up into a vault of vigil's own", v.Name, v.Kind)
 	}
 	if req.OnDemand && req.Expiry == 0 {
 		req.Expiry = v.DefaultExpiry()

@@ -314,6 +314,7 @@ func TestRecoveryPoint(t *testing.T) {
 			requireEqual(t, got, full)
 
 			full.Status, full.StatusMessage = vigil.RecoveryPointDamaged, "snapshot k5d1e2f3 is missing from vault local"
+			full.Foreign = &vigil.ForeignSnapshot{Tool: "restic", ID: "4f9a0c", Host: "web1", Username: "root", Path: "/srv/web", Tags: []string{"daily", "a b"}}
 			requireNoError(t, c.UpdateRecoveryPoint(ctx, &full))
 			got, err = c.GetRecoveryPoint(ctx, full.ID)
 			requireNoError(t, err)

@@ -15,10 +15,10 @@ import (
 const (
 	recoveryPointColumns = `id, vault, resource, resource_type, status, size_bytes, files,
 		backup_job_id, snapshot_id, created_at, completed_at, expire_at, database_info, skipped, status_message,
-		source_recovery_point_id, copy_job_id`
+		source_recovery_point_id, copy_job_id, foreign_snapshot`
 
 	insertRecoveryPointSQL = `INSERT INTO vigil_recovery_point (` + recoveryPointColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	selectRecoveryPointSQL = `SELECT ` + recoveryPointColumns + ` FROM vigil_recovery_point`
 
@@ -27,7 +27,8 @@ const (
 	updateRecoveryPointSQL = `UPDATE vigil_recovery_point SET
 		vault = ?, resource = ?, resource_type = ?, status = ?, size_bytes = ?, files = ?,
 		backup_job_id = ?, snapshot_id = ?, created_at = ?, completed_at = ?, expire_at = ?,
-		database_info = ?, skipped = ?, status_message = ?, source_recovery_point_id = ?, copy_job_id = ?
+		database_info = ?, skipped = ?, status_message = ?, source_recovery_point_id = ?, copy_job_id = ?,
+		foreign_snapshot = ?
 		WHERE id = ?`
 
 	deleteRecoveryPointSQL = `DELETE FROM vigil_recovery_point WHERE id = ?`
@@ -54,54 +55,61 @@ type RecoveryPointFilter struct {
 // recoveryPointValues is the point's columns after its id, in
 // recoveryPointColumns order.
 func recoveryPointValues(rp *vigil.RecoveryPoint) []any {
-	var info any // NULL for a recovery point that is not a database's
-	if rp.Database != nil {
-		b, err := json.Marshal(rp.Database)
-		if err != nil {
-			panic("marshal database info: " + err.Error()) // plain strings and numbers
-		}
-		info = string(b)
-	}
-	var skipped any // NULL when the backup left nothing out
-	if rp.Skipped != nil {
-		b, err := json.Marshal(rp.Skipped)
-		if err != nil {
-			panic("marshal skipped entries: " + err.Error()) // plain strings and numbers
-		}
-		skipped = string(b)
-	}
 	return []any{
 		rp.Vault, rp.Resource, rp.ResourceType, string(rp.Status), rp.SizeBytes, rp.Files,
 		rp.BackupJobID, rp.SnapshotID, micros(rp.CreatedAt), microsOrNull(rp.CompletedAt), microsOrNull(rp.ExpireAt),
-		info, skipped, rp.StatusMessage, rp.SourceRecoveryPointID, rp.CopyJobID,
+		jsonColumn(rp.Database), jsonColumn(rp.Skipped), rp.StatusMessage, rp.SourceRecoveryPointID, rp.CopyJobID,
+		jsonColumn(rp.Foreign),
 	}
+}
+
+// jsonColumn is v as a JSON column: NULL when v is nil. What is stored
+// this way is plain strings and numbers, which always marshal.
+func jsonColumn[T any](v *T) any {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal %T: %v", v, err))
+	}
+	return string(b)
+}
+
+// fromJSON reads a JSON column into a new T; nil for NULL.
+func fromJSON[T any](col *string, id, what string) (*T, error) {
+	if col == nil {
+		return nil, nil
+	}
+	v := new(T)
+	if err := json.Unmarshal([]byte(*col), v); err != nil {
+		return nil, fmt.Errorf("recovery point %s: read its %s: %w", id, what, err)
+	}
+	return v, nil
 }
 
 func scanRecoveryPoint(s scanner) (vigil.RecoveryPoint, error) {
 	var (
-		rp                    vigil.RecoveryPoint
-		status                string
-		createdAt             int64
-		completedAt, expireAt *int64
-		info, skipped         *string
+		rp                     vigil.RecoveryPoint
+		status                 string
+		createdAt              int64
+		completedAt, expireAt  *int64
+		info, skipped, foreign *string
 	)
 	err := s.Scan(&rp.ID, &rp.Vault, &rp.Resource, &rp.ResourceType, &status, &rp.SizeBytes, &rp.Files,
 		&rp.BackupJobID, &rp.SnapshotID, &createdAt, &completedAt, &expireAt, &info, &skipped, &rp.StatusMessage,
-		&rp.SourceRecoveryPointID, &rp.CopyJobID)
+		&rp.SourceRecoveryPointID, &rp.CopyJobID, &foreign)
 	if err != nil {
 		return vigil.RecoveryPoint{}, err
 	}
-	if info != nil {
-		rp.Database = new(vigil.DatabaseInfo)
-		if err := json.Unmarshal([]byte(*info), rp.Database); err != nil {
-			return vigil.RecoveryPoint{}, fmt.Errorf("recovery point %s: read its database info: %w", rp.ID, err)
-		}
+	if rp.Database, err = fromJSON[vigil.DatabaseInfo](info, rp.ID, "database info"); err != nil {
+		return vigil.RecoveryPoint{}, err
 	}
-	if skipped != nil {
-		rp.Skipped = new(vigil.Skipped)
-		if err := json.Unmarshal([]byte(*skipped), rp.Skipped); err != nil {
-			return vigil.RecoveryPoint{}, fmt.Errorf("recovery point %s: read its skipped entries: %w", rp.ID, err)
-		}
+	if rp.Skipped, err = fromJSON[vigil.Skipped](skipped, rp.ID, "skipped entries"); err != nil {
+		return vigil.RecoveryPoint{}, err
+	}
+	if rp.Foreign, err = fromJSON[vigil.ForeignSnapshot](foreign, rp.ID, "foreign snapshot"); err != nil {
+		return vigil.RecoveryPoint{}, err
 	}
 	rp.Status = vigil.RecoveryPointStatus(status)
 	rp.CreatedAt = fromMicros(createdAt)

@@ -31,9 +31,13 @@ func newVaultCommand(g *globalOptions) *cobra.Command {
 				return g.printJSON(vs)
 			}
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tRECOVERY POINTS\tSTORAGE")
+			fmt.Fprintln(w, "NAME\tKIND\tRECOVERY POINTS\tSTORAGE")
 			for _, v := range vs {
-				fmt.Fprintf(w, "%s\t%d\t%s\n", printable(v.Name), v.RecoveryPoints, printable(v.Storage))
+				kind := v.Kind
+				if kind == "" {
+					kind = "vigil"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", printable(v.Name), kind, v.RecoveryPoints, printable(v.Storage))
 			}
 			return w.Flush()
 		},
@@ -176,7 +180,41 @@ Exits 1 when a pack's latest read found damage.
 			return nil
 		},
 	}
-	cmd.AddCommand(list, verify, repair, coverageCmd)
+	syncCmd := &cobra.Command{
+		Use:   "sync NAME",
+		Short: "List a foreign vault's new snapshots as recovery points now",
+		Long: `List the snapshots of a foreign vault (kind: restic or kopia, a repository
+another tool writes) into the catalog now, instead of at its next sync:
+schedule. Each snapshot whose path (and host and tags, where the
+resource names them) matches a resource's source becomes a recovery
+point of that resource, which restore testing plans then pick like any
+other; one whose snapshot the other tool removed becomes EXPIRED.
+Snapshots that no resource matches are counted by path, so that you can
+add a resource for them. Nothing is written to the repository.
+
+` + exitCodesHelp,
+		Args: exactArgs(1, "a vault name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.SyncVault(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.printJSON(res)
+			}
+			fmt.Fprintf(g.stdout, "vault %s: %s, %d new recovery points, %d gone\n",
+				printable(res.Vault), units.Plural(res.Snapshots, "snapshot"), res.Added, res.Gone)
+			for _, u := range res.Unmatched {
+				fmt.Fprintf(g.stdout, "  no resource's source matches %s: add a resource with source: {vault: %s, path: ...} to restore-test them\n", printable(u), printable(res.Vault))
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, verify, repair, coverageCmd, syncCmd)
 	return cmd
 }
 

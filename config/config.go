@@ -147,8 +147,22 @@ const MaxWorkersPerKind = 1000
 // Vault is a named vault and where its password comes from. The password
 // itself is never part of the file, so the file can be shared and committed.
 type Vault struct {
-	Name         string `yaml:"name"`
-	Storage      string `yaml:"storage"`
+	Name string `yaml:"name"`
+	// Kind is whose repository the vault is: vigil's own (empty, or
+	// "vigil"), or one another tool writes and vigil only reads and
+	// restore-tests (KindKopia, KindRestic; see Foreign).
+	Kind    string `yaml:"kind"`
+	Storage string `yaml:"storage"`
+	// Repository is a restic vault's location, as restic's -r takes it:
+	// a folder, s3:…, sftp:…, rest:….
+	Repository string `yaml:"repository"`
+	// ResticPath is the restic program of a restic vault, when it is
+	// not the one on PATH.
+	ResticPath string `yaml:"restic_path"`
+	// Sync is when a foreign vault's snapshots are listed into the
+	// catalog as recovery points (default: every 15 minutes).
+	Sync *VaultSync `yaml:"sync"`
+
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
 
@@ -258,6 +272,10 @@ type Resource struct {
 	// resource (see Hook).
 	BeforeBackup *Hook `yaml:"before_backup"`
 	AfterBackup  *Hook `yaml:"after_backup"`
+	// Source, instead of Path, says that another tool backs the resource
+	// up into a foreign vault: vigil restore-tests that tool's snapshots
+	// of the path and never backs it up itself.
+	Source *ForeignSource `yaml:"source"`
 
 	// Server is the parsed DSN, password included, once LoadPasswords has
 	// read it; Tools the client programs, once LookupTools has found them.
@@ -529,7 +547,10 @@ func (c *Config) validate() error {
 		f := fmt.Sprintf("vaults[%d]", i)
 		checkName(add, f, "vault", v.Name, vaults)
 		checkExpiry(add, f, v.ExpireDays, v.ExpireAfter)
-		if v.Storage == "" {
+		validateKind(add, f, &c.Vaults[i])
+		if v.Kind == KindRestic {
+			// given by repository:, checked by validateKind
+		} else if v.Storage == "" {
 			add(f+".storage", "is missing: give a folder for the vault, or s3://bucket/prefix")
 		} else if v.IsS3() {
 			validateS3(add, f, v)
@@ -561,6 +582,9 @@ func (c *Config) validate() error {
 			add(f+".type", "unknown type %q: one of %s", r.Type, strings.Join(typeNames(nil), ", "))
 		}
 		validateResource(add, f, r)
+		if r.Source != nil {
+			c.validateForeignSource(add, f, r)
+		}
 	}
 	c.validateRestoreTesting(add, resources)
 	c.validateNotifications(add)
@@ -584,8 +608,11 @@ func (c *Config) validate() error {
 			p.Cron = s
 		}
 		c.checkResourceList(add, f+".resources", p.Resources, resources)
+		c.checkBackedUp(add, f+".resources", p.Resources)
 		if !vaults[p.Vault] {
 			add(f+".vault", "unknown vault %q (known: %s)", p.Vault, strings.Join(c.VaultNames(), ", "))
+		} else if c.foreign(p.Vault) {
+			add(f+".vault", "vault %q is a %s repository that another tool writes: vigil only reads it; back up into a vault of vigil's own", p.Vault, c.kind(p.Vault))
 		}
 		checkExpiry(add, f, p.ExpireDays, p.ExpireAfter)
 		if p.Retention != nil {
@@ -599,6 +626,8 @@ func (c *Config) validate() error {
 				add(cf+".vault", "unknown vault %q (known: %s)", r.Vault, strings.Join(c.VaultNames(), ", "))
 			case r.Vault == p.Vault:
 				add(cf+".vault", "%q is the vault the plan backs up into: copy into another one", r.Vault)
+			case c.foreign(r.Vault):
+				add(cf+".vault", "vault %q is a %s repository that another tool writes: vigil only reads it; copy into a vault of vigil's own", r.Vault, c.kind(r.Vault))
 			case copyVaults[r.Vault]:
 				add(cf+".vault", "vault %q is named twice: keep one copy rule per vault", r.Vault)
 			}
@@ -726,6 +755,9 @@ func (c *Config) resolvePaths(dir string) {
 			c.Vaults[i].Storage = abs(c.Vaults[i].Storage)
 		}
 		c.Vaults[i].PasswordFile = abs(c.Vaults[i].PasswordFile)
+		if r := c.Vaults[i].Repository; r != "" && !strings.Contains(r, ":") {
+			c.Vaults[i].Repository = abs(r) // a folder; s3:, sftp:, local: … are restic's own
+		}
 		c.Vaults[i].CAFile = abs(c.Vaults[i].CAFile)
 		c.Vaults[i].AccessKeyFile = abs(c.Vaults[i].AccessKeyFile)
 		c.Vaults[i].SecretKeyFile = abs(c.Vaults[i].SecretKeyFile)
@@ -849,7 +881,17 @@ func byName[T any](list []T, name string, nameOf func(T) string) (T, bool) {
 }
 
 // PlanResources expands a plan's resource list ("*" means all).
-func (c *Config) PlanResources(p BackupPlan) []string { return c.expandResources(p.Resources) }
+// A resource that a foreign vault holds is not vigil's to back up, so "*"
+// leaves it out.
+func (c *Config) PlanResources(p BackupPlan) []string {
+	var names []string
+	for _, n := range c.expandResources(p.Resources) {
+		if r, ok := c.Resource(n); !ok || r.Source == nil {
+			names = append(names, n)
+		}
+	}
+	return names
+}
 
 // expandResources expands a list of resource names in which "*" means all.
 func (c *Config) expandResources(names []string) []string {

@@ -78,8 +78,8 @@ func validateSource(add func(field, format string, args ...any), f string, r Res
 			add(f+".path", "is missing: give the SQLite database file")
 		}
 	default:
-		if r.Path == "" {
-			add(f+".path", "is missing: give the folder to back up")
+		if r.Path == "" && r.Source == nil {
+			add(f+".path", "is missing: give the folder to back up (or, for a folder another tool backs up, its source)")
 		}
 	}
 	if !server && r.dsnSources() > 0 {

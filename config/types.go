@@ -77,6 +77,9 @@ func (r Resource) Location() string {
 	if s := r.Server.String(); s != "" {
 		return s
 	}
+	if r.Path == "" && r.Source != nil {
+		return r.Source.String()
+	}
 	return r.Path
 }
 

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,15 @@ func NewVaultSizes(vaults vault.Opener, refresh time.Duration, logger *slog.Logg
 // yet: a folder vault that does not exist, or an S3 vault not measured
 // yet (the measurement is started).
 func (s *VaultSizes) Size(v config.Vault) (VaultSize, bool) {
+	if v.Kind == config.KindRestic {
+		// A folder is measured; restic's remote kinds (s3:, sftp:, …)
+		// would need restic's own listing, and are not.
+		if strings.Contains(v.Repository, ":") {
+			return VaultSize{}, false
+		}
+		size, ok := FolderSize(v.Repository)
+		return VaultSize{Bytes: size, At: s.now()}, ok
+	}
 	if !v.IsS3() {
 		size, ok := FolderSize(v.Storage)
 		return VaultSize{Bytes: size, At: s.now()}, ok

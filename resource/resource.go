@@ -201,6 +201,24 @@ type Restored interface {
 	Restored() vault.RestoreResult
 }
 
+// FileCopy is a Copy of files only (a folder, an app), which can be
+// restored from any snapshot of a folder: a vault's, or a foreign
+// repository's that another tool wrote (a restic snapshot).
+type FileCopy interface {
+	Copy
+	// RestoreFiles restores rp's files from src into the copy, as Restore
+	// does from a vault.
+	RestoreFiles(ctx context.Context, src FileSource, rp vigil.RecoveryPoint) (string, error)
+}
+
+// FileSource restores a snapshot's folder into a new folder: a vault
+// (*vault.Vault), or a foreign repository. snapshotID is the recovery
+// point's SnapshotID. A source that cannot hash files as it writes them
+// returns no Digests; checksum validators then compare in another way.
+type FileSource interface {
+	RestoreWith(ctx context.Context, snapshotID, target string, opts vault.RestoreOptions) (vault.RestoreResult, error)
+}
+
 // Mounter is a Copy that can be made instantly (restore: instant): its
 // recovery point mounted read-only, with a writable layer on top, instead
 // of written out. Removing the instance takes the mounts down.

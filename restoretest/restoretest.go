@@ -54,10 +54,12 @@ type Resources interface {
 
 // Options is what a Tester works with.
 type Options struct {
-	Config    config.Source
-	Catalog   *catalog.Catalog
-	Journal   Journal
-	Vaults    vault.Opener
+	Config  config.Source
+	Catalog *catalog.Catalog
+	Journal Journal
+	Vaults  vault.Opener
+	// Restic opens restic vaults; nil where none is configured.
+	Restic    ResticOpener
 	Resources Resources
 	// Logger receives the loop's own log; nil discards it.
 	Logger *slog.Logger
@@ -69,6 +71,7 @@ type Tester struct {
 	catalog   *catalog.Catalog
 	journal   Journal
 	vaults    vault.Opener
+	restic    ResticOpener
 	resources Resources
 	logger    *slog.Logger
 
@@ -94,7 +97,7 @@ func New(o Options) (*Tester, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tester{cfg: o.Config, catalog: o.Catalog, journal: o.Journal, vaults: o.Vaults, resources: o.Resources,
+	return &Tester{cfg: o.Config, catalog: o.Catalog, journal: o.Journal, vaults: o.Vaults, restic: o.Restic, resources: o.Resources,
 		logger: o.Logger, running: map[string]bool{}, pauses: pauses}, nil
 }
 
@@ -240,7 +243,7 @@ func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.Re
 			return err
 		}
 		if paused {
-			if err := tx.AppendLog(ctx, rp.JobID(), fmt.Sprintf("restore testing plan %s is paused: no restore test of recovery point %s (vigil plans resume %s)", plan.Name, rp.ID, plan.Name)); err != nil {
+			if err := logTo(ctx, tx, rp, fmt.Sprintf("restore testing plan %s is paused: no restore test of recovery point %s (vigil plans resume %s)", plan.Name, rp.ID, plan.Name)); err != nil {
 				return err
 			}
 			continue
@@ -249,11 +252,20 @@ func (t *Tester) QueueOnBackup(ctx context.Context, tx *catalog.Tx, rp *vigil.Re
 		if err != nil {
 			return fmt.Errorf("queue restore test of plan %s: %w", plan.Name, err)
 		}
-		if err := tx.AppendLog(ctx, rp.JobID(), fmt.Sprintf("restore testing plan %s queued restore test %s of recovery point %s", plan.Name, job.ID, rp.ID)); err != nil {
+		if err := logTo(ctx, tx, rp, fmt.Sprintf("restore testing plan %s queued restore test %s of recovery point %s", plan.Name, job.ID, rp.ID)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// logTo appends line to the log of the job that made rp; a point listed
+// from a foreign vault has no job of vigil's, and the line goes nowhere.
+func logTo(ctx context.Context, tx *catalog.Tx, rp *vigil.RecoveryPoint, line string) error {
+	if rp.JobID() == "" {
+		return nil
+	}
+	return tx.AppendLog(ctx, rp.JobID(), line)
 }
 
 // plan returns the settings a restore test runs with: its plan's, or the

@@ -97,11 +97,19 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	defer cp.Close()
 	storageCtx := vault.WithStorageLog(ctx, func(line string) { t.jobLog(ctx, job.ID, "%s", line) })
-	v, err := t.vaults.Vault(storageCtx, rp.Vault)
-	if err != nil {
-		return t.failRestore(ctx, job, inst, cp, err.Error())
+	var (
+		v       *vault.Vault
+		summary string
+		full    bool
+	)
+	if t.resticVault(rp.Vault) {
+		summary, err = t.restoreFromRestic(storageCtx, job, cp, rp, config.RestoreMode(plan, res.Config()))
+	} else {
+		if v, err = t.vaults.Vault(storageCtx, rp.Vault); err != nil {
+			return t.failRestore(ctx, job, inst, cp, err.Error())
+		}
+		summary, full, err = t.makeCopy(storageCtx, job, cp, v, rp, config.RestoreMode(plan, res.Config()))
 	}
-	summary, full, err := t.makeCopy(storageCtx, job, cp, v, rp, config.RestoreMode(plan, res.Config()))
 	if loc := cp.Location(); loc != "" {
 		job.CreatedResourceLocation = loc
 	}
@@ -119,7 +127,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 	}
 	from := catalog.StepOf(job)
 	restored(job, time.Since(begin))
-	if full {
+	if full && v != nil {
 		// once the test has ended, outside its times
 		defer t.countReads(ctx, job, v, rp, *job.CompletedAt)
 	}

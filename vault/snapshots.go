@@ -18,6 +18,7 @@ type Snapshot struct {
 	ID       string
 	Resource string // the kopia source's user name
 	Source   string // the folder that was backed up
+	Host     string // the kopia source's host name
 	// Tags are the tags given to Backup; tags set with the stock CLI's
 	// `snapshot create --tags` show up here too.
 	Tags               map[string]string
@@ -60,6 +61,7 @@ func (v *Vault) Snapshots(ctx context.Context) ([]Snapshot, error) {
 			ID:        string(m.ID),
 			Resource:  m.Source.UserName,
 			Source:    m.Source.Path,
+			Host:      m.Source.Host,
 			Tags:      map[string]string{},
 			StartTime: m.StartTime.ToTime().UTC(),
 			EndTime:   m.EndTime.ToTime().UTC(),

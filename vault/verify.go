@@ -49,6 +49,9 @@ type VerifyResult struct {
 	// Errors lists every problem found, the pack problems first, then each
 	// damaged snapshot's, naming the snapshot, its resource and the path.
 	Errors []string
+	// ByTool, when set, is the summary of a check that another tool ran
+	// on a foreign vault (restic check): Summary returns it.
+	ByTool string
 	// Advice says what to do about the problems; "" when there are none.
 	Advice string
 }
@@ -70,6 +73,9 @@ type SnapshotDamage struct {
 // contents (322 of 3,043 files) read back: no damage found". It never says
 // more was checked than was.
 func (r VerifyResult) Summary() string {
+	if r.ByTool != "" {
+		return r.ByTool
+	}
 	var b strings.Builder
 
 	fmt.Fprintf(&b, "index and pack sizes checked (%s in %s), folder listings of %s read; ",

@@ -26,8 +26,7 @@ func (e *Engine) CheckStart(ctx context.Context) []vigil.Problem {
 	problems := startcheck.Run(ctx, e.cfg.Current(), startcheck.Options{
 		Resources: e.resources,
 		Vault: func(ctx context.Context, v config.Vault) error {
-			_, err := e.Vault(ctx, v.Name)
-			return err
+			return e.openVault(ctx, v)
 		},
 	})
 	if len(vigil.HardProblems(problems)) > 0 {

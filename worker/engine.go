@@ -37,6 +37,7 @@ import (
 	"github.com/vigil-backup/vigil/resource/target"
 	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
+	"github.com/vigil-backup/vigil/vault/restic"
 )
 
 // Engine owns the River client, the open vaults, and the operations that start
@@ -84,6 +85,10 @@ type Engine struct {
 
 	vaultsMu sync.Mutex
 	vaults   map[string]*vault.Vault
+	// restics are the open restic vaults, under vaultsMu; syncLocks lets
+	// one sync of a foreign vault run at a time.
+	restics   map[string]*restic.Repo
+	syncLocks locks
 
 	resources *resource.Registry
 	backups   *backup.Runner
@@ -140,6 +145,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		catalog: cat,
 		logger:  opts.Logger,
 		vaults:  map[string]*vault.Vault{},
+		restics: map[string]*restic.Repo{},
 		working: map[int64]string{},
 		id:      newWorkerID(cfg.Node),
 		noJobs:  opts.NoJobs,
@@ -156,7 +162,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 		return nil, err
 	}
 	e.restorePauses = restorePauses
-	tests, err := restoretest.New(restoretest.Options{Config: e.cfg, Catalog: cat, Journal: e, Vaults: e, Resources: e, Logger: opts.Logger})
+	tests, err := restoretest.New(restoretest.Options{Config: e.cfg, Catalog: cat, Journal: e, Vaults: e, Restic: e, Resources: e, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +183,7 @@ func New(cfg *config.Config, cat *catalog.Catalog, opts Options) (*Engine, error
 	addThin(workers, 10*time.Minute, e.expireAll)
 	addThin(workers, 0, e.maintain)
 	addThin(workers, 0, e.rollingVerify)
+	addThin(workers, 10*time.Minute, e.syncJob)
 	addThin(workers, time.Minute, e.runBackupPlan)
 	addThin(workers, time.Minute, e.runTestPlan)
 	river.AddWorker(workers, &deliverWorker{e: e})
@@ -404,11 +411,16 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 	if !ok {
 		return nil, &vigil.UnknownNameError{Kind: "vault", Name: name, Known: e.cfg.Current().VaultNames()}
 	}
+	if vc.Kind == config.KindRestic {
+		return nil, fmt.Errorf("vault %q is %w", name, errResticVault)
+	}
 	c := vaultConfig(vc, filepath.Join(e.cfg.Current().DataDir, "cache", vc.Name))
 	// On the embedded SQLite catalog this process is the only vigil, so
 	// the only writer of its vaults: maintenance may give back the space
-	// of expired recovery points at once.
-	c.SoleWriter = e.catalog.Dialect() == catalog.DialectSQLite
+	// of expired recovery points at once. A foreign vault is another
+	// tool's: vigil opens it read-only and never writes it.
+	c.SoleWriter = e.catalog.Dialect() == catalog.DialectSQLite && !vc.Foreign()
+	c.ReadOnly = vc.Foreign()
 	v, err := vault.Open(ctx, c)
 	if err != nil {
 		return nil, err

@@ -51,13 +51,27 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 		),
 	}
 	for _, v := range e.cfg.Current().Vaults {
-		jobs = append(jobs, river.NewPeriodicJob(
-			river.PeriodicInterval(maintenanceInterval),
-			func() (river.JobArgs, *river.InsertOpts) {
-				return MaintainArgs{Vault: v.Name, Full: true}, maintainOpts
-			},
-			&river.PeriodicJobOpts{ID: "maintain:" + v.Name},
-		))
+		if v.Foreign() {
+			// Another tool maintains it; vigil lists its snapshots, one
+			// sync at a time, the first at start.
+			var schedule river.PeriodicSchedule = river.PeriodicInterval(15 * time.Minute) // config.DefaultSyncSchedule
+			if v.Sync != nil && v.Sync.Cron != nil {
+				schedule = v.Sync.Cron
+			}
+			jobs = append(jobs, river.NewPeriodicJob(
+				schedule,
+				func() (river.JobArgs, *river.InsertOpts) { return SyncArgs{Vault: v.Name}, maintainOpts },
+				&river.PeriodicJobOpts{ID: "sync:" + v.Name, RunOnStart: true},
+			))
+		} else {
+			jobs = append(jobs, river.NewPeriodicJob(
+				river.PeriodicInterval(maintenanceInterval),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return MaintainArgs{Vault: v.Name, Full: true}, maintainOpts
+				},
+				&river.PeriodicJobOpts{ID: "maintain:" + v.Name},
+			))
+		}
 		if v.Verify != nil {
 			// one night at a time per vault, as for maintenance
 			jobs = append(jobs, river.NewPeriodicJob(

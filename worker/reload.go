@@ -57,8 +57,7 @@ func (e *Engine) Reload(ctx context.Context) (vigil.Reload, error) {
 		Resources: e.resources,
 		// The vaults are the running ones (restartOnly): open already.
 		Vault: func(ctx context.Context, v config.Vault) error {
-			_, err := e.Vault(ctx, v.Name)
-			return err
+			return e.openVault(ctx, v)
 		},
 	})
 	if hard := vigil.HardProblems(problems); len(hard) > 0 {
@@ -127,6 +126,11 @@ func asWritten(vaults []config.Vault) []config.Vault {
 			written := *v
 			written.Cron = nil
 			out[i].Verify = &written
+		}
+		if s := out[i].Sync; s != nil {
+			written := *s
+			written.Cron = nil
+			out[i].Sync = &written
 		}
 	}
 	return out

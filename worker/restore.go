@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
@@ -55,6 +56,12 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 	rp, err := restoretest.Restorable(ctx, e.catalog, req.RecoveryPointID)
 	if err != nil {
 		return vigil.RestoreJob{}, err
+	}
+	if f := rp.Foreign; f != nil && f.Tool == config.KindRestic {
+		vc, _ := e.cfg.Current().Vault(rp.Vault)
+		return vigil.RestoreJob{}, vigil.Invalidf("recovery point %s is restic snapshot %s: restore it with restic, which owns the repository "+
+			"(restic -r %s restore %s --target DIR); vigil restore-tests it (vigil restore-test start --recovery-point %s)",
+			rp.ID, shortID(f.ID), vc.Repository, rp.SnapshotID, rp.ID)
 	}
 	res, err := e.Resource(rp.Resource, rp.ResourceType)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -27,7 +28,7 @@ func (e *Engine) Vaults(ctx context.Context) ([]vigil.VaultInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, vigil.VaultInfo{Name: v.Name, Storage: v.Storage, RecoveryPoints: n})
+		out = append(out, vigil.VaultInfo{Name: v.Name, Kind: v.Kind, Storage: v.Where(), RecoveryPoints: n})
 	}
 	return out, nil
 }
@@ -50,6 +51,9 @@ func (e *Engine) VerifyVault(ctx context.Context, name string, readDataPercent f
 func (e *Engine) verifyVault(ctx context.Context, name string, readDataPercent float64, repair bool) (vault.VerifyResult, error) {
 	if readDataPercent < 0 || readDataPercent > 100 {
 		return vault.VerifyResult{}, vigil.Invalidf("read-data-percent must be between 0 and 100")
+	}
+	if vc, _ := e.cfg.Current().Vault(name); vc.Kind == config.KindRestic {
+		return e.verifyRestic(ctx, name, readDataPercent)
 	}
 	v, err := e.Vault(ctx, name)
 	if err != nil {

@@ -261,11 +261,18 @@ func (c *FolderCopy) Mount(ctx context.Context, v *vault.Vault, rp vigil.Recover
 // disk before it writes anything: a copy that fills the disk leaves no
 // room for the catalog to record its end.
 func (c *FolderCopy) Restore(ctx context.Context, v *vault.Vault, rp vigil.RecoveryPoint) (string, error) {
+	return c.RestoreFiles(ctx, v, rp)
+}
+
+var _ resource.FileCopy = (*FolderCopy)(nil)
+
+// RestoreFiles restores rp from src, a vault or a foreign repository.
+func (c *FolderCopy) RestoreFiles(ctx context.Context, src resource.FileSource, rp vigil.RecoveryPoint) (string, error) {
 	what := fmt.Sprintf("the copy of recovery point %s", rp.ID)
 	if err := disk.Room(c.Inst.Dir, rp.SizeBytes, what, resource.FreeDataDir); err != nil {
 		return "", err
 	}
-	result, err := v.RestoreWith(ctx, rp.SnapshotID, c.Inst.Dir, vault.RestoreOptions{Digests: c.digests})
+	result, err := src.RestoreWith(ctx, rp.SnapshotID, c.Inst.Dir, vault.RestoreOptions{Digests: c.digests})
 	if err != nil {
 		return "", disk.Explain(err, c.Inst.Dir, rp.SizeBytes, what, resource.FreeDataDir)
 	}

@@ -1,0 +1,65 @@
+package restoretest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/vigil-backup/vigil"
+	"github.com/vigil-backup/vigil/config"
+	"github.com/vigil-backup/vigil/resource"
+	"github.com/vigil-backup/vigil/vault"
+	"github.com/vigil-backup/vigil/vault/restic"
+)
+
+// ResticOpener opens the restic vaults of the configuration: foreign
+// repositories that restic writes and vigil reads only through restic.
+type ResticOpener interface {
+	Restic(ctx context.Context, name string) (*restic.Repo, error)
+}
+
+// resticVault reports whether vault name is a restic repository.
+func (t *Tester) resticVault(name string) bool {
+	v, ok := t.cfg.Current().Vault(name)
+	return ok && v.Kind == config.KindRestic
+}
+
+// restoreFromRestic restores rp, a snapshot of a restic vault, into the
+// copy with restic. An instant copy mounts a Kopia vault; a restic
+// snapshot is restored in full, and the job's log says so.
+func (t *Tester) restoreFromRestic(ctx context.Context, job *vigil.RestoreJob, cp resource.Copy, rp vigil.RecoveryPoint, mode string) (string, error) {
+	fc, ok := cp.(resource.FileCopy)
+	if !ok {
+		return "", fmt.Errorf("a %s copy cannot be restored from restic vault %q: only folders and apps can", rp.ResourceType, rp.Vault)
+	}
+	if t.restic == nil {
+		return "", fmt.Errorf("vault %q is a restic repository, and this build of the restore tester opens none", rp.Vault)
+	}
+	repo, err := t.restic.Restic(ctx, rp.Vault)
+	if err != nil {
+		return "", err
+	}
+	if mode == config.RestoreInstant {
+		t.jobLog(ctx, job.ID, "restore: instant mounts a vigil or Kopia vault; the snapshot of restic vault %q is restored in full instead", rp.Vault)
+	}
+	return fc.RestoreFiles(ctx, resticFiles{repo}, rp)
+}
+
+// resticFiles restores a restic recovery point's folder: its SnapshotID
+// is restic's own id:folder.
+type resticFiles struct{ repo *restic.Repo }
+
+func (r resticFiles) RestoreWith(ctx context.Context, snapshotID, target string, opts vault.RestoreOptions) (vault.RestoreResult, error) {
+	id, dir, ok := strings.Cut(snapshotID, ":")
+	if !ok {
+		return vault.RestoreResult{}, fmt.Errorf("%q is not a restic snapshot id:folder: run vigil vault sync again", snapshotID)
+	}
+	// restic cannot hash files for vigil as it writes them; with checksum
+	// validators it reads back what it wrote and checks it against the
+	// snapshot instead (--verify).
+	res, err := r.repo.Restore(ctx, id, dir, target) // TODO(verify) restic.RestoreOptions{Verify: opts.Digests}
+	if err != nil {
+		return vault.RestoreResult{}, err
+	}
+	return vault.RestoreResult{Files: res.Files, Bytes: res.Bytes}, nil
+}

@@ -34,10 +34,13 @@ func Check(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	switch state {
-	case storageMissing:
+	switch {
+	case cfg.ReadOnly && (state == storageMissing || state == storageEmpty):
+		// vigil never creates a foreign vault: another tool writes it
+		return fmt.Errorf("vault %q: %s holds no kopia repository, and vigil never creates one it only reads: check the vault's storage, or create the repository with the tool that writes it", cfg.Name, cfg.Storage)
+	case state == storageMissing:
 		return checkCreatable(cfg)
-	case storageEmpty:
+	case state == storageEmpty:
 		if isS3(cfg.Storage) {
 			return nil // listing it worked; the credentials' rights to write show at the first backup
 		}

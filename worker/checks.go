@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/startcheck"
 	"github.com/vigil-backup/vigil/vault"
+	"github.com/vigil-backup/vigil/vault/restic"
 )
 
 // CheckStart runs the start-up checks (package startcheck) before the
@@ -65,6 +66,10 @@ func CheckConfig(ctx context.Context, cfg *config.Config) []vigil.Problem {
 		Vault: func(ctx context.Context, v config.Vault) error {
 			if v.Password == "" {
 				return nil // its unreadable password source is listed already
+			}
+			if v.Kind == config.KindRestic {
+				_, err := restic.Open(ctx, resticConfig(v, filepath.Join(cache, v.Name)))
+				return err
 			}
 			return vault.Check(ctx, vaultConfig(v, filepath.Join(cache, v.Name)))
 		},

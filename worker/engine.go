@@ -420,7 +420,6 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 	// of expired recovery points at once. A foreign vault is another
 	// tool's: vigil opens it read-only and never writes it.
 	c.SoleWriter = e.catalog.Dialect() == catalog.DialectSQLite && !vc.Foreign()
-	c.ReadOnly = vc.Foreign()
 	v, err := vault.Open(ctx, c)
 	if err != nil {
 		return nil, err
@@ -437,8 +436,11 @@ func (e *Engine) Vault(ctx context.Context, name string) (*vault.Vault, error) {
 // vaultConfig is how the vault package opens a configured vault.
 func vaultConfig(vc config.Vault, cacheDir string) vault.Config {
 	return vault.Config{
-		Name:     vc.Name,
-		Storage:  vc.Storage,
+		Name:    vc.Name,
+		Storage: vc.Storage,
+		// A foreign vault is another tool's: opened read-only, never
+		// created.
+		ReadOnly: vc.Foreign(),
 		Password: vc.Password,
 		CacheDir: cacheDir,
 		S3: vault.S3{

@@ -267,16 +267,9 @@ func (e *Engine) Restic(ctx context.Context, name string) (*restic.Repo, error) 
 	if vc.Kind != config.KindRestic {
 		return nil, fmt.Errorf("vault %q is not a restic repository", name)
 	}
-	rc := restic.Config{
-		Repository: vc.Repository, Password: vc.Password, Binary: vc.ResticPath,
-		// restic's cache of the repository's metadata lives with vigil's
-		// own caches, never in the repository.
-		CacheDir: filepath.Join(e.cfg.Current().DataDir, "cache", "restic-"+vc.Name),
-	}
-	if vc.AccessKey != "" {
-		rc.Env = []string{"AWS_ACCESS_KEY_ID=" + vc.AccessKey, "AWS_SECRET_ACCESS_KEY=" + vc.SecretKey}
-	}
-	r, err := restic.Open(ctx, rc)
+	// restic's cache of the repository's metadata lives with vigil's own
+	// caches, never in the repository.
+	r, err := restic.Open(ctx, resticConfig(vc, filepath.Join(e.cfg.Current().DataDir, "cache", "restic-"+vc.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("vault %q: %w", name, err)
 	}
@@ -330,6 +323,15 @@ func (e *Engine) openVault(ctx context.Context, v config.Vault) error {
 		_, err = e.Vault(ctx, v.Name)
 	}
 	return err
+}
+
+// resticConfig is how the restic package opens a configured restic vault.
+func resticConfig(vc config.Vault, cacheDir string) restic.Config {
+	rc := restic.Config{Repository: vc.Repository, Password: vc.Password, Binary: vc.ResticPath, CacheDir: cacheDir}
+	if vc.AccessKey != "" {
+		rc.Env = []string{"AWS_ACCESS_KEY_ID=" + vc.AccessKey, "AWS_SECRET_ACCESS_KEY=" + vc.SecretKey}
+	}
+	return rc
 }
 
 // errResticVault is returned where a restic vault is asked for as a Kopia

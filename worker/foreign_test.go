@@ -55,7 +55,8 @@ func TestSyncForeignVault(t *testing.T) {
 
 	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)},
 		Vaults:    []config.Vault{{Name: "restic-prod", Kind: config.KindRestic, Repository: repo, Password: "theirs"}},
-		Resources: []config.Resource{{Name: "web", Type: "directory", Source: &config.ForeignSource{Vault: "restic-prod", Path: web, Tags: []string{"daily"}}}}}
+		Resources:      []config.Resource{{Name: "web", Type: "directory", Source: &config.ForeignSource{Vault: "restic-prod", Path: web, Tags: []string{"daily"}}}},
+		RestoreTesting: []config.RestoreTestPlan{{Name: "each-new", OnBackupCompleted: true, Resources: []string{"web"}}}}
 	e, cat := newTestEngine(t, cfg)
 	before := testsvc.Fingerprint(t, repo)
 
@@ -102,6 +103,12 @@ func TestSyncForeignVault(t *testing.T) {
 		}
 	}
 
+	// the newest new point is tested, as a new backup's would be
+	tests, err := cat.ListRestoreJobs(ctx, catalog.RestoreJobFilter{RestoreTest: true})
+	if err != nil || len(tests) != 1 || tests[0].RecoveryPointID != points[0].ID || tests[0].Plan != "each-new" {
+		t.Errorf("restore tests queued by the sync: %+v, %v; want one of the newest point %s", tests, err, points[0].ID)
+	}
+
 	// a later sync adds nothing; after restic forgets one, it is EXPIRED
 	res, err := e.SyncVault(ctx, "restic-prod")
 	if err != nil || res.Added != 0 || res.Gone != 0 {
@@ -125,5 +132,42 @@ func TestSyncForeignVault(t *testing.T) {
 	// a name no vault has is refused, naming it
 	if _, err := e.SyncVault(ctx, "nope"); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("sync of an unknown vault: %v", err)
+	}
+}
+
+// TestCheckConfigForeignVaults: `vigil config check` opens a foreign vault
+// as the server would and creates none: a kopia vault whose folder holds
+// no repository and a restic vault with none are errors that say so, and
+// the folders stay as they were.
+func TestCheckConfigForeignVaults(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), Vaults: []config.Vault{
+		{Name: "kopia-prod", Kind: config.KindKopia, Storage: filepath.Join(dir, "missing"), Password: "p"},
+		{Name: "kopia-empty", Kind: config.KindKopia, Storage: empty, Password: "p"},
+		{Name: "restic-prod", Kind: config.KindRestic, Repository: empty, ResticPath: testsvc.Restic(t), Password: "p"},
+	}}
+	problems := CheckConfig(context.Background(), cfg)
+	for _, want := range []struct{ subject, text string }{
+		{`vault "kopia-prod"`, "never creates one it only reads"},
+		{`vault "kopia-empty"`, "never creates one it only reads"},
+		{`vault "restic-prod"`, "no restic repository"},
+	} {
+		found := false
+		for _, p := range problems {
+			found = found || p.Subject == want.subject && strings.Contains(p.Message, want.text)
+		}
+		if !found {
+			t.Errorf("no problem of %s saying %q in %+v", want.subject, want.text, problems)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Errorf("the missing kopia folder was created: %v", err)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("the empty folder got %d entries", len(entries))
 	}
 }

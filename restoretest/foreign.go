@@ -45,6 +45,33 @@ func (t *Tester) restoreFromRestic(ctx context.Context, job *vigil.RestoreJob, c
 	return fc.RestoreFiles(ctx, resticFiles{repo}, rp)
 }
 
+// compareWithRestic is the checksum validator of a restic recovery point:
+// the restore ran with --verify, so restic has read back every file it
+// wrote and checked its content against the snapshot; what is left to
+// check is the copy's entries against restic's listing (restic.Compare).
+// The whole copy is checked, whatever sample_percent says: it reads no
+// content.
+func (t *Tester) compareWithRestic(ctx context.Context, jobID string, rp vigil.RecoveryPoint, dir string) error {
+	id, root, _ := strings.Cut(rp.SnapshotID, ":")
+	repo, err := t.restic.Restic(ctx, rp.Vault)
+	if err != nil {
+		return err
+	}
+	cmp, err := repo.Compare(ctx, id, root, dir)
+	if err != nil {
+		return fmt.Errorf("compare with recovery point %s: %w", rp.ID, err)
+	}
+	if len(cmp.Mismatches) > 0 {
+		return fmt.Errorf("the restored files differ from recovery point %s (restic snapshot %s): %s", rp.ID, shortID(id), strings.Join(cmp.Mismatches, "; "))
+	}
+	t.jobLog(ctx, jobID, "checksum: %d files, %d folders, %d symlinks match restic snapshot %s's listing (types, sizes, modes, times); "+
+		"content of the %d files (%d bytes) read back and checked against the snapshot by restic restore --verify as it wrote them",
+		cmp.Files, cmp.Dirs, cmp.Symlinks, shortID(id), cmp.Files, cmp.Bytes)
+	return nil
+}
+
+func shortID(id string) string { return id[:min(len(id), 8)] }
+
 // resticFiles restores a restic recovery point's folder: its SnapshotID
 // is restic's own id:folder.
 type resticFiles struct{ repo *restic.Repo }
@@ -57,7 +84,7 @@ func (r resticFiles) RestoreWith(ctx context.Context, snapshotID, target string,
 	// restic cannot hash files for vigil as it writes them; with checksum
 	// validators it reads back what it wrote and checks it against the
 	// snapshot instead (--verify).
-	res, err := r.repo.Restore(ctx, id, dir, target) // TODO(verify) restic.RestoreOptions{Verify: opts.Digests}
+	res, err := r.repo.Restore(ctx, id, dir, target, restic.RestoreOptions{Verify: opts.Digests})
 	if err != nil {
 		return vault.RestoreResult{}, err
 	}

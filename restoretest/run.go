@@ -476,6 +476,9 @@ func (t *Tester) appLog(ctx context.Context, jobID string) func(string) {
 // from the folder; without digests, against the vault's contents. It
 // returns the bytes of content it read from the vault.
 func (t *Tester) compareWithRecoveryPoint(ctx context.Context, jobID string, rp vigil.RecoveryPoint, dir string, pct float64, digests *vault.Digests) (int64, error) {
+	if t.resticVault(rp.Vault) {
+		return 0, t.compareWithRestic(ctx, jobID, rp, dir)
+	}
 	v, err := t.vaults.Vault(ctx, rp.Vault)
 	if err != nil {
 		return 0, err

@@ -54,7 +54,7 @@ func TestSyncForeignVault(t *testing.T) {
 	restic("backup", "--tag", "daily", web)
 
 	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)},
-		Vaults:    []config.Vault{{Name: "restic-prod", Kind: config.KindRestic, Repository: repo, Password: "theirs"}},
+		Vaults:         []config.Vault{{Name: "restic-prod", Kind: config.KindRestic, Repository: repo, Password: "theirs"}},
 		Resources:      []config.Resource{{Name: "web", Type: "directory", Source: &config.ForeignSource{Vault: "restic-prod", Path: web, Tags: []string{"daily"}}}},
 		RestoreTesting: []config.RestoreTestPlan{{Name: "each-new", OnBackupCompleted: true, Resources: []string{"web"}}}}
 	e, cat := newTestEngine(t, cfg)

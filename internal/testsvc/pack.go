@@ -28,20 +28,7 @@ func DamagePack(t testing.TB, storage, id string) {
 	if err != nil || path == "" {
 		t.Fatalf("pack %s not found in %s: %v", id, storage, err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(data); i += 16 {
-		data[i] ^= 0xff
-	}
-	// kopia writes its blobs read-only
-	if err := os.Chmod(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	DamageFile(t, path)
 }
 
 // DataPacks lists the ids of the data packs (p…) in a vault's folder

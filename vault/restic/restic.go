@@ -24,8 +24,10 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -224,12 +226,23 @@ type RestoreResult struct {
 	Bytes int64 `json:"bytes_restored"`
 }
 
+// RestoreOptions are how Restore restores.
+type RestoreOptions struct {
+	// Verify has restic read back every file it wrote and check its
+	// content against the snapshot (restic's --verify).
+	Verify bool
+}
+
 // Restore restores folder dir of snapshot id (a path inside the snapshot,
 // as Root returns it; "/" for all) into target, which must not exist yet
 // or be empty. restic verifies every blob's hash as it reads it, so a
-// damaged pack fails the restore.
-func (r *Repo) Restore(ctx context.Context, id, dir, target string) (RestoreResult, error) {
-	out, err := r.run(ctx, "restore", id+":"+dir, "--target", target)
+// damaged pack fails the restore, naming the file.
+func (r *Repo) Restore(ctx context.Context, id, dir, target string, opts RestoreOptions) (RestoreResult, error) {
+	args := []string{"restore", id + ":" + dir, "--target", target}
+	if opts.Verify {
+		args = append(args, "--verify")
+	}
+	out, err := r.run(ctx, args...)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("restore %s:%s of restic repository %s: %w", id, dir, r.cfg.Repository, err)
 	}
@@ -283,6 +296,13 @@ func (r *Repo) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, r.cfg.Binary, full...) //nolint:gosec // the binary is the configured restic
 	cmd.Env = r.env()
 	cmd.WaitDelay = 5 * time.Second
+	// restic dies with vigil: a restore left running by a killed vigil
+	// would go on writing into a copy that the next start deletes. The
+	// signal follows the thread that started restic, so this goroutine
+	// keeps that thread until restic has ended.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout

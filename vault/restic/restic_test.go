@@ -139,7 +139,7 @@ func TestReadsAResticRepositoryWithoutWritingIt(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "copy")
-	res, err := r.Restore(ctx, latest.ID, root, target)
+	res, err := r.Restore(ctx, latest.ID, root, target, RestoreOptions{Verify: true})
 	must(t, err)
 	// restic counts the folders it restored with the files: 5 + static, data
 	if res.Files != 7 {
@@ -191,7 +191,7 @@ func TestRootOfARelativeBackup(t *testing.T) {
 		t.Fatalf("root %q of a backup of the relative path site (recorded as %v), want /site", root, snaps[0].Paths)
 	}
 	target := filepath.Join(t.TempDir(), "copy")
-	_, err = r.Restore(ctx, snaps[0].ID, root, target)
+	_, err = r.Restore(ctx, snaps[0].ID, root, target, RestoreOptions{})
 	must(t, err)
 	if got, err := os.ReadFile(filepath.Join(target, "a.txt")); err != nil || string(got) != "a\n" {
 		t.Fatalf("restored a.txt: %q, %v", got, err)
@@ -243,11 +243,42 @@ func TestDamagedPackFails(t *testing.T) {
 		t.Errorf("check error does not name the damaged pack %s: %v", name, err)
 	}
 
-	_, err = r.Restore(ctx, snaps[1].ID, root, filepath.Join(t.TempDir(), "copy"))
+	_, err = r.Restore(ctx, snaps[1].ID, root, filepath.Join(t.TempDir(), "copy"), RestoreOptions{})
 	if err == nil {
 		t.Fatalf("restore of %s passed with every pack damaged", src)
 	}
-	t.Logf("restore: %v", err)
+	// the folder listings are damaged too: the error names the folder
+	if !strings.Contains(err.Error(), "path tmp/") {
+		t.Errorf("restore error names no folder: %v", err)
+	}
+}
+
+// TestDamagedDataPackNamesTheFile damages only the packs of file data, as
+// a failing disk may: the folder listings read, so the restore fails
+// naming the file it could not restore.
+func TestDamagedDataPackNamesTheFile(t *testing.T) {
+	repo, _, bin := newRepo(t)
+	ctx := context.Background()
+	r, err := Open(ctx, Config{Repository: repo, Password: password, Binary: bin})
+	must(t, err)
+	snaps, err := r.Snapshots(ctx)
+	must(t, err)
+	root, err := r.Root(ctx, snaps[1])
+	must(t, err)
+	for _, p := range testsvc.ResticDataPacks(t, bin, repo, password) {
+		testsvc.DamageFile(t, p)
+	}
+	_, err = r.Restore(ctx, snaps[1].ID, root, filepath.Join(t.TempDir(), "copy"), RestoreOptions{Verify: true})
+	if err == nil {
+		t.Fatal("restore passed with every data pack damaged")
+	}
+	named := false
+	for _, f := range []string{"index.html", "static/app.js", "data/notes.txt", "data/later.txt"} {
+		named = named || strings.Contains(err.Error(), f)
+	}
+	if !named {
+		t.Errorf("restore error names no file: %v", err)
+	}
 }
 
 // TestOpenErrors: a wrong password, a folder with no repository and a

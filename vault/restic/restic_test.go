@@ -2,6 +2,7 @@ package restic
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-backup/vigil/internal/testsvc"
 )
@@ -139,7 +141,7 @@ func TestReadsAResticRepositoryWithoutWritingIt(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "copy")
-	res, err := r.Restore(ctx, latest.ID, root, target, RestoreOptions{Verify: true})
+	res, err := r.Restore(ctx, latest.ID, root, target, RestoreOptions{})
 	must(t, err)
 	// restic counts the folders it restored with the files: 5 + static, data
 	if res.Files != 7 {
@@ -247,38 +249,235 @@ func TestDamagedPackFails(t *testing.T) {
 	if err == nil {
 		t.Fatalf("restore of %s passed with every pack damaged", src)
 	}
-	// the folder listings are damaged too: the error names the folder
-	if !strings.Contains(err.Error(), "path tmp/") {
-		t.Errorf("restore error names no folder: %v", err)
-	}
+	t.Logf("restore: %v", err)
 }
 
-// TestDamagedDataPackNamesTheFile damages only the packs of file data, as
-// a failing disk may: the folder listings read, so the restore fails
-// naming the file it could not restore.
-func TestDamagedDataPackNamesTheFile(t *testing.T) {
-	repo, _, bin := newRepo(t)
+// newTreeRepo makes a repository with the real restic CLI holding one
+// snapshot of a folder with every kind of entry Compare checks: nested
+// folders, a file only its owner may read, an executable, a symlink, an
+// empty file and one random file of 2 MiB, whose blobs fill the one data
+// pack that is not tiny. It returns the repository's folder, the
+// backed-up folder and the restic binary.
+func newTreeRepo(t *testing.T) (repo, src, bin string) {
+	t.Helper()
+	bin = testsvc.Restic(t)
+	dir := t.TempDir()
+	repo = filepath.Join(dir, "repo")
+	src = filepath.Join(dir, "srv", "shop")
+
+	big := make([]byte, 2<<20)
+	_, err := rand.Read(big)
+	must(t, err)
+
+	files := []struct {
+		name    string
+		content []byte
+		mode    os.FileMode
+	}{
+		{"index.html", []byte("<h1>Shop</h1>\n"), 0o644},
+		{"run.sh", []byte("#!/bin/sh\nexec shop\n"), 0o755},
+		{"config/app.yml", []byte("db: data/db/shop.db\npassword: hunter2\n"), 0o600},
+		{"data/db/shop.db", big, 0o644},
+		{"data/db/notes.txt", []byte("orders since Monday\n"), 0o644},
+		{"logs/a.log", []byte("started\n"), 0o640},
+		{"logs/b.log", nil, 0o640},
+	}
+	for _, f := range files {
+		p := filepath.Join(src, filepath.FromSlash(f.name))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, f.content, f.mode))
+		must(t, os.Chmod(p, f.mode)) // past the umask
+	}
+	must(t, os.Symlink("app.yml", filepath.Join(src, "config", "current")))
+	must(t, os.Chmod(filepath.Join(src, "logs"), 0o750))
+
+	restic(t, bin, repo, "", "init")
+	restic(t, bin, repo, "", "backup", "--host", "shop-1", src)
+
+	return repo, src, bin
+}
+
+// openLatest opens repo and returns it with its latest snapshot and that
+// snapshot's folder.
+func openLatest(t *testing.T, repo, bin string) (*Repo, Snapshot, string) {
+	t.Helper()
 	ctx := context.Background()
 	r, err := Open(ctx, Config{Repository: repo, Password: password, Binary: bin})
 	must(t, err)
 	snaps, err := r.Snapshots(ctx)
 	must(t, err)
-	root, err := r.Root(ctx, snaps[1])
+	if len(snaps) == 0 {
+		t.Fatal("no snapshots in the repository")
+	}
+	latest := snaps[len(snaps)-1]
+	root, err := r.Root(ctx, latest)
 	must(t, err)
-	for _, p := range testsvc.ResticDataPacks(t, bin, repo, password) {
-		testsvc.DamageFile(t, p)
+	return r, latest, root
+}
+
+// TestCompareAFreshRestoreIsClean restores a snapshot with restic's
+// read-back verification and compares the copy with the snapshot's
+// listing: nothing differs, the counts are the snapshot's, and the
+// repository is as it was.
+func TestCompareAFreshRestoreIsClean(t *testing.T) {
+	repo, _, bin := newTreeRepo(t)
+	before := fingerprint(t, repo)
+	r, snap, root := openLatest(t, repo, bin)
+	ctx := context.Background()
+
+	target := filepath.Join(t.TempDir(), "copy")
+	res, err := r.Restore(ctx, snap.ID, root, target, RestoreOptions{Verify: true})
+	must(t, err)
+	if !res.Verified {
+		t.Errorf("restore with Verify reports no verification: %+v", res)
 	}
-	_, err = r.Restore(ctx, snaps[1].ID, root, filepath.Join(t.TempDir(), "copy"), RestoreOptions{Verify: true})
+	// 7 files, the symlink and the folders config, data, data/db, logs
+	if res.Files != 12 {
+		t.Errorf("restored %d entries, want 12", res.Files)
+	}
+
+	cmp, err := r.Compare(ctx, snap.ID, root, target)
+	must(t, err)
+	if len(cmp.Mismatches) != 0 {
+		t.Errorf("a fresh restore differs from its snapshot: %q", cmp.Mismatches)
+	}
+	wantBytes := int64(2<<20 + len("<h1>Shop</h1>\n") + len("#!/bin/sh\nexec shop\n") +
+		len("db: data/db/shop.db\npassword: hunter2\n") + len("orders since Monday\n") + len("started\n"))
+	if cmp.Files != 7 || cmp.Dirs != 4 || cmp.Symlinks != 1 || cmp.Bytes != wantBytes {
+		t.Errorf("compared %d files, %d folders, %d symlinks, %d bytes; want 7, 4, 1, %d",
+			cmp.Files, cmp.Dirs, cmp.Symlinks, cmp.Bytes, wantBytes)
+	}
+
+	sameFingerprint(t, before, fingerprint(t, repo))
+}
+
+// TestCompareNamesEachDifference alters a verified copy in every way
+// Compare checks and finds each change named by its path in the copy,
+// then caps a long list.
+func TestCompareNamesEachDifference(t *testing.T) {
+	repo, _, bin := newTreeRepo(t)
+	before := fingerprint(t, repo)
+	r, snap, root := openLatest(t, repo, bin)
+	ctx := context.Background()
+
+	target := filepath.Join(t.TempDir(), "copy")
+	_, err := r.Restore(ctx, snap.ID, root, target, RestoreOptions{Verify: true})
+	must(t, err)
+
+	in := func(name string) string { return filepath.Join(target, filepath.FromSlash(name)) }
+	must(t, os.Remove(in("index.html")))
+	notes, err := os.Lstat(in("data/db/notes.txt"))
+	must(t, err)
+	must(t, os.Truncate(in("data/db/notes.txt"), 6))
+	must(t, os.Chtimes(in("data/db/notes.txt"), notes.ModTime(), notes.ModTime())) // only its size differs
+	shop, err := os.Lstat(in("data/db/shop.db"))
+	must(t, err)
+	later := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(t, os.Chtimes(in("data/db/shop.db"), later, later)) // written after the restore
+	must(t, os.Chmod(in("config/app.yml"), 0o644))
+	must(t, os.Chmod(in("data"), 0o700))
+	must(t, os.Remove(in("config/current")))
+	must(t, os.Symlink("../index.html", in("config/current")))
+	must(t, os.RemoveAll(in("logs")))
+	must(t, os.Remove(in("run.sh")))
+	must(t, os.Mkdir(in("run.sh"), 0o755))
+	must(t, os.WriteFile(in("run.sh/inside"), []byte("x"), 0o644))
+	must(t, os.WriteFile(in("stray.txt"), []byte("left behind\n"), 0o644))
+	must(t, os.MkdirAll(in("tmp/cache"), 0o755))
+	must(t, os.WriteFile(in("tmp/cache/x"), []byte("x"), 0o644))
+
+	cmp, err := r.Compare(ctx, snap.ID, root, target)
+	must(t, err)
+	s := snap.ShortID
+	want := []string{
+		"config/app.yml: mode 0644 in the copy, 0600 in snapshot " + s,
+		`config/current: points to "../index.html" in the copy, to "app.yml" in snapshot ` + s,
+		"data: mode 0700 in the copy, 0755 in snapshot " + s,
+		"data/db/notes.txt: size 6 in the copy, 20 in snapshot " + s,
+		"data/db/shop.db: modified 2030-01-02T03:04:05Z in the copy, " + shop.ModTime().UTC().Format(time.RFC3339Nano) + " in snapshot " + s,
+		"index.html: missing",
+		"logs: missing, and the 2 entries below it",
+		"run.sh: a folder in the copy, a file in snapshot " + s,
+		"stray.txt: extra, not in snapshot " + s,
+		"tmp: extra, not in snapshot " + s,
+	}
+	if strings.Join(cmp.Mismatches, "\n") != strings.Join(want, "\n") {
+		t.Errorf("mismatches:\n%s\nwant:\n%s", strings.Join(cmp.Mismatches, "\n"), strings.Join(want, "\n"))
+	}
+	if cmp.Files != 7 || cmp.Dirs != 4 || cmp.Symlinks != 1 {
+		t.Errorf("compared %d files, %d folders, %d symlinks; want the snapshot's 7, 4, 1", cmp.Files, cmp.Dirs, cmp.Symlinks)
+	}
+
+	// 10 mismatches and 30 more extra files: the first 20, then the rest counted
+	for i := range 30 {
+		must(t, os.WriteFile(in(fmt.Sprintf("extra-%02d", i)), nil, 0o644))
+	}
+	cmp, err = r.Compare(ctx, snap.ID, root, target)
+	must(t, err)
+	if len(cmp.Mismatches) != 21 || cmp.Mismatches[20] != "and 20 more" || cmp.Mismatches[5] != "extra-00: extra, not in snapshot "+s {
+		t.Errorf("%d mismatches, want 20 and \"and 19 more\": %q", len(cmp.Mismatches), cmp.Mismatches)
+	}
+
+	sameFingerprint(t, before, fingerprint(t, repo))
+}
+
+// TestDamagedDataPackNamesTheFile flips bytes in the pack holding the
+// 2 MiB file's blobs: a verified restore fails, and its error names that
+// file by its path in the snapshot's folder. Restoring and comparing
+// change nothing of the (damaged) repository.
+func TestDamagedDataPackNamesTheFile(t *testing.T) {
+	repo, _, bin := newTreeRepo(t)
+	r, snap, root := openLatest(t, repo, bin)
+	ctx := context.Background()
+
+	// the largest pack: the tree packs and any other are far below 2 MiB
+	var pack string
+	var size int64
+	must(t, filepath.WalkDir(filepath.Join(repo, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil && info.Size() > size {
+			pack, size = p, info.Size()
+		}
+		return err
+	}))
+	if size < 2<<20 {
+		t.Fatalf("largest pack %s has %d bytes, not the 2 MiB file's", pack, size)
+	}
+	data, err := os.ReadFile(pack)
+	must(t, err)
+	for i := len(data) / 4; i < len(data)*3/4; i += 4093 {
+		data[i] ^= 0xff
+	}
+	must(t, os.Chmod(pack, 0o644))
+	must(t, os.WriteFile(pack, data, 0o644))
+	before := fingerprint(t, repo)
+
+	target := filepath.Join(t.TempDir(), "copy")
+	_, err = r.Restore(ctx, snap.ID, root, target, RestoreOptions{Verify: true})
 	if err == nil {
-		t.Fatal("restore passed with every data pack damaged")
+		t.Fatal("a verified restore passed with the 2 MiB file's pack damaged")
 	}
-	named := false
-	for _, f := range []string{"index.html", "static/app.js", "data/notes.txt", "data/later.txt"} {
-		named = named || strings.Contains(err.Error(), f)
+	if !strings.Contains(err.Error(), "/data/db/shop.db: ") || !strings.Contains(err.Error(), filepath.Base(pack)[:8]) {
+		t.Errorf("restore error does not name data/db/shop.db and its pack %s: %v", filepath.Base(pack)[:8], err)
 	}
-	if !named {
-		t.Errorf("restore error names no file: %v", err)
+	if !strings.Contains(err.Error(), "restic check --read-data") {
+		t.Errorf("restore error says nothing of what to do: %v", err)
 	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("restore error runs over lines: %q", err)
+	}
+
+	// what the failed restore left does not compare clean either
+	cmp, err := r.Compare(ctx, snap.ID, root, target)
+	must(t, err)
+	if len(cmp.Mismatches) != 1 || cmp.Mismatches[0] != "data/db/shop.db: missing" {
+		t.Errorf("the failed restore's copy compares as %q, want only data/db/shop.db missing", cmp.Mismatches)
+	}
+
+	sameFingerprint(t, before, fingerprint(t, repo))
 }
 
 // TestOpenErrors: a wrong password, a folder with no repository and a

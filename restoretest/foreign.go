@@ -3,6 +3,7 @@ package restoretest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vigil-backup/vigil"
@@ -27,7 +28,7 @@ func (t *Tester) resticVault(name string) bool {
 // restoreFromRestic restores rp, a snapshot of a restic vault, into the
 // copy with restic. An instant copy mounts a Kopia vault; a restic
 // snapshot is restored in full, and the job's log says so.
-func (t *Tester) restoreFromRestic(ctx context.Context, job *vigil.RestoreJob, cp resource.Copy, rp vigil.RecoveryPoint, mode string) (string, error) {
+func (t *Tester) restoreFromRestic(ctx context.Context, job *vigil.RestoreJob, cp resource.Copy, rp vigil.RecoveryPoint, res config.Resource, mode string) (string, error) {
 	fc, ok := cp.(resource.FileCopy)
 	if !ok {
 		return "", fmt.Errorf("a %s copy cannot be restored from restic vault %q: only folders and apps can", rp.ResourceType, rp.Vault)
@@ -42,7 +43,27 @@ func (t *Tester) restoreFromRestic(ctx context.Context, job *vigil.RestoreJob, c
 	if mode == config.RestoreInstant {
 		t.jobLog(ctx, job.ID, "restore: instant mounts a vigil or Kopia vault; the snapshot of restic vault %q is restored in full instead", rp.Vault)
 	}
+	if slices.ContainsFunc(res.Validate, func(v config.Validator) bool { return v.Checksum != nil }) {
+		// The checksum validator compares the copy with restic's listing
+		// of the snapshot, a restic run of its own: it runs while restic
+		// restores, not after.
+		id, root, _ := strings.Cut(rp.SnapshotID, ":")
+		l := &pendingListing{done: make(chan struct{})}
+		t.listings.Store(job.ID, l)
+		go func() {
+			defer close(l.done)
+			l.listing, l.err = repo.Listing(ctx, id, root)
+		}()
+	}
 	return fc.RestoreFiles(ctx, resticFiles{repo}, rp)
+}
+
+// pendingListing is a restic listing being read for a restore test's
+// checksum validator.
+type pendingListing struct {
+	done    chan struct{}
+	listing restic.Listing
+	err     error
 }
 
 // compareWithRestic is the checksum validator of a restic recovery point:
@@ -53,11 +74,28 @@ func (t *Tester) restoreFromRestic(ctx context.Context, job *vigil.RestoreJob, c
 // content.
 func (t *Tester) compareWithRestic(ctx context.Context, jobID string, rp vigil.RecoveryPoint, dir string) error {
 	id, root, _ := strings.Cut(rp.SnapshotID, ":")
-	repo, err := t.restic.Restic(ctx, rp.Vault)
-	if err != nil {
-		return err
+	var listing restic.Listing
+	if p, ok := t.listings.LoadAndDelete(jobID); ok {
+		l := p.(*pendingListing)
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if l.err != nil {
+			return l.err
+		}
+		listing = l.listing
+	} else {
+		repo, err := t.restic.Restic(ctx, rp.Vault)
+		if err != nil {
+			return err
+		}
+		if listing, err = repo.Listing(ctx, id, root); err != nil {
+			return err
+		}
 	}
-	cmp, err := repo.Compare(ctx, id, root, dir)
+	cmp, err := listing.Compare(dir)
 	if err != nil {
 		return fmt.Errorf("compare with recovery point %s: %w", rp.ID, err)
 	}

@@ -80,6 +80,10 @@ type Tester struct {
 	mu      sync.Mutex
 	running map[string]bool
 
+	// listings are the restic listings read for running restore tests'
+	// checksum validators, by job id (restoreFromRestic).
+	listings sync.Map
+
 	// pauses are the test-only pauses of EnvPause.
 	pauses testpause.Steps
 }

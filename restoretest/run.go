@@ -41,6 +41,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		return nil
 	}
 	defer t.release(job.ID)
+	defer t.listings.Delete(job.ID) // a listing read for a check that did not run
 	plan := t.plan(job)
 	if _, ok := t.cfg.Current().Resource(job.Resource); !ok {
 		return t.endEarly(ctx, job, vigil.RestoreFailed, fmt.Sprintf("resource %q is not in the config of node %s (%s): add it back to test it, or, if it was just added, reload this node's vigil (vigil reload, or SIGHUP to vigil worker)",
@@ -103,7 +104,7 @@ func (t *Tester) Run(ctx context.Context, job *vigil.RestoreJob) error {
 		full    bool
 	)
 	if t.resticVault(rp.Vault) {
-		summary, err = t.restoreFromRestic(storageCtx, job, cp, rp, config.RestoreMode(plan, res.Config()))
+		summary, err = t.restoreFromRestic(storageCtx, job, cp, rp, res.Config(), config.RestoreMode(plan, res.Config()))
 	} else {
 		if v, err = t.vaults.Vault(storageCtx, rp.Vault); err != nil {
 			return t.failRestore(ctx, job, inst, cp, err.Error())

@@ -205,7 +205,30 @@ func (r *Repo) Root(ctx context.Context, s Snapshot) (string, error) {
 			"name the folder to test in the resource's source path", s.ShortID, r.cfg.Repository, len(s.Paths), strings.Join(s.Paths, ", "))
 	}
 
-	nodes, err := r.List(ctx, s.ID)
+	var tails []string
+
+	for tail := path.Clean("/" + s.Paths[0]); tail != "/"; {
+		tails = append(tails, tail)
+
+		// drop the first element: /tmp/rt/src → /rt/src
+		i := strings.IndexByte(tail[1:], '/')
+		if i < 0 {
+			break
+		}
+
+		tail = tail[1+i:]
+	}
+
+	// restic ls with folders lists only them and what is directly in
+	// them, which is much less than the whole snapshot: the longest tail
+	// listed is the folder. Should it list nothing, the whole listing
+	// says.
+	out, err := r.run(ctx, append([]string{"ls", s.ID}, tails...)...)
+	if err != nil {
+		return "", fmt.Errorf("list snapshot %s of restic repository %s: %w", s.ID, r.cfg.Repository, err)
+	}
+
+	nodes, err := parseNodes(s.ID, out)
 	if err != nil {
 		return "", err
 	}
@@ -215,21 +238,26 @@ func (r *Repo) Root(ctx context.Context, s Snapshot) (string, error) {
 		if n.Type == "dir" {
 			dirs[n.Path] = true
 		}
+
+		dirs[path.Dir(n.Path)] = true
 	}
 
-	p := path.Clean("/" + s.Paths[0])
-	for tail := p; tail != "/"; {
+	if len(dirs) == 0 {
+		if nodes, err = r.List(ctx, s.ID); err != nil {
+			return "", err
+		}
+
+		for _, n := range nodes {
+			if n.Type == "dir" {
+				dirs[n.Path] = true
+			}
+		}
+	}
+
+	for _, tail := range tails {
 		if dirs[tail] {
 			return tail, nil
 		}
-
-		// drop the first element: /tmp/rt/src → /rt/src
-		i := strings.IndexByte(tail[1:], '/')
-		if i < 0 {
-			break
-		}
-
-		tail = tail[1+i:]
 	}
 
 	return "", fmt.Errorf("snapshot %s of restic repository %s has no folder for its path %s", s.ShortID, r.cfg.Repository, s.Paths[0])
@@ -321,11 +349,28 @@ const maxMismatches = 20
 // Symlinks' permission bits are not compared: Linux has none of its own
 // for a symlink (always 0777) and restic cannot restore them.
 func (r *Repo) Compare(ctx context.Context, id, root, dir string) (CompareResult, error) {
-	fail := func(err error) (CompareResult, error) {
-		return CompareResult{}, fmt.Errorf("compare %s with snapshot %s:%s of restic repository %s: %w", dir, id, root, r.cfg.Repository, err)
+	l, err := r.Listing(ctx, id, root)
+	if err != nil {
+		return CompareResult{}, err
 	}
 
+	return l.Compare(dir)
+}
+
+// Listing is what Compare compares a copy with: the entries below a
+// snapshot's folder, with their link targets. Reading it is a restic run
+// of its own, which a restore test does while restic restores.
+type Listing struct {
+	repo, id, root string
+	nodes          []Node
+}
+
+// Listing reads the entries below folder root of snapshot id.
+func (r *Repo) Listing(ctx context.Context, id, root string) (Listing, error) {
 	root = path.Clean("/" + root)
+	fail := func(err error) (Listing, error) {
+		return Listing{}, fmt.Errorf("list snapshot %s:%s of restic repository %s: %w", id, root, r.cfg.Repository, err)
+	}
 
 	out, err := r.run(ctx, "ls", id+":"+root)
 	if err != nil {
@@ -339,6 +384,16 @@ func (r *Repo) Compare(ctx context.Context, id, root, dir string) (CompareResult
 
 	if err := r.linkTargets(ctx, id, root, nodes); err != nil {
 		return fail(err)
+	}
+
+	return Listing{repo: r.cfg.Repository, id: id, root: root, nodes: nodes}, nil
+}
+
+// Compare compares folder dir with the listing, as Repo.Compare does.
+func (l Listing) Compare(dir string) (CompareResult, error) {
+	id, root, nodes := l.id, l.root, l.nodes
+	fail := func(err error) (CompareResult, error) {
+		return CompareResult{}, fmt.Errorf("compare %s with snapshot %s:%s of restic repository %s: %w", dir, id, root, l.repo, err)
 	}
 
 	snap := shortID(id)
@@ -403,7 +458,7 @@ func (r *Repo) Compare(ctx context.Context, id, root, dir string) (CompareResult
 		}
 	}
 
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

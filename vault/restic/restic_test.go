@@ -200,6 +200,26 @@ func TestRootOfARelativeBackup(t *testing.T) {
 	}
 }
 
+// TestRootOfAnEmptyFolder: a snapshot of an empty folder lists nothing
+// inside it, and its folder is still found.
+func TestRootOfAnEmptyFolder(t *testing.T) {
+	bin := testsvc.Restic(t)
+	dir := t.TempDir()
+	repo, empty := filepath.Join(dir, "repo"), filepath.Join(dir, "srv", "empty")
+	must(t, os.MkdirAll(empty, 0o755))
+	restic(t, bin, repo, "", "init")
+	restic(t, bin, repo, "", "backup", empty)
+	ctx := context.Background()
+	r, err := Open(ctx, Config{Repository: repo, Password: password, Binary: bin})
+	must(t, err)
+	snaps, err := r.Snapshots(ctx)
+	must(t, err)
+	root, err := r.Root(ctx, snaps[0])
+	if err != nil || root != empty {
+		t.Fatalf("root of a snapshot of an empty folder: %q, %v; want %s", root, err, empty)
+	}
+}
+
 // TestDamagedPackFails flips bytes in every data pack of a repository:
 // restic's check, reading the data back, and a restore both fail, and the
 // errors say what is damaged.
@@ -470,12 +490,10 @@ func TestDamagedDataPackNamesTheFile(t *testing.T) {
 		t.Errorf("restore error runs over lines: %q", err)
 	}
 
-	// what the failed restore left does not compare clean either
-	cmp, err := r.Compare(ctx, snap.ID, root, target)
-	must(t, err)
-	if len(cmp.Mismatches) != 1 || cmp.Mismatches[0] != "data/db/shop.db: missing" {
-		t.Errorf("the failed restore's copy compares as %q, want only data/db/shop.db missing", cmp.Mismatches)
-	}
+	// What the failed restore left proves nothing: restic may leave the
+	// damaged file out or leave it at its full size and time with the
+	// damaged blob's bytes unwritten, which Compare, reading no content,
+	// cannot tell from a good one. The restore's error is the verdict.
 
 	sameFingerprint(t, before, fingerprint(t, repo))
 }

@@ -6,56 +6,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
-)
 
-// The stock kopia CLI, built once per test binary from the kopia module
-// pinned in go.mod, so it is exactly the version vigil's vaults are written
-// with.
-var (
-	kopiaOnce sync.Once
-	kopiaPath string
-	kopiaErr  error
-	kopiaLog  []byte
+	"github.com/vigil-backup/vigil/internal/testsvc"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-
-	if kopiaPath != "" {
-		os.RemoveAll(filepath.Dir(kopiaPath))
-	}
-
+	testsvc.RemoveKopia()
 	os.Exit(code)
 }
 
-func stockKopia(t *testing.T) string {
-	t.Helper()
-
-	kopiaOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vigil-kopia-cli-")
-		if err != nil {
-			kopiaErr = err
-			return
-		}
-
-		kopiaPath = filepath.Join(dir, "kopia")
-
-		// the module root is the parent of this package's folder
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", kopiaPath, "github.com/kopia/kopia")
-		cmd.Dir = ".."
-		kopiaLog, kopiaErr = cmd.CombinedOutput()
-	})
-
-	if kopiaErr != nil {
-		t.Fatalf("build the stock kopia CLI (go build github.com/kopia/kopia): %v\n%s", kopiaErr, kopiaLog)
-	}
-
-	return kopiaPath
-}
+// stockKopia is the stock kopia CLI, built from the kopia module vigil
+// links.
+func stockKopia(t *testing.T) string { return testsvc.Kopia(t) }
 
 // kopiaCLI runs the stock CLI against a private config, cache and log folder.
 type kopiaCLI struct {

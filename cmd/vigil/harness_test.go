@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-backup/vigil/internal/testsvc"
 )
 
 // vigilBin is the binary under test, built once by TestMain.
@@ -42,6 +44,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	testsvc.RemoveKopia()
 	os.Exit(code)
 }
 

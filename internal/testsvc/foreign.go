@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +77,7 @@ var (
 func Kopia(t testing.TB) string {
 	t.Helper()
 	kopiaOnce.Do(func() {
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
+		gomod, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "env", "GOMOD").Output()
 		if err != nil {
 			kopiaErr = fmt.Errorf("go env GOMOD: %w", err)
 			return
@@ -87,7 +88,7 @@ func Kopia(t testing.TB) string {
 			return
 		}
 		kopiaPath = filepath.Join(dir, "kopia")
-		cmd := exec.Command("go", "build", "-o", kopiaPath, "github.com/kopia/kopia")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", kopiaPath, "github.com/kopia/kopia")
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			kopiaErr = fmt.Errorf("%w\n%s", err, out)
@@ -97,4 +98,12 @@ func Kopia(t testing.TB) string {
 		t.Fatalf("build the stock kopia CLI (go build github.com/kopia/kopia): %v", kopiaErr)
 	}
 	return kopiaPath
+}
+
+// RemoveKopia removes the kopia CLI that Kopia built, if it did: a test
+// binary's TestMain calls it after the tests.
+func RemoveKopia() {
+	if kopiaPath != "" {
+		os.RemoveAll(filepath.Dir(kopiaPath))
+	}
 }

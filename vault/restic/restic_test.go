@@ -3,7 +3,6 @@ package restic
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,48 +61,11 @@ func restic(t *testing.T, bin, repo, cwd string, args ...string) string {
 	return string(out)
 }
 
-// fingerprint is every file under dir with its mode, size and SHA-256,
-// to show that nothing in a repository changed.
-func fingerprint(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	fp := map[string]string{}
-	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		entry := fmt.Sprintf("%v %d %v", info.Mode(), info.Size(), info.ModTime().UnixNano())
-		if d.Type().IsRegular() {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			entry += fmt.Sprintf(" %x", sha256.Sum256(data))
-		}
-		fp[rel] = entry
-		return nil
-	}))
-	return fp
-}
+func fingerprint(t *testing.T, dir string) map[string]string { return testsvc.Fingerprint(t, dir) }
 
 func sameFingerprint(t *testing.T, before, after map[string]string) {
 	t.Helper()
-	for name, was := range before {
-		if now, ok := after[name]; !ok {
-			t.Errorf("%s was removed from the repository", name)
-		} else if now != was {
-			t.Errorf("%s changed in the repository: %s, was %s", name, now, was)
-		}
-	}
-	for name := range after {
-		if _, ok := before[name]; !ok {
-			t.Errorf("%s was added to the repository", name)
-		}
-	}
+	testsvc.SameFingerprint(t, before, after)
 }
 
 // TestReadsAResticRepositoryWithoutWritingIt opens a repository the restic

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -60,6 +61,14 @@ func newRecoveryPointsCommand(g *globalOptions) *cobra.Command {
 			}
 			if rp.SourceRecoveryPointID != "" {
 				fmt.Fprintf(g.stdout, "\ncopy of recovery point %s, made by copy job %s\n", printable(rp.SourceRecoveryPointID), printable(rp.CopyJobID))
+			}
+			if f := rp.Foreign; f != nil {
+				tags := ""
+				if len(f.Tags) > 0 {
+					tags = ", tags " + printable(strings.Join(f.Tags, ", "))
+				}
+				fmt.Fprintf(g.stdout, "\n%s snapshot %s of %s on host %s%s, in foreign vault %s (read-only to vigil)\n",
+					printable(f.Tool), printable(f.ID), printable(f.Path), printable(f.Host), tags, printable(rp.Vault))
 			}
 			if rp.Skipped != nil {
 				if err := g.printSkipped(rp.Skipped); err != nil {

@@ -171,6 +171,10 @@ restore_testing:
 	if tags := points["web-restic"][0].Foreign.Tags; !slices.Contains(tags, "daily") {
 		t.Errorf("restic snapshot's tags: %v, want daily", tags)
 	}
+	newest := points["web-restic"][0]
+	if show := e.mustRun("recovery-points", "show", newest.ID); !strings.Contains(show, "restic snapshot "+newest.Foreign.ID+" of "+f.app+" on host ") || !strings.Contains(show, "tags daily") {
+		t.Errorf("recovery-points show says nothing of the restic snapshot:\n%s", show)
+	}
 
 	// the scheduled plan tests the latest of each, which lost app.conf
 	for r, list := range points {

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/api"
 	"github.com/vigil-backup/vigil/catalog"
+	"github.com/vigil-backup/vigil/config"
 	"github.com/vigil-backup/vigil/vault"
 )
 
@@ -34,7 +36,12 @@ func (c *Console) recoveryPoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{"RP": rp, "Tests": tests, "Path": p, "Crumbs": crumbs(p)}
-	if browser, ok := c.engine.(api.Browser); ok && rp.Status != vigil.RecoveryPointExpired && rp.Status != vigil.RecoveryPointDeleting {
+	if f := rp.Foreign; f != nil && f.Tool == config.KindRestic {
+		// vigil reads a restic repository only to restore and test it;
+		// restic itself lists the snapshot's files.
+		vc, _ := c.cfg.Current().Vault(rp.Vault)
+		data["ResticLs"] = fmt.Sprintf("restic -r %s ls %s", vc.Repository, rp.SnapshotID)
+	} else if browser, ok := c.engine.(api.Browser); ok && rp.Status != vigil.RecoveryPointExpired && rp.Status != vigil.RecoveryPointDeleting {
 		_, at, entries, err := browser.Files(r.Context(), id, p, false)
 		if err != nil {
 			// The page still says what the point is; the listing says why

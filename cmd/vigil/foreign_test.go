@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/vigil-backup/vigil"
 	"github.com/vigil-backup/vigil/internal/testsvc"
 )
@@ -207,6 +209,35 @@ restore_testing:
 		t.Errorf("RESTORE_TEST_STATUS events: %d, want one per test (4 at least)", len(events.Events))
 	}
 	t.Logf("%s: whole snapshots passed", time.Now().Format(time.TimeOnly))
+
+	// the console shows the foreign vaults and where a point came from
+	ctx := browser(t)
+	base := signIn(t, ctx, e)
+	var vaultRow, madeBy, files string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/vaults"),
+		chromedp.Text(`#vault-restic-prod`, &vaultRow, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("the console's vaults page: %v", err)
+	}
+	if !strings.Contains(vaultRow, "restic, read-only") || !strings.Contains(vaultRow, f.restic) {
+		t.Errorf("the console's row of restic-prod: %q", vaultRow)
+	}
+	screenshot(t, ctx, "vaults-foreign")
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/recovery-points/"+newest.ID),
+		chromedp.Text(`table`, &madeBy, chromedp.ByQuery),
+		chromedp.Text(`#restic-files`, &files, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("the console's recovery point page: %v", err)
+	}
+	if !strings.Contains(madeBy, "restic, snapshot "+newest.Foreign.ID+" of "+f.app) || !strings.Contains(madeBy, "read-only to vigil") {
+		t.Errorf("the console's recovery point page: %q", madeBy)
+	}
+	if !strings.Contains(files, "restic -r "+f.restic+" ls "+newest.SnapshotID) {
+		t.Errorf("the console's files of a restic point: %q", files)
+	}
+	screenshot(t, ctx, "recovery-point-foreign")
 	testsvc.SameFingerprint(t, resticBefore, testsvc.Fingerprint(t, f.restic))
 	testsvc.SameFingerprint(t, kopiaBefore, testsvc.Fingerprint(t, f.kopia))
 

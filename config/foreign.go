@@ -95,6 +95,8 @@ func validateKind(add func(field, format string, args ...any), f string, v *Vaul
 		switch {
 		case v.Repository == "":
 			add(f+".repository", "is missing: give the restic repository as restic's -r takes it (a folder, s3:…, sftp:…, rest:…)")
+		case strings.HasPrefix(v.Repository, "-"):
+			add(f+".repository", "%q starts with '-', which restic would read as an option: give a folder, s3:…, sftp:… or rest:…", v.Repository)
 		case v.Storage != "":
 			add(f+".storage", "a restic vault is given by repository, not storage: move %q there", v.Storage)
 		}

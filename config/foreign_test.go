@@ -76,6 +76,7 @@ func TestParseRefusesForeignMisuse(t *testing.T) {
 		{"source of a database", foreignBase + "  - {name: x, type: sqlite, path: /x.db, source: {vault: kopia-prod, path: /x}}\n", "source: is for folders"},
 		{"excludes on a foreign resource", foreignBase + "  - {name: x, type: directory, exclude: ['*.tmp'], source: {vault: kopia-prod, path: /x}}\n", "are for backups vigil takes"},
 		{"restic without repository", "vaults:\n  - {name: r, kind: restic, password_env: R}\n", "vaults[0].repository: is missing"},
+		{"restic repository like an option", "vaults:\n  - {name: r, kind: restic, repository: '--password-command=sh', password_env: R}\n", "which restic would read as an option"},
 		{"restic with storage", "vaults:\n  - {name: r, kind: restic, repository: /r, storage: /s, password_env: R}\n", "given by repository, not storage"},
 		{"restic with verify", "vaults:\n  - {name: r, kind: restic, repository: /r, password_env: R, verify: {read_back_within: 30d, max_bytes_per_day: 1GiB, schedule: '@daily'}}\n", "read-data-percent"},
 		{"foreign with expiry", "vaults:\n  - {name: k, kind: kopia, storage: /k, password_env: K, expire_days: 3}\n", "remove expire_days and expire_after"},

@@ -699,7 +699,7 @@ func (r *Repo) run(ctx context.Context, args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("restic command %q is not one that only reads: refused", strings.Join(args, " "))
 	}
 
-	full := append([]string{"--repo", r.cfg.Repository, "--json", "--no-lock", "--quiet"}, args...)
+	full := append([]string{"--repo=" + r.cfg.Repository, "--json", "--no-lock", "--quiet"}, args...)
 	if r.cfg.CacheDir != "" {
 		full = append(full, "--cache-dir", r.cfg.CacheDir)
 	} else {

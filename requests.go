@@ -110,6 +110,9 @@ type VaultSync struct {
 	Added     int       `json:"added"`
 	Gone      int       `json:"gone"`
 	Unmatched []string  `json:"unmatched,omitempty"`
+	// Skipped are the matching snapshots that could not be listed, each
+	// with why (a restic snapshot of several paths).
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // VaultCoverage is how much of a vault has been read back and checked

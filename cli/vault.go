@@ -208,6 +208,9 @@ add a resource for them. Nothing is written to the repository.
 			}
 			fmt.Fprintf(g.stdout, "vault %s: %s, %d new recovery points, %d gone\n",
 				printable(res.Vault), units.Plural(res.Snapshots, "snapshot"), res.Added, res.Gone)
+			for _, s := range res.Skipped {
+				fmt.Fprintf(g.stdout, "  not listed: %s\n", printable(s))
+			}
 			for _, u := range res.Unmatched {
 				fmt.Fprintf(g.stdout, "  no resource's source matches %s: add a resource with source: {vault: %s, path: ...} to restore-test them\n", printable(u), printable(res.Vault))
 			}

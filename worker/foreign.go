@@ -85,9 +85,10 @@ func (e *Engine) SyncVault(ctx context.Context, name string) (vigil.VaultSync, e
 		if r.Source == nil || r.Source.Vault != name {
 			continue
 		}
-		added, gone, err := e.syncResource(ctx, vc, r, snaps, claimed)
+		added, gone, skipped, err := e.syncResource(ctx, vc, r, snaps, claimed)
 		res.Added += added
 		res.Gone += gone
+		res.Skipped = append(res.Skipped, skipped...)
 		if err != nil {
 			return res, err
 		}
@@ -101,16 +102,17 @@ func (e *Engine) SyncVault(ctx context.Context, name string) (vigil.VaultSync, e
 	for _, p := range slices.Sorted(maps.Keys(unmatched)) {
 		res.Unmatched = append(res.Unmatched, fmt.Sprintf("%d of %s", unmatched[p], p))
 	}
-	e.logger.Info("synced foreign vault", "vault", name, "snapshots", res.Snapshots, "added", res.Added, "gone", res.Gone, "unmatched", res.Unmatched)
+	e.logger.Info("synced foreign vault", "vault", name, "snapshots", res.Snapshots, "added", res.Added, "gone", res.Gone, "unmatched", res.Unmatched, "skipped", res.Skipped)
 	return res, nil
 }
 
 // syncResource lists r's snapshots among snaps, marking in claimed those
-// it takes, and returns how many points it added and found gone.
-func (e *Engine) syncResource(ctx context.Context, vc config.Vault, r config.Resource, snaps []foreignSnapshot, claimed map[string]bool) (added, gone int, err error) {
+// it takes, and returns how many points it added and found gone, and the
+// matching snapshots it could not list, each with why.
+func (e *Engine) syncResource(ctx context.Context, vc config.Vault, r config.Resource, snaps []foreignSnapshot, claimed map[string]bool) (added, gone int, skipped []string, err error) {
 	known, err := e.catalog.ListRecoveryPoints(ctx, catalog.RecoveryPointFilter{Vault: vc.Name, Resource: r.Name})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	have := map[string]bool{}
 	for _, rp := range known {
@@ -135,8 +137,14 @@ func (e *Engine) syncResource(ctx context.Context, vc config.Vault, r config.Res
 			// inside the snapshot; finding it reads the snapshot's listing,
 			// once per snapshot.
 			root, err := e.resticRoot(ctx, vc.Name, s)
+			if ctx.Err() != nil {
+				return added, gone, skipped, ctx.Err()
+			}
 			if err != nil {
-				return added, gone, err
+				// one snapshot vigil cannot test (of several paths, say)
+				// holds up none of the others
+				skipped = append(skipped, err.Error())
+				continue
 			}
 			s.snapshotID = s.ID + ":" + root
 		}
@@ -160,7 +168,7 @@ func (e *Engine) syncResource(ctx context.Context, vc config.Vault, r config.Res
 			return nil
 		})
 		if err != nil {
-			return added, gone, fmt.Errorf("list snapshot %s of vault %q as a recovery point of %s: %w", rp.Foreign.ID, vc.Name, r.Name, err)
+			return added, gone, skipped, fmt.Errorf("list snapshot %s of vault %q as a recovery point of %s: %w", rp.Foreign.ID, vc.Name, r.Name, err)
 		}
 		added++
 	}
@@ -178,11 +186,11 @@ func (e *Engine) syncResource(ctx context.Context, vc config.Vault, r config.Res
 					rp.ID, rp.ResourceType, rp.Resource, rp.CreatedAt.Format(time.RFC3339), rp.Vault, rp.StatusMessage),
 			}.WithData(rp))
 		if err != nil {
-			return added, gone, fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
+			return added, gone, skipped, fmt.Errorf("mark recovery point %s expired: %w", rp.ID, err)
 		}
 		gone++
 	}
-	return added, gone, nil
+	return added, gone, skipped, nil
 }
 
 // foreignPointID is the id of the recovery point of snapshot of resource

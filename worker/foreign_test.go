@@ -52,6 +52,7 @@ func TestSyncForeignVault(t *testing.T) {
 	restic("backup", web) // untagged: not the resource's
 	restic("backup", "--tag", "daily", home)
 	restic("backup", "--tag", "daily", web)
+	restic("backup", "--tag", "daily", web, home) // two paths: not testable, and no hold-up
 
 	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), Node: "node-a", Lifecycle: config.Lifecycle{CheckInterval: config.Duration(time.Hour)},
 		Vaults:         []config.Vault{{Name: "restic-prod", Kind: config.KindRestic, Repository: repo, Password: "theirs"}},
@@ -73,8 +74,11 @@ func TestSyncForeignVault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if added := results[0].Added + results[1].Added; added != 2 || results[0].Snapshots != 4 {
-		t.Fatalf("two syncs at once: %+v, want 4 snapshots and 2 points added in all", results)
+	if added := results[0].Added + results[1].Added; added != 2 || results[0].Snapshots != 5 {
+		t.Fatalf("two syncs at once: %+v, want 5 snapshots and 2 points added in all", results)
+	}
+	if s := results[0].Skipped; len(s) != 1 || !strings.Contains(s[0], "backs up 2 paths") {
+		t.Errorf("skipped = %q, want the snapshot of two paths, saying so", s)
 	}
 	want := []string{"1 of " + home, "1 of " + web}
 	if got := results[0].Unmatched; !slices.Equal(got, want) {
@@ -117,8 +121,8 @@ func TestSyncForeignVault(t *testing.T) {
 	testsvc.SameFingerprint(t, before, testsvc.Fingerprint(t, repo))
 	restic("forget", points[0].Foreign.ID)
 	res, err = e.SyncVault(ctx, "restic-prod")
-	if err != nil || res.Gone != 1 || res.Snapshots != 3 {
-		t.Fatalf("sync after forget: %+v, %v; want 1 gone of 3", res, err)
+	if err != nil || res.Gone != 1 || res.Snapshots != 4 {
+		t.Fatalf("sync after forget: %+v, %v; want 1 gone of 4", res, err)
 	}
 	gone, err := cat.GetRecoveryPoint(ctx, points[0].ID)
 	if err != nil || gone.Status != vigil.RecoveryPointExpired || !strings.Contains(gone.StatusMessage, "vigil deleted nothing") {

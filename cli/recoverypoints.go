@@ -2,9 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"unicode"
 

@@ -100,15 +100,13 @@ func (t *Tester) compareWithRestic(ctx context.Context, jobID string, rp vigil.R
 		return fmt.Errorf("compare with recovery point %s: %w", rp.ID, err)
 	}
 	if len(cmp.Mismatches) > 0 {
-		return fmt.Errorf("the restored files differ from recovery point %s (restic snapshot %s): %s", rp.ID, shortID(id), strings.Join(cmp.Mismatches, "; "))
+		return fmt.Errorf("the restored files differ from recovery point %s (restic snapshot %s): %s", rp.ID, restic.ShortID(id), strings.Join(cmp.Mismatches, "; "))
 	}
 	t.jobLog(ctx, jobID, "checksum: %d files, %d folders, %d symlinks match restic snapshot %s's listing (types, sizes, modes, file times, link targets); "+
 		"content of the %d files (%d bytes) read back and checked against the snapshot by restic restore --verify as it wrote them",
-		cmp.Files, cmp.Dirs, cmp.Symlinks, shortID(id), cmp.Files, cmp.Bytes)
+		cmp.Files, cmp.Dirs, cmp.Symlinks, restic.ShortID(id), cmp.Files, cmp.Bytes)
 	return nil
 }
-
-func shortID(id string) string { return id[:min(len(id), 8)] }
 
 // resticFiles restores a restic recovery point's folder: its SnapshotID
 // is restic's own id:folder.

@@ -241,9 +241,8 @@ func (e *Engine) foreignSnapshots(ctx context.Context, vc config.Vault) ([]forei
 		slices.Sort(tags)
 		out = append(out, foreignSnapshot{
 			ForeignSnapshot: vigil.ForeignSnapshot{Tool: config.KindKopia, ID: s.ID, Host: s.Host, Username: s.Resource, Tags: tags},
-			start:           s.StartTime, end: s.EndTime, bytes: s.Bytes, files: s.Files, paths: []string{s.Source},
+			snapshotID:      s.ID, start: s.StartTime, end: s.EndTime, bytes: s.Bytes, files: s.Files, paths: []string{s.Source},
 		})
-		out[len(out)-1].snapshotID = s.ID
 	}
 	return out, nil
 }
@@ -254,10 +253,8 @@ func (e *Engine) resticRoot(ctx context.Context, vault string, s foreignSnapshot
 	if err != nil {
 		return "", err
 	}
-	return repo.Root(ctx, restic.Snapshot{ID: s.ID, ShortID: shortID(s.ID), Paths: s.paths})
+	return repo.Root(ctx, restic.Snapshot{ID: s.ID, ShortID: restic.ShortID(s.ID), Paths: s.paths})
 }
-
-func shortID(id string) string { return id[:min(len(id), 8)] }
 
 // Restic returns restic vault name, opened: the restic program runs and
 // the repository opens with the password. It stays open for the life of

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-backup/vigil/resource"
 	"github.com/vigil-backup/vigil/restoretest"
 	"github.com/vigil-backup/vigil/vault"
+	"github.com/vigil-backup/vigil/vault/restic"
 )
 
 // RestoreArgs carries a plain restore job on. Restore tests queued before
@@ -61,7 +62,7 @@ func (e *Engine) StartRestore(ctx context.Context, req vigil.RestoreRequest) (vi
 		vc, _ := e.cfg.Current().Vault(rp.Vault)
 		return vigil.RestoreJob{}, vigil.Invalidf("recovery point %s is restic snapshot %s: restore it with restic, which owns the repository "+
 			"(restic -r %s restore %s --target DIR); vigil restore-tests it (vigil restore-test start --recovery-point %s)",
-			rp.ID, shortID(f.ID), vc.Repository, rp.SnapshotID, rp.ID)
+			rp.ID, restic.ShortID(f.ID), vc.Repository, rp.SnapshotID, rp.ID)
 	}
 	res, err := e.Resource(rp.Resource, rp.ResourceType)
 	if err != nil {

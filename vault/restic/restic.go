@@ -396,7 +396,7 @@ func (l Listing) Compare(dir string) (CompareResult, error) {
 		return CompareResult{}, fmt.Errorf("compare %s with snapshot %s:%s of restic repository %s: %w", dir, id, root, l.repo, err)
 	}
 
-	snap := shortID(id)
+	snap := ShortID(id)
 	want := make(map[string]Node, len(nodes))
 
 	var (
@@ -667,8 +667,9 @@ func entries(k int) string {
 	return fmt.Sprintf("%d entries", k)
 }
 
-// shortID is how a mismatch names snapshot id: restic's short form.
-func shortID(id string) string {
+// ShortID is restic's short form of snapshot id, as its own messages
+// name snapshots.
+func ShortID(id string) string {
 	if len(id) > 8 {
 		return id[:8]
 	}
